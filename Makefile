@@ -1,0 +1,31 @@
+# musefusion: `make demo` runs the main job on the synthetic corpus, `make test` runs the tests.
+# Both create .venv and install the pinned dependencies (constraints.txt) when missing.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_DIR ?= demo
+
+.PHONY: demo test lint venv sysdeps clean
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -c constraints.txt -e '.[all,dev]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+# Debian packages the extraction tests use (espeak-ng speech, PostgreSQL for the sweep test); skipped when present.
+sysdeps:
+	@command -v espeak-ng >/dev/null 2>&1 || { (apt-get update -qq && apt-get install -y -qq espeak-ng >/dev/null) || echo "warning: could not install espeak-ng"; }
+
+demo: venv
+	$(BIN)/musefusion demo --out $(DEMO_DIR)
+
+test: venv sysdeps
+	$(BIN)/python -m pytest -q -n 2 --durations=10 --doctest-modules tests src/musefusion
+
+lint: venv
+	$(BIN)/ruff check src tests bench
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR)

@@ -1,0 +1,27 @@
+"""musefusion: time-continuous multimodal emotion recognition (MuSe 2021, Hybrid Multimodal Fusion)."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from musefusion.config import DataConfig
+from musefusion.data.corpus import CorpusData, Sequence, load_corpus
+from musefusion.data.synth import SynthConfig, synthesize
+from musefusion.errors import (
+    CheckpointError,
+    ConfigError,
+    DataFormatError,
+    MissingDataError,
+    MissingDependencyError,
+    MuseFusionError,
+)
+from musefusion.types import FillPolicy, Modality, Partition, Task
+
+try:
+    __version__ = version("musefusion")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0.0.0"
+
+__all__ = [
+    "CheckpointError", "ConfigError", "CorpusData", "DataConfig", "DataFormatError", "FillPolicy",
+    "MissingDataError", "MissingDependencyError", "Modality", "MuseFusionError", "Partition", "Sequence",
+    "SynthConfig", "Task", "__version__", "load_corpus", "synthesize",
+]

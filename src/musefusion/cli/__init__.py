@@ -1,0 +1,1 @@
+"""The ``musefusion`` command line."""

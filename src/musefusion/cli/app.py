@@ -1,0 +1,77 @@
+"""``musefusion``: the typer app, logging set-up and the one-line error handler."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from musefusion.errors import MuseFusionError
+
+app = typer.Typer(help="musefusion: time-continuous multimodal emotion recognition on MuSe corpora "
+                       "(Hybrid Multimodal Fusion, MuSe 2021).", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+err_console = Console(stderr=True)
+_state = {"debug": False}
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")] = False,
+) -> None:
+    """Configure logging for every command."""
+    _state["debug"] = debug
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", datefmt="[%X]",
+                        handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=False)],
+                        force=True)
+
+
+def _register() -> None:
+    from musefusion.cli import data as data_cmds
+
+    app.command("synth")(data_cmds.synth)
+    app.command("demo")(data_cmds.demo)
+    app.add_typer(data_cmds.data_app, name="data")
+    for mod in ("train", "fuse", "extract", "sweep"):
+        try:
+            module = __import__(f"musefusion.cli.{mod}", fromlist=["register"])
+        except ModuleNotFoundError as exc:
+            if exc.name != f"musefusion.cli.{mod}":
+                raise
+            continue
+        module.register(app)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, print a ``MuseFusionError`` as one red line and exit 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except MuseFusionError as exc:
+        if _state["debug"]:
+            raise
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("[red]aborted[/red]")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

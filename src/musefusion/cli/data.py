@@ -1,0 +1,82 @@
+"""``musefusion synth`` and ``musefusion data check``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from musefusion.cli.options import DataOpt, SeedOpt, TaskOpt
+from musefusion.config import resolve_data_root
+from musefusion.data.check import check_corpus
+from musefusion.data.synth import SYNTH_FEATURES, SynthConfig, synthesize
+from musefusion.errors import ConfigError
+from musefusion.types import Task
+
+data_app = typer.Typer(help="Inspect and validate corpora.", no_args_is_help=True)
+console = Console()
+
+
+def synth(
+    out: Annotated[Path, typer.Argument(help="Destination root; writes OUT/<corpus>/ and OUT/test_labels/<corpus>/.")],
+    task: TaskOpt = Task.STRESS,
+    seed: SeedOpt = 0,
+    split: Annotated[str, typer.Option(help="Subjects per partition as TRAIN/DEVEL/TEST (Ulm-TSST: 41/14/14).")]
+    = "41/14/14",
+    minutes: Annotated[float, typer.Option(help="Mean recording length per subject in minutes.")] = 5.0,
+    features: Annotated[str, typer.Option(help="Comma-separated feature folders to write.")] = ",".join(SYNTH_FEATURES),
+) -> None:
+    """Write a synthetic Ulm-TSST-like corpus in the MuSe 2021 layout (deterministic for a seed)."""
+    try:
+        n_train, n_devel, n_test = (int(p) for p in split.split("/"))
+    except ValueError:
+        raise ConfigError(f"--split '{split}' must look like 41/14/14 (train/devel/test subject counts).") from None
+    cfg = SynthConfig(task=task, seed=seed, n_train=n_train, n_devel=n_devel, n_test=n_test, minutes=minutes,
+                      features=tuple(f.strip() for f in features.split(",") if f.strip()))
+    t0 = time.perf_counter()
+    corpus = synthesize(out, cfg)
+    console.print(f"wrote {cfg.n_subjects} subjects ({n_train}/{n_devel}/{n_test}) to [bold]{corpus}[/bold] "
+                  f"in {time.perf_counter() - t0:.1f} s; hidden test labels in {Path(out) / 'test_labels'}")
+
+
+@data_app.command("check")
+def check(
+    root: Annotated[Path | None, typer.Argument(help="Data root or corpus folder (default $MUSEFUSION_DATA).",
+                                                 show_default=False)] = None,
+    task: TaskOpt = Task.STRESS,
+    data: DataOpt = None,
+) -> None:
+    """Validate a corpus and print a summary; exit 1 with the list of problems when it is broken."""
+    report = check_corpus(resolve_data_root(root or data), task, progress=True)
+    console.print(f"[bold]{report.corpus_dir}[/bold]")
+    for title, df in (("partitions", report.partitions), ("features", report.features), ("targets", report.targets)):
+        table = Table(title=title, title_justify="left")
+        for col in df.columns:
+            table.add_column(str(col), justify="right" if df[col].dtype.kind in "if" else "left")
+        for _, row in df.iterrows():
+            table.add_row(*[f"{v:.1%}" if isinstance(v, float) and col.endswith("rate") else str(v)
+                            for col, v in row.items()])
+        console.print(table)
+    for w in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
+    if report.problems:
+        for p in report.problems:
+            console.print(f"[red]problem:[/red] {p}", highlight=False)
+        console.print(f"[red]{len(report.problems)} problem(s) found.[/red]")
+        raise typer.Exit(1)
+    console.print("[green]corpus OK[/green]")
+
+
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the synthetic corpus and the results.")] = Path("demo"),
+    task: TaskOpt = Task.STRESS,
+    seed: SeedOpt = 0,
+) -> None:
+    """The main job on the embedded default: synthesise the default corpus, then check it."""
+    corpus_root = out / "data"
+    synth(corpus_root, task=task, seed=seed)
+    check(corpus_root, task=task)

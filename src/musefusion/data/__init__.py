@@ -1,0 +1,1 @@
+"""MuSe corpus reading, alignment, normalisation, windowing and the synthetic Ulm-TSST-like corpus."""

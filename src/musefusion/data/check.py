@@ -1,0 +1,159 @@
+"""Validate a MuSe corpus and summarise it (``musefusion data check``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from musefusion import io
+from musefusion.data.corpus import feature_path, find_corpus_dir, label_path, list_features, list_targets
+from musefusion.errors import MuseFusionError
+from musefusion.features.align import align_to_grid
+from musefusion.types import STEP_MS, Partition, Task
+
+logger = logging.getLogger(__name__)
+
+#: A subject whose feature covers less than this share of its label grid is reported as an alignment problem.
+MIN_COVERAGE = 0.5
+
+
+@dataclasses.dataclass
+class CheckReport:
+    """What ``check_corpus`` found."""
+
+    corpus_dir: Path
+    partitions: pd.DataFrame  # partition, subjects, steps, duration
+    features: pd.DataFrame  # feature, dim, files, rows, nan_rate, fill_rate, start_ms (min..max)
+    targets: pd.DataFrame  # target, files, labelled_rate (train/devel), test_values
+    problems: list[str]  # each makes the corpus unusable as it is
+    warnings: list[str]  # worth knowing, not fatal
+
+    @property
+    def ok(self) -> bool:
+        """True when no problem was found."""
+        return not self.problems
+
+
+def _hms(steps: int) -> str:
+    s = int(steps * STEP_MS / 1000)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def check_corpus(root: Path, task: Task, progress: bool = False) -> CheckReport:  # noqa: C901 - one pass, many checks
+    """Read every file of a corpus and list its problems.
+
+    Args:
+        root: data root or corpus folder.
+        task: which sub-challenge corpus.
+        progress: show a progress bar over subjects (CLI).
+
+    Returns:
+        A :class:`CheckReport`; ``report.ok`` is False when the corpus is broken.
+
+    Raises:
+        MissingDataError: the root or corpus folder does not exist (nothing to check).
+    """
+    corpus = find_corpus_dir(root, task)
+    problems: list[str] = []
+    warnings: list[str] = []
+    try:
+        partition = io.read_partition(corpus / "metadata" / "partition.csv")
+    except MuseFusionError as exc:
+        problems.append(str(exc))
+        partition = {}
+    features, targets = list_features(corpus), list_targets(corpus)
+    if not features:
+        problems.append(f"No feature folders under '{corpus / 'feature_segments'}'.")
+    if not targets:
+        problems.append(f"No label folders under '{corpus / 'label_segments'}'.")
+    for folder, names in (("feature_segments", features), ("label_segments", targets)):
+        for name in names:
+            extra = sorted(p.stem for p in (corpus / folder / name).glob("*.csv") if p.stem not in partition)
+            if extra and partition:
+                warnings.append(f"{folder}/{name}: {len(extra)} file(s) for ids not in partition.csv "
+                                f"(e.g. {extra[0]}.csv); they are ignored.")
+
+    grids: dict[str, np.ndarray] = {}
+    tstats = {t: {"files": 0, "steps": 0, "labelled": 0, "test_values": 0} for t in targets}
+    ids = list(partition.items())
+    iterator = ids
+    if progress:
+        from rich.progress import track
+        iterator = track(ids, description="labels  ", transient=True)
+    for sid, part in iterator:
+        for t in targets:
+            p = label_path(corpus, t, sid)
+            if not p.is_file():
+                (warnings if part == Partition.TEST else problems).append(
+                    f"Subject '{sid}' ({part.value}) has no label file '{p}'.")
+                continue
+            try:
+                ts, vals = io.read_label_csv(p, values=part != Partition.TEST)
+            except MuseFusionError as exc:
+                problems.append(str(exc))
+                continue
+            tstats[t]["files"] += 1
+            grids.setdefault(sid, ts)
+            if part == Partition.TEST:
+                continue  # test values are never read
+            tstats[t]["steps"] += len(ts)
+            tstats[t]["labelled"] += int((~np.isnan(vals)).sum())
+            if np.isnan(vals).all():
+                problems.append(f"Label file '{p}' ({part.value}) holds no value; train/devel labels are needed.")
+
+    frows = []
+    iterator = features
+    if progress:
+        from rich.progress import track
+        iterator = track(features, description="features", transient=True)
+    for f in iterator:
+        dim, dim_src, files, rows, nan_rows, steps, filled, starts = None, None, 0, 0, 0, 0, 0, []
+        for sid, part in ids:
+            p = feature_path(corpus, f, sid)
+            if not p.is_file():
+                problems.append(f"Subject '{sid}' is listed in partition.csv ({part.value}) but '{p}' is missing.")
+                continue
+            try:
+                ts, vals, _ = io.read_feature_csv(p)
+            except MuseFusionError as exc:
+                problems.append(str(exc))
+                continue
+            files += 1
+            rows += len(ts)
+            nan_rows += int(np.isnan(vals).any(axis=1).sum())
+            starts.append(int(ts[0]))
+            if dim is None:
+                dim, dim_src = vals.shape[1], p
+            elif vals.shape[1] != dim:
+                problems.append(f"Feature '{f}' has {vals.shape[1]} columns in '{p}' but {dim} in '{dim_src}'; "
+                                "every subject needs the same columns.")
+                continue
+            grid = grids.get(sid)
+            if grid is None:
+                continue
+            _, observed = align_to_grid(grid, ts, vals)
+            steps += len(grid)
+            filled += int((~observed).sum())
+            if observed.mean() < MIN_COVERAGE:
+                warnings.append(f"'{p}' covers only {observed.mean():.0%} of its {len(grid)} label steps "
+                                f"(feature {ts[0]}..{ts[-1]} ms, labels {grid[0]}..{grid[-1]} ms).")
+            off_grid = (ts % STEP_MS != 0).mean()
+            if off_grid > 0.5 and len(ts) < 2 * len(grid):
+                warnings.append(f"'{p}': {off_grid:.0%} of timestamps are off the 500 ms grid; rows are averaged "
+                                "into the nearest step's bin.")
+        frows.append({"feature": f, "dim": dim, "files": files, "rows": rows,
+                      "nan_rate": nan_rows / rows if rows else np.nan, "fill_rate": filled / steps if steps else np.nan,
+                      "start_ms": f"{min(starts)}..{max(starts)}" if starts else "-"})
+
+    prow = []
+    for part in Partition:
+        sids = [s for s, p in partition.items() if p == part]
+        n_steps = sum(len(grids[s]) for s in sids if s in grids)
+        prow.append({"partition": part.value, "subjects": len(sids), "steps": n_steps, "duration": _hms(n_steps)})
+    trows = [{"target": t, "files": v["files"],
+              "labelled_rate": v["labelled"] / v["steps"] if v["steps"] else np.nan} for t, v in tstats.items()]
+    return CheckReport(corpus, pd.DataFrame(prow), pd.DataFrame(frows), pd.DataFrame(trows), problems, warnings)

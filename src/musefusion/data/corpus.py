@@ -1,0 +1,318 @@
+"""Read a MuSe 2021-layout corpus into aligned, normalised per-subject arrays.
+
+Layout (``<corpus>`` is ``<root>/c3_muse_stress``, ``<root>/c4_muse_physio`` or a corpus folder given directly)::
+
+    <corpus>/feature_segments/<feature>/<id>.csv   timestamp (ms), segment_id, feature columns
+    <corpus>/label_segments/<target>/<id>.csv      timestamp (ms), value, segment_id (test: empty values)
+    <corpus>/metadata/partition.csv                Id,Proposal (train/devel/test)
+
+The label timestamps define each subject's 2 Hz grid. Features are aligned to that grid by timestamp
+(:func:`musefusion.features.align.align_to_grid`); steps without a feature row are filled by
+``DataConfig.fill`` and flagged in ``Sequence.observed``. Test labels are never read: for a test subject only the
+timestamp column of its label file is used (or, if that file cannot be read, the features' own grid).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from musefusion import io
+from musefusion.config import DataConfig, resolve_cache_dir
+from musefusion.errors import ConfigError, DataFormatError, MissingDataError
+from musefusion.features.align import align_to_grid, fill_missing
+from musefusion.types import KNOWN_FEATURES, STEP_MS, Partition, Task
+
+logger = logging.getLogger(__name__)
+
+_CACHE_VERSION = "1"
+
+
+@dataclasses.dataclass
+class Sequence:
+    """One subject's aligned inputs and labels on the 2 Hz grid."""
+
+    id: str  # subject id as in partition.csv
+    partition: Partition
+    timestamps: np.ndarray  # (T,) int64 ms
+    x: np.ndarray  # (T, d_in) float32, normalised and filled
+    y: np.ndarray  # (T,) float32; NaN where unlabelled and everywhere in test
+    observed: np.ndarray  # (T, n_feature_sets) bool: did the step have a real row of that feature set?
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
+
+
+@dataclasses.dataclass
+class CorpusData:
+    """Everything a model needs from a corpus for one :class:`DataConfig`."""
+
+    config: DataConfig
+    corpus_dir: Path
+    sequences: dict[Partition, list[Sequence]]
+    feature_dims: dict[str, int]  # feature set -> columns, in input order
+    mean: np.ndarray  # (d_in,) train-partition mean used for normalisation
+    std: np.ndarray  # (d_in,) train-partition std (1 where a column is constant)
+    fill_report: pd.DataFrame  # id, partition, feature, n_steps, n_filled
+
+    @property
+    def d_in(self) -> int:
+        """Input dimension (all feature sets concatenated)."""
+        return int(sum(self.feature_dims.values()))
+
+    def partition(self, part: Partition | str) -> list[Sequence]:
+        """The sequences of one partition (empty list if it has none)."""
+        return self.sequences.get(Partition(part), [])
+
+    def fit_sequences(self) -> list[Sequence]:
+        """The sequences of ``config.train_partitions`` (what a model is fitted on)."""
+        return [s for p in self.config.train_partitions for s in self.partition(p)]
+
+
+# ----------------------------------------------------------------------------------------------- layout
+
+
+def find_corpus_dir(root: Path, task: Task) -> Path:
+    """The corpus folder of ``task`` under ``root`` (or ``root`` itself when it is a corpus folder).
+
+    Raises:
+        MissingDataError: ``root`` does not exist or holds no corpus for the task.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise MissingDataError(f"Data root '{root}' not found. Pass --data ROOT (the folder holding "
+                               f"{'/ or '.join(task.corpus_dirs)}/) or set $MUSEFUSION_DATA.")
+    if (root / "feature_segments").is_dir():
+        return root
+    for name in task.corpus_dirs:
+        if (root / name / "feature_segments").is_dir():
+            return root / name
+    raise MissingDataError(f"No MuSe corpus for task '{task.value}' under '{root}': expected "
+                           f"'{root / task.corpus_dirs[0]}/' with feature_segments/, label_segments/ and "
+                           "metadata/partition.csv. Check --data and --task, or run `musefusion synth`.")
+
+
+def list_features(corpus_dir: Path) -> list[str]:
+    """Feature folders present under ``feature_segments/``."""
+    d = corpus_dir / "feature_segments"
+    return sorted(p.name for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
+
+
+def list_targets(corpus_dir: Path) -> list[str]:
+    """Target folders present under ``label_segments/``."""
+    d = corpus_dir / "label_segments"
+    return sorted(p.name for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
+
+
+def _check_names(corpus_dir: Path, cfg: DataConfig) -> None:
+    feats = list_features(corpus_dir)
+    for f in cfg.features:
+        if f not in feats:
+            raise ConfigError(f"Unknown feature '{f}' for task '{cfg.task.value}': no folder "
+                              f"'{corpus_dir / 'feature_segments' / f}'. Available: {', '.join(feats) or 'none'}.")
+    targets = list_targets(corpus_dir)
+    if cfg.target not in targets:
+        raise ConfigError(f"Unknown target '{cfg.target}' for task '{cfg.task.value}': no folder "
+                          f"'{corpus_dir / 'label_segments' / cfg.target}'. Available: {', '.join(targets) or 'none'}.")
+
+
+def feature_path(corpus_dir: Path, feature: str, sid: str) -> Path:
+    """``<corpus>/feature_segments/<feature>/<id>.csv``."""
+    return corpus_dir / "feature_segments" / feature / f"{sid}.csv"
+
+
+def label_path(corpus_dir: Path, target: str, sid: str) -> Path:
+    """``<corpus>/label_segments/<target>/<id>.csv``."""
+    return corpus_dir / "label_segments" / target / f"{sid}.csv"
+
+
+def _readable(path: Path) -> bool:
+    try:
+        with path.open("rb"):
+            return True
+    except OSError:
+        return False
+
+
+def subject_grid(corpus_dir: Path, target: str, sid: str, part: Partition,
+                 feature_ts: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A subject's 2 Hz grid and labels.
+
+    Train/devel: the label file's timestamps and values. Test: the label file's timestamps only (values NaN);
+    if the file is absent or unreadable, the grid spanned by the features' own timestamps.
+
+    Raises:
+        MissingDataError: a train/devel label file is missing, or a test subject has neither labels nor features.
+    """
+    lp = label_path(corpus_dir, target, sid)
+    if part != Partition.TEST:
+        if not lp.is_file():
+            raise MissingDataError(f"Subject '{sid}' is listed in partition.csv ({part.value}) but its label file "
+                                   f"'{lp}' is missing; restore it or remove the subject from partition.csv.")
+        return io.read_label_csv(lp)
+    if lp.is_file() and _readable(lp):
+        return io.read_label_csv(lp, values=False)
+    if not feature_ts:
+        raise MissingDataError(f"Test subject '{sid}' has no label timestamps ('{lp}') and no features.")
+    start = min(int(t[0]) for t in feature_ts)
+    end = max(int(t[-1]) for t in feature_ts)
+    start = max(0, int(np.ceil(start / STEP_MS)) * STEP_MS)
+    grid = np.arange(start, end + 1, STEP_MS, dtype=np.int64)
+    return grid, np.full(len(grid), np.nan, dtype=np.float32)
+
+
+# ----------------------------------------------------------------------------------------------- cache
+
+
+def _cache_key(corpus_dir: Path, cfg: DataConfig, partition: dict[str, Partition]) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    opts = {k: v for k, v in cfg.to_dict().items() if k not in ("root", "cache", "cache_dir")}
+    h.update(repr(sorted(opts.items())).encode())
+    h.update(_CACHE_VERSION.encode())
+    io.file_digest(corpus_dir / "metadata" / "partition.csv", h)
+    for sid, part in partition.items():
+        for f in cfg.features:
+            p = feature_path(corpus_dir, f, sid)
+            if p.is_file():
+                io.file_digest(p, h)
+            else:
+                h.update(b"missing:" + str(p).encode())
+        lp = label_path(corpus_dir, cfg.target, sid)
+        if part != Partition.TEST and lp.is_file():
+            io.file_digest(lp, h)
+        elif part == Partition.TEST and lp.is_file() and _readable(lp):
+            ts, _ = io.read_label_csv(lp, values=False)  # timestamps only: test values never enter the key
+            h.update(ts.tobytes())
+    return h.hexdigest()
+
+
+def _save_cache(path: Path, data: CorpusData) -> None:
+    seqs = [s for part in Partition for s in data.partition(part)]
+    rep = data.fill_report
+    io.save_npz(
+        path,
+        ids=np.array([s.id for s in seqs]), parts=np.array([s.partition.value for s in seqs]),
+        lengths=np.array([len(s) for s in seqs], dtype=np.int64),
+        timestamps=np.concatenate([s.timestamps for s in seqs]), x=np.concatenate([s.x for s in seqs]),
+        y=np.concatenate([s.y for s in seqs]), observed=np.concatenate([s.observed for s in seqs]),
+        mean=data.mean, std=data.std, feat_names=np.array(list(data.feature_dims)),
+        feat_dims=np.array(list(data.feature_dims.values()), dtype=np.int64),
+        rep_id=rep["id"].to_numpy(str), rep_part=rep["partition"].to_numpy(str),
+        rep_feature=rep["feature"].to_numpy(str), rep_steps=rep["n_steps"].to_numpy(np.int64),
+        rep_filled=rep["n_filled"].to_numpy(np.int64),
+    )
+
+
+def _load_cache(path: Path, cfg: DataConfig, corpus_dir: Path) -> CorpusData:
+    a = io.load_npz(path)
+    bounds = np.concatenate([[0], np.cumsum(a["lengths"])])
+    seqs: dict[Partition, list[Sequence]] = {}
+    for i, (sid, part) in enumerate(zip(a["ids"], a["parts"], strict=True)):
+        sl = slice(bounds[i], bounds[i + 1])
+        p = Partition(str(part))
+        seqs.setdefault(p, []).append(Sequence(str(sid), p, a["timestamps"][sl], a["x"][sl], a["y"][sl],
+                                               a["observed"][sl]))
+    rep = pd.DataFrame({"id": a["rep_id"], "partition": a["rep_part"], "feature": a["rep_feature"],
+                        "n_steps": a["rep_steps"], "n_filled": a["rep_filled"]})
+    dims = {str(n): int(d) for n, d in zip(a["feat_names"], a["feat_dims"], strict=True)}
+    return CorpusData(cfg, corpus_dir, seqs, dims, a["mean"], a["std"], rep)
+
+
+# ----------------------------------------------------------------------------------------------- loading
+
+
+def load_corpus(cfg: DataConfig) -> CorpusData:
+    """Read, align, normalise and fill the features and labels that ``cfg`` names.
+
+    Args:
+        cfg: what to read (root, task, target, features, fill policy, normalisation, cache).
+
+    Returns:
+        The per-partition sequences, normalisation statistics and a fill report.
+
+    Raises:
+        MissingDataError: root, corpus, partition file, or a listed subject's feature/label file is missing.
+        ConfigError: an unknown feature or target.
+        DataFormatError: a malformed file, or a feature's dimension differs between subjects.
+    """
+    corpus_dir = find_corpus_dir(cfg.root, cfg.task)
+    _check_names(corpus_dir, cfg)
+    partition = io.read_partition(corpus_dir / "metadata" / "partition.csv")
+    if not partition:
+        raise DataFormatError(f"Partition file '{corpus_dir / 'metadata' / 'partition.csv'}' lists no subject.")
+    cache_path = None
+    if cfg.cache:
+        key = _cache_key(corpus_dir, cfg, partition)
+        cache_path = resolve_cache_dir(cfg.cache_dir) / f"corpus-{key}.npz"
+        if cache_path.is_file():
+            logger.debug("corpus cache hit %s", cache_path)
+            return _load_cache(cache_path, cfg, corpus_dir)
+
+    raw: list[tuple[str, Partition, np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray]]] = []
+    dims: dict[str, int] = {}
+    dim_source: dict[str, Path] = {}
+    for sid, part in partition.items():
+        feats = []
+        for f in cfg.features:
+            p = feature_path(corpus_dir, f, sid)
+            if not p.is_file():
+                raise MissingDataError(f"Subject '{sid}' is listed in partition.csv ({part.value}) but its feature "
+                                       f"file '{p}' is missing; restore it or remove the subject from partition.csv.")
+            feats.append(io.read_feature_csv(p))
+        for f, (_, vals, _) in zip(cfg.features, feats, strict=True):
+            d = vals.shape[1]
+            if f not in dims:
+                dims[f], dim_source[f] = d, feature_path(corpus_dir, f, sid)
+                known = KNOWN_FEATURES.get(f, (None, None))[0]
+                if known is not None and known != d:
+                    logger.warning("feature %s has %d columns (MuSe 2021: %d) in %s", f, d, known, dim_source[f])
+            elif dims[f] != d:
+                raise DataFormatError(f"Feature '{f}' has {d} columns in '{feature_path(corpus_dir, f, sid)}' but "
+                                      f"{dims[f]} in '{dim_source[f]}'; every subject needs the same columns.")
+        grid, y = subject_grid(corpus_dir, cfg.target, sid, part, [t for t, _, _ in feats])
+        aligned, observed = [], []
+        for ts, vals, _ in feats:
+            a, m = align_to_grid(grid, ts, vals)
+            aligned.append(a)
+            observed.append(m)
+        raw.append((sid, part, grid, y, aligned, observed))
+
+    x_all = [np.concatenate(al, axis=1) for *_, al, _ in raw]
+    fit_rows = [x for (_, part, *_), x in zip(raw, x_all, strict=True) if part.value in cfg.train_partitions]
+    d_in = sum(dims.values())
+    if cfg.normalize and fit_rows:
+        stack = np.concatenate(fit_rows).astype(np.float64)
+        mean = np.nan_to_num(np.nanmean(stack, axis=0)) if len(stack) else np.zeros(d_in)
+        std = np.nan_to_num(np.nanstd(stack, axis=0))
+        std[std < 1e-8] = 1.0
+    else:
+        mean, std = np.zeros(d_in), np.ones(d_in)
+
+    seqs: dict[Partition, list[Sequence]] = {}
+    report_rows = []
+    offsets = np.cumsum([0, *dims.values()])
+    for (sid, part, grid, y, _, observed), x in zip(raw, x_all, strict=True):
+        x = ((x - mean) / std).astype(np.float32)
+        for k, f in enumerate(cfg.features):
+            block = fill_missing(x[:, offsets[k]:offsets[k + 1]], observed[k], cfg.fill)
+            x[:, offsets[k]:offsets[k + 1]] = block
+            report_rows.append((sid, part.value, f, len(grid), int((~observed[k]).sum())))
+        if part == Partition.TEST:
+            y = np.full(len(grid), np.nan, dtype=np.float32)
+        seqs.setdefault(part, []).append(Sequence(sid, part, grid, x, y.astype(np.float32),
+                                                  np.stack(observed, axis=1)))
+    report = pd.DataFrame(report_rows, columns=["id", "partition", "feature", "n_steps", "n_filled"])
+    data = CorpusData(cfg, corpus_dir, seqs, dims, mean.astype(np.float32), std.astype(np.float32), report)
+    n_filled = int(report["n_filled"].sum())
+    if n_filled:
+        worst = report.sort_values("n_filled", ascending=False).iloc[0]
+        logger.info("filled %d of %d feature steps (%s policy); most in %s/%s.csv (%d)", n_filled,
+                    int(report["n_steps"].sum()), cfg.fill.value, worst["feature"], worst["id"], worst["n_filled"])
+    if cache_path is not None:
+        _save_cache(cache_path, data)
+    return data

@@ -1,0 +1,260 @@
+"""A synthetic corpus that behaves like Ulm-TSST, written in exactly the MuSe 2021 layout.
+
+Generative story, per subject (2 Hz, about 5 minutes):
+
+* latent **arousal** = baseline + slow Ornstein-Uhlenbeck drift + an anticipation ramp + stress *events*
+  (fast rise, slow decay); latent **valence** = baseline + drift + positive moments (smiles) − part of the
+  stress events. Speech is on/off in runs of seconds (TSST free speech with pauses).
+* **labels** = latent shifted by a per-subject annotator lag (2-5 s), smoothed, plus slow annotation noise;
+  ``anno12_EDA`` (physio) mixes the arousal annotation with a slow, lagged electrodermal response.
+* **features** are nonlinear, noisy, partly delayed views of the latent state with per-subject offsets:
+  audio (egemaps 88-d, vggish 128-d) carries arousal strongly and valence weakly, mostly while speaking;
+  face (vggface 512-d, fau_intensity 17-d) carries valence strongly and arousal weakly, with an identity
+  offset and runs of missing rows (no face found); bio (ECG, RESP, BPM, 1-d each) carries arousal.
+* files start at 0 or 500 ms, some end a few rows early or late; test labels are NaN in the corpus, and the
+  true ones are written apart under ``<out>/test_labels/`` (outside the corpus tree).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from musefusion import io
+from musefusion.config import ConfigBase, _enum_field
+from musefusion.errors import ConfigError
+from musefusion.types import STEP_MS, Partition, Task
+
+logger = logging.getLogger(__name__)
+
+#: Features written for each task, with their dimension.
+SYNTH_FEATURES: dict[str, int] = {"egemaps": 88, "vggish": 128, "vggface": 512, "fau_intensity": 17,
+                                  "ECG": 1, "RESP": 1, "BPM": 1}
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthConfig(ConfigBase):
+    """Size and seed of a synthetic corpus (defaults: Ulm-TSST's 69 subjects, 41/14/14, ~5 min each)."""
+
+    task: Task = Task.STRESS  # which corpus folder and targets to write
+    seed: int = 0  # everything is deterministic for a seed
+    n_train: int = 41  # Ulm-TSST train subjects (paper Tab. 1)
+    n_devel: int = 14  # Ulm-TSST devel subjects
+    n_test: int = 14  # Ulm-TSST test subjects
+    minutes: float = 5.0  # mean recording length per subject (Ulm-TSST: ~5 min)
+    features: tuple[str, ...] = tuple(SYNTH_FEATURES)  # feature folders to write
+    missing_face_rate: float = 0.06  # fraction of steps with no vggface/fau row
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "task", _enum_field("SynthConfig", "task", self.task, Task))
+        object.__setattr__(self, "features", tuple(self.features))
+        for name in ("n_train", "n_devel", "n_test"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"SynthConfig.{name}: {getattr(self, name)} must be >= 1 (--split).")
+        if not 0.2 <= self.minutes <= 120:
+            raise ConfigError(f"SynthConfig.minutes: {self.minutes} must be between 0.2 and 120 (--minutes).")
+        unknown = [f for f in self.features if f not in SYNTH_FEATURES]
+        if unknown:
+            raise ConfigError(f"SynthConfig.features: {unknown} cannot be synthesised; choose from "
+                              f"{', '.join(SYNTH_FEATURES)}.")
+        if not 0.0 <= self.missing_face_rate < 0.9:
+            raise ConfigError(f"SynthConfig.missing_face_rate: {self.missing_face_rate} must be in [0, 0.9).")
+
+    @property
+    def n_subjects(self) -> int:
+        """All subjects."""
+        return self.n_train + self.n_devel + self.n_test
+
+
+def _smooth(x: np.ndarray, width: float) -> np.ndarray:
+    """Causal exponential smoothing with time constant ``width`` steps (axis 0)."""
+    if width <= 1:
+        return x
+    alpha = 1.0 / width
+    out = np.empty_like(x)
+    acc = x[0]
+    for t in range(len(x)):
+        acc = acc + alpha * (x[t] - acc)
+        out[t] = acc
+    return out
+
+
+def _ou(rng: np.random.Generator, n: int, tau: float, sigma: float) -> np.ndarray:
+    """Ornstein-Uhlenbeck process, stationary std ``sigma``, time constant ``tau`` steps."""
+    a = np.exp(-1.0 / tau)
+    noise = rng.normal(0, sigma * np.sqrt(1 - a * a), n)
+    out = np.empty(n)
+    out[0] = rng.normal(0, sigma)
+    for t in range(1, n):
+        out[t] = a * out[t - 1] + noise[t]
+    return out
+
+
+def _shift(x: np.ndarray, lag: int) -> np.ndarray:
+    """``x`` delayed by ``lag`` steps (the first value repeated at the start)."""
+    if lag <= 0:
+        return x
+    return np.concatenate([np.repeat(x[:1], lag, axis=0), x[:-lag]], axis=0)
+
+
+def _events(rng: np.random.Generator, n: int, rate_per_min: float, rise: float, decay: float,
+            amp: tuple[float, float]) -> np.ndarray:
+    out = np.zeros(n)
+    k = rng.poisson(rate_per_min * n / 120.0)
+    t = np.arange(n)
+    for onset in rng.integers(0, n, size=k):
+        a = rng.uniform(*amp)
+        dt = t - onset
+        shape = np.where(dt < 0, 0.0, (1 - np.exp(-np.maximum(dt, 0) / rise)) * np.exp(-np.maximum(dt, 0) / decay))
+        out += a * shape / max(shape.max(), 1e-9)
+    return out
+
+
+def _runs(rng: np.random.Generator, n: int, p_on: float, mean_on: float, mean_off: float) -> np.ndarray:
+    """A boolean on/off process with geometric run lengths (speech, face visible)."""
+    out = np.zeros(n, dtype=bool)
+    t, on = 0, rng.random() < p_on
+    while t < n:
+        length = max(1, int(rng.exponential(mean_on if on else mean_off)))
+        out[t:t + length] = on
+        t += length
+        on = not on
+    return out
+
+
+#: Per-feature observation noise (std, before the tanh gain); tuned so that unimodal devel CCCs land in the
+#: paper's range (Tab. 2: roughly 0.2-0.6) rather than near 1.
+_NOISE_SD = {"egemaps": 2.4, "vggish": 2.8, "vggface": 2.6, "fau_intensity": 1.4}
+#: Amplitude of the slow emotion-unrelated drifts mixed into every audio/face feature.
+_NUISANCE = 1.5
+#: Annotation noise (std of white noise before a 6-step smoothing).
+_LABEL_NOISE = 0.8
+
+
+class _Views:
+    """Fixed (corpus-wide) random mixing matrices: the 'feature extractors' of the synthetic world."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.mix = {name: rng.normal(0, 1, (8, d)) / np.sqrt(8) for name, d in SYNTH_FEATURES.items()}
+        self.delay_mask = {name: rng.random(d) < 0.3 for name, d in SYNTH_FEATURES.items()}
+        self.nuisance = {name: rng.normal(0, 1, (4, d)) / 2.0 for name, d in SYNTH_FEATURES.items()}
+
+
+def _drivers(name: str, a: np.ndarray, v: np.ndarray, speech: np.ndarray) -> np.ndarray:
+    """The 8 nonlinear latent drivers a feature family sees (columns of the mixing matrix)."""
+    s = speech.astype(float)
+    if name in ("egemaps", "vggish"):  # voice: arousal strong, valence weak, mostly while speaking
+        w = (1.0, 0.35) if name == "egemaps" else (0.8, 0.25)
+        return np.stack([w[0] * np.tanh(1.5 * a) * s, w[0] * a * s, w[0] * (a ** 2) * s, w[1] * np.tanh(2 * v) * s,
+                         w[1] * v * s, 0.8 * s, 0.3 * w[0] * a, 0.2 * np.tanh(a * v)], axis=1)
+    if name in ("vggface", "fau_intensity"):  # face: valence strong, arousal weak
+        return np.stack([np.tanh(1.5 * v), v, np.maximum(v, 0) ** 2, 0.15 * np.tanh(a), 0.1 * a,
+                         0.5 * np.tanh(v - 0.2 * a), 0.3 * s, 0.2 * v * s], axis=1)
+    raise AssertionError(name)
+
+
+def _subject(rng: np.random.Generator, views: _Views, n: int, cfg: SynthConfig
+             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Latent state, labels and feature matrices of one subject (all on the n-step grid)."""
+    t = np.arange(n)
+    ramp = rng.uniform(0.1, 0.5) * np.clip(t / (n * rng.uniform(0.2, 0.5)), 0, 1)
+    stress = _events(rng, n, rate_per_min=1.0, rise=8, decay=50, amp=(0.4, 0.9))
+    smiles = _events(rng, n, rate_per_min=0.8, rise=3, decay=15, amp=(0.3, 0.8))
+    a = rng.normal(-0.1, 0.15) + ramp + 0.7 * stress + _ou(rng, n, tau=60, sigma=0.2)
+    v = rng.normal(0.05, 0.15) + 0.8 * smiles - 0.35 * stress + _ou(rng, n, tau=80, sigma=0.2)
+    speech = _runs(rng, n, p_on=0.8, mean_on=18, mean_off=5)
+
+    lag = int(rng.integers(4, 11))  # annotator lag, 2-5 s
+    labels = {}
+    for name, lat in (("arousal", a), ("valence", v)):
+        lab = _smooth(_shift(lat, lag), 3) + _smooth(rng.normal(0, _LABEL_NOISE, n), 6)
+        labels[name] = np.clip(lab, -1.5, 1.5)
+    if cfg.task == Task.PHYSIO:
+        eda = _smooth(_shift(a, int(rng.integers(4, 12))), 20) + _ou(rng, n, tau=120, sigma=0.15)
+        eda = (eda - eda.mean()) / (eda.std() + 1e-6) * 0.35
+        labels = {"anno12_EDA": np.clip(0.5 * labels["arousal"] + 0.5 * eda, -1.5, 1.5)}
+
+    feats: dict[str, np.ndarray] = {}
+    face_seen = ~_runs(rng, n, p_on=cfg.missing_face_rate, mean_on=6, mean_off=6 / max(cfg.missing_face_rate, 1e-3))
+    for name in cfg.features:
+        d = SYNTH_FEATURES[name]
+        if name in ("ECG", "RESP", "BPM"):
+            base = {"ECG": 0.0, "RESP": 0.0, "BPM": rng.normal(75, 8)}[name]
+            hr = _smooth(_shift(a, int(rng.integers(1, 4))), 4)
+            if name == "BPM":
+                x = base + 9.0 * hr + rng.normal(0, 2.5, n)
+            elif name == "ECG":
+                x = rng.normal(0, 0.15) + 0.25 * hr + _ou(rng, n, tau=30, sigma=0.15) + rng.normal(0, 0.25, n)
+            else:
+                x = rng.normal(0, 0.3) + 0.3 * _smooth(a, 6) + 0.2 * np.sin(t * rng.uniform(0.5, 1.5)) \
+                    + rng.normal(0, 0.3, n)
+            feats[name] = x[:, None]
+            continue
+        drivers = _drivers(name, a, v, speech)
+        delayed = _shift(drivers, int(rng.integers(1, 5)))
+        sig = drivers @ views.mix[name]
+        sig[:, views.delay_mask[name]] = (delayed @ views.mix[name])[:, views.delay_mask[name]]
+        gain = 2.0 if name in ("egemaps", "vggface") else 1.5
+        offset = rng.normal(0, 0.8 if name == "vggface" else 0.5, d)  # identity / voice / channel
+        noise_sd = _NOISE_SD[name]
+        # slow nuisance (pose, lighting, room noise): unrelated to emotion, not averaged away by context
+        nuisance = np.stack([_ou(rng, n, tau=40, sigma=1.0) for _ in range(4)], axis=1) @ views.nuisance[name]
+        x = offset + gain * np.tanh(sig) + _NUISANCE * nuisance + rng.normal(0, noise_sd, (n, d))
+        if name == "fau_intensity":
+            x = np.log1p(np.exp(x))  # AU intensities are non-negative
+        if name in ("vggface", "fau_intensity"):
+            x[~face_seen] = np.nan
+        feats[name] = x
+    return labels, feats
+
+
+def synthesize(out: str | Path, cfg: SynthConfig) -> Path:
+    """Write a synthetic corpus under ``out`` (``out/<corpus>/`` and ``out/test_labels/<corpus>/``).
+
+    Args:
+        out: destination root; the corpus folder is replaced if it exists.
+        cfg: size, task and seed.
+
+    Returns:
+        The corpus folder (e.g. ``out/c3_muse_stress``).
+    """
+    out = Path(out)
+    rng = np.random.default_rng(cfg.seed)
+    views = _Views(np.random.default_rng([cfg.seed, 7]))
+    ids = [str(i) for i in rng.permutation(np.arange(1, cfg.n_subjects + 1))]
+    parts = ([Partition.TRAIN] * cfg.n_train + [Partition.DEVEL] * cfg.n_devel + [Partition.TEST] * cfg.n_test)
+    partition = dict(sorted(zip(ids, parts, strict=True), key=lambda kv: int(kv[0])))
+    name = cfg.task.corpus_dirs[0]
+    corpus = out / name
+    hidden = out / "test_labels" / name
+    sub_seeds = np.random.SeedSequence([cfg.seed, 11]).spawn(cfg.n_subjects)
+    with io.atomic_dir(corpus) as tmp_corpus, io.atomic_dir(hidden) as tmp_hidden:
+        io.write_partition(tmp_corpus / "metadata" / "partition.csv", partition)
+        for k, (sid, part) in enumerate(partition.items()):
+            srng = np.random.default_rng(sub_seeds[k])
+            n = max(20, int(round(cfg.minutes * 120 * srng.uniform(0.85, 1.15))))
+            labels, feats = _subject(srng, views, n, cfg)
+            grid = np.arange(n, dtype=np.int64) * STEP_MS
+            for target, lab in labels.items():
+                dest = tmp_corpus / "label_segments" / target / f"{sid}.csv"
+                if part == Partition.TEST:
+                    io.write_sequence_csv(dest, grid, np.full(n, np.nan), float_decimals=4)
+                    io.write_sequence_csv(tmp_hidden / "label_segments" / target / f"{sid}.csv", grid, lab,
+                                          float_decimals=4)
+                else:
+                    io.write_sequence_csv(dest, grid, lab, float_decimals=4)
+            for fname, x in feats.items():
+                start = int(srng.random() < 0.3)  # some files start at 500 ms
+                end = n + int(srng.choice([-3, -2, -1, 0, 0, 0, 0, 1, 2]))  # some end early or late
+                idx = np.arange(start, end)
+                vals = np.vstack([x, x[-1:].repeat(max(0, end - n), axis=0)])[idx]
+                keep = ~np.isnan(vals).any(axis=1)  # no face: the row is absent
+                cols = [f"{fname}_{j}" for j in range(vals.shape[1])] if vals.shape[1] > 1 else [fname]
+                io.write_sequence_csv(tmp_corpus / "feature_segments" / fname / f"{sid}.csv",
+                                      idx[keep] * STEP_MS, vals[keep], columns=cols, float_decimals=4)
+        io.write_toml(tmp_corpus / "metadata" / "synth.toml", cfg.to_dict())
+    logger.info("wrote synthetic %s corpus with %d subjects to %s", cfg.task.value, cfg.n_subjects, corpus)
+    return corpus

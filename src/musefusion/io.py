@@ -1,0 +1,353 @@
+"""The one place that touches disk: corpus CSVs, partition files, predictions, configs, run dirs.
+
+Every writer goes through :func:`atomic_path`, so a crash never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import tomli_w
+
+from musefusion.errors import DataFormatError, MissingDataError
+from musefusion.types import Partition
+
+# ----------------------------------------------------------------------------------------------- atomic writes
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    The temporary file is removed when the block raises, so no half-written output is left.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; it replaces ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write a text file atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> Path:
+    """Write JSON atomically (sorted keys, indented)."""
+    return write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file.
+
+    Raises:
+        MissingDataError: the file does not exist.
+        DataFormatError: the file is not valid JSON.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingDataError(f"File '{path}' not found.")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(f"'{path}' is not valid JSON ({exc}).") from None
+
+
+def write_toml(path: str | os.PathLike[str], data: dict[str, Any]) -> Path:
+    """Write a TOML file atomically (``None`` values are dropped, TOML has no null)."""
+
+    def clean(d: Any) -> Any:
+        if isinstance(d, dict):
+            return {k: clean(v) for k, v in d.items() if v is not None}
+        if isinstance(d, (list, tuple)):
+            return [clean(v) for v in d]
+        return d
+
+    return write_text(path, tomli_w.dumps(clean(data)))
+
+
+def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a TOML file.
+
+    Raises:
+        MissingDataError: the file does not exist.
+        DataFormatError: the file is not valid TOML.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingDataError(f"Config file '{path}' not found.")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise DataFormatError(f"'{path}' is not valid TOML ({exc}).") from None
+
+
+# ----------------------------------------------------------------------------------------------- corpus CSVs
+
+
+def _read_csv_table(path: Path, what: str) -> pa.Table:
+    if not path.is_file():
+        raise MissingDataError(f"{what} file '{path}' not found.")
+    if path.stat().st_size == 0:
+        raise DataFormatError(f"{what} file '{path}' is empty; re-extract or re-download it.")
+    try:
+        table = pacsv.read_csv(path, read_options=pacsv.ReadOptions(use_threads=True),
+                               convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+    except pa.ArrowInvalid as exc:
+        msg = str(exc).splitlines()[0]
+        if "Empty CSV file" in msg:
+            raise DataFormatError(f"{what} file '{path}' is empty; re-extract or re-download it.") from None
+        raise DataFormatError(f"{what} file '{path}' cannot be parsed as CSV: {msg}") from None
+    except PermissionError:
+        raise MissingDataError(f"{what} file '{path}' cannot be read (permission denied).") from None
+    if table.num_rows == 0:
+        raise DataFormatError(f"{what} file '{path}' has a header but no rows; re-extract or re-download it.")
+    return table
+
+
+def _numeric_column(table: pa.Table, name: str, path: Path, what: str) -> np.ndarray:
+    col = table.column(name)
+    if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_null(col.type)):
+        raise DataFormatError(f"{what} file '{path}': column '{name}' is not numeric (type {col.type}); "
+                              "every column after 'timestamp' and 'segment_id' must hold numbers.")
+    return col.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+
+
+def _timestamps(table: pa.Table, path: Path, what: str) -> np.ndarray:
+    if "timestamp" not in table.column_names:
+        raise DataFormatError(f"{what} file '{path}' has no 'timestamp' column (columns: "
+                              f"{table.column_names[:6]}); MuSe files start with timestamp (ms), segment_id.")
+    ts = _numeric_column(table, "timestamp", path, what)
+    if np.isnan(ts).any():
+        row = int(np.flatnonzero(np.isnan(ts))[0])
+        raise DataFormatError(f"{what} file '{path}': empty timestamp in data row {row + 1}.")
+    ts = np.rint(ts).astype(np.int64)
+    diffs = np.diff(ts)
+    if (diffs == 0).any():
+        i = int(np.flatnonzero(diffs == 0)[0])
+        raise DataFormatError(f"{what} file '{path}': timestamp {ts[i]} ms is duplicated (data rows {i + 1} and "
+                              f"{i + 2}); each step must appear once.")
+    if (diffs < 0).any():
+        i = int(np.flatnonzero(diffs < 0)[0])
+        raise DataFormatError(f"{what} file '{path}': timestamps are not increasing ({ts[i]} ms then "
+                              f"{ts[i + 1]} ms at data row {i + 2}); sort the file by timestamp.")
+    return ts
+
+
+def read_feature_csv(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Read one MuSe feature file ``feature_segments/<feature>/<id>.csv``.
+
+    Args:
+        path: the CSV file: ``timestamp`` (ms), optional ``segment_id``, then numeric feature columns.
+
+    Returns:
+        ``(timestamps, values, columns)``: int64 ms of shape ``(n_rows,)``, float32 of shape
+        ``(n_rows, n_features)`` (empty cells are NaN), and the feature column names.
+
+    Raises:
+        MissingDataError: the file does not exist.
+        DataFormatError: empty file, no timestamp column, a non-numeric feature column, no feature column,
+            duplicated or decreasing timestamps.
+    """
+    path = Path(path)
+    table = _read_csv_table(path, "Feature")
+    ts = _timestamps(table, path, "Feature")
+    cols = [c for c in table.column_names if c not in ("timestamp", "segment_id")]
+    if not cols:
+        raise DataFormatError(f"Feature file '{path}' has no feature columns after timestamp/segment_id.")
+    values = np.empty((table.num_rows, len(cols)), dtype=np.float32)
+    for j, c in enumerate(cols):
+        values[:, j] = _numeric_column(table, c, path, "Feature")
+    return ts, values, cols
+
+
+def read_label_csv(path: str | os.PathLike[str], *, values: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Read one MuSe label file ``label_segments/<target>/<id>.csv``.
+
+    Args:
+        path: the CSV file with ``timestamp`` (ms), ``value`` and optional ``segment_id``.
+        values: when False only the timestamps are kept and the values returned are NaN (test partition).
+
+    Returns:
+        ``(timestamps, values)``: int64 ms and float32, both of shape ``(n_rows,)``.
+
+    Raises:
+        MissingDataError: the file does not exist.
+        DataFormatError: empty file, no timestamp/value column, duplicated or decreasing timestamps.
+    """
+    path = Path(path)
+    table = _read_csv_table(path, "Label")
+    ts = _timestamps(table, path, "Label")
+    if "value" not in table.column_names:
+        raise DataFormatError(f"Label file '{path}' has no 'value' column (columns: {table.column_names}); "
+                              "MuSe label files hold timestamp,value,segment_id.")
+    if not values:
+        return ts, np.full(len(ts), np.nan, dtype=np.float32)
+    return ts, _numeric_column(table, "value", path, "Label").astype(np.float32)
+
+
+def read_partition(path: str | os.PathLike[str]) -> dict[str, Partition]:
+    """Read ``metadata/partition.csv`` (``Id,Proposal`` as in MuSe 2021, or ``Id,Partition``).
+
+    Returns:
+        Subject id (as a string) to its partition, in file order.
+
+    Raises:
+        MissingDataError: the file does not exist.
+        DataFormatError: missing columns, an unknown partition name, duplicated ids.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingDataError(f"Partition file '{path}' not found; expected <corpus>/metadata/partition.csv "
+                               "with columns Id,Proposal. Check --data.")
+    try:
+        df = pd.read_csv(path, dtype=str)
+    except pd.errors.EmptyDataError:
+        raise DataFormatError(f"Partition file '{path}' is empty; it needs columns Id,Proposal.") from None
+    part_col = next((c for c in ("Proposal", "Partition") if c in df.columns), None)
+    if "Id" not in df.columns or part_col is None:
+        raise DataFormatError(f"Partition file '{path}' needs columns Id and Proposal (or Partition); "
+                              f"found {list(df.columns)}.")
+    ids = df["Id"].astype(str).str.strip()
+    dup = ids[ids.duplicated()]
+    if len(dup):
+        raise DataFormatError(f"Partition file '{path}': id '{dup.iloc[0]}' is listed more than once.")
+    out: dict[str, Partition] = {}
+    for sid, part in zip(ids, df[part_col].astype(str).str.strip().str.lower(), strict=True):
+        try:
+            out[sid] = Partition(part)
+        except ValueError:
+            raise DataFormatError(f"Partition file '{path}': id '{sid}' has partition '{part}'; allowed: "
+                                  "train, devel, test.") from None
+    return out
+
+
+def write_partition(path: str | os.PathLike[str], partition: dict[str, Partition | str]) -> Path:
+    """Write ``metadata/partition.csv`` with columns ``Id,Proposal``."""
+    df = pd.DataFrame({"Id": list(partition), "Proposal": [Partition(p).value for p in partition.values()]})
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
+    return Path(path)
+
+
+def write_sequence_csv(path: str | os.PathLike[str], timestamps: np.ndarray, values: np.ndarray,
+                       columns: list[str] | None = None, segment_id: int = 1, float_decimals: int | None = None) -> Path:
+    """Write a MuSe-format CSV: ``timestamp,segment_id,<columns>`` (features) or ``timestamp,segment_id,value``.
+
+    Args:
+        path: destination.
+        timestamps: int ms, shape ``(n,)``.
+        values: shape ``(n,)`` (written as ``value``) or ``(n, d)`` (written as ``columns``).
+        columns: feature column names for 2-d values (default ``f0..f{d-1}``).
+        segment_id: the value of the ``segment_id`` column.
+        float_decimals: round values to this many decimals first (smaller files); None keeps float32 precision.
+    """
+    values = np.asarray(values)
+    if values.ndim == 1:
+        names, mat = ["value"], values[:, None]
+    else:
+        names = columns or [f"f{j}" for j in range(values.shape[1])]
+        mat = values
+    if float_decimals is not None:
+        mat = np.round(mat.astype(np.float64), float_decimals)
+    arrays = [pa.array(np.asarray(timestamps, dtype=np.int64)),
+              pa.array(np.full(len(timestamps), segment_id, dtype=np.int64))]
+    arrays += [pa.array(mat[:, j].astype(np.float32)) for j in range(mat.shape[1])]
+    table = pa.Table.from_arrays(arrays, names=["timestamp", "segment_id", *names])
+    with atomic_path(path) as tmp:
+        with tmp.open("wb") as fh:
+            fh.write((",".join(table.column_names) + "\n").encode())
+            pacsv.write_csv(table, fh, write_options=pacsv.WriteOptions(include_header=False, quoting_style="none"))
+    return Path(path)
+
+
+def write_predictions(run_dir: str | os.PathLike[str], partition: str, predictions: dict[str, tuple[np.ndarray, np.ndarray]]) -> Path:
+    """Write predictions as MuSe CSVs ``<run_dir>/predictions/<partition>/<id>.csv`` (timestamp,segment_id,value).
+
+    Args:
+        run_dir: the run folder.
+        partition: partition name (folder).
+        predictions: id -> (timestamps int64 ms, values float).
+
+    Returns:
+        The partition folder.
+    """
+    out = Path(run_dir) / "predictions" / str(partition)
+    with atomic_dir(out) as tmp:
+        for sid, (ts, vals) in predictions.items():
+            write_sequence_csv(tmp / f"{sid}.csv", ts, np.asarray(vals, dtype=np.float32))
+    return out
+
+
+def read_predictions(folder: str | os.PathLike[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Read a folder of MuSe-format prediction CSVs (id -> (timestamps, values)).
+
+    Raises:
+        MissingDataError: the folder does not exist or holds no CSV.
+        DataFormatError: a file is malformed.
+    """
+    folder = Path(folder)
+    files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
+    if not files:
+        raise MissingDataError(f"No prediction CSVs in '{folder}'; run `musefusion train` (or predict) first.")
+    return {f.stem: read_label_csv(f) for f in files}
+
+
+def file_digest(path: str | os.PathLike[str], h: Any) -> None:
+    """Feed a file's path name, size and bytes into the hash object ``h`` (for cache keys)."""
+    path = Path(path)
+    h.update(str(path.name).encode())
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+
+
+def save_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> Path:
+    """Save arrays atomically as an uncompressed ``.npz`` (no pickled objects)."""
+    with atomic_path(path) as tmp:
+        with tmp.open("wb") as fh:
+            np.savez(fh, **arrays)
+    return Path(path)
+
+
+def load_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """Load a ``.npz`` written by :func:`save_npz` (``allow_pickle=False``)."""
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}

@@ -1,0 +1,114 @@
+"""Closed sets (str Enums) and shared type aliases."""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from typing import Union
+
+import numpy as np
+import numpy.typing as npt
+
+Array = npt.NDArray[np.floating]
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: The MuSe label grid: one step every 500 ms (2 Hz).
+STEP_MS = 500
+
+
+class Task(StrEnum):
+    """A MuSe sub-challenge."""
+
+    STRESS = "stress"
+    PHYSIO = "physio"
+
+    @property
+    def corpus_dirs(self) -> tuple[str, ...]:
+        """Folder names under the data root that hold this task's corpus, newest layout last."""
+        return {
+            Task.STRESS: ("c3_muse_stress", "c3_muse_stress_2022"),
+            Task.PHYSIO: ("c4_muse_physio",),
+        }[self]
+
+    @property
+    def default_targets(self) -> tuple[str, ...]:
+        """The targets the paper predicts for this task."""
+        return {Task.STRESS: ("arousal", "valence"), Task.PHYSIO: ("anno12_EDA",)}[self]
+
+
+class Partition(StrEnum):
+    """A MuSe partition."""
+
+    TRAIN = "train"
+    DEVEL = "devel"
+    TEST = "test"
+
+
+class Modality(StrEnum):
+    """The modality a feature set belongs to (paper's 'M' column)."""
+
+    AUDIO = "A"
+    VIDEO = "V"
+    BIO = "B"
+    TEXT = "T"
+    OTHER = "?"
+
+
+class FillPolicy(StrEnum):
+    """How steps without a feature row (e.g. no face found) are filled.
+
+    ``zero``: the train mean (0 after normalisation). ``ffill``: the last observed row carried forward,
+    leading gaps take the first observed row. Either way the step is marked unobserved in the mask.
+    """
+
+    ZERO = "zero"
+    FFILL = "ffill"
+
+
+#: Feature sets known from MuSe 2021, with their dimension and modality.
+KNOWN_FEATURES: dict[str, tuple[int | None, Modality]] = {
+    "egemaps": (88, Modality.AUDIO),
+    "vggish": (128, Modality.AUDIO),
+    "deepspectrum": (None, Modality.AUDIO),
+    "vggface": (512, Modality.VIDEO),
+    "fau_intensity": (17, Modality.VIDEO),
+    "bert": (None, Modality.TEXT),
+    "bert-4": (None, Modality.TEXT),
+    "ECG": (1, Modality.BIO),
+    "RESP": (1, Modality.BIO),
+    "BPM": (1, Modality.BIO),
+}
+
+#: Shorthand feature groups: ``bio`` is ECG+RESP+BPM concatenated (paper Eq. 9).
+FEATURE_GROUPS: dict[str, tuple[str, ...]] = {"bio": ("ECG", "RESP", "BPM")}
+
+
+def expand_features(names: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Expand a feature spec ("egemaps", "bio", "ECG+RESP+BPM", ["a", "b"]) into feature folder names.
+
+    Examples:
+        >>> expand_features("bio")
+        ('ECG', 'RESP', 'BPM')
+        >>> expand_features(["egemaps", "BPM"])
+        ('egemaps', 'BPM')
+    """
+    if isinstance(names, str):
+        names = [names]
+    out: list[str] = []
+    for spec in names:
+        for part in str(spec).split("+"):
+            part = part.strip()
+            if not part:
+                continue
+            out.extend(FEATURE_GROUPS.get(part, (part,)))
+    return tuple(dict.fromkeys(out))
+
+
+def modality_of(features: tuple[str, ...]) -> str:
+    """The paper's modality letter(s) of a feature combination, e.g. ('ECG','RESP','BPM') -> 'B'."""
+    letters = []
+    for f in features:
+        m = KNOWN_FEATURES.get(f, (None, Modality.OTHER))[1].value
+        if m not in letters:
+            letters.append(m)
+    return "+".join(letters)
