@@ -6,7 +6,7 @@ import dataclasses
 import os
 import types as _pytypes
 import typing
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -158,3 +158,128 @@ class DataConfig(ConfigBase):
                               "(--hop-len).")
         if not self.target:
             raise ConfigError("DataConfig.target: give a target, e.g. --target arousal.")
+
+
+#: The model families of the paper (Tab. 2-3) plus the late-fusion Bi-LSTM.
+MODEL_NAMES = ("lstm", "selfattn", "selfattn_lstm", "gcnn", "gcnn_lstm", "bio_lstm")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig(ConfigBase):
+    """Architecture of a unimodal sequence regressor (one output per 2 Hz step)."""
+
+    name: str = "selfattn_lstm"  # lstm | selfattn | selfattn_lstm | gcnn | gcnn_lstm | bio_lstm
+    d_model: int = 128  # width of the input projection / attention (paper Sec. 5.2 is silent; see models/)
+    heads: int = 4  # attention heads (paper grid: 4 or 8)
+    attn_layers: int = 1  # self-attention layers (paper grid: 1, 2 or 4)
+    hidden: int = 64  # LSTM hidden size (paper grid: 64/128/256; GCNN+LSTM 128/256/1024)
+    lstm_layers: int = 2  # stacked unidirectional LSTM layers (paper grid: 2 or 4)
+    channels: int = 64  # gated-conv channels (paper grid: 64 or 128)
+    gcnn_blocks: int = 2  # stacked gated conv blocks (paper silent)
+    kernel: int = 3  # gated conv kernel size in steps (paper silent)
+    dropout: float = 0.1  # dropout between layers (paper silent)
+
+    def __post_init__(self) -> None:
+        if self.name not in MODEL_NAMES:
+            raise ConfigError(f"Unknown model '{self.name}' (--model); choose one of {', '.join(MODEL_NAMES)}.")
+        for f in ("d_model", "heads", "attn_layers", "hidden", "lstm_layers", "channels", "gcnn_blocks", "kernel"):
+            if getattr(self, f) < 1:
+                raise ConfigError(f"ModelConfig.{f}: {getattr(self, f)} must be >= 1.")
+        if self.d_model % self.heads:
+            raise ConfigError(f"ModelConfig.d_model ({self.d_model}) must be divisible by heads ({self.heads}).")
+        if self.kernel % 2 == 0:
+            raise ConfigError(f"ModelConfig.kernel: {self.kernel} must be odd (centred 'same' convolution).")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"ModelConfig.dropout: {self.dropout} must be in [0, 1).")
+
+
+#: Per-model defaults where the paper gives a grid but not the chosen value (smallest sensible member).
+MODEL_PRESETS: dict[str, dict[str, Any]] = {
+    "lstm": {"hidden": 64, "lstm_layers": 2},
+    "selfattn": {"heads": 4, "attn_layers": 2},
+    "selfattn_lstm": {"heads": 4, "attn_layers": 1, "hidden": 64, "lstm_layers": 2},
+    "gcnn": {"channels": 64, "gcnn_blocks": 3},
+    "gcnn_lstm": {"channels": 64, "hidden": 128, "lstm_layers": 1},  # Sec. 5.2: 'a unidirectional LSTM layer'
+    "bio_lstm": {"hidden": 64, "lstm_layers": 2},
+}
+
+
+def model_preset(name: str, **overrides: Any) -> ModelConfig:
+    """The default :class:`ModelConfig` of a model family, with some fields overridden.
+
+    Raises:
+        ConfigError: unknown model name or bad override.
+    """
+    if name not in MODEL_PRESETS:
+        raise ConfigError(f"Unknown model '{name}' (--model); choose one of {', '.join(MODEL_NAMES)}.")
+    return ModelConfig(name=name, **{**MODEL_PRESETS[name], **overrides})
+
+
+class Schedule(StrEnum):
+    """Learning-rate schedules."""
+
+    PAPER = "paper"  # Sec. 5.2: halve the LR when the train loss has not decreased for 15 epochs, no early stop
+    PLATEAU = "plateau"  # MuSe 2021 baseline: halve on devel-loss plateau (patience 5), stop after 15 stale epochs
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(ConfigBase):
+    """How a model is fitted (defaults: paper Sec. 5.2)."""
+
+    epochs: int = 100  # paper Sec. 5.2
+    lr: float = 1e-3  # Adam learning rate (paper grid: 2e-4, 1e-3, 2e-3, 5e-3)
+    batch_size: int = 64  # windows per batch (paper grid: 64, 128, 256)
+    schedule: Schedule = Schedule.PAPER  # paper | plateau
+    lr_patience: int = 15  # epochs without loss decrease before halving (paper: 15; plateau: 5)
+    early_stop: int = 15  # plateau schedule: stop after this many epochs without devel improvement
+    weight_decay: float = 0.0  # Adam weight decay (paper silent)
+    seeds: tuple[int, ...] = (1,)  # one model per seed; the best on devel is kept
+    device: str = "auto"  # auto (cuda when available) | cpu | cuda
+    num_threads: int = 0  # torch intra-op threads (0 = torch default)
+    eval_every: int = 1  # evaluate on devel every N epochs
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "schedule", _enum_field("TrainConfig", "schedule", self.schedule, Schedule))
+        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+        if self.epochs < 1:
+            raise ConfigError(f"TrainConfig.epochs: {self.epochs} must be >= 1 (--epochs).")
+        if self.lr <= 0:
+            raise ConfigError(f"TrainConfig.lr: {self.lr} must be > 0 (--lr).")
+        if self.batch_size < 1:
+            raise ConfigError(f"TrainConfig.batch_size: {self.batch_size} must be >= 1 (--batch-size).")
+        if not self.seeds:
+            raise ConfigError("TrainConfig.seeds: give at least one seed (--seeds 1 2 3).")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"TrainConfig.seeds: {self.seeds} has duplicates.")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ConfigError(f"TrainConfig.device: '{self.device}' must be auto, cpu or cuda[:N] (--device).")
+        if self.eval_every < 1:
+            raise ConfigError(f"TrainConfig.eval_every: {self.eval_every} must be >= 1.")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig(ConfigBase):
+    """One training run: data, model and training configs (saved as config.toml in the run dir)."""
+
+    data: DataConfig
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Nested dict with sections data, model, train."""
+        return {"data": self.data.to_dict(), "model": self.model.to_dict(), "train": self.train.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """Build from sections ``data``, ``model``, ``train`` (as in a config TOML).
+
+        Raises:
+            ConfigError: an unknown section or field, or a missing ``data`` section.
+        """
+        unknown = sorted(set(data) - {"data", "model", "train"})
+        if unknown:
+            raise ConfigError(f"Unknown config section(s) {unknown}; allowed: data, model, train.")
+        if "data" not in data:
+            raise ConfigError("The config needs a [data] section with at least root (or pass --data).")
+        return cls(DataConfig.from_dict(data["data"]), ModelConfig.from_dict(data.get("model", {})),
+                   TrainConfig.from_dict(data.get("train", {})))

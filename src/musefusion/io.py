@@ -351,3 +351,47 @@ def load_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """Load a ``.npz`` written by :func:`save_npz` (``allow_pickle=False``)."""
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
+
+
+# ----------------------------------------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
+    """Save a checkpoint dict (state dicts, tensors, plain values; never a pickled module) atomically."""
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load a checkpoint with ``torch.load(..., weights_only=True)`` onto the CPU.
+
+    Raises:
+        MissingDataError: the file does not exist.
+        CheckpointError: the file holds pickled code/objects or is not a torch checkpoint.
+    """
+    import pickle
+
+    import torch
+
+    from musefusion.errors import CheckpointError
+
+    path = Path(path)
+    if not path.is_file():
+        raise MissingDataError(f"Checkpoint '{path}' not found; train a model first (musefusion train).")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        import re
+
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        what = f"it references {found.group(1)}" if found else "it is not a plain weights file"
+        raise CheckpointError(f"Refusing to load '{path}': it contains pickled code or objects ({what}); "
+                              "only tensors and plain values are accepted. Re-save it as a state_dict.") from None
+    except (RuntimeError, OSError, EOFError, ValueError) as exc:
+        raise CheckpointError(f"'{path}' is not a readable torch checkpoint ({str(exc).splitlines()[0][:160]}).") from None
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"'{path}' holds a {type(payload).__name__}, not a musefusion checkpoint dict.")
+    return payload

@@ -50,8 +50,30 @@ def _register() -> None:
 _register()
 
 
+#: Options that take several values after one flag (``--seeds 1 2 3``); click wants ``--seeds 1 --seeds 2``.
+_MULTI_VALUE_OPTIONS = ("--seeds", "--features")
+
+
+def _expand_multi_value(argv: list[str]) -> list[str]:
+    """Rewrite ``--seeds 1 2 3`` as ``--seeds 1 --seeds 2 --seeds 3`` (values run until the next ``-`` flag)."""
+    out: list[str] = []
+    current: str | None = None
+    for arg in argv:
+        if arg in _MULTI_VALUE_OPTIONS:
+            current = arg
+            out.append(arg)
+            continue
+        if current is not None and not arg.startswith("-") and out[-1] != current:
+            out.append(current)
+        elif arg.startswith("-"):
+            current = None
+        out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, print a ``MuseFusionError`` as one red line and exit 2."""
+    argv = _expand_multi_value(list(sys.argv[1:] if argv is None else argv))
     try:
         app(args=argv, standalone_mode=False)
     except MuseFusionError as exc:

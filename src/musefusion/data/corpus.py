@@ -30,7 +30,7 @@ from musefusion.types import KNOWN_FEATURES, STEP_MS, Partition, Task
 
 logger = logging.getLogger(__name__)
 
-_CACHE_VERSION = "1"
+_CACHE_VERSION = "2"
 
 
 @dataclasses.dataclass
@@ -226,11 +226,13 @@ def _load_cache(path: Path, cfg: DataConfig, corpus_dir: Path) -> CorpusData:
 # ----------------------------------------------------------------------------------------------- loading
 
 
-def load_corpus(cfg: DataConfig) -> CorpusData:
+def load_corpus(cfg: DataConfig, norm_stats: tuple[np.ndarray, np.ndarray] | None = None) -> CorpusData:
     """Read, align, normalise and fill the features and labels that ``cfg`` names.
 
     Args:
         cfg: what to read (root, task, target, features, fill policy, normalisation, cache).
+        norm_stats: ``(mean, std)`` to normalise with instead of this corpus's train statistics (a saved
+            model applied to new data); the cache is not used then.
 
     Returns:
         The per-partition sequences, normalisation statistics and a fill report.
@@ -246,7 +248,7 @@ def load_corpus(cfg: DataConfig) -> CorpusData:
     if not partition:
         raise DataFormatError(f"Partition file '{corpus_dir / 'metadata' / 'partition.csv'}' lists no subject.")
     cache_path = None
-    if cfg.cache:
+    if cfg.cache and norm_stats is None:
         key = _cache_key(corpus_dir, cfg, partition)
         cache_path = resolve_cache_dir(cfg.cache_dir) / f"corpus-{key}.npz"
         if cache_path.is_file():
@@ -285,7 +287,12 @@ def load_corpus(cfg: DataConfig) -> CorpusData:
     x_all = [np.concatenate(al, axis=1) for *_, al, _ in raw]
     fit_rows = [x for (_, part, *_), x in zip(raw, x_all, strict=True) if part.value in cfg.train_partitions]
     d_in = sum(dims.values())
-    if cfg.normalize and fit_rows:
+    if norm_stats is not None:
+        mean, std = (np.asarray(a, dtype=np.float64) for a in norm_stats)
+        if mean.shape != (d_in,):
+            raise DataFormatError(f"The model was trained on {mean.shape[0]} input columns but features "
+                                  f"{'+'.join(cfg.features)} give {d_in} in '{corpus_dir}'.")
+    elif cfg.normalize and fit_rows:
         stack = np.concatenate(fit_rows).astype(np.float64)
         mean = np.nan_to_num(np.nanmean(stack, axis=0)) if len(stack) else np.zeros(d_in)
         std = np.nan_to_num(np.nanstd(stack, axis=0))
@@ -307,7 +314,7 @@ def load_corpus(cfg: DataConfig) -> CorpusData:
         seqs.setdefault(part, []).append(Sequence(sid, part, grid, x, y.astype(np.float32),
                                                   np.stack(observed, axis=1)))
     report = pd.DataFrame(report_rows, columns=["id", "partition", "feature", "n_steps", "n_filled"])
-    data = CorpusData(cfg, corpus_dir, seqs, dims, mean.astype(np.float32), std.astype(np.float32), report)
+    data = CorpusData(cfg, corpus_dir, seqs, dims, mean.astype(np.float64), std.astype(np.float64), report)
     n_filled = int(report["n_filled"].sum())
     if n_filled:
         worst = report.sort_values("n_filled", ascending=False).iloc[0]

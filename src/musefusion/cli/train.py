@@ -1,0 +1,219 @@
+"""``musefusion train``, ``evaluate`` and ``predict``."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from musefusion import io
+from musefusion.cli.options import DataOpt
+from musefusion.config import (
+    MODEL_NAMES,
+    DataConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+    model_preset,
+    resolve_data_root,
+)
+from musefusion.errors import ConfigError
+from musefusion.types import FillPolicy, Partition, Task
+
+console = Console()
+logger = logging.getLogger(__name__)
+
+_MODEL_FIELDS = ("d_model", "heads", "attn_layers", "hidden", "lstm_layers", "channels", "gcnn_blocks", "kernel",
+                 "dropout")
+
+
+@contextmanager
+def log_to_file(path: Path):
+    """Copy the log into ``path`` (the run dir's log.txt) while the block runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+
+
+def epoch_progress(total_epochs: int, seeds: tuple[int, ...], label: str = "") -> tuple[Progress, Any]:
+    """A rich progress bar over epochs (one row per seed) and the ``on_epoch(seed, row)`` callback feeding it."""
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("devel CCC {task.fields[ccc]}"), TimeElapsedColumn(), console=console,
+                        transient=False)
+    tasks = {s: progress.add_task(f"{label}seed {s}", total=total_epochs, ccc="-") for s in seeds}
+
+    def on_epoch(seed: int, row: dict[str, float]) -> None:
+        ccc = row.get("devel_ccc", float("nan"))
+        progress.update(tasks[seed], completed=int(row["epoch"]), ccc=f"{ccc:.4f}" if ccc == ccc else "-")
+
+    return progress, on_epoch
+
+
+def build_run_config(config: Path | None, overrides: dict[str, dict[str, Any]]) -> RunConfig:
+    """Defaults < ``--config`` file < flags. ``overrides`` holds the flags given (None = not given)."""
+    base: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "train": {}}
+    if config is not None:
+        file_cfg = io.read_toml(config)
+        file_cfg.pop("versions", None)
+        unknown = sorted(set(file_cfg) - set(base))
+        if unknown:
+            raise ConfigError(f"'{config}': unknown section(s) {unknown}; allowed: [data], [model], [train].")
+        for k in base:
+            base[k].update(file_cfg.get(k, {}))
+    for section, values in overrides.items():
+        base[section].update({k: v for k, v in values.items() if v is not None})
+    if "root" not in base["data"]:
+        base["data"]["root"] = str(resolve_data_root(None))
+    name = base["model"].get("name", "selfattn_lstm")
+    model_fields = {k: v for k, v in base["model"].items() if k != "name"}
+    model = model_preset(name, **model_fields) if name in MODEL_NAMES else ModelConfig(name=name)
+    return RunConfig(DataConfig.from_dict(base["data"]), model, TrainConfig.from_dict(base["train"]))
+
+
+def train(
+    data: DataOpt = None,
+    task: Annotated[Task | None, typer.Option(help="MuSe sub-challenge (default: stress).", case_sensitive=False,
+                                              show_default=False)] = None,
+    target: Annotated[str | None, typer.Option(help="Label folder: arousal, valence, anno12_EDA, ...",
+                                               show_default=False)] = None,
+    features: Annotated[list[str] | None, typer.Option(help="Feature set(s); repeat or join with '+' "
+                                                       "(bio = ECG+RESP+BPM).", show_default=False)] = None,
+    model: Annotated[str | None, typer.Option(help=f"Model: {', '.join(MODEL_NAMES)} (default: selfattn_lstm).",
+                                              show_default=False)] = None,
+    seeds: Annotated[list[int] | None, typer.Option(help="Seeds, e.g. --seeds 1 2 3 (default: 1).",
+                                                    show_default=False)] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs (default: 100, paper Sec. 5.2).", show_default=False)]
+    = None,
+    lr: Annotated[float | None, typer.Option(help="Adam learning rate (default: 0.001).", show_default=False)] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Windows per batch (default: 64).", show_default=False)]
+    = None,
+    schedule: Annotated[str | None, typer.Option(help="LR schedule: paper (halve after 15 epochs without train-"
+                                                 "loss decrease) or plateau (baseline: patience 5, early stop 15) "
+                                                 "[default: paper].", show_default=False)] = None,
+    win_len: Annotated[int | None, typer.Option(help="Train window length in steps (default: 300).",
+                                                show_default=False)] = None,
+    hop_len: Annotated[int | None, typer.Option(help="Train window hop in steps (default: 50).",
+                                                show_default=False)] = None,
+    fill: Annotated[FillPolicy | None, typer.Option(help="Fill policy for steps without a feature row "
+                                                    "[default: zero].", show_default=False)] = None,
+    hidden: Annotated[int | None, typer.Option(help="LSTM hidden size.", show_default=False)] = None,
+    heads: Annotated[int | None, typer.Option(help="Attention heads.", show_default=False)] = None,
+    attn_layers: Annotated[int | None, typer.Option(help="Self-attention layers.", show_default=False)] = None,
+    lstm_layers: Annotated[int | None, typer.Option(help="LSTM layers.", show_default=False)] = None,
+    channels: Annotated[int | None, typer.Option(help="Gated-conv channels.", show_default=False)] = None,
+    dropout: Annotated[float | None, typer.Option(help="Dropout.", show_default=False)] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto).", show_default=False)]
+    = None,
+    config: Annotated[Path | None, typer.Option(help="TOML file with data, model and train sections; flags "
+                                                "override it.", show_default=False)] = None,
+    out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/run"),
+    fresh: Annotated[bool, typer.Option(help="Start over instead of resuming an unfinished run in --out.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Print the resolved config and exit.")] = False,
+) -> None:
+    """Train a unimodal model (one per seed), keep the best epoch and seed on devel, write a run directory."""
+    overrides = {
+        "data": {"root": str(data) if data else None, "task": task.value if task else None, "target": target,
+                 "features": list(features) if features else None, "win_len": win_len, "hop_len": hop_len,
+                 "fill": fill.value if fill else None},
+        "model": {"name": model, "hidden": hidden, "heads": heads, "attn_layers": attn_layers,
+                  "lstm_layers": lstm_layers, "channels": channels, "dropout": dropout},
+        "train": {"seeds": list(seeds) if seeds else None, "epochs": epochs, "lr": lr, "batch_size": batch_size,
+                  "schedule": schedule, "device": device},
+    }
+    cfg = build_run_config(config, overrides)
+    if dry_run:
+        import tomli_w
+
+        console.print(tomli_w.dumps(cfg.to_dict()), highlight=False, markup=False)
+        return
+    from musefusion.data.corpus import load_corpus
+    from musefusion.training.run import train_run
+
+    with log_to_file(out / "log.txt"):
+        corpus = load_corpus(cfg.data)
+        progress, on_epoch = epoch_progress(cfg.train.epochs, cfg.train.seeds)
+        with progress:
+            result = train_run(cfg, out, data=corpus, on_epoch=on_epoch, resume=not fresh)
+    m = result.metrics
+    console.print(f"devel CCC {m['devel_ccc_mean']:.4f} ± {m['devel_ccc_std']:.4f} over seeds "
+                  f"{list(cfg.train.seeds)}; best seed {m['best']['seed']} ({m['best'].get('devel_ccc', float('nan')):.4f}, "
+                  f"epoch {m['best']['best_epoch']}); run dir [bold]{out}[/bold]")
+
+
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by train or fuse.")],
+    test_labels: Annotated[Path | None, typer.Option(help="Folder with the true test labels (e.g. "
+                                                     "<synth out>/test_labels).", show_default=False)] = None,
+    data: DataOpt = None,
+) -> None:
+    """Rescore a run's saved predictions against the labels (and the test labels when given)."""
+    from musefusion.evaluation.scoring import score_predictions
+    from musefusion.training.run import load_run_config
+
+    cfg = load_run_config(run_dir)
+    root = data or cfg.data.root
+    table = Table(title=f"{run_dir}: {cfg.data.target}")
+    for col in ("partition", "CCC", "CCC subject mean", "PCC", "RMSE", "subjects"):
+        table.add_column(col, justify="right")
+    results = {}
+    for part in Partition:
+        pred_dir = Path(run_dir) / "predictions" / part.value
+        if not pred_dir.is_dir() or (part == Partition.TEST and test_labels is None):
+            continue
+        r = score_predictions(pred_dir, root, cfg.data.task, cfg.data.target, part, test_labels)
+        results[part.value] = r
+        table.add_row(part.value, f"{r['ccc']:.4f}", f"{r['ccc_subject_mean']:.4f}", f"{r['pcc']:.4f}",
+                      f"{r['rmse']:.4f}", str(r["subjects"]))
+    io.write_json(Path(run_dir) / "evaluation.json", results)
+    console.print(table)
+
+
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by train.")],
+    data: DataOpt = None,
+    out: Annotated[Path | None, typer.Option(help="Where to write predictions/<partition>/<id>.csv "
+                                             "[default: RUN_DIR/predict].", show_default=False)] = None,
+) -> None:
+    """Run a saved model on a corpus's features (normalised with the statistics it was trained with)."""
+    import numpy as np
+
+    from musefusion.data.corpus import load_corpus
+    from musefusion.training.loop import predict_arrays, resolve_device
+    from musefusion.training.run import load_model, load_run_config
+
+    cfg = load_run_config(run_dir)
+    net, payload = load_model(Path(run_dir) / "checkpoint.pt")
+    data_cfg = cfg.data.replace(root=resolve_data_root(data) if data else cfg.data.root)
+    stats = (payload["norm_mean"].numpy().astype(np.float64), payload["norm_std"].numpy().astype(np.float64))
+    corpus = load_corpus(data_cfg, norm_stats=stats)
+    out = out or Path(run_dir) / "predict"
+    device = resolve_device("auto")
+    net.to(device)
+    n = 0
+    for part in Partition:
+        seqs = corpus.partition(part)
+        if seqs:
+            preds = predict_arrays(net, [s.x for s in seqs], device)
+            io.write_predictions(out, part.value, {s.id: (s.timestamps, p) for s, p in zip(seqs, preds, strict=True)})
+            n += len(seqs)
+    console.print(f"wrote predictions for {n} subjects to [bold]{out / 'predictions'}[/bold]")
+
+
+def register(app: typer.Typer) -> None:
+    """Add train, evaluate and predict to the app."""
+    app.command("train")(train)
+    app.command("evaluate")(evaluate)
+    app.command("predict")(predict)

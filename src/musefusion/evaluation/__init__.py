@@ -1,0 +1,1 @@
+"""Metrics (CCC, PCC, RMSE), paper-style tables and plots."""

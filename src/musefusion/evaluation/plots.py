@@ -1,0 +1,85 @@
+"""Plots drawn from the files of a run directory (never from in-memory training state)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from musefusion import io  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_learning_curves(run_dir: Path) -> Path | None:
+    """``plots/learning_curves.png``: train loss and devel CCC per epoch, one line per seed."""
+    run_dir = Path(run_dir)
+    files = sorted(run_dir.glob("seed_*/history.csv"))
+    if not files:
+        return None
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for f in files:
+        h = pd.read_csv(f)
+        label = f.parent.name.replace("_", " ")
+        ax1.plot(h["epoch"], h["train_loss"], label=label)
+        if h["devel_ccc"].notna().any():
+            ax2.plot(h["epoch"], h["devel_ccc"], label=label)
+    ax1.set(xlabel="epoch", ylabel="train loss (1 - CCC)", title="training loss")
+    ax2.set(xlabel="epoch", ylabel="devel CCC", title="devel CCC (concatenated)")
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return _save(fig, run_dir / "plots" / "learning_curves.png")
+
+
+def plot_predictions(pred_dir: Path, labels: dict[str, tuple[np.ndarray, np.ndarray]], path: Path,
+                     title: str = "devel predictions", max_subjects: int = 4) -> Path | None:
+    """Prediction against label curves for up to ``max_subjects`` subjects.
+
+    Args:
+        pred_dir: folder of prediction CSVs (``<id>.csv``).
+        labels: id -> (timestamps ms, values).
+        path: PNG to write.
+        title: figure title.
+        max_subjects: how many subjects to draw.
+    """
+    preds = io.read_predictions(pred_dir) if Path(pred_dir).is_dir() else {}
+    ids = [i for i in preds if i in labels][:max_subjects]
+    if not ids:
+        return None
+    fig, axes = plt.subplots(len(ids), 1, figsize=(10, 2.2 * len(ids)), sharex=False, squeeze=False)
+    for ax, sid in zip(axes[:, 0], ids, strict=True):
+        ts, p = preds[sid]
+        lts, y = labels[sid]
+        ax.plot(lts / 1000.0, y, color="black", lw=1.2, label="label")
+        ax.plot(ts / 1000.0, p, color="tab:red", lw=1.0, label="prediction")
+        ax.set_ylabel(f"subject {sid}")
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(loc="upper right", fontsize=8)
+    axes[0, 0].set_title(title)
+    axes[-1, 0].set_xlabel("time (s)")
+    return _save(fig, path)
+
+
+def plot_run(run_dir: Path, data) -> None:  # noqa: ANN001 - CorpusData (avoids an import cycle)
+    """Learning curves and devel predictions of a finished run."""
+    run_dir = Path(run_dir)
+    plot_learning_curves(run_dir)
+    labels = {s.id: (s.timestamps, s.y) for s in data.partition("devel")}
+    if labels:
+        plot_predictions(run_dir / "predictions" / "devel", labels, run_dir / "plots" / "devel_predictions.png",
+                         title=f"devel: {data.config.target} ({'+'.join(data.config.features)})")

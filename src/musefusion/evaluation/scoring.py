@@ -1,0 +1,88 @@
+"""Score prediction files against label files, joined by timestamp."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from musefusion import io
+from musefusion.data.corpus import find_corpus_dir, label_path
+from musefusion.errors import DataFormatError, MissingDataError
+from musefusion.evaluation.metrics import ccc_concatenated, ccc_per_sequence_mean, pcc, rmse
+from musefusion.types import Partition, Task
+
+logger = logging.getLogger(__name__)
+
+
+def join_by_timestamp(pred: tuple[np.ndarray, np.ndarray], label: tuple[np.ndarray, np.ndarray], what: str
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Pair predictions with labels at equal timestamps.
+
+    Raises:
+        DataFormatError: some labelled timestamps have no prediction.
+    """
+    pts, pv = pred
+    lts, lv = label
+    idx = np.searchsorted(pts, lts)
+    idx_c = np.clip(idx, 0, max(len(pts) - 1, 0))
+    found = (idx < len(pts)) & (pts[idx_c] == lts) if len(pts) else np.zeros(len(lts), bool)
+    labelled = ~np.isnan(lv)
+    missing = labelled & ~found
+    if missing.any():
+        raise DataFormatError(f"{what}: no prediction for {int(missing.sum())} labelled timestamps (first "
+                              f"{int(lts[missing][0])} ms); predictions must cover every label step.")
+    keep = labelled & found
+    return pv[idx_c[keep]], lv[keep]
+
+
+def hidden_label_path(test_labels: Path, corpus_name: str, target: str, sid: str) -> Path:
+    """Locate a test label file in a folder given by the user (several layouts accepted)."""
+    for cand in (test_labels / corpus_name / "label_segments" / target / f"{sid}.csv",
+                 test_labels / "label_segments" / target / f"{sid}.csv",
+                 test_labels / target / f"{sid}.csv", test_labels / f"{sid}.csv"):
+        if cand.is_file():
+            return cand
+    raise MissingDataError(f"No test label for subject '{sid}' under '{test_labels}' (looked for "
+                           f"{target}/{sid}.csv and label_segments/{target}/{sid}.csv).")
+
+
+def score_predictions(pred_dir: Path, root: Path, task: Task, target: str, partition: Partition,
+                      test_labels: Path | None = None) -> dict[str, float]:
+    """CCC (concatenated and per-subject mean), PCC and RMSE of a folder of predictions.
+
+    Args:
+        pred_dir: ``<run>/predictions/<partition>`` (MuSe CSVs).
+        root: data root (labels for train/devel).
+        task: sub-challenge.
+        target: label folder.
+        partition: which partition these predictions are for.
+        test_labels: folder of the true test labels (only for ``partition == test``).
+
+    Raises:
+        MissingDataError: no predictions, or a needed label file is missing.
+        DataFormatError: predictions do not cover the label steps.
+    """
+    preds = io.read_predictions(pred_dir)
+    corpus = find_corpus_dir(root, task)
+    partition_map = io.read_partition(corpus / "metadata" / "partition.csv")
+    ids = [s for s, p in partition_map.items() if p == partition]
+    missing = [s for s in ids if s not in preds]
+    if missing:
+        raise MissingDataError(f"'{pred_dir}' has no predictions for {len(missing)} {partition.value} subject(s), "
+                               f"e.g. {missing[0]}.csv.")
+    ps, ys = [], []
+    for sid in ids:
+        if partition == Partition.TEST:
+            if test_labels is None:
+                raise MissingDataError("Test labels are withheld; pass --test-labels DIR to score test predictions.")
+            lp = hidden_label_path(test_labels, corpus.name, target, sid)
+        else:
+            lp = label_path(corpus, target, sid)
+        p, y = join_by_timestamp(preds[sid], io.read_label_csv(lp), f"'{pred_dir / (sid + '.csv')}'")
+        ps.append(p)
+        ys.append(y)
+    cat_p, cat_y = np.concatenate(ps), np.concatenate(ys)
+    return {"ccc": ccc_concatenated(ps, ys), "ccc_subject_mean": ccc_per_sequence_mean(ps, ys),
+            "pcc": pcc(cat_p, cat_y), "rmse": rmse(cat_p, cat_y), "subjects": len(ids)}

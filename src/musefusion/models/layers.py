@@ -1,0 +1,77 @@
+"""Building blocks shared by the models: positional encoding, gated conv block, masked LSTM helpers."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class SinusoidalPositions(nn.Module):
+    """Adds the fixed sine/cosine positional encoding of Vaswani et al. (2017).
+
+    The paper is silent on positional information in its self-attention; without it attention is
+    permutation-invariant and cannot use temporal order, so we add the standard fixed encoding.
+    """
+
+    def __init__(self, d_model: int, max_len: int = 20000) -> None:
+        super().__init__()
+        pos = torch.arange(max_len).unsqueeze(1)
+        div = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
+        pe = torch.zeros(max_len, d_model)
+        pe[:, 0::2] = torch.sin(pos * div)
+        pe[:, 1::2] = torch.cos(pos * div)[:, : d_model // 2]
+        self.register_buffer("pe", pe, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: ``(batch, time, d_model)``."""
+        return x + self.pe[: x.shape[1]].unsqueeze(0)
+
+
+class GatedConvBlock(nn.Module):
+    """``conv(X) ⊙ sigmoid(conv_gate(X))`` (paper Eq. 15), centred ('same') 1-d convolution over time.
+
+    Padded steps are zeroed before the convolution, so they act exactly like the convolution's own zero
+    padding and never change the outputs at real steps.
+    """
+
+    def __init__(self, d_in: int, channels: int, kernel: int) -> None:
+        super().__init__()
+        assert kernel % 2 == 1, "kernel must be odd"
+        self.conv = nn.Conv1d(d_in, channels, kernel, padding=kernel // 2)
+        self.gate = nn.Conv1d(d_in, channels, kernel, padding=kernel // 2)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``x``: ``(batch, time, d_in)``, ``mask``: ``(batch, time)`` → ``(batch, time, channels)``."""
+        h = (x * mask.unsqueeze(-1).to(x.dtype)).transpose(1, 2)
+        return (self.conv(h) * torch.sigmoid(self.gate(h))).transpose(1, 2)
+
+
+def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each sequence within its own length (padding stays at the end).
+
+    Lets a bidirectional LSTM run on equal-length padded batches exactly as on unpadded sequences, without
+    packing (packed backward passes are very slow on the CPU).
+    """
+    t = x.shape[1]
+    idx = torch.arange(t, device=x.device).unsqueeze(0).expand(x.shape[0], t)
+    rev = lengths.unsqueeze(1) - 1 - idx
+    rev = torch.where(rev >= 0, rev, idx)
+    return torch.gather(x, 1, rev.unsqueeze(-1).expand_as(x))
+
+
+class MaskedBiLSTM(nn.Module):
+    """A bidirectional LSTM on padded batches whose backward direction never sees padding."""
+
+    def __init__(self, d_in: int, hidden: int, num_layers: int = 1) -> None:
+        super().__init__()
+        self.fwd = nn.LSTM(d_in, hidden, num_layers=num_layers, batch_first=True)
+        self.bwd = nn.LSTM(d_in, hidden, num_layers=num_layers, batch_first=True)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``(batch, time, d_in)`` → ``(batch, time, 2 * hidden)``."""
+        lengths = mask.sum(dim=1).clamp_min(1)
+        h_f, _ = self.fwd(x)
+        h_b, _ = self.bwd(reverse_padded(x, lengths))
+        return torch.cat([h_f, reverse_padded(h_b, lengths)], dim=-1)

@@ -1,0 +1,1 @@
+"""Fitting and predicting: the CCC loss, seeds, the training loop and run directories."""

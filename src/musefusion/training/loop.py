@@ -1,0 +1,172 @@
+"""The training loop: Adam, CCC loss, the paper's or the baseline's LR schedule, best epoch by devel CCC,
+per-epoch resumable state."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from musefusion import io
+from musefusion.config import Schedule, TrainConfig
+from musefusion.data.segment import pad_sequences
+from musefusion.evaluation.metrics import ccc_concatenated
+from musefusion.training.losses import CCCLoss
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Windows:
+    """Equal-length training windows."""
+
+    x: np.ndarray  # (n, win, d) float32
+    y: np.ndarray  # (n, win) float32
+    label_mask: np.ndarray  # (n, win) bool: real and labelled steps (loss)
+    step_mask: np.ndarray  # (n, win) bool: real steps (model padding mask)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+@dataclasses.dataclass
+class FitResult:
+    """Outcome of one seed's fit."""
+
+    seed: int
+    best_epoch: int  # 1-based epoch whose weights were kept
+    best_score: float  # devel CCC (concatenated) at that epoch; NaN when fitted without devel
+    history: list[dict[str, float]]  # one row per epoch
+    state_dict: dict[str, torch.Tensor]  # the kept weights
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@torch.no_grad()
+def predict_arrays(model: nn.Module, xs: Sequence[np.ndarray], device: torch.device, batch_size: int = 8
+                   ) -> list[np.ndarray]:
+    """Run ``model`` on whole sequences (padded in batches of similar length) and return one array per sequence."""
+    was_training = model.training
+    model.eval()
+    out: list[np.ndarray | None] = [None] * len(xs)
+    order = np.argsort([len(x) for x in xs])
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        x, _, mask = pad_sequences([xs[i] for i in idx])
+        pred = model(torch.from_numpy(x).to(device), torch.from_numpy(mask).to(device)).float().cpu().numpy()
+        for k, i in enumerate(idx):
+            out[i] = pred[k, : len(xs[i])]
+    model.train(was_training)
+    return out  # type: ignore[return-value]
+
+
+def _score(preds: list[np.ndarray], ys: Sequence[np.ndarray]) -> float:
+    return ccc_concatenated(preds, list(ys))
+
+
+def fit(model: nn.Module, windows: Windows, devel_x: Sequence[np.ndarray], devel_y: Sequence[np.ndarray],
+        cfg: TrainConfig, seed: int, state_path: Path | None = None,
+        on_epoch: Callable[[dict[str, float]], None] | None = None, epochs: int | None = None) -> FitResult:
+    """Fit ``model`` on ``windows``; keep the weights of the epoch with the best devel CCC.
+
+    Args:
+        model: a freshly built model (its initial weights already depend on the seed).
+        windows: training windows.
+        devel_x: devel sequences (inputs) for model selection; may be empty (then the last epoch is kept).
+        devel_y: devel labels, NaN where unlabelled.
+        cfg: optimiser, schedule, epochs, batch size, device.
+        seed: seeds the batch order and dropout.
+        state_path: where the per-epoch resume state goes; if it exists, training continues from it.
+        on_epoch: called after each epoch with that epoch's row (may raise to stop, e.g. pruning).
+        epochs: overrides ``cfg.epochs`` (e.g. a fixed count for the final train+devel model).
+
+    Returns:
+        The kept weights, their epoch and devel score, and the per-epoch history.
+    """
+    n_epochs = epochs or cfg.epochs
+    device = resolve_device(cfg.device)
+    model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    patience = cfg.lr_patience if cfg.schedule == Schedule.PAPER else min(cfg.lr_patience, 5)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=patience)
+    loss_fn = CCCLoss("batch")
+    gen = torch.Generator().manual_seed(seed)
+    history: list[dict[str, float]] = []
+    best = {"score": -np.inf, "epoch": 0, "state": copy.deepcopy(model.state_dict())}
+    stale, start_epoch = 0, 1
+    if state_path is not None and state_path.is_file():
+        st = io.load_checkpoint(state_path)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        sched.load_state_dict(st["scheduler"])
+        gen.set_state(st["rng_gen"])
+        torch.set_rng_state(st["rng_torch"])
+        history, stale, start_epoch = st["history"], st["stale"], st["epoch"] + 1
+        best = {"score": st["best_score"], "epoch": st["best_epoch"], "state": st["best_state"]}
+        logger.info("resuming seed %d from epoch %d (%s)", seed, st["epoch"], state_path)
+
+    x_all = torch.from_numpy(windows.x)
+    y_all = torch.from_numpy(windows.y)
+    lm_all = torch.from_numpy(windows.label_mask)
+    sm_all = torch.from_numpy(windows.step_mask)
+    has_devel = len(devel_x) > 0
+    for epoch in range(start_epoch, n_epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        perm = torch.randperm(len(windows), generator=gen)
+        losses, weights = [], []
+        for b in range(0, len(perm), cfg.batch_size):
+            idx = perm[b:b + cfg.batch_size]
+            x, y = x_all[idx].to(device), y_all[idx].to(device)
+            lm, sm = lm_all[idx].to(device), sm_all[idx].to(device)
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x, sm), y, lm)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            weights.append(len(idx))
+        train_loss = float(np.average(losses, weights=weights))
+        row: dict[str, Any] = {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "train_loss": train_loss,
+                               "devel_ccc": float("nan")}
+        if has_devel and (epoch % cfg.eval_every == 0 or epoch == n_epochs):
+            preds = predict_arrays(model, devel_x, device)
+            row["devel_ccc"] = _score(preds, devel_y)
+        # paper: LR halved when the (train) loss stalls; baseline: when the devel loss (1 - CCC) stalls
+        monitor = train_loss if cfg.schedule == Schedule.PAPER or not has_devel else 1 - row["devel_ccc"]
+        if monitor == monitor:
+            sched.step(monitor)
+        score = row["devel_ccc"] if has_devel else -train_loss
+        if score == score and score > best["score"]:
+            best = {"score": score, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
+            stale = 0
+        else:
+            stale += 1
+        row["seconds"] = time.perf_counter() - t0
+        history.append(row)
+        logger.debug("seed %d epoch %d: train loss %.4f, devel CCC %.4f", seed, epoch, train_loss, row["devel_ccc"])
+        if state_path is not None:
+            io.save_checkpoint(state_path, {
+                "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                "rng_gen": gen.get_state(), "rng_torch": torch.get_rng_state(), "history": history,
+                "stale": stale, "epoch": epoch, "best_score": float(best["score"]),
+                "best_epoch": int(best["epoch"]), "best_state": best["state"]})
+        if on_epoch is not None:
+            on_epoch(row)
+        if cfg.schedule == Schedule.PLATEAU and has_devel and stale >= cfg.early_stop:
+            logger.info("seed %d: early stop at epoch %d (%d epochs without devel improvement)", seed, epoch, stale)
+            break
+    score = float(best["score"]) if has_devel else float("nan")
+    return FitResult(seed, int(best["epoch"]), score, history, best["state"])

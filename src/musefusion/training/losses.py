@@ -1,0 +1,29 @@
+"""The CCC loss (paper Eq. 20): ``1 − CCC``, masked; CCC itself comes from evaluation.metrics."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from musefusion.evaluation.metrics import ccc_masked
+
+
+class CCCLoss(nn.Module):
+    """``1 − CCC`` over the masked steps of a batch.
+
+    Args:
+        mode: ``batch`` (default, as the issue and MuSe baseline: one CCC over all masked steps of the batch) or
+            ``sequence`` (mean of per-sequence CCCs).
+    """
+
+    def __init__(self, mode: str = "batch") -> None:
+        super().__init__()
+        if mode not in ("batch", "sequence"):
+            raise ValueError(f"CCCLoss mode '{mode}' must be 'batch' or 'sequence'.")
+        self.mode = mode
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``pred``, ``target``, ``mask``: ``(batch, time)`` → scalar loss."""
+        if self.mode == "batch":
+            return 1.0 - ccc_masked(pred, target, mask)
+        return 1.0 - ccc_masked(pred, target, mask, dim=1).mean()

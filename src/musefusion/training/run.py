@@ -1,0 +1,231 @@
+"""One training run end to end: corpus → windows → one model per seed → predictions, metrics, plots.
+
+Run directory::
+
+    <out>/config.toml            resolved config, library versions, seeds
+    <out>/metrics.json           per-seed and summary scores (written last: its presence means 'finished')
+    <out>/checkpoint.pt          best seed's weights + config + normalisation statistics
+    <out>/predictions/<partition>/<id>.csv   best seed's predictions (MuSe format)
+    <out>/plots/*.png            learning curves, devel predictions against labels
+    <out>/log.txt                the CLI's log (when run from the CLI)
+    <out>/seed_<s>/{history.csv, checkpoint.pt, predictions/, result.json, last.pt while training}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import platform
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from musefusion import io
+from musefusion.config import ModelConfig, RunConfig
+from musefusion.data.corpus import CorpusData, Sequence, load_corpus
+from musefusion.data.segment import make_windows
+from musefusion.errors import CheckpointError, ConfigError
+from musefusion.evaluation.metrics import ccc_concatenated, ccc_per_sequence_mean
+from musefusion.models import build_model
+from musefusion.training.loop import FitResult, Windows, fit, predict_arrays, resolve_device
+from musefusion.training.seeds import pick_best_seed, seed_everything
+from musefusion.types import Partition
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What a finished run reports (the content of metrics.json)."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+
+    @property
+    def devel_ccc(self) -> float:
+        """Best seed's devel CCC (concatenated)."""
+        return float(self.metrics["best"]["devel_ccc"])
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the libraries that decide the numbers."""
+    from musefusion import __version__
+
+    return {"musefusion": __version__, "python": sys.version.split()[0], "torch": str(torch.__version__),
+            "numpy": np.__version__, "pandas": pd.__version__, "platform": platform.platform()}
+
+
+def make_train_windows(seqs: list[Sequence], win_len: int, hop_len: int) -> Windows:
+    """Equal-length windows over the fitting sequences, with loss and padding masks."""
+    x, y, label_mask, origin = make_windows([s.x for s in seqs], [s.y for s in seqs], win_len, hop_len)
+    lengths = np.array([min(win_len, len(seqs[i]) - st) for i, st in origin])
+    step_mask = np.arange(win_len)[None, :] < lengths[:, None]
+    return Windows(x, y, label_mask, step_mask)
+
+
+def _write_seed_outputs(seed_dir: Path, model: torch.nn.Module, result: FitResult, data: CorpusData,
+                        cfg: RunConfig, device: torch.device) -> dict[str, Any]:
+    model.load_state_dict(result.state_dict)
+    io.save_checkpoint(seed_dir / "checkpoint.pt", checkpoint_payload(result, data, cfg))
+    scores: dict[str, Any] = {"seed": result.seed, "best_epoch": result.best_epoch}
+    for part in Partition:
+        seqs = data.partition(part)
+        if not seqs:
+            continue
+        preds = predict_arrays(model, [s.x for s in seqs], device)
+        io.write_predictions(seed_dir, part.value, {s.id: (s.timestamps, p) for s, p in zip(seqs, preds, strict=True)})
+        if part != Partition.TEST:
+            ys = [s.y for s in seqs]
+            scores[f"{part.value}_ccc"] = ccc_concatenated(preds, ys)
+            scores[f"{part.value}_ccc_subject_mean"] = ccc_per_sequence_mean(preds, ys)
+    pd.DataFrame(result.history).to_csv(seed_dir / "history.csv.tmp", index=False)
+    (seed_dir / "history.csv.tmp").replace(seed_dir / "history.csv")
+    io.write_json(seed_dir / "result.json", scores)
+    return scores
+
+
+def checkpoint_payload(result: FitResult, data: CorpusData, cfg: RunConfig) -> dict[str, Any]:
+    """The checkpoint dict: weights, config, normalisation statistics, epoch, score, seed (no pickled objects)."""
+    return {"model": result.state_dict, "config": cfg.to_dict(), "epoch": result.best_epoch,
+            "best_score": float(result.best_score), "seed": result.seed, "d_in": data.d_in,
+            "feature_dims": dict(data.feature_dims), "norm_mean": torch.from_numpy(data.mean),
+            "norm_std": torch.from_numpy(data.std), "versions": versions()}
+
+
+def load_model(path: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Rebuild a model from a musefusion checkpoint (``weights_only=True``).
+
+    Raises:
+        CheckpointError: not a musefusion checkpoint, or weights that do not fit the stored config.
+    """
+    payload = io.load_checkpoint(path)
+    for key in ("model", "config", "d_in"):
+        if key not in payload:
+            raise CheckpointError(f"'{path}' is not a musefusion model checkpoint (no '{key}' entry).")
+    model = build_model(ModelConfig.from_dict(payload["config"]["model"]), int(payload["d_in"]))
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"Weights in '{path}' do not fit the model its config describes: "
+                              f"{str(exc).splitlines()[0][:200]}") from None
+    model.eval()
+    return model, payload
+
+
+def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
+              on_epoch: Callable[[int, dict[str, float]], None] | None = None, resume: bool = True,
+              epochs: int | None = None) -> RunResult:
+    """Train one model per seed, keep the best seed on devel, write the run directory.
+
+    Args:
+        cfg: data, model and training configs.
+        out: the run directory; a finished run (metrics.json present) is returned as is when ``resume``.
+        data: an already loaded corpus for ``cfg.data`` (saves re-reading it).
+        on_epoch: called as ``on_epoch(seed, row)`` after every epoch (progress bars, pruning).
+        resume: continue an interrupted run from its per-epoch state instead of starting over.
+        epochs: a fixed number of epochs instead of ``cfg.train.epochs`` (final train+devel models).
+
+    Returns:
+        The run's metrics.
+
+    Raises:
+        ConfigError: the fitting partitions hold no labelled sequence, or the run dir holds another config.
+    """
+    out = Path(out)
+    metrics_path = out / "metrics.json"
+    if resume and metrics_path.is_file():
+        logger.info("run %s is finished; skipping (delete it to retrain)", out)
+        return RunResult(out, io.read_json(metrics_path))
+    cfg_path = out / "config.toml"
+    cfg_record = {**cfg.to_dict(), "versions": versions()}
+    if cfg_path.is_file() and resume:
+        old = io.read_toml(cfg_path)
+        old.pop("versions", None)
+        if old != {k: v for k, v in cfg_record.items() if k != "versions"}:
+            raise ConfigError(f"Run dir '{out}' holds an unfinished run with another config; pass another --out "
+                              "or delete it.")
+    elif not resume and out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    io.write_toml(cfg_path, cfg_record)
+
+    if cfg.train.num_threads > 0:
+        torch.set_num_threads(cfg.train.num_threads)
+    data = data if data is not None else load_corpus(cfg.data)
+    fit_seqs = [s for s in data.fit_sequences() if not np.isnan(s.y).all()]
+    if not fit_seqs:
+        raise ConfigError(f"No labelled sequence in partitions {cfg.data.train_partitions} of '{data.corpus_dir}'.")
+    windows = make_train_windows(fit_seqs, cfg.data.win_len, cfg.data.hop_len)
+    devel = [] if "devel" in cfg.data.train_partitions else data.partition(Partition.DEVEL)
+    device = resolve_device(cfg.train.device)
+
+    per_seed: dict[int, dict[str, Any]] = {}
+    for seed in cfg.train.seeds:
+        seed_dir = out / f"seed_{seed}"
+        if resume and (seed_dir / "result.json").is_file():
+            per_seed[seed] = io.read_json(seed_dir / "result.json")
+            continue
+        seed_dir.mkdir(parents=True, exist_ok=True)
+        seed_everything(seed)
+        model = build_model(cfg.model, data.d_in)
+        cb = (lambda row, s=seed: on_epoch(s, row)) if on_epoch else None
+        result = fit(model, windows, [s.x for s in devel], [s.y for s in devel], cfg.train, seed,
+                     state_path=seed_dir / "last.pt", on_epoch=cb, epochs=epochs)
+        per_seed[seed] = _write_seed_outputs(seed_dir, model, result, data, cfg, device)
+        (seed_dir / "last.pt").unlink(missing_ok=True)
+        logger.info("seed %d: best epoch %d, devel CCC %.4f", seed, result.best_epoch,
+                    per_seed[seed].get("devel_ccc", float("nan")))
+
+    devel_scores = {s: float(r.get("devel_ccc", float("nan"))) for s, r in per_seed.items()}
+    best_seed = pick_best_seed(devel_scores) if devel else cfg.train.seeds[0]
+    best_dir = out / f"seed_{best_seed}"
+    shutil.copy2(best_dir / "checkpoint.pt", out / "checkpoint.pt.tmp")
+    (out / "checkpoint.pt.tmp").replace(out / "checkpoint.pt")
+    with io.atomic_dir(out / "predictions") as tmp:
+        shutil.copytree(best_dir / "predictions", tmp, dirs_exist_ok=True)
+
+    vals = np.array([v for v in devel_scores.values()], dtype=float)
+    baseline = _train_mean_baseline(data, devel)
+    metrics = {
+        "seeds": {str(s): r for s, r in per_seed.items()},
+        "best": {"seed": best_seed, **{k: v for k, v in per_seed[best_seed].items() if k != "seed"}},
+        "devel_ccc_mean": float(np.nanmean(vals)) if devel else float("nan"),
+        "devel_ccc_std": float(np.nanstd(vals)) if devel else float("nan"),
+        "train_mean_devel_ccc": baseline,
+        "n_train_windows": len(windows), "d_in": data.d_in, "feature_dims": data.feature_dims,
+        "filled_steps": int(data.fill_report["n_filled"].sum()),
+    }
+    try:
+        from musefusion.evaluation.plots import plot_run
+
+        plot_run(out, data)
+    except Exception as exc:  # plotting must never lose a finished run
+        logger.warning("could not draw plots for %s: %s", out, exc)
+    io.write_json(metrics_path, metrics)
+    return RunResult(out, metrics)
+
+
+def _train_mean_baseline(data: CorpusData, devel: list[Sequence]) -> float:
+    """Devel CCC of predicting the train-label mean everywhere (a constant: CCC 0 by definition)."""
+    if not devel:
+        return float("nan")
+    mean = float(np.nanmean(np.concatenate([s.y for s in data.fit_sequences()])))
+    return ccc_concatenated([np.full(len(s), mean) for s in devel], [s.y for s in devel])
+
+
+def load_run_config(run_dir: Path) -> RunConfig:
+    """The RunConfig saved in a run directory.
+
+    Raises:
+        MissingDataError: no config.toml there.
+    """
+    rec = io.read_toml(Path(run_dir) / "config.toml")
+    rec.pop("versions", None)
+    return RunConfig.from_dict(rec)
+
