@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from musefusion.errors import MuseFusionError
 
@@ -75,11 +76,12 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, print a ``MuseFusionError`` as one red line and exit 2."""
     argv = _expand_multi_value(list(sys.argv[1:] if argv is None else argv))
     try:
-        app(args=argv, standalone_mode=False)
+        # standalone_mode=False makes click *return* the code of a raised typer.Exit instead of raising it
+        code = app(args=argv, standalone_mode=False)
     except MuseFusionError as exc:
         if _state["debug"]:
             raise
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -93,6 +95,8 @@ def main(argv: list[str] | None = None) -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

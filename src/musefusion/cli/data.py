@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from musefusion.cli.options import DataOpt, SeedOpt, TaskOpt
@@ -39,8 +40,8 @@ def synth(
                       features=tuple(f.strip() for f in features.split(",") if f.strip()))
     t0 = time.perf_counter()
     corpus = synthesize(out, cfg)
-    console.print(f"wrote {cfg.n_subjects} subjects ({n_train}/{n_devel}/{n_test}) to [bold]{corpus}[/bold] "
-                  f"in {time.perf_counter() - t0:.1f} s; hidden test labels in {Path(out) / 'test_labels'}")
+    console.print(f"wrote {cfg.n_subjects} subjects ({n_train}/{n_devel}/{n_test}) to [bold]{escape(str(corpus))}[/bold] "
+                  f"in {time.perf_counter() - t0:.1f} s; hidden test labels in {escape(str(Path(out) / 'test_labels'))}")
 
 
 @data_app.command("check")
@@ -52,7 +53,7 @@ def check(
 ) -> None:
     """Validate a corpus and print a summary; exit 1 with the list of problems when it is broken."""
     report = check_corpus(resolve_data_root(root or data), task, progress=True)
-    console.print(f"[bold]{report.corpus_dir}[/bold]")
+    console.print(f"[bold]{escape(str(report.corpus_dir))}[/bold]")
     for title, df in (("partitions", report.partitions), ("features", report.features), ("targets", report.targets)):
         table = Table(title=title, title_justify="left")
         for col in df.columns:
@@ -62,10 +63,10 @@ def check(
                             for col, v in row.items()])
         console.print(table)
     for w in report.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
+        console.print(f"[yellow]warning:[/yellow] {escape(w)}", highlight=False)
     if report.problems:
         for p in report.problems:
-            console.print(f"[red]problem:[/red] {p}", highlight=False)
+            console.print(f"[red]problem:[/red] {escape(p)}", highlight=False)
         console.print(f"[red]{len(report.problems)} problem(s) found.[/red]")
         raise typer.Exit(1)
     console.print("[green]corpus OK[/green]")

@@ -323,3 +323,22 @@ def load_corpus(cfg: DataConfig, norm_stats: tuple[np.ndarray, np.ndarray] | Non
     if cache_path is not None:
         _save_cache(cache_path, data)
     return data
+
+
+def load_labels(root: Path, task: Task, target: str, partitions: tuple[Partition, ...] = (Partition.TRAIN,
+                Partition.DEVEL)) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, Partition]]:
+    """Labels of the given partitions (never test) and the full partition map.
+
+    Raises:
+        ConfigError: ``test`` is asked for (test labels are withheld).
+        MissingDataError: a label file is missing.
+    """
+    if Partition.TEST in partitions:
+        raise ConfigError("Test labels are withheld and never loaded; score test predictions with --test-labels.")
+    corpus_dir = find_corpus_dir(root, task)
+    partition = io.read_partition(corpus_dir / "metadata" / "partition.csv")
+    labels = {}
+    for sid, part in partition.items():
+        if part in partitions:
+            labels[sid] = subject_grid(corpus_dir, target, sid, part)
+    return labels, partition

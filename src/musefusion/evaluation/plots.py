@@ -42,7 +42,8 @@ def plot_learning_curves(run_dir: Path) -> Path | None:
     ax2.set(xlabel="epoch", ylabel="devel CCC", title="devel CCC (concatenated)")
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     return _save(fig, run_dir / "plots" / "learning_curves.png")
 
 

@@ -1,0 +1,122 @@
+"""``musefusion fuse``, ``reproduce``, ``submit`` and ``validate-submission``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from musefusion.cli.options import DataOpt, TaskOpt
+from musefusion.cli.train import log_to_file
+from musefusion.config import resolve_data_root
+from musefusion.types import Task
+
+console = Console()
+
+
+def fuse(
+    streams: Annotated[list[Path], typer.Option("--streams", help="Unimodal run directories (one stream each), "
+                                                "e.g. --streams runs/A runs/V runs/B.", show_default=False)],
+    out: Annotated[Path, typer.Option(help="Fusion run directory.")] = Path("runs/fusion"),
+    train_on: Annotated[str, typer.Option(help="What the fusion is fitted on: oof (out-of-fold train "
+                                          "predictions), in-sample (the baseline's practice) or devel (k-fold CV "
+                                          "on devel).")] = "oof",
+    folds: Annotated[int, typer.Option(help="k for out-of-fold predictions / devel CV.")] = 5,
+    epochs: Annotated[int, typer.Option(help="Fusion epochs (paper: at most 20).")] = 20,
+    seeds: Annotated[list[int] | None, typer.Option(help="Seeds (default: 1).", show_default=False)] = None,
+    names: Annotated[list[str] | None, typer.Option(help="A short name per stream.", show_default=False)] = None,
+) -> None:
+    """Late fusion: a Bi-LSTM (32 cells) over the prediction streams of unimodal runs (paper Eq. 12-14)."""
+    from musefusion.fusion.late import FusionConfig
+    from musefusion.fusion.late import fuse as fuse_streams
+
+    cfg = FusionConfig(streams=tuple(str(s) for s in streams), names=tuple(names or ()), train_on=train_on,
+                       folds=folds, epochs=epochs, seeds=tuple(seeds or (1,)))
+    with log_to_file(out / "log.txt"):
+        m = fuse_streams(cfg, out)
+    streams_txt = ", ".join(f"{n} {v:.4f}" for n, v in m["stream_devel_ccc"].items())
+    console.print(f"fused devel CCC {m['best']['devel_ccc']:.4f} (streams: {streams_txt}); run dir [bold]{out}[/bold]")
+
+
+def reproduce(
+    data: DataOpt = None,
+    task: TaskOpt = Task.STRESS,
+    profile: Annotated[str, typer.Option(help="quick (fewer epochs and seeds, ~15 min for stress on 2 cores) or "
+                                         "paper (Sec. 5.2 as written).")] = "quick",
+    out: Annotated[Path, typer.Option(help="Output folder (resumable: finished runs are skipped).")]
+    = Path("runs/reproduce"),
+    workers: Annotated[int, typer.Option(help="Parallel training processes.")] = 2,
+    test_labels: Annotated[Path | None, typer.Option(help="True test labels for Table 6 (default: "
+                                                     "ROOT/test_labels when present).", show_default=False)] = None,
+    row_config: Annotated[list[Path] | None, typer.Option(help="TOML row configs (e.g. from `sweep report`) "
+                                                          "overriding a row's model settings.",
+                                                          show_default=False)] = None,
+) -> None:
+    """Run the whole paper (Tables 2-6) on a corpus and write report.md beside the paper's numbers."""
+    from musefusion.reproduce import ReproduceConfig
+    from musefusion.reproduce import reproduce as run_reproduce
+
+    cfg = ReproduceConfig(root=resolve_data_root(data), task=task, profile=profile, workers=workers,
+                          test_labels=test_labels, row_configs=tuple(str(p) for p in row_config or ()))
+    progress = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[last]}"), TimeElapsedColumn(), console=console)
+
+    def stage(name: str, n: int):
+        tid = progress.add_task(name, total=max(n, 1), last="", completed=0 if n else 1)
+
+        def done(label: str) -> None:
+            progress.update(tid, advance=1, last=label)
+
+        return done
+
+    t0 = time.perf_counter()
+    with log_to_file(out / "log.txt"), progress:
+        report = run_reproduce(cfg, out, progress=stage)
+    console.print(f"reproduction finished in {(time.perf_counter() - t0) / 60:.1f} min; report: [bold]{report}[/bold]")
+
+
+def submit(
+    runs: Annotated[list[Path], typer.Argument(help="One run directory (fusion or unimodal) per target.")],
+    out: Annotated[Path, typer.Option(help="Submission folder (<target>/<id>.csv).")] = Path("submission"),
+    data: DataOpt = None,
+    task: TaskOpt = Task.STRESS,
+) -> None:
+    """Write the test predictions of finished runs in the MuSe submission layout, then validate them."""
+    from musefusion.submission import validate_submission, write_submission
+
+    sub = write_submission(list(runs), out)
+    console.print(f"wrote submission to [bold]{sub}[/bold]")
+    if data is not None:
+        _report_problems(validate_submission(sub, resolve_data_root(data), task))
+
+
+def validate(
+    sub: Annotated[Path, typer.Argument(help="Submission folder (<target>/<id>.csv).")],
+    data: DataOpt = None,
+    task: TaskOpt = Task.STRESS,
+) -> None:
+    """Check a submission's ids, timestamps, row counts, NaN/inf and value ranges; exit 1 listing every problem."""
+    from musefusion.submission import validate_submission
+
+    _report_problems(validate_submission(sub, resolve_data_root(data), task))
+
+
+def _report_problems(problems: list[str]) -> None:
+    for p in problems:
+        console.print(f"[red]problem:[/red] {p}", highlight=False)
+    if problems:
+        console.print(f"[red]{len(problems)} problem(s): the submission is not valid.[/red]")
+        raise typer.Exit(1)
+    console.print("[green]submission valid[/green]")
+
+
+def register(app: typer.Typer) -> None:
+    """Add fuse, reproduce, submit and validate-submission."""
+    app.command("fuse")(fuse)
+    app.command("reproduce")(reproduce)
+    app.command("submit")(submit)
+    app.command("validate-submission")(validate)

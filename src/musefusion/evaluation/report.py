@@ -1,0 +1,226 @@
+"""``report.md`` / ``report.html`` of a reproduction, built only from the files the runs wrote."""
+
+from __future__ import annotations
+
+import html
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from musefusion import io
+from musefusion.evaluation import paper
+from musefusion.types import Task
+
+logger = logging.getLogger(__name__)
+
+
+def _f(x: float) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4f}"
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _bar_chart(res: dict[str, Any], task: Task, targets: tuple[str, ...], path: Path) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [k for k in res["unimodal"] if k[3] == targets[0]]
+    if not rows:
+        return None
+    fig, axes = plt.subplots(1, len(targets), figsize=(5 * len(targets), 3.6), squeeze=False)
+    colors = {"A": "tab:blue", "V": "tab:orange", "B": "tab:green"}
+    for ax, target in zip(axes[0], targets, strict=True):
+        keys = [k for k in res["unimodal"] if k[3] == target]
+        labels = [f"{paper.FEATURE_LABELS.get(k[0], k[0])}\n{paper.MODEL_LABELS.get(k[2], k[2])}" for k in keys]
+        means = [res["unimodal"][k]["mean"] for k in keys]
+        stds = [res["unimodal"][k]["std"] for k in keys]
+        ref = [(paper.TABLE2 if task == Task.STRESS else paper.TABLE3).get(k[:3], {}).get(target, np.nan)
+               for k in keys]
+        x = np.arange(len(keys))
+        ax.bar(x - 0.2, means, 0.4, yerr=stds, color=[colors.get(k[1], "gray") for k in keys], label="musefusion")
+        ax.bar(x + 0.2, ref, 0.4, color="lightgray", edgecolor="gray", label="paper")
+        ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
+        ax.set_ylabel("devel CCC")
+        ax.set_title(f"{target}: unimodal (A blue, V orange, B green)")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _curves(out: Path, cfg, target: str, path: Path) -> Path | None:  # noqa: ANN001
+    """Fused and unimodal devel predictions against the label, for one devel subject."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from musefusion.data.corpus import load_labels
+    from musefusion.reproduce import _fusion_table, fusion_dir, run_dir
+
+    full = max(_fusion_table(cfg.task), key=len)
+    fdir = fusion_dir(out, target, full, "oof") / "predictions" / "devel"
+    if not fdir.is_dir():
+        return None
+    labels, partition = load_labels(cfg.root, cfg.task, target)
+    fused = io.read_predictions(fdir)
+    sid = sorted(fused)[0]
+    fig, ax = plt.subplots(figsize=(11, 3.4))
+    lts, y = labels[sid]
+    ax.plot(lts / 1000, y, color="black", lw=1.5, label="label")
+    for name in full:
+        feats, model = paper.STREAMS[cfg.task.value][name]
+        p = io.read_predictions(run_dir(out, target, feats, model) / "predictions" / "devel").get(sid)
+        if p is not None:
+            ax.plot(p[0] / 1000, p[1], lw=0.8, alpha=0.8, label=f"{name}: {feats} {paper.MODEL_LABELS[model]}")
+    ax.plot(fused[sid][0] / 1000, fused[sid][1], color="tab:red", lw=1.6, label="fused")
+    ax.set(xlabel="time (s)", ylabel=target, title=f"devel subject {sid}: unimodal and fused predictions")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=3)
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def write_report(cfg, out: Path, wall_s: float, submission_problems: list[str]) -> Path:  # noqa: ANN001
+    """Write ``report.md`` and ``report.html`` into ``out`` and return the Markdown path."""
+    from musefusion.reproduce import _fusion_table, _targets, _unimodal_table, score_test, summarize_runs
+    from musefusion.training.run import versions
+
+    out = Path(out)
+    res = summarize_runs(out, cfg)
+    targets = _targets(cfg.task)
+    s = cfg.settings
+    tno = ("2", "4") if cfg.task == Task.STRESS else ("3", "5")
+    parts = [f"# musefusion reproduction: MuSe-{cfg.task.value.capitalize()}",
+             f"Data: `{cfg.root}`; profile **{cfg.profile}** ({s['epochs']} epochs, seeds {list(s['seeds'])}, "
+             f"window hop {s['hop_len']}, {s['folds']} folds, fusion {s['fusion_epochs']} epochs); "
+             f"{cfg.workers} worker process(es); wall time **{wall_s / 60:.1f} min**.",
+             "All numbers are devel CCC (one CCC over all devel subjects concatenated), mean ± std over seeds, "
+             "and the best seed's; *paper* is the value the paper reports on the real Ulm-TSST data."]
+    header = ["Feature", "M", "Model"]
+    for t in targets:
+        header += [f"{t} (ours)", f"{t} best seed", f"{t} (paper)"]
+    rows = []
+    for (features, mod, model) in _unimodal_table(cfg.task):
+        row = [paper.FEATURE_LABELS.get(features, features), mod, paper.MODEL_LABELS.get(model, model)]
+        for t in targets:
+            r = res["unimodal"].get((features, mod, model, t))
+            ref = _unimodal_table(cfg.task)[(features, mod, model)].get(t)
+            row += ([f"{r['mean']:.4f} ± {r['std']:.4f}", f"{r['best']:.4f} (seed {r['best_seed']})"] if r
+                    else ["-", "-"]) + [_f(ref)]
+        rows.append(row)
+    parts += [f"## Table {tno[0]}: unimodal models", _md_table(header, rows),
+              "![unimodal devel CCC](plots/unimodal.png)"]
+
+    header = ["Streams", "M"] + [h for t in targets for h in (f"{t} (ours)", f"{t} (paper)")]
+    rows = []
+    for row_key, ref in _fusion_table(cfg.task).items():
+        row = [" + ".join(f"{n}={paper.FEATURE_LABELS.get(paper.STREAMS[cfg.task.value][n][0])} "
+                          f"{paper.MODEL_LABELS[paper.STREAMS[cfg.task.value][n][1]]}" for n in row_key),
+               "+".join(dict.fromkeys(n[0] for n in row_key))]
+        for t in targets:
+            r = res["fusion"].get((row_key, t, "oof"))
+            row += [f"{r['mean']:.4f} ± {r['std']:.4f}" if r else "-", _f(ref.get(t))]
+        rows.append(row)
+    parts += [f"## Table {tno[1]}: late fusion (Bi-LSTM over prediction streams, fitted on out-of-fold "
+              "train predictions)", _md_table(header, rows)]
+
+    full = max(_fusion_table(cfg.task), key=len)
+    rows = []
+    for mode, text in (("oof", "out-of-fold train predictions (default)"),
+                       ("in-sample", "in-sample train predictions (MuSe 2021 baseline)"),
+                       ("devel", f"devel predictions, {s['folds']}-fold CV by subject")):
+        row = [text]
+        for t in targets:
+            r = res["fusion"].get((full, t, mode))
+            row.append(f"{r['mean']:.4f} ± {r['std']:.4f}" if r else "-")
+        rows.append(row)
+    best_uni = []
+    for t in targets:
+        vals = [v["best"] for k, v in res["unimodal"].items() if k[3] == t]
+        best_uni.append(f"{max(vals):.4f}" if vals else "-")
+    rows.append(["best unimodal run (best seed)", *best_uni])
+    parts += [f"## What the fusion is fitted on ({' + '.join(full)})", _md_table(["fitted on", *targets], rows)]
+
+    test = score_test(out, cfg)
+    t6 = [r for r in paper.TABLE6 if r[1] == cfg.task.value]
+    cols = [*targets, "combined"] if cfg.task == Task.STRESS else list(targets)
+    rows = [[name, "paper"] + [_f(paper.TABLE6[(name, task)].get(c)) for c in cols] for name, task in t6]
+    if test is not None:
+        rows.append(["musefusion (fused, " + "+".join(full) + ")", "ours"] + [_f(test.get(c)) for c in cols])
+        note = "Scored against the true test labels (used for this table only)."
+    else:
+        note = "Test labels are withheld: pass `--test-labels DIR` to fill our row."
+    parts += ["## Table 6: test", _md_table(["Model", "source", *cols], rows), note]
+    parts += ["## Submission", f"`{out / 'submission'}`: " + ("valid." if not submission_problems else
+              f"{len(submission_problems)} problem(s):\n" + "\n".join(f"- {p}" for p in submission_problems))]
+    _bar_chart(res, cfg.task, targets, out / "plots" / "unimodal.png")
+    for t in targets:
+        if _curves(out, cfg, t, out / "plots" / f"curves_{t}.png"):
+            parts.append(f"![{t} curves](plots/curves_{t}.png)")
+    v = versions()
+    parts += ["## Provenance", "```", io_toml(cfg), "```",
+              "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()),
+              "Every run directory under `runs/` and `fusion/` holds its own config.toml, metrics.json, "
+              "checkpoint and predictions."]
+    text = "\n\n".join(parts) + "\n"
+    md = io.write_text(out / "report.md", text)
+    io.write_text(out / "report.html", _to_html(text))
+    return md
+
+
+def io_toml(cfg) -> str:  # noqa: ANN001
+    """The reproduce config as TOML text."""
+    import tomli_w
+
+    return tomli_w.dumps({"reproduce": {k: v for k, v in cfg.to_dict().items() if v is not None}}).strip()
+
+
+def _to_html(md: str) -> str:
+    """A minimal Markdown → HTML rendering (tables, headings, images, code) for browsers."""
+    out, in_table, in_code = [], False, False
+    for line in md.splitlines():
+        if line.startswith("```"):
+            out.append("</pre>" if in_code else "<pre>")
+            in_code = not in_code
+            continue
+        if in_code:
+            out.append(html.escape(line))
+            continue
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if all(set(c) <= {"-"} for c in cells):
+                continue
+            if not in_table:
+                out.append("<table border=1 cellpadding=4>")
+                in_table = True
+            out.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+            continue
+        if in_table:
+            out.append("</table>")
+            in_table = False
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            out.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
+        elif line.startswith("!["):
+            src = line[line.index("(") + 1:-1]
+            out.append(f'<img src="{html.escape(src)}" style="max-width:100%">')
+        elif line.strip():
+            out.append(f"<p>{html.escape(line)}</p>")
+    if in_table:
+        out.append("</table>")
+    return "<html><body style='font-family:sans-serif'>\n" + "\n".join(out) + "\n</body></html>\n"

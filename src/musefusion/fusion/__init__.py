@@ -1,0 +1,1 @@
+"""Late fusion of unimodal prediction streams (paper Eq. 12-14, 19)."""

@@ -1,0 +1,223 @@
+"""Late fusion (paper Eq. 12-14, 19): unimodal prediction streams → Bi-LSTM (32 cells) → linear, CCC loss.
+
+What the fusion is fitted on (``FusionConfig.train_on``):
+
+* ``oof`` (default): out-of-fold predictions of the train subjects (unimodal models refitted in k folds by
+  subject); the epoch is chosen on devel. The fusion sees train inputs that behave like test inputs.
+* ``in-sample``: the unimodal models' own train predictions (the MuSe 2021 baseline's practice); these are
+  overfitted, so the fusion learns to trust them too much.
+* ``devel``: fitted on devel predictions with k-fold cross-validation by devel subject (the reported devel
+  score is the cross-validated one); the test model is fitted on all devel subjects.
+
+Test predictions come from each stream's ``final/`` model (retrained on train+devel) when it exists, else
+from the stream's own test predictions. Test labels are never opened.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from musefusion import io
+from musefusion.config import ConfigBase, TrainConfig, _enum_field
+from musefusion.data.corpus import load_labels
+from musefusion.errors import ConfigError
+from musefusion.evaluation.metrics import ccc_concatenated, ccc_per_sequence_mean
+from musefusion.fusion.oof import ensure_oof, subject_folds
+from musefusion.fusion.stack import load_stream, stack_streams
+from musefusion.models.fusion import LateFusion
+from musefusion.training.loop import Windows, fit, predict_arrays, resolve_device
+from musefusion.training.run import load_run_config, make_train_windows, versions
+from musefusion.training.seeds import pick_best_seed, seed_everything
+from musefusion.types import Partition
+
+logger = logging.getLogger(__name__)
+
+
+class FusionTrain(StrEnum):
+    """What the fusion model is fitted on (see module docstring)."""
+
+    OOF = "oof"
+    IN_SAMPLE = "in-sample"
+    DEVEL = "devel"
+
+
+@dataclasses.dataclass(frozen=True)
+class FusionConfig(ConfigBase):
+    """A late-fusion run (defaults: paper Sec. 5.2)."""
+
+    streams: tuple[str, ...]  # unimodal run directories, one prediction stream each
+    names: tuple[str, ...] = ()  # a short name per stream (default: the run dir names)
+    train_on: FusionTrain = FusionTrain.OOF  # oof | in-sample | devel
+    folds: int = 5  # k for out-of-fold predictions and devel cross-validation
+    hidden: int = 32  # Bi-LSTM cells (Sec. 5.2)
+    epochs: int = 20  # at most 20 epochs (Sec. 5.2)
+    lr: float = 1e-3  # Adam (Sec. 5.2)
+    batch_size: int = 64  # Sec. 5.2
+    win_len: int = 300  # train windows in steps
+    hop_len: int = 50  # train window hop
+    seeds: tuple[int, ...] = (1,)  # one fusion model per seed, best on devel kept
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "streams", tuple(str(s) for s in self.streams))
+        object.__setattr__(self, "train_on", _enum_field("FusionConfig", "train_on", self.train_on, FusionTrain))
+        if not self.streams:
+            raise ConfigError("FusionConfig.streams: give at least one unimodal run directory (--streams).")
+        names = tuple(self.names) or tuple(Path(s).name for s in self.streams)
+        if len(names) != len(self.streams):
+            raise ConfigError(f"FusionConfig.names: {len(names)} names for {len(self.streams)} streams.")
+        object.__setattr__(self, "names", names)
+        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+        if self.folds < 2:
+            raise ConfigError(f"FusionConfig.folds: {self.folds} must be >= 2 (--folds).")
+        if self.epochs < 1 or self.hidden < 1 or self.batch_size < 1:
+            raise ConfigError("FusionConfig: epochs, hidden and batch_size must be >= 1.")
+
+
+def _train_cfg(cfg: FusionConfig) -> TrainConfig:
+    return TrainConfig(epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, seeds=cfg.seeds)
+
+
+def _test_dir(run: Path) -> Path:
+    final = run / "final" / "predictions" / "test"
+    return final if final.is_dir() else run / "predictions" / "test"
+
+
+def _xy(stacked: dict[str, tuple[np.ndarray, np.ndarray]], labels: dict[str, tuple[np.ndarray, np.ndarray]],
+        ids: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    xs, ys = [], []
+    for sid in ids:
+        ts, x = stacked[sid]
+        lts, y = labels[sid]
+        if not np.array_equal(ts, lts):
+            raise ConfigError(f"Predictions of subject '{sid}' are not on its label grid; retrain the streams.")
+        xs.append(x)
+        ys.append(y)
+    return xs, ys
+
+
+def _windows(xs: list[np.ndarray], ys: list[np.ndarray], cfg: FusionConfig) -> Windows:
+    from musefusion.data.corpus import Sequence
+
+    seqs = [Sequence(str(i), Partition.TRAIN, np.arange(len(x)), x, y, np.ones((len(x), 1), bool))
+            for i, (x, y) in enumerate(zip(xs, ys, strict=True))]
+    return make_train_windows(seqs, cfg.win_len, cfg.hop_len)
+
+
+def _fit_one(cfg: FusionConfig, xs, ys, dev_xs, dev_ys, seed: int, epochs: int | None = None):
+    seed_everything(seed)
+    model = LateFusion(len(cfg.streams), cfg.hidden)
+    result = fit(model, _windows(xs, ys, cfg), dev_xs, dev_ys, _train_cfg(cfg), seed, epochs=epochs)
+    model.load_state_dict(result.state_dict)
+    return model, result
+
+
+def fuse(cfg: FusionConfig, out: Path, resume: bool = True) -> dict[str, Any]:
+    """Fit the late-fusion model and write a run directory like a unimodal run's.
+
+    Args:
+        cfg: streams and training settings.
+        out: run directory (config.toml, metrics.json, checkpoint.pt, predictions/{train,devel,test}).
+        resume: return the stored metrics when ``out`` is finished.
+
+    Returns:
+        The metrics dict (devel CCC of the kept seed, per-seed scores, ...).
+
+    Raises:
+        ConfigError: streams for different tasks/targets, or missing unimodal runs.
+        MissingDataError / DataFormatError: missing or misaligned prediction streams.
+    """
+    out = Path(out)
+    if resume and (out / "metrics.json").is_file():
+        return io.read_json(out / "metrics.json")
+    runs = [Path(s) for s in cfg.streams]
+    run_cfgs = [load_run_config(r) for r in runs]
+    tasks = {(c.data.task, c.data.target) for c in run_cfgs}
+    if len(tasks) != 1:
+        raise ConfigError(f"Streams mix tasks/targets {sorted((t.value, g) for t, g in tasks)}; fuse streams of one "
+                          "target only.")
+    data_cfg = run_cfgs[0].data
+    labels, partition = load_labels(data_cfg.root, data_cfg.task, data_cfg.target)
+    ids = {p: [s for s, q in partition.items() if q == p] for p in Partition}
+    names = list(cfg.names)
+
+    devel_stack = stack_streams([load_stream(r / "predictions" / "devel") for r in runs], names, ids[Partition.DEVEL])
+    test_stack = stack_streams([load_stream(_test_dir(r)) for r in runs], names, ids[Partition.TEST])
+    dev_xs, dev_ys = _xy(devel_stack, labels, ids[Partition.DEVEL])
+    device = resolve_device("auto")
+    per_seed: dict[int, dict[str, Any]] = {}
+    models: dict[int, torch.nn.Module] = {}
+    train_pred: dict[int, list[np.ndarray]] = {}
+    dev_pred: dict[int, list[np.ndarray]] = {}
+    if cfg.train_on == FusionTrain.DEVEL:
+        folds = subject_folds(ids[Partition.DEVEL], cfg.folds)
+        for seed in cfg.seeds:
+            cv = {}
+            for fold in folds:
+                tr = [i for i, s in enumerate(ids[Partition.DEVEL]) if s not in fold]
+                te = [i for i, s in enumerate(ids[Partition.DEVEL]) if s in fold]
+                m, _ = _fit_one(cfg, [dev_xs[i] for i in tr], [dev_ys[i] for i in tr], [], [], seed)
+                for i, p in zip(te, predict_arrays(m, [dev_xs[i] for i in te], device), strict=True):
+                    cv[i] = p
+            dev_pred[seed] = [cv[i] for i in range(len(dev_xs))]
+            models[seed], res = _fit_one(cfg, dev_xs, dev_ys, [], [], seed)
+            per_seed[seed] = {"devel_ccc": ccc_concatenated(dev_pred[seed], dev_ys), "best_epoch": res.best_epoch,
+                              "devel_ccc_subject_mean": ccc_per_sequence_mean(dev_pred[seed], dev_ys)}
+        train_xs = train_ys = None
+    else:
+        if cfg.train_on == FusionTrain.OOF:
+            train_dirs = [ensure_oof(r, cfg.folds) for r in runs]
+        else:
+            train_dirs = [r / "predictions" / "train" for r in runs]
+        train_stack = stack_streams([load_stream(d) for d in train_dirs], names, ids[Partition.TRAIN])
+        train_xs, train_ys = _xy(train_stack, labels, ids[Partition.TRAIN])
+        for seed in cfg.seeds:
+            models[seed], res = _fit_one(cfg, train_xs, train_ys, dev_xs, dev_ys, seed)
+            dev_pred[seed] = predict_arrays(models[seed], dev_xs, device)
+            train_pred[seed] = predict_arrays(models[seed], train_xs, device)
+            per_seed[seed] = {"devel_ccc": res.best_score, "best_epoch": res.best_epoch,
+                              "devel_ccc_subject_mean": ccc_per_sequence_mean(dev_pred[seed], dev_ys),
+                              "train_ccc": ccc_concatenated(train_pred[seed], train_ys)}
+
+    best = pick_best_seed({s: r["devel_ccc"] for s, r in per_seed.items()})
+    model = models[best]
+    out.mkdir(parents=True, exist_ok=True)
+    io.write_toml(out / "config.toml", {"fusion": cfg.to_dict(), "data": data_cfg.to_dict(), "versions": versions()})
+    io.save_checkpoint(out / "checkpoint.pt", {"model": model.state_dict(), "config": cfg.to_dict(),
+                                               "n_streams": len(cfg.streams), "seed": best,
+                                               "best_score": float(per_seed[best]["devel_ccc"])})
+    test_xs = [test_stack[s][1] for s in ids[Partition.TEST]]
+    preds = {Partition.DEVEL: (ids[Partition.DEVEL], dev_pred[best]),
+             Partition.TEST: (ids[Partition.TEST], predict_arrays(model, test_xs, device) if test_xs else [])}
+    if train_xs is not None:
+        preds[Partition.TRAIN] = (ids[Partition.TRAIN], train_pred[best])
+    stacks = {Partition.DEVEL: devel_stack, Partition.TEST: test_stack}
+    if train_xs is not None:
+        stacks[Partition.TRAIN] = train_stack
+    for part, (pids, p) in preds.items():
+        if pids:
+            io.write_predictions(out, part.value, {s: (stacks[part][s][0], v) for s, v in zip(pids, p, strict=True)})
+    stream_scores = {n: ccc_concatenated([x[:, k] for x in dev_xs], dev_ys) for k, n in enumerate(names)}
+    vals = np.array([r["devel_ccc"] for r in per_seed.values()])
+    metrics = {"best": {"seed": best, **per_seed[best]}, "seeds": {str(s): r for s, r in per_seed.items()},
+               "devel_ccc_mean": float(np.mean(vals)), "devel_ccc_std": float(np.std(vals)),
+               "stream_devel_ccc": stream_scores, "train_on": cfg.train_on.value, "task": data_cfg.task.value,
+               "target": data_cfg.target}
+    try:
+        from musefusion.evaluation.plots import plot_predictions
+
+        plot_predictions(out / "predictions" / "devel", {s: labels[s] for s in ids[Partition.DEVEL]},
+                         out / "plots" / "devel_predictions.png",
+                         title=f"fused devel: {data_cfg.target} ({' + '.join(names)})")
+    except Exception as exc:  # plots never lose a finished run
+        logger.warning("could not plot %s: %s", out, exc)
+    io.write_json(out / "metrics.json", metrics)
+    logger.info("fusion %s (%s): devel CCC %.4f (streams: %s)", " + ".join(names), cfg.train_on.value,
+                per_seed[best]["devel_ccc"], ", ".join(f"{n} {v:.4f}" for n, v in stream_scores.items()))
+    return metrics

@@ -1,0 +1,133 @@
+"""Out-of-fold train predictions: a unimodal run refitted in k folds by subject.
+
+Fusing *in-sample* train predictions (as the MuSe 2021 baseline does) teaches the fusion to trust inputs that
+are overfitted on exactly those subjects. Out-of-fold predictions of a train subject come from a model that
+never saw that subject, so they look like devel/test predictions.
+
+Layout inside the unimodal run directory::
+
+    <run>/oof_k<K>/fold_<i>/        a run dir (train on the other folds, select the epoch on devel,
+                                    predict the held-out subjects, written under predictions/test/)
+    <run>/oof_k<K>/predictions/train/<id>.csv   the collected out-of-fold predictions
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from musefusion import io
+from musefusion.data.corpus import CorpusData, load_corpus
+from musefusion.errors import ConfigError
+from musefusion.training.run import load_run_config, train_run
+from musefusion.types import Partition
+
+logger = logging.getLogger(__name__)
+
+
+def subject_folds(ids: list[str], k: int, seed: int = 0) -> list[list[str]]:
+    """Split subject ids into ``k`` folds (seeded shuffle, round robin).
+
+    Raises:
+        ConfigError: fewer subjects than folds, or k < 2.
+
+    Examples:
+        >>> [len(f) for f in subject_folds([str(i) for i in range(7)], 3)]
+        [3, 2, 2]
+    """
+    if k < 2:
+        raise ConfigError(f"--folds {k}: out-of-fold predictions need at least 2 folds.")
+    if len(ids) < k:
+        raise ConfigError(f"--folds {k}: only {len(ids)} subjects to split.")
+    order = np.random.default_rng(seed).permutation(sorted(ids))
+    return [sorted(order[i::k].tolist()) for i in range(k)]
+
+
+def oof_dir(run_dir: Path, k: int) -> Path:
+    """``<run>/oof_k<K>``."""
+    return Path(run_dir) / f"oof_k{k}"
+
+
+def _best_seed(run_dir: Path) -> int:
+    return int(io.read_json(Path(run_dir) / "metrics.json")["best"]["seed"])
+
+
+def train_fold(run_dir: Path, k: int, fold: int, data: CorpusData | None = None, num_threads: int = 0) -> Path:
+    """Train fold ``fold`` of ``k`` for a finished unimodal run (skipped when already done).
+
+    The fold model is trained on the other folds' train subjects with the run's best seed, its epoch chosen on
+    devel, and predicts the held-out subjects. Normalisation statistics are the full train partition's
+    (features only; no label of a held-out subject is used).
+    """
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    seed = _best_seed(run_dir)
+    train_cfg = cfg.train.replace(seeds=(seed,), num_threads=num_threads or cfg.train.num_threads)
+    fold_cfg = dataclasses.replace(cfg, train=train_cfg)
+    out = oof_dir(run_dir, k) / f"fold_{fold}"
+    if (out / "metrics.json").is_file():
+        return out
+    data = data if data is not None else load_corpus(cfg.data)
+    train = data.partition(Partition.TRAIN)
+    folds = subject_folds([s.id for s in train], k)
+    held = set(folds[fold])
+    fold_data = dataclasses.replace(data, sequences={
+        Partition.TRAIN: [s for s in train if s.id not in held],
+        Partition.DEVEL: data.partition(Partition.DEVEL),
+        Partition.TEST: [dataclasses.replace(s, partition=Partition.TEST) for s in train if s.id in held],
+    })
+    train_run(fold_cfg, out, data=fold_data)
+    return out
+
+
+def collect_oof(run_dir: Path, k: int) -> Path:
+    """Gather the held-out predictions of all folds into ``<run>/oof_k<K>/predictions/train``.
+
+    Raises:
+        ConfigError: a fold has not been trained yet.
+    """
+    base = oof_dir(run_dir, k)
+    target = base / "predictions" / "train"
+    if target.is_dir() and any(target.iterdir()):
+        return target
+    with io.atomic_dir(target) as tmp:
+        for fold in range(k):
+            src = base / f"fold_{fold}" / "predictions" / "test"
+            if not (base / f"fold_{fold}" / "metrics.json").is_file():
+                raise ConfigError(f"Fold {fold} of '{run_dir}' is not trained; run train_fold first.")
+            for f in src.glob("*.csv"):
+                shutil.copy2(f, tmp / f.name)
+    return target
+
+
+def ensure_oof(run_dir: Path, k: int) -> Path:
+    """Train every missing fold and collect the out-of-fold train predictions."""
+    cfg = load_run_config(run_dir)
+    data = None
+    for fold in range(k):
+        if not (oof_dir(run_dir, k) / f"fold_{fold}" / "metrics.json").is_file():
+            data = data or load_corpus(cfg.data)
+            train_fold(run_dir, k, fold, data=data)
+    return collect_oof(run_dir, k)
+
+
+def train_final(run_dir: Path, num_threads: int = 0) -> Path:
+    """Retrain a unimodal run on train+devel (paper Sec. 5.5) with its best seed for its best epoch count.
+
+    Returns ``<run>/final`` whose ``predictions/test`` feed the test submission.
+    """
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    metrics = io.read_json(run_dir / "metrics.json")
+    epochs = int(metrics["best"]["best_epoch"])
+    final_cfg = dataclasses.replace(
+        cfg, data=cfg.data.replace(train_partitions=("train", "devel")),
+        train=cfg.train.replace(seeds=(int(metrics["best"]["seed"]),), epochs=epochs,
+                                num_threads=num_threads or cfg.train.num_threads))
+    out = run_dir / "final"
+    train_run(final_cfg, out)
+    return out

@@ -1,0 +1,313 @@
+"""``musefusion reproduce``: every table of the paper on one corpus, resumable, on all CPU cores.
+
+Steps (each skipped when its output already exists):
+
+1. unimodal runs: every (features, model) row of Table 2 (stress) or 3 (physio) for every target, several seeds;
+2. for the fusion streams: out-of-fold train predictions (k folds by subject) and the final train+devel model;
+3. late fusion: every row of Table 4/5 (fitted on out-of-fold predictions), plus the full row fitted the
+   baseline's way (``in-sample``) and on devel with cross-validation, to show the difference;
+4. test: the fused test predictions are written as a submission and validated; Table 6 is scored only when
+   test labels are available (``--test-labels`` or the synthetic corpus's ``test_labels/``);
+5. ``report.md`` (+ ``report.html``) with each table beside the paper's numbers, plots, config and versions.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import logging
+import multiprocessing
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from musefusion import io
+from musefusion.config import ConfigBase, DataConfig, RunConfig, TrainConfig, _enum_field, model_preset
+from musefusion.data.corpus import find_corpus_dir
+from musefusion.errors import ConfigError
+from musefusion.evaluation import paper
+from musefusion.types import Task
+
+logger = logging.getLogger(__name__)
+
+#: Profiles: ``quick`` fits the whole stress reproduction into about 15 minutes on 2 cores; ``paper`` is Sec. 5.2.
+PROFILES: dict[str, dict[str, Any]] = {
+    "quick": {"epochs": 8, "seeds": (1, 2), "hop_len": 100, "folds": 3, "fusion_epochs": 10},
+    "paper": {"epochs": 100, "seeds": (1, 2, 3), "hop_len": 50, "folds": 5, "fusion_epochs": 20},
+    # for tests and smoke runs only
+    "smoke": {"epochs": 2, "seeds": (1,), "hop_len": 50, "folds": 2, "fusion_epochs": 2, "win_len": 60,
+              "small": True},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ReproduceConfig(ConfigBase):
+    """What ``reproduce`` runs."""
+
+    root: Path  # data root
+    task: Task = Task.STRESS  # stress: Tables 2, 4, 6; physio: Tables 3, 5, 6
+    profile: str = "quick"  # quick | paper
+    workers: int = 2  # parallel training processes (one torch thread each)
+    test_labels: Path | None = None  # folder with true test labels (Table 6 only)
+    row_configs: tuple[str, ...] = ()  # TOML files (e.g. from `sweep report`) overriding rows' model/train settings
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+        object.__setattr__(self, "task", _enum_field("ReproduceConfig", "task", self.task, Task))
+        if self.profile not in PROFILES:
+            raise ConfigError(f"--profile '{self.profile}': choose one of {', '.join(PROFILES)}.")
+        if self.workers < 1:
+            raise ConfigError(f"--workers {self.workers} must be >= 1.")
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The profile's numbers."""
+        return PROFILES[self.profile]
+
+
+def _targets(task: Task) -> tuple[str, ...]:
+    return task.default_targets
+
+
+def _unimodal_table(task: Task) -> dict[tuple[str, str, str], dict[str, float]]:
+    return paper.TABLE2 if task == Task.STRESS else paper.TABLE3
+
+
+def _fusion_table(task: Task) -> dict[tuple[str, ...], dict[str, float]]:
+    return paper.TABLE4 if task == Task.STRESS else paper.TABLE5
+
+
+def _row_overrides(files: tuple[str, ...]) -> dict[tuple[tuple[str, ...], str, str], dict[str, Any]]:
+    out = {}
+    for f in files:
+        rec = io.read_toml(f)
+        data, model = rec.get("data", {}), rec.get("model", {})
+        if "features" not in data or "name" not in model or "target" not in data:
+            raise ConfigError(f"Row config '{f}' needs [data] features and target and [model] name.")
+        feats = tuple(data["features"]) if isinstance(data["features"], list) else (data["features"],)
+        out[(DataConfig(root=".", features=feats).features, model["name"], data["target"])] = rec
+    return out
+
+
+def run_config(cfg: ReproduceConfig, features: str, model: str, target: str) -> RunConfig:
+    """The RunConfig of one table row under the profile (and a row config file, when one matches)."""
+    s = cfg.settings
+    data = DataConfig(root=cfg.root, task=cfg.task, target=target, features=(features,), hop_len=s["hop_len"],
+                      win_len=s.get("win_len", 300))
+    mcfg = model_preset(model, **({"hidden": 16, "d_model": 16, "channels": 8} if s.get("small") else {}))
+    train = TrainConfig(epochs=s["epochs"], seeds=s["seeds"], num_threads=1)
+    override = _row_overrides(cfg.row_configs).get((data.features, model, target))
+    if override:
+        mcfg = model_preset(model, **{k: v for k, v in override.get("model", {}).items() if k != "name"})
+        tr = override.get("train", {})
+        train = train.replace(**{k: tr[k] for k in ("lr", "batch_size") if k in tr})
+    return RunConfig(data, mcfg, train)
+
+
+def run_dir(out: Path, target: str, features: str, model: str) -> Path:
+    """``<out>/runs/<target>/<features>-<model>``."""
+    return out / "runs" / target / f"{features}-{model}"
+
+
+# -------------------------------------------------------------------------------------------- jobs (processes)
+
+
+def _job_train(cfg_dict: dict[str, Any], out: str) -> str:
+    import torch
+
+    from musefusion.training.run import train_run
+
+    torch.set_num_threads(1)
+    train_run(RunConfig.from_dict(cfg_dict), Path(out))
+    return out
+
+
+def _job_fold(run: str, k: int, fold: int) -> str:
+    import torch
+
+    from musefusion.fusion.oof import train_fold
+
+    torch.set_num_threads(1)
+    return str(train_fold(Path(run), k, fold, num_threads=1))
+
+
+def _job_final(run: str) -> str:
+    import torch
+
+    from musefusion.fusion.oof import train_final
+
+    torch.set_num_threads(1)
+    return str(train_final(Path(run), num_threads=1))
+
+
+def _job_fuse(cfg_dict: dict[str, Any], out: str) -> str:
+    import torch
+
+    from musefusion.fusion.late import FusionConfig, fuse
+
+    torch.set_num_threads(1)
+    fuse(FusionConfig.from_dict(cfg_dict), Path(out))
+    return out
+
+
+def _run_jobs(jobs: list[tuple[Callable[..., str], tuple[Any, ...], str]], workers: int,
+              on_done: Callable[[str], None]) -> None:
+    """Run jobs in ``workers`` processes (inline when 1); re-raise the first failure after the rest finish."""
+    if workers == 1:
+        for fn, args, label in jobs:
+            fn(*args)
+            on_done(label)
+        return
+    errors = []
+    ctx = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = {pool.submit(fn, *args): label for fn, args, label in jobs}
+        for fut in cf.as_completed(futures):
+            try:
+                fut.result()
+            except Exception as exc:  # keep the other jobs' work; report the first failure
+                errors.append(exc)
+                logger.error("job %s failed: %s", futures[fut], exc)
+            on_done(futures[fut])
+    if errors:
+        raise errors[0]
+
+
+def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Callable[[str], None]] | None = None
+              ) -> Path:
+    """Run the whole paper for one task and write ``<out>/report.md``.
+
+    Args:
+        cfg: task, data root, profile, workers, test labels.
+        out: output folder (runs/, fusion/, submission/, report.md, plots/).
+        progress: ``progress(stage, n_jobs)`` returns a callback called with each finished job's label.
+
+    Returns:
+        The report path.
+    """
+    out = Path(out)
+    t0 = time.perf_counter()
+    find_corpus_dir(cfg.root, cfg.task)  # fail early on a wrong root
+    s = cfg.settings
+    targets = _targets(cfg.task)
+    noop = (lambda stage, n: (lambda label: None))
+    progress = progress or noop
+
+    # 1. unimodal rows
+    jobs = []
+    for (features, _m, model) in _unimodal_table(cfg.task):
+        for target in targets:
+            rc = run_config(cfg, features, model, target)
+            d = run_dir(out, target, features, model)
+            if not (d / "metrics.json").is_file():
+                jobs.append((_job_train, (rc.to_dict(), str(d)), f"{target}/{features}-{model}"))
+    _run_jobs(jobs, cfg.workers, progress("unimodal runs", len(jobs)))
+
+    # 2. out-of-fold predictions and final (train+devel) models of the fusion streams
+    streams = paper.STREAMS[cfg.task.value]
+    from musefusion.fusion.oof import collect_oof, oof_dir
+
+    jobs = []
+    for target in targets:
+        for feats, model in streams.values():
+            d = run_dir(out, target, feats, model)
+            for fold in range(s["folds"]):
+                if not (oof_dir(d, s["folds"]) / f"fold_{fold}" / "metrics.json").is_file():
+                    jobs.append((_job_fold, (str(d), s["folds"], fold), f"{target}/{feats}-{model} fold {fold}"))
+            if not (d / "final" / "metrics.json").is_file():
+                jobs.append((_job_final, (str(d),), f"{target}/{feats}-{model} final"))
+    _run_jobs(jobs, cfg.workers, progress("folds + final models", len(jobs)))
+    for target in targets:
+        for feats, model in streams.values():
+            collect_oof(run_dir(out, target, feats, model), s["folds"])
+
+    # 3. fusion rows (+ the full row fitted in-sample and on devel)
+    from musefusion.fusion.late import FusionConfig
+
+    jobs = []
+    for target in targets:
+        rows = list(_fusion_table(cfg.task))
+        full = max(rows, key=len)
+        for row in rows:
+            modes = ("oof", "in-sample", "devel") if row == full else ("oof",)
+            for mode in modes:
+                fc = FusionConfig(streams=tuple(str(run_dir(out, target, *streams[n])) for n in row), names=row,
+                                  train_on=mode, folds=s["folds"], epochs=s["fusion_epochs"], seeds=s["seeds"],
+                                  hop_len=s["hop_len"], win_len=s.get("win_len", 300))
+                d = fusion_dir(out, target, row, mode)
+                if not (d / "metrics.json").is_file():
+                    jobs.append((_job_fuse, (fc.to_dict(), str(d)), f"{target}/{'+'.join(row)} {mode}"))
+    _run_jobs(jobs, cfg.workers, progress("fusion", len(jobs)))
+
+    # 4. submission of the full fusion row, validated against the corpus
+    from musefusion.submission import validate_submission, write_submission
+
+    full = max(_fusion_table(cfg.task), key=len)
+    sub = write_submission([fusion_dir(out, t, full, "oof") for t in targets], out / "submission")
+    problems = validate_submission(sub, cfg.root, cfg.task)
+    if problems:
+        logger.warning("submission has %d problem(s): %s", len(problems), problems[0])
+
+    # 5. report
+    from musefusion.evaluation.report import write_report
+
+    return write_report(cfg, out, wall_s=time.perf_counter() - t0, submission_problems=problems)
+
+
+def fusion_dir(out: Path, target: str, row: tuple[str, ...], mode: str) -> Path:
+    """``<out>/fusion/<target>/<A+V+B>-<mode>``."""
+    return out / "fusion" / target / f"{'+'.join(row)}-{mode}"
+
+
+def summarize_runs(out: Path, cfg: ReproduceConfig) -> dict[str, Any]:
+    """Read every finished run's metrics.json (tables are built from files only)."""
+    res: dict[str, Any] = {"unimodal": {}, "fusion": {}}
+    for (features, mod, model) in _unimodal_table(cfg.task):
+        for target in _targets(cfg.task):
+            f = run_dir(out, target, features, model) / "metrics.json"
+            if f.is_file():
+                m = io.read_json(f)
+                seeds = {int(k): v.get("devel_ccc", float("nan")) for k, v in m["seeds"].items()}
+                res["unimodal"][(features, mod, model, target)] = {
+                    "mean": m["devel_ccc_mean"], "std": m["devel_ccc_std"], "best_seed": m["best"]["seed"],
+                    "best": m["best"].get("devel_ccc", float("nan")), "seeds": seeds}
+    for row in _fusion_table(cfg.task):
+        for target in _targets(cfg.task):
+            for mode in ("oof", "in-sample", "devel"):
+                f = fusion_dir(out, target, row, mode) / "metrics.json"
+                if f.is_file():
+                    m = io.read_json(f)
+                    res["fusion"][(row, target, mode)] = {"mean": m["devel_ccc_mean"], "std": m["devel_ccc_std"],
+                                                          "best": m["best"]["devel_ccc"],
+                                                          "best_seed": m["best"]["seed"],
+                                                          "streams": m["stream_devel_ccc"]}
+    return res
+
+
+def hidden_labels_dir(cfg: ReproduceConfig) -> Path | None:
+    """The test-label folder: ``--test-labels``, else the synthetic corpus's ``<root>/test_labels``."""
+    if cfg.test_labels is not None:
+        return Path(cfg.test_labels)
+    cand = Path(cfg.root) / "test_labels"
+    return cand if cand.is_dir() else None
+
+
+def score_test(out: Path, cfg: ReproduceConfig) -> dict[str, float] | None:
+    """Table 6: CCC of the fused test predictions against the true test labels (None when withheld)."""
+    from musefusion.evaluation.scoring import score_predictions
+    from musefusion.types import Partition
+
+    labels = hidden_labels_dir(cfg)
+    if labels is None:
+        return None
+    full = max(_fusion_table(cfg.task), key=len)
+    scores = {}
+    for target in _targets(cfg.task):
+        d = fusion_dir(out, target, full, "oof") / "predictions" / "test"
+        scores[target] = score_predictions(d, cfg.root, cfg.task, target, Partition.TEST, labels)["ccc"]
+    if cfg.task == Task.STRESS:
+        scores["combined"] = float(np.mean([scores[t] for t in _targets(cfg.task)]))
+    return scores

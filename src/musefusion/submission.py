@@ -1,0 +1,103 @@
+"""Test submissions in the MuSe layout, and their validator.
+
+Layout: ``<dir>/<target>/<id>.csv`` with the label files' columns ``timestamp,value,segment_id``, one file per
+test subject and target, one row per label step.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from musefusion import io
+from musefusion.data.corpus import find_corpus_dir, label_path, list_targets, subject_grid
+from musefusion.errors import MissingDataError, MuseFusionError
+from musefusion.types import Partition, Task
+
+logger = logging.getLogger(__name__)
+
+#: Predictions further than this many label ranges outside the train labels' range are flagged.
+RANGE_SLACK = 1.0
+
+
+def write_submission(run_dirs: list[Path], out: Path) -> Path:
+    """Copy the test predictions of one run per target into ``<out>/<target>/<id>.csv``.
+
+    Raises:
+        MissingDataError: a run has no test predictions.
+    """
+    out = Path(out)
+    with io.atomic_dir(out) as tmp:
+        for run in run_dirs:
+            run = Path(run)
+            rec = io.read_toml(run / "config.toml")
+            target = rec["data"]["target"]
+            preds = io.read_predictions(run / "predictions" / "test")
+            for sid, (ts, vals) in preds.items():
+                df = pd.DataFrame({"timestamp": ts, "value": vals, "segment_id": 1})
+                (tmp / target).mkdir(parents=True, exist_ok=True)
+                df.to_csv(tmp / target / f"{sid}.csv", index=False)
+    return out
+
+
+def validate_submission(sub: Path, root: Path, task: Task) -> list[str]:
+    """Every problem of a submission folder (empty list: valid).
+
+    Checks: a folder per target of the task, exactly the test ids, each file readable with ``timestamp`` and
+    ``value``, timestamps equal to the subject's label grid (row count, order, no shift), values finite and
+    within the train labels' range widened by one range on each side.
+
+    Raises:
+        MissingDataError: the submission folder or the corpus does not exist.
+    """
+    sub = Path(sub)
+    if not sub.is_dir():
+        raise MissingDataError(f"Submission folder '{sub}' not found.")
+    corpus = find_corpus_dir(root, task)
+    partition = io.read_partition(corpus / "metadata" / "partition.csv")
+    test_ids = sorted(s for s, p in partition.items() if p == Partition.TEST)
+    problems: list[str] = []
+    targets = [t for t in task.default_targets if t in list_targets(corpus)] or list_targets(corpus)
+    for target in targets:
+        tdir = sub / target
+        if not tdir.is_dir():
+            problems.append(f"missing folder '{tdir}' for target {target}")
+            continue
+        train_vals = [io.read_label_csv(label_path(corpus, target, s))[1] for s, p in partition.items()
+                      if p == Partition.TRAIN and label_path(corpus, target, s).is_file()]
+        lo = hi = None
+        if train_vals:
+            allv = np.concatenate(train_vals)
+            vmin, vmax = float(np.nanmin(allv)), float(np.nanmax(allv))
+            span = max(vmax - vmin, 1e-6)
+            lo, hi = vmin - RANGE_SLACK * span, vmax + RANGE_SLACK * span
+        present = {p.stem for p in tdir.glob("*.csv")}
+        for extra in sorted(present - set(test_ids)):
+            problems.append(f"'{tdir / (extra + '.csv')}': id {extra} is not a test subject")
+        for sid in test_ids:
+            f = tdir / f"{sid}.csv"
+            if not f.is_file():
+                problems.append(f"missing '{f}' (test subject {sid}, target {target})")
+                continue
+            try:
+                ts, vals = io.read_label_csv(f)
+            except MuseFusionError as exc:
+                problems.append(str(exc))
+                continue
+            grid, _ = subject_grid(corpus, target, sid, Partition.TEST)
+            if len(ts) != len(grid):
+                problems.append(f"'{f}': {len(ts)} rows, expected {len(grid)} (one per label step)")
+            elif not np.array_equal(ts, grid):
+                i = int(np.flatnonzero(ts != grid)[0])
+                problems.append(f"'{f}': timestamp {int(ts[i])} ms at row {i + 1}, expected {int(grid[i])} ms")
+            bad = ~np.isfinite(vals)
+            if bad.any():
+                problems.append(f"'{f}': {int(bad.sum())} NaN/inf value(s), first at row {int(np.flatnonzero(bad)[0]) + 1}")
+            fin = vals[~bad]
+            if lo is not None and fin.size and (fin.min() < lo or fin.max() > hi):
+                problems.append(f"'{f}': values {fin.min():.3g}..{fin.max():.3g} outside the plausible range "
+                                f"{lo:.3g}..{hi:.3g} (train labels ± one range)")
+    return problems
