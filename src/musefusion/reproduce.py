@@ -176,6 +176,10 @@ def _run_jobs(jobs: list[tuple[Callable[..., str], tuple[Any, ...], str]], worke
         raise errors[0]
 
 
+def _no_progress(stage: str, n_jobs: int) -> Callable[[str], None]:
+    return lambda label: None
+
+
 def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Callable[[str], None]] | None = None
               ) -> Path:
     """Run the whole paper for one task and write ``<out>/report.md``.
@@ -193,8 +197,7 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     find_corpus_dir(cfg.root, cfg.task)  # fail early on a wrong root
     s = cfg.settings
     targets = _targets(cfg.task)
-    noop = (lambda stage, n: (lambda label: None))
-    progress = progress or noop
+    progress = progress or _no_progress
 
     # 1. unimodal rows
     jobs = []
