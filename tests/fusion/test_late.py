@@ -1,0 +1,106 @@
+"""Late fusion: timestamp joins, refusals, out-of-fold subjects, test labels never read."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from musefusion import io
+from musefusion.config import DataConfig, RunConfig, TrainConfig, model_preset
+from musefusion.errors import DataFormatError, MissingDataError
+from musefusion.fusion import oof as oof_mod
+from musefusion.fusion.late import FusionConfig, fuse
+from musefusion.fusion.stack import stack_streams
+from musefusion.training.run import train_run
+
+SMALL = {"hidden": 8, "d_model": 8, "channels": 8}
+
+
+def _stream(ts_by_id):
+    return {sid: (ts, np.arange(len(ts), dtype=np.float32)) for sid, ts in ts_by_id.items()}
+
+
+def test_stack_joins_by_timestamp():
+    ts = np.arange(5) * 500
+    a, b = _stream({"1": ts}), _stream({"1": ts})
+    b["1"] = (ts, np.full(5, 7.0, dtype=np.float32))
+    out = stack_streams([a, b], ["a", "b"], ["1"])
+    assert out["1"][1].shape == (5, 2)
+    np.testing.assert_array_equal(out["1"][1][:, 1], 7.0)
+
+
+def test_stack_refuses_missing_and_misaligned_streams():
+    ts = np.arange(5) * 500
+    with pytest.raises(MissingDataError, match="Stream 'b' has no predictions for subject '1'"):
+        stack_streams([_stream({"1": ts}), _stream({"2": ts})], ["a", "b"], ["1"])
+    with pytest.raises(DataFormatError, match="Stream 'b' is misaligned .*first at 500 ms vs 0 ms"):
+        stack_streams([_stream({"1": ts}), _stream({"1": ts + 500})], ["a", "b"], ["1"])
+    with pytest.raises(DataFormatError, match="misaligned.*4 vs 5 steps"):
+        stack_streams([_stream({"1": ts}), _stream({"1": ts[:4]})], ["a", "b"], ["1"])
+
+
+@pytest.fixture(scope="module")
+def streams(tmp_path_factory, synth_stress):
+    """Two tiny unimodal runs on the shared synthetic corpus."""
+    out = tmp_path_factory.mktemp("streams")
+    runs = []
+    for feats, model in (("egemaps", "lstm"), ("bio", "bio_lstm")):
+        cfg = RunConfig(DataConfig(root=synth_stress, features=(feats,), target="arousal", win_len=40, hop_len=20,
+                                   cache=False),
+                        model_preset(model, **SMALL), TrainConfig(epochs=2, seeds=(1,)))
+        train_run(cfg, out / feats)
+        runs.append(str(out / feats))
+    return runs
+
+
+def test_out_of_fold_subjects_never_seen(streams, monkeypatch):
+    seen = []
+    real = oof_mod.train_run
+
+    def spy(cfg, out, data=None, **kw):
+        seen.append(({s.id for s in data.partition("train")}, {s.id for s in data.partition("test")}))
+        return real(cfg, out, data=data, **kw)
+
+    monkeypatch.setattr(oof_mod, "train_run", spy)
+    pred_dir = oof_mod.ensure_oof(streams[0], 3)
+    assert len(seen) == 3
+    held_all = set()
+    for train_ids, held in seen:
+        assert not train_ids & held  # the fold model never saw its held-out subjects
+        assert not held_all & held  # each subject is held out once
+        held_all |= held
+    assert {p.stem for p in pred_dir.glob("*.csv")} == held_all
+    assert len(held_all) == 8
+
+
+def test_fusion_modes_and_test_labels_never_read(streams, synth_stress, tmp_path, monkeypatch):
+    hidden = synth_stress / "test_labels"
+    moved = tmp_path / "hidden_elsewhere"
+    shutil.copytree(hidden, moved)
+    opened = []
+    real = io.read_label_csv
+
+    def spy(path, *, values=True):
+        opened.append((str(path), values))
+        return real(path, values=values)
+
+    monkeypatch.setattr(io, "read_label_csv", spy)
+    shutil.rmtree(hidden)
+    try:
+        for mode in ("oof", "in-sample", "devel"):
+            m = fuse(FusionConfig(streams=tuple(streams), names=("A", "B"), train_on=mode, folds=2, epochs=2,
+                                  win_len=40, hop_len=20), tmp_path / mode)
+            assert np.isfinite(m["best"]["devel_ccc"])
+            assert set(m["stream_devel_ccc"]) == {"A", "B"}
+            preds = io.read_predictions(tmp_path / mode / "predictions" / "test")
+            assert len(preds) == 3
+    finally:
+        shutil.copytree(moved, hidden)
+    test_ids = {s for s, p in io.read_partition(synth_stress / "c3_muse_stress" / "metadata" /
+                                                       "partition.csv").items() if p.value == "test"}
+    for path, values in opened:
+        assert "test_labels" not in path
+        if any(path.endswith(f"/{sid}.csv") and "label_segments" in path for sid in test_ids):
+            assert values is False  # only the timestamp grid of a test subject is read

@@ -1,0 +1,65 @@
+"""Submission writer and validator."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from musefusion import io
+from musefusion.cli.app import main
+from musefusion.submission import validate_submission
+from musefusion.types import Task
+
+
+@pytest.fixture
+def good_submission(synth_stress, tmp_path):
+    """A valid submission built from the hidden true test labels."""
+    sub = tmp_path / "sub"
+    src = synth_stress / "test_labels" / "c3_muse_stress" / "label_segments"
+    for target in ("arousal", "valence"):
+        for f in (src / target).glob("*.csv"):
+            ts, v = io.read_label_csv(f)
+            (sub / target).mkdir(parents=True, exist_ok=True)
+            pd.DataFrame({"timestamp": ts, "value": v, "segment_id": 1}).to_csv(sub / target / f.name, index=False)
+    return sub
+
+
+def test_good_submission_passes(good_submission, synth_stress, capsys):
+    assert validate_submission(good_submission, synth_stress, Task.STRESS) == []
+    main(["validate-submission", str(good_submission), "--data", str(synth_stress)])  # returns: exit 0
+    assert "submission valid" in capsys.readouterr().out
+
+
+def test_validator_catches_each_problem(good_submission, synth_stress, capsys):
+    files = sorted((good_submission / "arousal").glob("*.csv"))
+    files[0].unlink()  # a missing subject
+    df = pd.read_csv(files[1])
+    df["timestamp"] += 500  # a shifted timestamp
+    df.to_csv(files[1], index=False)
+    df = pd.read_csv(files[2])
+    df.loc[3, "value"] = np.nan  # a NaN
+    df.to_csv(files[2], index=False)
+    shutil.rmtree(good_submission / "valence")
+    problems = validate_submission(good_submission, synth_stress, Task.STRESS)
+    text = "\n".join(problems)
+    assert f"missing '{files[0]}'" in text
+    assert "timestamp 500 ms at row 1, expected 0 ms" in text
+    assert "1 NaN/inf value(s), first at row 4" in text
+    assert "missing folder" in text and "valence" in text
+    assert len(problems) == 4
+    with pytest.raises(SystemExit) as exc:
+        main(["validate-submission", str(good_submission), "--data", str(synth_stress)])
+    assert exc.value.code == 1
+    assert "4 problem(s)" in capsys.readouterr().out
+
+
+def test_validator_flags_out_of_range(good_submission, synth_stress):
+    f = sorted((good_submission / "valence").glob("*.csv"))[0]
+    df = pd.read_csv(f)
+    df.loc[0, "value"] = 50.0
+    df.to_csv(f, index=False)
+    problems = validate_submission(good_submission, synth_stress, Task.STRESS)
+    assert len(problems) == 1 and "outside the plausible range" in problems[0]
