@@ -101,7 +101,12 @@ class ConfigBase:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ConfigError(f"Unknown {cls.__name__} field(s) {unknown}; allowed: {sorted(names)}.")
-        kwargs = {k: _decode(hints[k], v) for k, v in data.items()}
+        kwargs = {}
+        for k, v in data.items():
+            try:
+                kwargs[k] = _decode(hints[k], v)
+            except (TypeError, ValueError):  # e.g. a bad Enum value: __post_init__ rejects it naming the field
+                kwargs[k] = v
         try:
             return cls(**kwargs)
         except ValueError as exc:

@@ -89,9 +89,8 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print("[red]aborted[/red]")
         sys.exit(130)
     except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
+        # duck-typed: typer >= 0.2x vendors click as typer._click, so `import click` may fail
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             sys.exit(exc.exit_code)
         raise

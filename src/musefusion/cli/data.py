@@ -76,8 +76,23 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for the synthetic corpus and the results.")] = Path("demo"),
     task: TaskOpt = Task.STRESS,
     seed: SeedOpt = 0,
+    profile: Annotated[str, typer.Option(help="reproduce profile: quick or paper.")] = "quick",
+    workers: Annotated[int, typer.Option(help="Parallel training processes.")] = 2,
 ) -> None:
-    """The main job on the embedded default: synthesise the default corpus, then check it."""
+    """The main job on the embedded default: synthesise the default corpus, check it, reproduce the paper."""
+    from musefusion.cli.fuse import reproduce
+
     corpus_root = out / "data"
-    synth(corpus_root, task=task, seed=seed)
-    check(corpus_root, task=task)
+    from musefusion import io
+
+    stamp = corpus_root / task.corpus_dirs[0] / "metadata" / "synth.toml"
+    if stamp.is_file() and io.read_toml(stamp) == SynthConfig(task=task, seed=seed).to_dict():
+        console.print(f"using the synthetic corpus already in {corpus_root}")
+    else:
+        synth(corpus_root, task=task, seed=seed)
+    try:
+        check(corpus_root, task=task)
+    except typer.Exit as exc:
+        if exc.exit_code:
+            raise
+    reproduce(data=corpus_root, task=task, profile=profile, out=out / f"reproduce-{task.value}", workers=workers)
