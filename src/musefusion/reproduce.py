@@ -53,6 +53,9 @@ class ReproduceConfig(ConfigBase):
     workers: int = 2  # parallel training processes (one torch thread each)
     test_labels: Path | None = None  # folder with true test labels (Table 6 only)
     row_configs: tuple[str, ...] = ()  # TOML files (e.g. from `sweep report`) overriding rows' model/train settings
+    seeds: tuple[int, ...] = ()  # overrides the profile's seeds when given
+    stage: str = "all"  # all | unimodal (stop after the unimodal tables)
+    all_models: bool = False  # also train every model family on every feature set (an extra table)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
@@ -61,11 +64,18 @@ class ReproduceConfig(ConfigBase):
             raise ConfigError(f"--profile '{self.profile}': choose one of {', '.join(PROFILES)}.")
         if self.workers < 1:
             raise ConfigError(f"--workers {self.workers} must be >= 1.")
+        if self.stage not in ("all", "unimodal"):
+            raise ConfigError(f"--stage '{self.stage}': choose all or unimodal.")
+        object.__setattr__(self, "seeds", tuple(int(x) for x in self.seeds))
+        object.__setattr__(self, "row_configs", tuple(str(x) for x in self.row_configs))
 
     @property
     def settings(self) -> dict[str, Any]:
-        """The profile's numbers."""
-        return PROFILES[self.profile]
+        """The profile's numbers (with ``seeds`` overridden when given)."""
+        s = dict(PROFILES[self.profile])
+        if self.seeds:
+            s["seeds"] = self.seeds
+        return s
 
 
 def _targets(task: Task) -> tuple[str, ...]:
@@ -74,6 +84,24 @@ def _targets(task: Task) -> tuple[str, ...]:
 
 def _unimodal_table(task: Task) -> dict[tuple[str, str, str], dict[str, float]]:
     return paper.TABLE2 if task == Task.STRESS else paper.TABLE3
+
+
+#: Feature sets of the extra all-models table, per task.
+ALL_MODEL_FEATURES = {Task.STRESS: ("egemaps", "vggface", "bio"), Task.PHYSIO: ("vggish", "vggface", "bio")}
+
+
+def unimodal_rows(cfg: ReproduceConfig) -> list[tuple[str, str, str]]:
+    """(features, modality, model) of every unimodal run: the paper's rows, plus all models when asked."""
+    rows = list(_unimodal_table(cfg.task))
+    if cfg.all_models:
+        from musefusion.config import MODEL_NAMES
+
+        mod = {"egemaps": "A", "vggish": "A", "vggface": "V", "bio": "B"}
+        for feats in ALL_MODEL_FEATURES[cfg.task]:
+            for model in MODEL_NAMES:
+                if (feats, mod[feats], model) not in rows:
+                    rows.append((feats, mod[feats], model))
+    return rows
 
 
 def _fusion_table(task: Task) -> dict[tuple[str, ...], dict[str, float]]:
@@ -201,13 +229,17 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
 
     # 1. unimodal rows
     jobs = []
-    for (features, _m, model) in _unimodal_table(cfg.task):
+    for (features, _m, model) in unimodal_rows(cfg):
         for target in targets:
             rc = run_config(cfg, features, model, target)
             d = run_dir(out, target, features, model)
             if not (d / "metrics.json").is_file():
                 jobs.append((_job_train, (rc.to_dict(), str(d)), f"{target}/{features}-{model}"))
     _run_jobs(jobs, cfg.workers, progress("unimodal runs", len(jobs)))
+    if cfg.stage == "unimodal":
+        from musefusion.evaluation.report import write_report
+
+        return write_report(cfg, out, wall_s=time.perf_counter() - t0, submission_problems=None)
 
     # 2. out-of-fold predictions and final (train+devel) models of the fusion streams
     streams = paper.STREAMS[cfg.task.value]
@@ -268,7 +300,7 @@ def fusion_dir(out: Path, target: str, row: tuple[str, ...], mode: str) -> Path:
 def summarize_runs(out: Path, cfg: ReproduceConfig) -> dict[str, Any]:
     """Read every finished run's metrics.json (tables are built from files only)."""
     res: dict[str, Any] = {"unimodal": {}, "fusion": {}}
-    for (features, mod, model) in _unimodal_table(cfg.task):
+    for (features, mod, model) in unimodal_rows(cfg):
         for target in _targets(cfg.task):
             f = run_dir(out, target, features, model) / "metrics.json"
             if f.is_file():

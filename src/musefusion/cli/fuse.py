@@ -55,13 +55,18 @@ def reproduce(
     row_config: Annotated[list[Path] | None, typer.Option(help="TOML row configs (e.g. from `sweep report`) "
                                                           "overriding a row's model settings.",
                                                           show_default=False)] = None,
+    seeds: Annotated[list[int] | None, typer.Option(help="Seeds, overriding the profile's.", show_default=False)]
+    = None,
+    stage: Annotated[str, typer.Option(help="all, or unimodal (stop after Tables 2/3).")] = "all",
+    all_models: Annotated[bool, typer.Option(help="Also train every model family on every feature set.")] = False,
 ) -> None:
     """Run the whole paper (Tables 2-6) on a corpus and write report.md beside the paper's numbers."""
     from musefusion.reproduce import ReproduceConfig
     from musefusion.reproduce import reproduce as run_reproduce
 
     cfg = ReproduceConfig(root=resolve_data_root(data), task=task, profile=profile, workers=workers,
-                          test_labels=test_labels, row_configs=tuple(str(p) for p in row_config or ()))
+                          test_labels=test_labels, row_configs=tuple(str(p) for p in row_config or ()),
+                          seeds=tuple(seeds or ()), stage=stage, all_models=all_models)
     progress = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[last]}"), TimeElapsedColumn(), console=console)
 

@@ -95,7 +95,7 @@ def _curves(out: Path, cfg, target: str, path: Path) -> Path | None:  # noqa: AN
     return path
 
 
-def write_report(cfg, out: Path, wall_s: float, submission_problems: list[str]) -> Path:  # noqa: ANN001
+def write_report(cfg, out: Path, wall_s: float, submission_problems: list[str] | None) -> Path:  # noqa: ANN001
     """Write ``report.md`` and ``report.html`` into ``out`` and return the Markdown path."""
     from musefusion.reproduce import _fusion_table, _targets, _unimodal_table, score_test, summarize_runs
     from musefusion.training.run import versions
@@ -125,6 +125,23 @@ def write_report(cfg, out: Path, wall_s: float, submission_problems: list[str]) 
         rows.append(row)
     parts += [f"## Table {tno[0]}: unimodal models", _md_table(header, rows),
               "![unimodal devel CCC](plots/unimodal.png)"]
+    if cfg.all_models:
+        header = ["Feature", "Model"] + [f"{t} (ours)" for t in targets] + ["train-mean predictor"]
+        rows = []
+        for (features, _mod, model) in sorted({k[:3] for k in res["unimodal"]}):
+            row = [paper.FEATURE_LABELS.get(features, features), model]
+            for t in targets:
+                r = res["unimodal"].get((features, _mod, model, t))
+                row.append(f"{r['mean']:.4f} ± {r['std']:.4f}" if r else "-")
+            rows.append([*row, "0.0000"])
+        parts += ["## All models on every feature set", "A constant prediction (the train mean) has CCC 0.",
+                  _md_table(header, rows)]
+    if submission_problems is None:  # --stage unimodal
+        _bar_chart(res, cfg.task, targets, out / "plots" / "unimodal.png")
+        parts.append(f"Wall time {wall_s / 60:.1f} min (unimodal stage only).")
+        text = "\n\n".join(parts) + "\n"
+        io.write_text(out / "report.html", _to_html(text))
+        return io.write_text(out / "report.md", text)
 
     header = ["Streams", "M"] + [h for t in targets for h in (f"{t} (ours)", f"{t} (paper)")]
     rows = []
