@@ -26,11 +26,11 @@ from musefusion import io
 from musefusion.config import DataConfig, resolve_cache_dir
 from musefusion.errors import ConfigError, DataFormatError, MissingDataError
 from musefusion.features.align import align_to_grid, fill_missing
-from musefusion.types import KNOWN_FEATURES, STEP_MS, Partition, Task
+from musefusion.types import KNOWN_FEATURES, STEP_MS, FillPolicy, Partition, Task
 
 logger = logging.getLogger(__name__)
 
-_CACHE_VERSION = "2"
+_CACHE_VERSION = "3"
 
 
 @dataclasses.dataclass
@@ -226,6 +226,26 @@ def _load_cache(path: Path, cfg: DataConfig, corpus_dir: Path) -> CorpusData:
 # ----------------------------------------------------------------------------------------------- loading
 
 
+def normalize_and_fill(x: np.ndarray, observed: list[np.ndarray], offsets: np.ndarray, mean: np.ndarray,
+                       std: np.ndarray, fill: FillPolicy) -> np.ndarray:
+    """z-normalise aligned features, then fill each feature set's unobserved steps.
+
+    Args:
+        x: ``(T, d_in)`` aligned features (NaN rows where unobserved).
+        observed: per feature set, bool ``(T,)``.
+        offsets: column offsets of the feature sets in ``x`` (``len(observed) + 1`` entries).
+        mean: ``(d_in,)`` normalisation mean; std: ``(d_in,)`` standard deviation.
+        fill: policy for unobserved steps.
+
+    Returns:
+        float32 ``(T, d_in)`` without NaN.
+    """
+    x = ((x - mean) / std).astype(np.float32)
+    for k, obs in enumerate(observed):
+        x[:, offsets[k]:offsets[k + 1]] = fill_missing(x[:, offsets[k]:offsets[k + 1]], obs, fill)
+    return np.nan_to_num(x, nan=0.0)
+
+
 def load_corpus(cfg: DataConfig, norm_stats: tuple[np.ndarray, np.ndarray] | None = None) -> CorpusData:
     """Read, align, normalise and fill the features and labels that ``cfg`` names.
 
@@ -304,10 +324,8 @@ def load_corpus(cfg: DataConfig, norm_stats: tuple[np.ndarray, np.ndarray] | Non
     report_rows = []
     offsets = np.cumsum([0, *dims.values()])
     for (sid, part, grid, y, _, observed), x in zip(raw, x_all, strict=True):
-        x = ((x - mean) / std).astype(np.float32)
+        x = normalize_and_fill(x, observed, offsets, mean, std, cfg.fill)
         for k, f in enumerate(cfg.features):
-            block = fill_missing(x[:, offsets[k]:offsets[k + 1]], observed[k], cfg.fill)
-            x[:, offsets[k]:offsets[k + 1]] = block
             report_rows.append((sid, part.value, f, len(grid), int((~observed[k]).sum())))
         if part == Partition.TEST:
             y = np.full(len(grid), np.nan, dtype=np.float32)

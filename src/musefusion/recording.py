@@ -1,0 +1,141 @@
+"""Emotion curves for a new recording: extract the features a trained (fused) model needs, run it, plot.
+
+``predict_recording`` accepts unimodal run directories (``musefusion train``) and fusion run directories
+(``musefusion fuse``/``reproduce``); a fusion run's unimodal streams are run first. Features are extracted once
+per recording and put on one 500 ms grid starting at 0; each model normalises them with the statistics saved in
+its checkpoint and fills steps without data (no face) with its training fill policy.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from musefusion import io
+from musefusion.data.corpus import normalize_and_fill
+from musefusion.errors import CheckpointError, ConfigError
+from musefusion.features.align import align_to_grid
+from musefusion.types import STEP_MS
+
+logger = logging.getLogger(__name__)
+
+
+def _is_fusion(run: Path) -> bool:
+    return "fusion" in io.read_toml(run / "config.toml")
+
+
+def _unimodal_runs(models: list[Path]) -> list[Path]:
+    runs: list[Path] = []
+    for m in models:
+        if _is_fusion(m):
+            runs += [Path(s) for s in io.read_toml(m / "config.toml")["fusion"]["streams"]]
+        else:
+            runs.append(m)
+    return list(dict.fromkeys(runs))
+
+
+def _predict_unimodal(run: Path, feats: dict[str, tuple[np.ndarray, np.ndarray]], grid: np.ndarray) -> np.ndarray:
+    import torch
+
+    from musefusion.training.loop import predict_arrays
+    from musefusion.training.run import load_model, load_run_config
+
+    cfg = load_run_config(run)
+    model, payload = load_model(run / "checkpoint.pt")
+    aligned, observed = [], []
+    for f in cfg.data.features:
+        if f not in feats:
+            raise ConfigError(f"Model '{run}' needs feature '{f}', which these recordings cannot give.")
+        a, m = align_to_grid(grid, *feats[f])
+        aligned.append(a)
+        observed.append(m)
+    dims = [a.shape[1] for a in aligned]
+    if sum(dims) != int(payload["d_in"]):
+        raise CheckpointError(f"Model '{run}' was trained on {payload['d_in']} input columns, the extracted "
+                              f"{'+'.join(cfg.data.features)} give {sum(dims)}.")
+    x = normalize_and_fill(np.concatenate(aligned, axis=1), observed, np.cumsum([0, *dims]),
+                           payload["norm_mean"].numpy(), payload["norm_std"].numpy(), cfg.data.fill)
+    return predict_arrays(model, [x], torch.device("cpu"))[0]
+
+
+def _predict_fusion(run: Path, stream_preds: dict[Path, np.ndarray]) -> np.ndarray:
+    import torch
+
+    from musefusion.models.fusion import LateFusion
+    from musefusion.training.loop import predict_arrays
+
+    payload = io.load_checkpoint(run / "checkpoint.pt")
+    cfg = payload["config"]
+    model = LateFusion(int(payload["n_streams"]), int(cfg.get("hidden", 32)))
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"'{run / 'checkpoint.pt'}' does not fit a late-fusion model: "
+                              f"{str(exc).splitlines()[0][:160]}") from None
+    x = np.stack([stream_preds[Path(s)] for s in cfg["streams"]], axis=1).astype(np.float32)
+    return predict_arrays(model, [x], torch.device("cpu"))[0]
+
+
+def predict_recording(models: list[Path], audio: Path | None = None, video: Path | None = None,
+                      bio: Path | None = None, extract_config: Any = None) -> pd.DataFrame:
+    """Emotion curves of one recording.
+
+    Args:
+        models: unimodal or fusion run directories (e.g. one per target).
+        audio: audio file (or a video whose audio track to use).
+        video: video file.
+        bio: CSV with a time column and ecg/resp columns.
+        extract_config: a :class:`musefusion.features.extract.ExtractConfig` (weights files, options).
+
+    Returns:
+        A frame with ``timestamp`` (ms, 500 ms grid from 0) and one column per model (its target; the run
+        directory name is appended when two models share a target).
+
+    Raises:
+        ConfigError: a model needs a feature the inputs cannot give.
+        CheckpointError / MissingDataError: a model directory or its weights cannot be loaded.
+    """
+    from musefusion.features.extract import extract_file
+
+    models = [Path(m) for m in models]
+    if not models:
+        raise ConfigError("Give at least one trained model directory (--model RUN_DIR).")
+    runs = _unimodal_runs(models)
+    from musefusion.training.run import load_run_config
+
+    needed = list(dict.fromkeys(f for r in runs for f in load_run_config(r).data.features))
+    feats = extract_file(audio=audio, video=video, bio=bio, features=needed, config=extract_config)
+    end = max(int(ts[-1]) for ts, _ in feats.values() if len(ts))
+    grid = np.arange(0, end + 1, STEP_MS, dtype=np.int64)
+    stream_preds = {r: _predict_unimodal(r, feats, grid) for r in runs}
+    out = pd.DataFrame({"timestamp": grid})
+    for m in models:
+        target = io.read_toml(m / "config.toml")["data"]["target"]
+        col = target if target not in out.columns else f"{target} ({m.name})"
+        out[col] = _predict_fusion(m, stream_preds) if _is_fusion(m) else stream_preds[m]
+    return out
+
+
+def plot_curves(curves: pd.DataFrame, path: Path, title: str = "") -> Path:
+    """A PNG of the predicted curves over time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 3.2))
+    t = curves["timestamp"].to_numpy() / 1000.0
+    for col in curves.columns[1:]:
+        ax.plot(t, curves[col].to_numpy(), lw=1.4, label=col)
+    ax.axhline(0, color="gray", lw=0.6)
+    ax.set(xlabel="time (s)", ylabel="predicted value", title=title or "predicted emotion curves")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return Path(path)
