@@ -35,10 +35,11 @@ logger = logging.getLogger(__name__)
 
 #: Profiles: ``quick`` fits the whole stress reproduction into about 15 minutes on 2 cores; ``paper`` is Sec. 5.2.
 PROFILES: dict[str, dict[str, Any]] = {
-    "quick": {"epochs": 8, "seeds": (1, 2), "hop_len": 100, "folds": 3, "fusion_epochs": 10},
-    "paper": {"epochs": 100, "seeds": (1, 2, 3), "hop_len": 50, "folds": 5, "fusion_epochs": 20},
+    "quick": {"epochs": 8, "seeds": (1, 2), "hop_len": 100, "folds": 3, "fusion_epochs": 10, "fusion_hop": 25},
+    "paper": {"epochs": 100, "seeds": (1, 2, 3), "hop_len": 50, "folds": 5, "fusion_epochs": 20, "fusion_hop": 25},
     # for tests and smoke runs only
-    "smoke": {"epochs": 2, "seeds": (1,), "hop_len": 50, "folds": 2, "fusion_epochs": 2, "win_len": 60,
+    "smoke": {"epochs": 2, "seeds": (1,), "hop_len": 50, "folds": 2, "fusion_epochs": 2, "fusion_hop": 30,
+              "win_len": 60,
               "small": True},
 }
 
@@ -271,7 +272,7 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
             for mode in modes:
                 fc = FusionConfig(streams=tuple(str(run_dir(out, target, *streams[n])) for n in row), names=row,
                                   train_on=mode, folds=s["folds"], epochs=s["fusion_epochs"], seeds=s["seeds"],
-                                  hop_len=s["hop_len"], win_len=s.get("win_len", 300))
+                                  hop_len=s["fusion_hop"], win_len=s.get("win_len", 300))
                 d = fusion_dir(out, target, row, mode)
                 if not (d / "metrics.json").is_file():
                     jobs.append((_job_fuse, (fc.to_dict(), str(d)), f"{target}/{'+'.join(row)} {mode}"))
