@@ -1,0 +1,102 @@
+"""The entry point's error handling: a ``MuseFusionError`` is one ``error:`` line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from musefusion.cli.app import main
+from musefusion.errors import MissingDataError
+
+
+def _load_faults():
+    """The shared catalogue of broken inputs in tests/data/corpus_faults.py (not importable from here)."""
+    if "corpus_faults" not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            "corpus_faults", Path(__file__).resolve().parents[1] / "data" / "corpus_faults.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["corpus_faults"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["corpus_faults"]
+
+
+FAULTS = _load_faults().FAULTS
+
+
+@pytest.fixture(autouse=True)
+def _no_data_env(monkeypatch):
+    monkeypatch.delenv("MUSEFUSION_DATA", raising=False)
+
+
+def run_cli(argv: list[str]) -> int:
+    try:
+        main([str(a) for a in argv])
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def the_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def train_argv(root: Path, out: Path, options: dict) -> list:
+    """``musefusion train`` on the tiny corpus; every fault stops it while reading the corpus."""
+    features = options.get("features", ("feat_a", "feat_b"))
+    return ["train", "--data", root, "--features", *features, "--target", options.get("target", "arousal"),
+            "--model", "lstm", "--epochs", "1", "--out", out]
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
+def test_a_bad_corpus_gives_one_error_line_naming_the_file(tiny_corpus, tmp_path, capsys, fault):
+    named = fault.mutate(tiny_corpus / "c3_muse_stress")
+    code = run_cli(train_argv(tiny_corpus, tmp_path / "run", fault.options))
+    captured = capsys.readouterr()
+    assert code == 2
+    line = the_error_line(captured.err)
+    assert line.startswith("error: ")
+    assert f"'{named}'" in line
+    assert re.search(fault.match, line)
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_a_missing_root_gives_one_error_line(tmp_path, capsys):
+    code = run_cli(train_argv(tmp_path / "nowhere", tmp_path / "run", {}))
+    assert code == 2
+    assert f"Data root '{tmp_path / 'nowhere'}' not found" in the_error_line(capsys.readouterr().err)
+
+
+def test_brackets_in_a_message_are_printed_verbatim(tmp_path, capsys):
+    """Rich markup must not eat '[...]' in paths or messages."""
+    root = tmp_path / "[data]" / "[red]corpora"
+    code = run_cli(["data", "check", root])
+    assert code == 2
+    assert f"'{root}' not found" in the_error_line(capsys.readouterr().err)
+
+
+def test_a_bad_config_value_names_the_field(tmp_path, capsys):
+    config = tmp_path / "run.toml"
+    config.write_text(f'[data]\nroot = "{tmp_path}"\ntask = "emotion"\n')
+    code = run_cli(["train", "--config", config, "--dry-run"])
+    assert code == 2
+    assert "DataConfig.task: 'emotion' is not one of stress, physio" in the_error_line(capsys.readouterr().err)
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(MissingDataError, match="nowhere"):
+        main(["--debug", "data", "check", str(tmp_path / "nowhere")])
+
+
+def test_usage_errors_keep_their_click_message_and_exit_code(capsys):
+    assert run_cli(["synth"]) == 2
+    err = capsys.readouterr().err
+    assert "Missing argument" in err and "Traceback" not in err
+    assert run_cli(["no-such-command"]) == 2
+    assert "Traceback" not in capsys.readouterr().err

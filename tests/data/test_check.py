@@ -1,0 +1,51 @@
+"""``check_corpus``: a summary of a good corpus and the list of problems of a broken one."""
+
+from __future__ import annotations
+
+import pytest
+from corpus_faults import FAULTS, Fault, label_file
+
+from musefusion.data.check import check_corpus
+from musefusion.errors import MissingDataError
+from musefusion.types import Task
+
+CHECKED = [f for f in FAULTS if f.in_check]
+
+
+def test_synthetic_corpus_is_ok(synth_stress):
+    report = check_corpus(synth_stress, Task.STRESS)
+    assert report.ok and report.problems == []
+    assert report.partitions.set_index("partition")["subjects"].to_dict() == {"train": 8, "devel": 3, "test": 3}
+    features = report.features.set_index("feature")
+    assert features.loc["egemaps", "dim"] == 88 and features.loc["vggface", "dim"] == 512
+    assert features.loc["vggface", "fill_rate"] > features.loc["egemaps", "fill_rate"]  # faces go missing
+    assert (report.targets.set_index("target")["labelled_rate"] == 1.0).all()
+
+
+def test_tiny_corpus_is_ok(tiny_corpus):
+    report = check_corpus(tiny_corpus, Task.STRESS)
+    assert report.ok and report.warnings == []
+    assert report.partitions["steps"].tolist() == [40, 40, 40]
+    assert report.features["files"].tolist() == [3, 3]
+
+
+@pytest.mark.parametrize("fault", CHECKED, ids=[f.name for f in CHECKED])
+def test_a_broken_corpus_lists_the_problem_with_the_file(tiny_corpus, fault: Fault):
+    named = fault.mutate(tiny_corpus / "c3_muse_stress")
+    report = check_corpus(tiny_corpus, Task.STRESS)
+    assert not report.ok
+    assert any(f"'{named}'" in p for p in report.problems), report.problems
+    assert all("\n" not in p for p in report.problems)
+
+
+def test_a_missing_test_label_file_is_only_a_warning(tiny_corpus):
+    path = label_file(tiny_corpus / "c3_muse_stress", "3")
+    path.unlink()
+    report = check_corpus(tiny_corpus, Task.STRESS)
+    assert report.ok
+    assert any(str(path) in w for w in report.warnings)
+
+
+def test_a_missing_root_raises(tmp_path):
+    with pytest.raises(MissingDataError, match="not found"):
+        check_corpus(tmp_path / "nowhere", Task.STRESS)

@@ -1,0 +1,178 @@
+"""The synthetic Ulm-TSST-like corpus: determinism, layout, hidden test labels, missing faces, signal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from musefusion import DataConfig, SynthConfig, load_corpus, synthesize
+from musefusion.config import ConfigError
+from musefusion.data.synth import SYNTH_FEATURES
+from musefusion.io import read_toml
+from musefusion.types import Partition, Task
+
+SMALL = SynthConfig(seed=5, n_train=2, n_devel=1, n_test=1, minutes=0.3, features=("egemaps", "vggface", "BPM"))
+
+
+def all_files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def partition_of(corpus: Path) -> dict[str, str]:
+    df = pd.read_csv(corpus / "metadata" / "partition.csv", dtype=str)
+    return dict(zip(df["Id"], df["Proposal"], strict=True))
+
+
+def test_same_seed_gives_byte_identical_files(tmp_path):
+    synthesize(tmp_path / "a", SMALL)
+    synthesize(tmp_path / "b", SMALL)
+    a, b = all_files(tmp_path / "a"), all_files(tmp_path / "b")
+    # 4 ids x 3 features + 3 ids x 2 targets + 1 test id x 2 hidden targets + partition.csv + synth.toml
+    assert len(a) == 4 * 3 + 4 * 2 + 2 + 2
+    assert a.keys() == b.keys()
+    for name in a:
+        assert a[name] == b[name], name
+
+
+def test_different_seed_gives_different_data(tmp_path):
+    synthesize(tmp_path / "a", SMALL)
+    synthesize(tmp_path / "b", SMALL.replace(seed=6))
+    a, b = all_files(tmp_path / "a"), all_files(tmp_path / "b")
+    features = [n for n in a if "/feature_segments/" in n]
+    assert all(a[n] != b.get(n) for n in features)
+    labels = [n for n in a if "/label_segments/" in n and n in b]
+    assert labels and any(a[n] != b[n] for n in labels)
+
+
+def test_synthesize_replaces_an_existing_corpus(tmp_path):
+    corpus = synthesize(tmp_path, SMALL)
+    (corpus / "feature_segments" / "stale").mkdir()
+    (corpus / "feature_segments" / "stale" / "1.csv").write_text("timestamp\n0\n")
+    synthesize(tmp_path, SMALL.replace(seed=6, features=("BPM",)))
+    assert sorted(p.name for p in (corpus / "feature_segments").iterdir()) == ["BPM"]
+    assert SynthConfig.from_dict(read_toml(corpus / "metadata" / "synth.toml")).seed == 6
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c3_muse_stress", "test_labels"]  # no temp folders
+
+
+@pytest.mark.parametrize(("fixture", "cfg"), [
+    ("synth_stress", SynthConfig(task=Task.STRESS, seed=1, n_train=8, n_devel=3, n_test=3, minutes=1.5,
+                                 features=("egemaps", "vggface", "ECG", "RESP", "BPM"))),
+    ("synth_physio", SynthConfig(task=Task.PHYSIO, seed=2, n_train=6, n_devel=2, n_test=2, minutes=1.0,
+                                 features=("vggish", "vggface", "ECG", "RESP", "BPM"))),
+])
+def test_layout_follows_the_config(request, fixture, cfg):
+    root = request.getfixturevalue(fixture)
+    corpus = root / cfg.task.corpus_dirs[0]
+    assert SynthConfig.from_dict(read_toml(corpus / "metadata" / "synth.toml")) == cfg
+    parts = partition_of(corpus)
+    assert sorted(parts, key=int) == [str(i) for i in range(1, cfg.n_subjects + 1)]
+    counts = pd.Series(list(parts.values())).value_counts().to_dict()
+    assert counts == {"train": cfg.n_train, "devel": cfg.n_devel, "test": cfg.n_test}
+    assert sorted(p.name for p in (corpus / "feature_segments").iterdir()) == sorted(cfg.features)
+    assert sorted(p.name for p in (corpus / "label_segments").iterdir()) == sorted(cfg.task.default_targets)
+    for feature in cfg.features:
+        files = sorted((corpus / "feature_segments" / feature).glob("*.csv"))
+        assert sorted(p.stem for p in files) == sorted(parts)
+        header = files[0].read_text().splitlines()[0].split(",")
+        assert header[:2] == ["timestamp", "segment_id"] and len(header) == 2 + SYNTH_FEATURES[feature]
+    for target in cfg.task.default_targets:
+        for sid in parts:
+            df = pd.read_csv(corpus / "label_segments" / target / f"{sid}.csv")
+            assert list(df.columns) == ["timestamp", "segment_id", "value"]
+            assert np.all(df["timestamp"].to_numpy() == 500 * np.arange(len(df)))
+            assert 0.8 * cfg.minutes * 120 <= len(df) <= 1.2 * cfg.minutes * 120
+
+
+@pytest.mark.parametrize("fixture", ["synth_stress", "synth_physio"])
+def test_test_labels_are_hidden_outside_the_corpus(request, fixture):
+    root = request.getfixturevalue(fixture)
+    task = Task.STRESS if fixture == "synth_stress" else Task.PHYSIO
+    corpus = root / task.corpus_dirs[0]
+    hidden = root / "test_labels" / task.corpus_dirs[0] / "label_segments"
+    parts = partition_of(corpus)
+    test_ids = sorted(sid for sid, p in parts.items() if p == "test")
+    for target in task.default_targets:
+        assert sorted(p.stem for p in (hidden / target).glob("*.csv")) == test_ids  # only test subjects
+        for sid, part in parts.items():
+            public = pd.read_csv(corpus / "label_segments" / target / f"{sid}.csv")
+            if part == "test":
+                assert public["value"].isna().all()
+                true = pd.read_csv(hidden / target / f"{sid}.csv")
+                assert true["value"].notna().all() and true["value"].std() > 0
+                np.testing.assert_array_equal(true["timestamp"], public["timestamp"])
+            else:
+                assert public["value"].notna().all()
+
+
+def test_vggface_misses_rows_in_runs_and_other_features_only_at_the_edges(synth_stress):
+    corpus = synth_stress / "c3_muse_stress"
+    interior_missing = {"vggface": 0, "egemaps": 0, "BPM": 0}
+    for sid in partition_of(corpus):
+        n = len(pd.read_csv(corpus / "label_segments" / "arousal" / f"{sid}.csv"))
+        for feature in interior_missing:
+            ts = pd.read_csv(corpus / "feature_segments" / feature / f"{sid}.csv")["timestamp"].to_numpy()
+            if feature != "vggface":  # files start at 0 or 500 ms and end up to 3 steps early or 2 late
+                assert ts[0] in (0, 500) and (n - 4) * 500 <= ts[-1] <= (n + 1) * 500
+            interior = np.arange(500, (n - 3) * 500, 500)  # steps never cut by a late start or an early end
+            interior_missing[feature] += int((~np.isin(interior, ts)).sum())
+    assert interior_missing["egemaps"] == 0 and interior_missing["BPM"] == 0
+    assert interior_missing["vggface"] > 10
+
+
+def test_no_missing_faces_when_the_rate_is_zero(tmp_path):
+    corpus = synthesize(tmp_path, SMALL.replace(missing_face_rate=0.0, minutes=1.0))
+    for sid in partition_of(corpus):
+        n = len(pd.read_csv(corpus / "label_segments" / "arousal" / f"{sid}.csv"))
+        ts = pd.read_csv(corpus / "feature_segments" / "vggface" / f"{sid}.csv")["timestamp"].to_numpy()
+        assert np.isin(np.arange(500, (n - 3) * 500, 500), ts).all()
+
+
+def test_audio_features_carry_arousal(tmp_path):
+    """A linear read-out of egemaps fitted on train predicts devel arousal, and arousal better than valence."""
+    synthesize(tmp_path, SynthConfig(seed=3, n_train=20, n_devel=8, n_test=1, minutes=2.0, features=("egemaps",)))
+    corr = {}
+    for target in ("arousal", "valence"):
+        data = load_corpus(DataConfig(root=tmp_path, target=target, cache=False))
+        x = np.concatenate([s.x for s in data.partition(Partition.TRAIN)])
+        y = np.concatenate([s.y for s in data.partition(Partition.TRAIN)])
+        w, *_ = np.linalg.lstsq(np.c_[x, np.ones(len(x))], y, rcond=None)
+        xd = np.concatenate([s.x for s in data.partition(Partition.DEVEL)])
+        yd = np.concatenate([s.y for s in data.partition(Partition.DEVEL)])
+        corr[target] = np.corrcoef(np.c_[xd, np.ones(len(xd))] @ w, yd)[0, 1]
+    assert corr["arousal"] > 0.25
+    assert corr["arousal"] > corr["valence"]
+
+
+def test_synth_config_round_trips():
+    cfg = SynthConfig(task="physio", seed=9, n_train=3, n_devel=2, n_test=1, minutes=0.5,
+                      features=["ECG", "vggface"], missing_face_rate=0.2)
+    assert cfg.task == Task.PHYSIO and cfg.features == ("ECG", "vggface")
+    assert SynthConfig.from_dict(cfg.to_dict()) == cfg
+    assert SynthConfig.from_dict(SynthConfig().to_dict()) == SynthConfig()
+    assert SynthConfig().n_subjects == 69
+
+
+@pytest.mark.parametrize(("fields", "match"), [
+    ({"task": "humor"}, r"SynthConfig\.task: 'humor' is not one of stress, physio"),
+    ({"n_train": 0}, r"SynthConfig\.n_train: 0 must be >= 1"),
+    ({"n_devel": -2}, r"SynthConfig\.n_devel: -2"),
+    ({"n_test": 0}, r"SynthConfig\.n_test"),
+    ({"minutes": 0.1}, r"SynthConfig\.minutes: 0\.1 must be between"),
+    ({"minutes": 500}, r"SynthConfig\.minutes"),
+    ({"features": ("egemaps", "bert")}, r"SynthConfig\.features: \['bert'\] cannot be synthesised"),
+    ({"missing_face_rate": 0.95}, r"SynthConfig\.missing_face_rate: 0\.95"),
+    ({"missing_face_rate": -0.1}, r"SynthConfig\.missing_face_rate"),
+])
+def test_invalid_synth_config_names_the_field(fields, match):
+    with pytest.raises(ConfigError, match=match):
+        SynthConfig(**fields)
+    with pytest.raises(ConfigError, match=match):
+        SynthConfig.from_dict(fields)
+
+
+def test_unknown_synth_config_key_is_rejected():
+    with pytest.raises(ConfigError, match=r"Unknown SynthConfig field\(s\) \['subjects'\]"):
+        SynthConfig.from_dict({"subjects": 3})
