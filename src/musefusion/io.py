@@ -289,7 +289,8 @@ def write_sequence_csv(path: str | os.PathLike[str], timestamps: np.ndarray, val
         mat = np.round(mat.astype(np.float64), float_decimals)
     arrays = [pa.array(np.asarray(timestamps, dtype=np.int64)),
               pa.array(np.full(len(timestamps), segment_id, dtype=np.int64))]
-    arrays += [pa.array(mat[:, j].astype(np.float32)) for j in range(mat.shape[1])]
+    # NaN is written as an empty cell (MuSe test label files hold empty values)
+    arrays += [pa.array(mat[:, j].astype(np.float32), from_pandas=True) for j in range(mat.shape[1])]
     table = pa.Table.from_arrays(arrays, names=["timestamp", "segment_id", *names])
     with atomic_path(path) as tmp:
         with tmp.open("wb") as fh:
@@ -331,7 +332,7 @@ def read_predictions(folder: str | os.PathLike[str]) -> dict[str, tuple[np.ndarr
 
 
 def file_digest(path: str | os.PathLike[str], h: Any) -> None:
-    """Feed a file's path name, size and bytes into the hash object ``h`` (for cache keys)."""
+    """Feed a file's name and bytes into the hash object ``h`` (for cache keys)."""
     path = Path(path)
     h.update(str(path.name).encode())
     with path.open("rb") as fh:

@@ -453,7 +453,7 @@ def test_an_edited_file_is_never_served_from_a_stale_cache(tiny_corpus, edit):
 
 @pytest.mark.parametrize("change", [
     {"fill": "ffill"}, {"normalize": False}, {"target": "valence"}, {"features": ("feat_b", "feat_a")},
-    {"train_partitions": ("train", "devel")}, {"win_len": 10, "hop_len": 5},
+    {"train_partitions": ("train", "devel")},
 ], ids=lambda c: "+".join(c))
 def test_a_changed_option_gets_its_own_cache_entry(tiny_corpus, change):
     path = feature_file(corpus_of(tiny_corpus), "1")
@@ -467,6 +467,14 @@ def test_a_changed_option_gets_its_own_cache_entry(tiny_corpus, change):
     assert_same_data(data, load_corpus(changed.replace(cache=False)))
     assert_same_data(load_corpus(changed), data)  # and it is a hit now
     assert len(cache_files()) == 2
+
+
+def test_window_options_share_the_cache_entry(tiny_corpus):
+    cfg = DataConfig(root=tiny_corpus, features=("feat_a", "feat_b"))
+    first = load_corpus(cfg)
+    second = load_corpus(cfg.replace(win_len=10, hop_len=5))  # windowing happens after loading
+    assert len(cache_files()) == 1
+    assert_same_data(first, second)
 
 
 # ----------------------------------------------------------------------------------------------- bad inputs

@@ -30,7 +30,7 @@ from musefusion.types import KNOWN_FEATURES, STEP_MS, FillPolicy, Partition, Tas
 
 logger = logging.getLogger(__name__)
 
-_CACHE_VERSION = "3"
+_CACHE_VERSION = "4"
 
 
 @dataclasses.dataclass
@@ -171,7 +171,8 @@ def subject_grid(corpus_dir: Path, target: str, sid: str, part: Partition,
 
 def _cache_key(corpus_dir: Path, cfg: DataConfig, partition: dict[str, Partition]) -> str:
     h = hashlib.blake2b(digest_size=16)
-    opts = {k: v for k, v in cfg.to_dict().items() if k not in ("root", "cache", "cache_dir")}
+    # windowing happens after loading, so win_len/hop_len do not change what is cached
+    opts = {k: v for k, v in cfg.to_dict().items() if k not in ("root", "cache", "cache_dir", "win_len", "hop_len")}
     h.update(repr(sorted(opts.items())).encode())
     h.update(_CACHE_VERSION.encode())
     io.file_digest(corpus_dir / "metadata" / "partition.csv", h)
