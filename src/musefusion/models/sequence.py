@@ -22,9 +22,10 @@ Choices where the paper is silent:
 * **Positional information.** Fixed sinusoidal encodings are added before attention (order-blind otherwise).
 * **Causality.** Attention and gated convolutions see the whole window (non-causal); LSTMs are
   unidirectional as the paper states; the label lag of annotators makes look-ahead useful.
-* **Attention layer** = ``nn.TransformerEncoderLayer`` (multi-head attention + feed-forward 2×d_model, residuals,
-  layer norm, pre-norm), padding masked with ``src_key_padding_mask``.
-* **Dropout** (default 0.1) after the encoder and between LSTM layers.
+* **Attention layer** = a pre-norm Transformer encoder layer (multi-head scaled dot-product attention +
+  feed-forward 2×d_model, residuals, layer norm), padded keys masked (``layers.SelfAttentionLayer``).
+* **Dropout** (default 0.1) on the attention layers' residual branches (not on the attention weights, which
+  is slow on the CPU), after the encoder and between LSTM layers.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import torch
 from torch import nn
 
 from musefusion.config import ModelConfig
-from musefusion.models.layers import GatedConvBlock, SinusoidalPositions
+from musefusion.models.layers import GatedConvBlock, SelfAttentionLayer, SinusoidalPositions
 
 
 class SequenceRegressor(nn.Module):
@@ -55,9 +56,9 @@ class SequenceRegressor(nn.Module):
         self.pos = SinusoidalPositions(width) if use_attn else None
         self.attn = None
         if use_attn:
-            layer = nn.TransformerEncoderLayer(width, config.heads, dim_feedforward=2 * width, dropout=config.dropout,
-                                               batch_first=True, norm_first=True)
-            self.attn = nn.TransformerEncoder(layer, config.attn_layers, enable_nested_tensor=False)
+            self.attn = nn.ModuleList(SelfAttentionLayer(width, config.heads, config.dropout)
+                                      for _ in range(config.attn_layers))
+            self.attn_norm = nn.LayerNorm(width)
         self.gcnn = None
         if use_gcnn:
             blocks = []
@@ -88,8 +89,10 @@ class SequenceRegressor(nn.Module):
         if self.proj is not None:
             h = self.proj(h)
         if self.attn is not None:
-            h = self.attn(self.pos(h), src_key_padding_mask=~mask.bool())
-            h = self.drop(h)
+            h = self.pos(h)
+            for layer in self.attn:
+                h = layer(h, mask)
+            h = self.drop(self.attn_norm(h))
         if self.gcnn is not None:
             for block in self.gcnn:
                 h = block(h, mask)
