@@ -1,0 +1,132 @@
+"""The training loop: schedules, early stopping, model selection on devel, whole-sequence prediction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from musefusion.config import DataConfig, Schedule, TrainConfig, model_preset
+from musefusion.data.corpus import load_corpus
+from musefusion.evaluation.metrics import ccc_concatenated
+from musefusion.models import build_model
+from musefusion.training.loop import Windows, fit, predict_arrays, resolve_device
+from musefusion.training.run import make_train_windows
+from musefusion.training.seeds import seed_everything
+
+SMALL = {"hidden": 16, "d_model": 16, "channels": 8}
+
+
+@pytest.fixture(scope="module")
+def corpus(synth_stress):
+    return load_corpus(DataConfig(root=synth_stress, features=("egemaps",), win_len=40, hop_len=20, cache=False))
+
+
+@pytest.fixture(scope="module")
+def windows(corpus) -> Windows:
+    return make_train_windows(corpus.partition("train"), 40, 20)
+
+
+def _fit(corpus, windows, name="lstm", seed=1, devel=True, **train):
+    seed_everything(seed)
+    model = build_model(model_preset(name, **SMALL), corpus.d_in)
+    cfg = TrainConfig(**{"batch_size": 8, "lr": 5e-3, "device": "cpu", **train})
+    dev = corpus.partition("devel") if devel else []
+    result = fit(model, windows, [s.x for s in dev], [s.y for s in dev], cfg, seed)
+    return model, result
+
+
+def test_train_windows_cover_every_train_step(corpus, windows):
+    seqs = corpus.partition("train")
+    assert windows.x.shape[1:] == (40, corpus.d_in)
+    assert windows.step_mask.sum() >= sum(len(s) for s in seqs)
+    assert (windows.label_mask <= windows.step_mask).all()
+    assert np.isfinite(windows.x).all() and np.isfinite(windows.y).all()
+
+
+def test_plateau_schedule_stops_early(corpus, windows):
+    _, r = _fit(corpus, windows, schedule="plateau", epochs=40, early_stop=3, lr_patience=1, lr=1e-2)
+    h = r.history
+    assert len(h) < 40
+    devel = [row["devel_ccc"] for row in h]
+    assert r.best_epoch == int(np.argmax(devel)) + 1
+    assert len(h) - r.best_epoch == 3  # stopped after exactly early_stop epochs without improvement
+    assert r.best_score == max(devel)
+    lrs = [row["lr"] for row in h]
+    assert all(b <= a for a, b in zip(lrs, lrs[1:], strict=False))
+    assert all(np.log2(1e-2 / lr) == pytest.approx(round(np.log2(1e-2 / lr))) for lr in lrs)  # halvings only
+
+
+def test_paper_schedule_never_stops_early(corpus, windows):
+    _, r = _fit(corpus, windows, schedule="paper", epochs=6, early_stop=1, lr_patience=1, lr=1e-2)
+    assert [row["epoch"] for row in r.history] == [1, 2, 3, 4, 5, 6]
+
+
+def test_paper_schedule_halves_the_lr_when_the_train_loss_stalls(corpus, windows):
+    """With a learning rate far too large the train loss stalls; patience 1 halves it after 2 stale epochs."""
+    _, r = _fit(corpus, windows, schedule=Schedule.PAPER, epochs=8, lr_patience=1, lr=1.0)
+    lrs = [row["lr"] for row in r.history]
+    losses = [row["train_loss"] for row in r.history]
+    assert lrs[0] == 1.0 and min(lrs) < 1.0
+    best, stale = np.inf, 0
+    for k, loss in enumerate(losses[:-1]):  # replay ReduceLROnPlateau(patience=1, threshold 1e-4 rel)
+        if loss < best * (1 - 1e-4):
+            best, stale = loss, 0
+        else:
+            stale += 1
+        if stale > 1:
+            assert lrs[k + 1] == lrs[k] / 2
+            stale = 0
+        else:
+            assert lrs[k + 1] == lrs[k]
+
+
+def test_the_best_devel_epoch_is_kept(corpus, windows):
+    model, r = _fit(corpus, windows, epochs=4)
+    devel = [row["devel_ccc"] for row in r.history]
+    assert r.best_epoch == int(np.argmax(devel)) + 1
+    model.load_state_dict(r.state_dict)
+    preds = predict_arrays(model, [s.x for s in corpus.partition("devel")], torch.device("cpu"))
+    assert ccc_concatenated(preds, [s.y for s in corpus.partition("devel")]) == pytest.approx(r.best_score, abs=1e-6)
+
+
+def test_without_devel_the_last_epoch_is_kept(corpus, windows):
+    model, r = _fit(corpus, windows, epochs=3, devel=False)
+    assert r.best_epoch == 3
+    assert np.isnan(r.best_score)
+    assert all(np.isnan(row["devel_ccc"]) for row in r.history)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in r.state_dict.items())
+
+
+def test_eval_every_skips_devel_scoring_but_not_the_last_epoch(corpus, windows):
+    _, r = _fit(corpus, windows, epochs=5, eval_every=2)
+    scored = [row["epoch"] for row in r.history if not np.isnan(row["devel_ccc"])]
+    assert scored == [2, 4, 5]
+
+
+def test_train_loss_falls(corpus, windows):
+    _, r = _fit(corpus, windows, epochs=4)
+    losses = [row["train_loss"] for row in r.history]
+    assert losses[-1] < losses[0]
+    assert all(0.0 <= loss <= 2.0 for loss in losses)  # 1 - CCC
+
+
+def test_predict_arrays_keeps_order_and_lengths(corpus):
+    torch.manual_seed(0)
+    model = build_model(model_preset("gcnn_lstm", **SMALL), corpus.d_in)
+    model.train()
+    seqs = [s.x for s in corpus.partition("train")]
+    seqs = [seqs[0][:30], seqs[1], seqs[2][:5], seqs[3][:100]]
+    preds = predict_arrays(model, seqs, torch.device("cpu"), batch_size=3)
+    assert model.training  # restored
+    assert [len(p) for p in preds] == [len(x) for x in seqs]
+    model.eval()
+    with torch.no_grad():
+        for x, p in zip(seqs, preds, strict=True):
+            alone = model(torch.from_numpy(x)[None], torch.ones(1, len(x), dtype=torch.bool))[0].numpy()
+            np.testing.assert_allclose(p, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
