@@ -145,7 +145,7 @@ def hz_to_mel_htk(f_hz: np.ndarray | float) -> np.ndarray:
 
     Examples:
         >>> float(np.round(hz_to_mel_htk(700.0), 3))
-        781.17
+        781.177
     """
     return 1127.0 * np.log1p(np.asarray(f_hz, dtype=np.float64) / 700.0)
 

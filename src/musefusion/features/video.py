@@ -345,8 +345,8 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
     Examples:
         >>> pts = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
-        >>> np.round(similarity_transform(pts, 2 * pts + 3), 6).tolist()
-        [[2.0, -0.0, 3.0], [0.0, 2.0, 3.0]]
+        >>> (np.round(similarity_transform(pts, 2 * pts + 3), 6) + 0.0).tolist()
+        [[2.0, 0.0, 3.0], [0.0, 2.0, 3.0]]
     """
     src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
     mu_s, mu_d = src.mean(0), dst.mean(0)
