@@ -127,3 +127,11 @@ def test_undecodable_video(tmp_path, vggface_file):
     path.write_bytes(b"\x00" * 4096)
     with pytest.raises(DataFormatError, match="x.mp4"):
         extract_file(video=path, features=("vggface",), config=ExtractConfig(vggface_weights=vggface_file))
+
+
+def test_vggface_bf16_is_close_to_fp32(vggface_file):
+    model = video.load_vggface(vggface_file)
+    faces = np.random.default_rng(0).uniform(0, 255, (2, 3, 224, 224)).astype(np.float32)
+    a, b = video.embed_faces(faces, model), video.embed_faces(faces, model, bf16=True)
+    assert b.dtype == np.float32 and b.shape == (2, 512)
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.98

@@ -50,6 +50,9 @@ def extract(
                                                      ".safetensors); default $MUSEFUSION_VGGFACE_WEIGHTS.")] = None,
     mtcnn_weights: Annotated[FileOpt, typer.Option("--mtcnn-weights", help="Folder with MTCNN pnet.pt, rnet.pt, "
                                                    "onet.pt; default: the facenet-pytorch package's.")] = None,
+    vggface_bf16: Annotated[bool, typer.Option("--vggface-bf16", help="Run VGG-Face in bfloat16 (about 2x "
+                                               "faster on CPUs with native bf16; ~3 significant digits).")]
+    = False,
     bio_time_unit: Annotated[str, typer.Option("--bio-time-unit", help="Unit of the bio time column: auto, s "
                                                                        "or ms.")] = "auto",
     overwrite: Annotated[bool, typer.Option(help="Re-extract ids whose outputs already exist.")] = False,
@@ -60,7 +63,8 @@ def extract(
         raise ConfigError("Give exactly one of: --audio/--video/--bio (one recording), --input-dir or --manifest.")
     cfg = ExtractConfig(features=tuple(f.strip() for f in features.split(",") if f.strip()), task=task,
                         egemaps_win_s=egemaps_win_s, vggish_weights=vggish_weights, vggface_weights=vggface_weights,
-                        mtcnn_weights=mtcnn_weights, bio_time_unit=bio_time_unit, overwrite=overwrite)
+                        mtcnn_weights=mtcnn_weights, vggface_bf16=vggface_bf16, bio_time_unit=bio_time_unit,
+                        overwrite=overwrite)
     if input_dir is not None:
         recordings = recordings_in_folder(input_dir)
     elif manifest is not None:

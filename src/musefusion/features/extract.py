@@ -24,7 +24,7 @@ from musefusion.errors import ConfigError, DataFormatError
 from musefusion.features import audio as audio_mod
 from musefusion.features import physio
 from musefusion.features.align import step_grid
-from musefusion.types import STEP_MS, Task, expand_features
+from musefusion.types import Task, expand_features
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class ExtractConfig(ConfigBase):
     vggface_weights: Path | None = None  # VGG-Face state dict; default $MUSEFUSION_VGGFACE_WEIGHTS
     mtcnn_weights: Path | None = None  # folder with pnet.pt/rnet.pt/onet.pt; default: facenet-pytorch's
     face_min_size_px: int = 40  # smallest face MTCNN looks for (px); smaller = slower
+    vggface_bf16: bool = False  # VGG-Face in bfloat16: ~2x faster on CPUs with native bf16, ~3 digits
     bio_time_unit: str = "auto"  # unit of the bio file's time column: auto, s or ms
     overwrite: bool = False  # re-extract recordings whose outputs already exist
 
@@ -201,7 +202,8 @@ class Extractor:
         from musefusion.features import video
 
         grid, vals, face_rate = video.extract_vggface(path, self._models["mtcnn"], self._models["vggface"],
-                                                      min_face_px=self.config.face_min_size_px)
+                                                      min_face_px=self.config.face_min_size_px,
+                                                      bf16=self.config.vggface_bf16)
         out["vggface"], out.columns["vggface"] = (grid, vals), [f"vggface_{j}" for j in range(vals.shape[1])]
         out.face_rate = face_rate
         logger.info("%s: face found in %.1f%% of %d steps", path.name, 100 * face_rate, len(grid))
@@ -358,6 +360,6 @@ def extract_folder(folder: str | os.PathLike[str], out_root: str | os.PathLike[s
     return extract_files(recordings_in_folder(folder), out_root, config, verbose)
 
 
-__all__ = ["EXTRACTABLE", "STEP_MS", "ExtractConfig", "Extracted", "Extractor", "Recording", "extract_file",
+__all__ = ["EXTRACTABLE", "ExtractConfig", "Extracted", "Extractor", "Recording", "extract_file",
            "extract_files", "extract_folder", "recordings_from_manifest", "recordings_in_folder",
            "resolve_features"]

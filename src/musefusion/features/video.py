@@ -384,17 +384,21 @@ def align_face(frame: np.ndarray, landmarks: np.ndarray, size: int = VGGFACE_SIZ
 # ----------------------------------------------------------------------------------------------- pipeline
 
 
-def embed_faces(faces: np.ndarray, model: Any) -> np.ndarray:
-    """VGG-Face features of aligned faces ``(n, 3, 224, 224)`` (RGB 0-255) -> float32 ``(n, 512)``."""
+def embed_faces(faces: np.ndarray, model: Any, bf16: bool = False) -> np.ndarray:
+    """VGG-Face features of aligned faces ``(n, 3, 224, 224)`` (RGB 0-255) -> float32 ``(n, 512)``.
+
+    ``bf16`` runs the convolutions in bfloat16 (CPU autocast): about 2x faster on CPUs with native bf16
+    (AVX512-BF16/AMX), at ~3 significant digits; off by default so features do not depend on the hardware.
+    """
     torch = _torch()
     mean = torch.tensor(VGGFACE_MEAN_RGB).view(1, 3, 1, 1)
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         x = (torch.from_numpy(faces) - mean).contiguous(memory_format=torch.channels_last)
-        return model(x).numpy().astype(np.float32)
+        return model(x).float().numpy()
 
 
 def extract_vggface(path: str | os.PathLike[str], mtcnn: dict[str, Any], model: Any, min_face_px: int = 40,
-                    batch_size: int = 8) -> tuple[np.ndarray, np.ndarray, float]:
+                    batch_size: int = 8, bf16: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
     """VGG-Face features of the largest face in the frame shown at each 500 ms step of a video.
 
     Args:
@@ -403,6 +407,7 @@ def extract_vggface(path: str | os.PathLike[str], mtcnn: dict[str, Any], model: 
         model: :func:`load_vggface` output.
         min_face_px: smallest face searched for.
         batch_size: faces per VGG-Face forward pass.
+        bf16: run VGG-Face in bfloat16 (see :func:`embed_faces`).
 
     Returns:
         ``(timestamps_ms, values, face_rate)``: int64 ``(T,)``, float32 ``(T, 512)`` with NaN rows where no
@@ -421,7 +426,7 @@ def extract_vggface(path: str | os.PathLike[str], mtcnn: dict[str, Any], model: 
 
     def flush() -> None:
         if pending:
-            values[pending_idx] = embed_faces(np.stack(pending), model)
+            values[pending_idx] = embed_faces(np.stack(pending), model, bf16)
             pending.clear()
             pending_idx.clear()
 
