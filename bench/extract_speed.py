@@ -58,10 +58,16 @@ def _video(seconds: float, tmp: Path) -> Path:
     return path
 
 
+_CPU: dict[float, float] = {}
+
+
 def _timeit(fn) -> float:
-    t0 = time.perf_counter()
+    """Wall seconds of ``fn()``; its process CPU seconds are kept in ``_CPU`` (keyed by the wall time)."""
+    t0, c0 = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    _CPU[wall] = time.process_time() - c0
+    return wall
 
 
 def main() -> None:
@@ -109,10 +115,12 @@ def main() -> None:
         det = _timeit(lambda: [video.detect_faces(img, mtcnn) for _ in range(10)]) / 10
         emb = _timeit(lambda: video.embed_faces(np.zeros((8, 3, 224, 224), np.float32), vgg)) / 8
         emb16 = _timeit(lambda: video.embed_faces(np.zeros((8, 3, 224, 224), np.float32), vgg, True)) / 8
-    print(f"{'extractor':34s} {'input s':>8s} {'compute s':>10s} {'RTF':>7s} {'goal':>6s}")
-    for name, secs_in, secs_cpu, goal in rows:
-        rtf = secs_in / secs_cpu
-        print(f"{name:34s} {secs_in:8.1f} {secs_cpu:10.2f} {rtf:6.1f}x {goal:5d}x {'ok' if rtf >= goal else 'BELOW'}")
+    # cpu s close to wall s on 2 threads means the process got about one core (a shared machine).
+    print(f"{'extractor':34s} {'input s':>8s} {'wall s':>8s} {'cpu s':>8s} {'RTF':>7s} {'goal':>6s}")
+    for name, secs_in, wall, goal in rows:
+        rtf = secs_in / wall
+        print(f"{name:34s} {secs_in:8.1f} {wall:8.2f} {_CPU[wall]:8.2f} {rtf:6.1f}x {goal:5d}x "
+              f"{'ok' if rtf >= goal else 'BELOW'}")
     print(f"per 512x512 frame: MTCNN {det * 1000:.0f} ms; VGG-Face per face (batch 8): {emb * 1000:.0f} ms fp32, "
           f"{emb16 * 1000:.0f} ms bf16")
 

@@ -14,9 +14,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -257,6 +259,19 @@ def _crops(img: Any, boxes: Any, size: int) -> Any:
     return (torch.cat(out) - 127.5) * 0.0078125
 
 
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run torch on one thread: MTCNN's many tiny convolutions gain nothing from more, and OpenMP's
+    spinning threads make them 10-30x slower when the cores are shared (measured on 2 busy cores)."""
+    torch = _torch()
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
 def detect_faces(frame: np.ndarray, nets: dict[str, Any], min_face_px: int = 40,
                  thresholds: tuple[float, float, float] = MTCNN_THRESHOLDS,
                  factor: float = MTCNN_FACTOR) -> tuple[np.ndarray, np.ndarray]:
@@ -276,7 +291,7 @@ def detect_faces(frame: np.ndarray, nets: dict[str, Any], min_face_px: int = 40,
     torch = _torch()
     empty = (np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32))
     shrink = min(1.0, DETECT_MAX_SIDE_PX / max(frame.shape[:2]))
-    with torch.inference_mode():
+    with torch.inference_mode(), _one_thread():
         img = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float()
         if shrink < 1.0:
             img = _resize(img, (int(round(img.shape[2] * shrink)), int(round(img.shape[3] * shrink))))
