@@ -443,7 +443,7 @@ def read_video_frames(path: str | os.PathLike[str], times_s: np.ndarray) -> Iter
         if not container.streams.video:
             raise DataFormatError(f"Video file '{path}' has no video stream; pass it as --audio instead.")
         stream = container.streams.video[0]
-        stream.thread_count = 1  # FFmpeg worker threads fight torch's OpenMP threads: 10x slower MTCNN
+        stream.thread_count = 1  # decode on this thread: extra FFmpeg threads would compete with torch's
         tb = float(stream.time_base) if stream.time_base else 0.0
         rate = float(stream.average_rate) if stream.average_rate else 25.0
         tol = 1e-3
