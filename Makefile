@@ -10,6 +10,9 @@ DEMO_DIR ?= demo
 $(BIN)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -c constraints.txt -e '.[all,dev]'
+	# MTCNN weights for vggface: only facenet-pytorch's data files are used; --no-deps because its metadata pins
+	# torch<2.3/numpy<2 (so it cannot sit in an extra), and the package itself is never imported.
+	$(BIN)/pip install -q --no-deps -c constraints.txt facenet-pytorch
 	touch $@
 
 venv: $(BIN)/.installed

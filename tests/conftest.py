@@ -62,3 +62,112 @@ def synth_physio(tmp_path_factory) -> Path:
     synthesize(root, SynthConfig(task=Task.PHYSIO, seed=2, n_train=6, n_devel=2, n_test=2, minutes=1.0,
                                  features=("vggish", "vggface", "ECG", "RESP", "BPM")))
     return root
+
+
+# ----------------------------------------------------------------------------------------------- raw recordings
+# Real signals made on the machine (no downloads): espeak-ng speech, a PyAV-encoded video of scikit-image's
+# astronaut, neurokit2's ECG/respiration simulators.
+
+SPEECH_TEXT = ("The quick brown fox jumps over the lazy dog. She sells sea shells by the sea shore, "
+               "and the weather is calm today.")
+
+
+@pytest.fixture(scope="session")
+def speech_wav(tmp_path_factory) -> Path:
+    """About 6 s of espeak-ng speech (22.05 kHz mono wav)."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng, or `make sysdeps`)")
+    path = tmp_path_factory.mktemp("speech") / "speech.wav"
+    subprocess.run([exe, "-s", "170", "-w", str(path), SPEECH_TEXT], check=True, capture_output=True)
+    return path
+
+
+def write_video(path: Path, frame: np.ndarray, duration_s: float, fps: int = 10,
+                audio: np.ndarray | None = None, sr_hz: int = 16000) -> Path:
+    """Encode a still ``frame`` (uint8 RGB) as an MPEG-4 video in Matroska, with an optional PCM audio track."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("mpeg4", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = frame.shape[1], frame.shape[0], "yuv420p"
+        as_ = None
+        if audio is not None:
+            as_ = out.add_stream("pcm_s16le", rate=sr_hz, layout="mono")
+        for i in range(int(round(duration_s * fps))):
+            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            vf.pts = i
+            for pkt in vs.encode(vf):
+                out.mux(pkt)
+        for pkt in vs.encode():
+            out.mux(pkt)
+        if as_ is not None:
+            pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int16)
+            for start in range(0, len(pcm), 1024):
+                af = av.AudioFrame.from_ndarray(pcm[None, start:start + 1024], format="s16", layout="mono")
+                af.sample_rate, af.pts = sr_hz, start
+                for pkt in as_.encode(af):
+                    out.mux(pkt)
+            for pkt in as_.encode():
+                out.mux(pkt)
+    return path
+
+
+@pytest.fixture(scope="session")
+def speech_16k(speech_wav) -> np.ndarray:
+    """The speech fixture decoded at 16 kHz mono float32."""
+    from musefusion import io as mio
+
+    return mio.read_audio(speech_wav, 16000)
+
+
+@pytest.fixture(scope="session")
+def astronaut_video(tmp_path_factory, speech_16k) -> Path:
+    """4 s of scikit-image's astronaut (512x512, face at about x 150-250, y 30-140) with the speech as audio."""
+    from skimage import data
+
+    path = tmp_path_factory.mktemp("video") / "astronaut.mkv"
+    return write_video(path, data.astronaut(), 4.0, audio=speech_16k[:4 * 16000])
+
+
+@pytest.fixture(scope="session")
+def silent_video(tmp_path_factory) -> Path:
+    """3 s of black 320x240 frames and no audio track."""
+    path = tmp_path_factory.mktemp("video") / "black.mkv"
+    return write_video(path, np.zeros((240, 320, 3), np.uint8), 3.0)
+
+
+def simulated_bio(duration_s: float = 6.0, sr_hz: int = 250, heart_rate: int = 70, seed: int = 0
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(time_s, ecg, resp)`` from neurokit2's simulators."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import neurokit2 as nk
+
+        ecg = nk.ecg_simulate(duration=duration_s, sampling_rate=sr_hz, heart_rate=heart_rate, random_state=seed)
+        resp = nk.rsp_simulate(duration=duration_s, sampling_rate=sr_hz, respiratory_rate=15,
+                               method="sinusoidal", random_state=seed)
+    n = min(len(ecg), len(resp))
+    return np.arange(n) / sr_hz, ecg[:n], resp[:n]
+
+
+@pytest.fixture(name="simulated_bio")
+def _simulated_bio_fixture():
+    """The :func:`simulated_bio` generator, for tests outside this module."""
+    return simulated_bio
+
+
+@pytest.fixture(scope="session")
+def bio_csv(tmp_path_factory) -> Path:
+    """6 s of simulated ECG (70 bpm) and respiration at 250 Hz, time in ms."""
+    import pandas as pd
+
+    t, ecg, resp = simulated_bio()
+    path = tmp_path_factory.mktemp("bio") / "bio.csv"
+    pd.DataFrame({"time": t * 1000, "ecg": ecg, "resp": resp}).to_csv(path, index=False)
+    return path

@@ -396,3 +396,216 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise CheckpointError(f"'{path}' holds a {type(payload).__name__}, not a musefusion checkpoint dict.")
     return payload
+
+
+# ----------------------------------------------------------------------------------------------- raw recordings
+
+
+def _check_media_file(path: Path, what: str) -> None:
+    if not path.is_file():
+        raise MissingDataError(f"{what} file '{path}' not found; check the path (or the manifest row).")
+    if path.stat().st_size == 0:
+        raise DataFormatError(f"{what} file '{path}' is empty (0 bytes); re-export the recording.")
+
+
+def _open_container(path: Path, what: str) -> Any:
+    try:
+        import av
+    except ImportError:
+        from musefusion.errors import MissingDependencyError
+
+        raise MissingDependencyError("Decoding media needs PyAV: pip install musefusion[audio]") from None
+    _check_media_file(path, what)
+    try:
+        return av.open(str(path))
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise DataFormatError(f"{what} file '{path}' cannot be decoded ({str(exc).splitlines()[0]}); "
+                              "is it a media file?") from None
+
+
+def read_audio(path: str | os.PathLike[str], sr_hz: int = 16000, *,
+               what: str = "Audio") -> np.ndarray | None:
+    """Decode the first audio stream of a media file to mono float32 at ``sr_hz`` (PyAV, no ffmpeg binary).
+
+    Args:
+        path: an audio file (wav, flac, mp3, ...) or a video file with an audio track.
+        sr_hz: output sampling rate; the stream is resampled (and down-mixed to mono) by libswresample.
+        what: the file's role in error messages ("Audio", "Video").
+
+    Returns:
+        The samples in ``[-1, 1]``, shape ``(n_samples,)``, or None when the file has no audio stream.
+
+    Raises:
+        MissingDataError: the file does not exist.
+        DataFormatError: the file is empty or cannot be decoded.
+    """
+    import av
+
+    path = Path(path)
+    container = _open_container(path, what)
+    with container:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sr_hz)
+        chunks: list[np.ndarray] = []
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+        except av.error.FFmpegError as exc:
+            raise DataFormatError(f"{what} file '{path}': audio stream cannot be decoded "
+                                  f"({str(exc).splitlines()[0]}).") from None
+    if not chunks:
+        return np.zeros(0, dtype=np.float32)
+    return np.concatenate(chunks).astype(np.float32, copy=False)
+
+
+def read_video_frames(path: str | os.PathLike[str], times_s: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode a video and yield the frame shown at each requested time (PyAV).
+
+    The frame for time ``t`` is the last frame whose presentation time is ``<= t`` (+1 ms); times after the
+    last frame get the last frame when they lie within its duration, else nothing.
+
+    Args:
+        path: the video file.
+        times_s: increasing times in seconds, shape ``(T,)``.
+
+    Yields:
+        ``(step_index, frame)`` with frame uint8 RGB of shape ``(height, width, 3)``.
+
+    Raises:
+        MissingDataError: the file does not exist.
+        DataFormatError: empty file, no video stream, or undecodable.
+    """
+    import av
+
+    path = Path(path)
+    container = _open_container(path, "Video")
+    with container:
+        if not container.streams.video:
+            raise DataFormatError(f"Video file '{path}' has no video stream; pass it as --audio instead.")
+        stream = container.streams.video[0]
+        stream.thread_count = 1  # decode on this thread: extra FFmpeg threads would compete with torch's
+        tb = float(stream.time_base) if stream.time_base else 0.0
+        rate = float(stream.average_rate) if stream.average_rate else 25.0
+        tol = 1e-3
+        k, prev, prev_t, n = 0, None, 0.0, len(times_s)
+        try:
+            for i, frame in enumerate(container.decode(stream)):
+                ft = frame.pts * tb if frame.pts is not None and tb else i / rate
+                while k < n and ft > times_s[k] + tol:
+                    if prev is not None:
+                        yield k, prev.to_ndarray(format="rgb24")
+                    k += 1
+                if k >= n:
+                    break
+                prev, prev_t = frame, ft
+        except av.error.FFmpegError as exc:
+            raise DataFormatError(f"Video file '{path}': video stream cannot be decoded "
+                                  f"({str(exc).splitlines()[0]}).") from None
+        if prev is None and k == 0:
+            raise DataFormatError(f"Video file '{path}' holds no decodable frame; re-export the recording.")
+        while k < n and prev is not None and times_s[k] < prev_t + 1.0 / rate - tol:
+            yield k, prev.to_ndarray(format="rgb24")
+            k += 1
+
+
+def media_duration_s(path: str | os.PathLike[str]) -> float:
+    """Duration of a media file in seconds (container metadata; 0.0 when unknown)."""
+    path = Path(path)
+    container = _open_container(path, "Media")
+    with container:
+        if container.duration:
+            return container.duration / 1_000_000
+        stream = (container.streams.video or container.streams.audio or [None])[0]
+        if stream is not None and stream.duration and stream.time_base:
+            return float(stream.duration * stream.time_base)
+    return 0.0
+
+
+def read_table(path: str | os.PathLike[str], what: str = "Bio",
+               expected: str = "columns time (s or ms), ecg and/or resp") -> pd.DataFrame:
+    """Read a small CSV table (a raw physiological recording, a manifest).
+
+    Args:
+        path: the CSV file.
+        what: the file's role in messages.
+        expected: the columns it should have, for messages.
+
+    Raises:
+        MissingDataError: the file does not exist.
+        DataFormatError: empty or unparsable file.
+    """
+    path = Path(path)
+    _check_media_file(path, what)
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataFormatError(f"{what} file '{path}' cannot be parsed as CSV ({str(exc).splitlines()[0]}); "
+                              f"expected {expected}.") from None
+    if df.empty:
+        raise DataFormatError(f"{what} file '{path}' has a header but no rows; expected {expected}.")
+    return df
+
+
+# ----------------------------------------------------------------------------------------------- weights
+
+
+def load_state_dict(path: str | os.PathLike[str], what: str, hint: str) -> dict[str, Any]:
+    """Load a weights file safely: safetensors, or a torch state dict via ``torch.load(weights_only=True)``.
+
+    A checkpoint dict written by this package (``{"model": state_dict, ...}``) or one holding a
+    ``"state_dict"`` entry is unwrapped.
+
+    Args:
+        path: the weights file.
+        what: the network's name for messages ("VGGish").
+        hint: how to get the file, appended to the not-found message.
+
+    Returns:
+        Parameter name -> tensor.
+
+    Raises:
+        MissingDataError: the file does not exist.
+        CheckpointError: the file holds pickled code or objects, is corrupt, or is not a dict of tensors.
+    """
+    import torch
+
+    from musefusion.errors import CheckpointError
+
+    path = Path(path)
+    if not path.is_file():
+        raise MissingDataError(f"{what} weights file '{path}' not found. {hint}")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(path), device="cpu")
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(f"{what} weights file '{path}' is not a valid safetensors file "
+                                  f"({str(exc).splitlines()[0]}).") from None
+    else:
+        import pickle
+
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            raise CheckpointError(f"{what} weights file '{path}' holds pickled Python objects, not a plain "
+                                  "state dict; refusing to load it. Re-save it with "
+                                  "torch.save(model.state_dict(), ...) or as safetensors.") from None
+        except (RuntimeError, EOFError, OSError, ValueError) as exc:
+            raise CheckpointError(f"{what} weights file '{path}' cannot be read as a torch state dict "
+                                  f"({str(exc).splitlines()[0]}).") from None
+    if isinstance(state, dict):
+        for key in ("model", "state_dict"):
+            if isinstance(state.get(key), dict):
+                state = state[key]
+                break
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{what} weights file '{path}' is not a state dict of tensors "
+                              f"(got {type(state).__name__}); save model.state_dict().")
+    return dict(state)

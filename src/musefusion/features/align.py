@@ -74,3 +74,14 @@ def fill_missing(x: np.ndarray, observed: np.ndarray, policy: FillPolicy) -> np.
     first = int(np.flatnonzero(observed)[0])
     idx[idx < 0] = first
     return x[idx]
+
+
+def step_grid(duration_s: float, step_ms: int = STEP_MS) -> np.ndarray:
+    """The label grid of a recording: ``0, step, 2*step, ...`` ms up to its duration (inclusive).
+
+    Examples:
+        >>> step_grid(1.6).tolist()
+        [0, 500, 1000, 1500]
+    """
+    n = int(np.floor(max(duration_s, 0.0) * 1000.0 / step_ms + 1e-9)) + 1
+    return np.arange(n, dtype=np.int64) * step_ms

@@ -1,0 +1,365 @@
+"""Extract MuSe features from raw recordings onto the 500 ms grid and write them in the corpus layout.
+
+``extract_file`` -> one recording (any of audio, video, bio) in memory; ``extract_files`` -> many recordings
+written to ``<out>/<corpus>/feature_segments/<feature>/<id>.csv``; ``extract_folder`` -> every recording in a
+folder (the audinterface ``process_file/process_files/process_folder`` pattern).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from musefusion import io
+from musefusion.config import ConfigBase
+from musefusion.errors import ConfigError, DataFormatError
+from musefusion.features import audio as audio_mod
+from musefusion.features import physio
+from musefusion.features.align import step_grid
+from musefusion.types import Task, expand_features
+
+logger = logging.getLogger(__name__)
+
+AUDIO_FEATURES = ("egemaps", "vggish")
+VIDEO_FEATURES = ("vggface",)
+BIO_FEATURES = physio.BIO_FEATURES
+#: Every feature set this module can make, in output order.
+EXTRACTABLE = AUDIO_FEATURES + VIDEO_FEATURES + BIO_FEATURES
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac", ".opus")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg")
+BIO_SUFFIXES = (".csv",)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtractConfig(ConfigBase):
+    """Which features to extract from raw recordings, and how."""
+
+    features: tuple[str, ...] = ()  # feature sets to make; empty = every one the given inputs allow
+    task: Task = Task.STRESS  # decides the corpus folder: <out>/<task.corpus_dirs[0]>/feature_segments/
+    egemaps_win_s: float = audio_mod.EGEMAPS_WIN_S  # eGeMAPS window centred on each step (MuSe 2021: 2 s)
+    vggish_weights: Path | None = None  # VGGish state dict; default $MUSEFUSION_VGGISH_WEIGHTS
+    vggface_weights: Path | None = None  # VGG-Face state dict; default $MUSEFUSION_VGGFACE_WEIGHTS
+    mtcnn_weights: Path | None = None  # folder with pnet.pt/rnet.pt/onet.pt; default: facenet-pytorch's
+    face_min_size_px: int = 40  # smallest face MTCNN looks for (px); smaller = slower
+    vggface_bf16: bool = False  # VGG-Face in bfloat16: ~2x faster on CPUs with native bf16, ~3 digits
+    bio_time_unit: str = "auto"  # unit of the bio file's time column: auto, s or ms
+    overwrite: bool = False  # re-extract recordings whose outputs already exist
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "task", Task(self.task))
+        feats = expand_features(self.features) if self.features else ()
+        unknown = [f for f in feats if f not in EXTRACTABLE]
+        if unknown:
+            raise ConfigError(f"ExtractConfig.features: cannot extract {unknown}; allowed: "
+                              f"{', '.join(EXTRACTABLE)} (or bio = ECG+RESP+BPM).")
+        object.__setattr__(self, "features", feats)
+        for name in ("vggish_weights", "vggface_weights", "mtcnn_weights"):
+            v = getattr(self, name)
+            if v is not None:
+                object.__setattr__(self, name, Path(v))
+        if not 0.25 <= self.egemaps_win_s <= 60:
+            raise ConfigError(f"ExtractConfig.egemaps_win_s: {self.egemaps_win_s} s must be in [0.25, 60] "
+                              "(--egemaps-win-s).")
+        if self.face_min_size_px < 12:
+            raise ConfigError(f"ExtractConfig.face_min_size_px: {self.face_min_size_px} must be >= 12 "
+                              "(MTCNN's P-Net cell size).")
+        if self.bio_time_unit not in ("auto", "s", "ms"):
+            raise ConfigError(f"ExtractConfig.bio_time_unit: '{self.bio_time_unit}' is not auto, s or ms.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Recording:
+    """One subject's raw recordings (any may be None)."""
+
+    id: str  # subject id: the output file name <id>.csv
+    audio: Path | None = None  # audio file (or a video whose audio track to use)
+    video: Path | None = None  # video file (frames for vggface; its audio track when ``audio`` is None)
+    bio: Path | None = None  # CSV with time + ecg/resp columns
+
+
+class Extracted(dict):
+    """Feature name -> ``(timestamps_ms, values)``; also ``columns`` (feature -> names) and ``face_rate``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.columns: dict[str, list[str]] = {}
+        self.face_rate: float | None = None  # share of video steps with a face (None without video)
+
+
+def resolve_features(requested: Sequence[str], audio: bool, video: bool, bio: bool) -> tuple[str, ...]:
+    """The features to make for the inputs at hand.
+
+    ``requested`` empty: every feature the inputs allow (audio features also come from a video's track).
+
+    Raises:
+        ConfigError: a requested feature has no input to come from.
+
+    Examples:
+        >>> resolve_features((), audio=True, video=False, bio=True)
+        ('egemaps', 'vggish', 'ECG', 'RESP', 'BPM')
+    """
+    has = {**dict.fromkeys(AUDIO_FEATURES, audio or video), **dict.fromkeys(VIDEO_FEATURES, video),
+           **dict.fromkeys(BIO_FEATURES, bio)}
+    if not requested:
+        return tuple(f for f in EXTRACTABLE if has[f])
+    source = {**dict.fromkeys(AUDIO_FEATURES, "--audio (or --video)"),
+              **dict.fromkeys(VIDEO_FEATURES, "--video"), **dict.fromkeys(BIO_FEATURES, "--bio")}
+    for f in requested:
+        if not has[f]:
+            raise ConfigError(f"Feature '{f}' needs {source[f]}, which was not given.")
+    return tuple(requested)
+
+
+class Extractor:
+    """Holds the loaded networks so many recordings share one load (like audinterface's ``Feature``)."""
+
+    def __init__(self, config: ExtractConfig | None = None) -> None:
+        self.config = config or ExtractConfig()
+        self._models: dict[str, Any] = {}
+
+    def prepare(self, features: Iterable[str]) -> None:
+        """Load the networks ``features`` need now, so a missing or bad weights file fails before any work.
+
+        Raises:
+            MissingDataError: a weights file is not given or does not exist.
+            CheckpointError: a weights file holds pickled code or does not fit its network.
+        """
+        features = set(features)
+        if "vggish" in features and "vggish" not in self._models:
+            self._models["vggish"] = audio_mod.load_vggish(self.config.vggish_weights)
+        if "vggface" in features and "vggface" not in self._models:
+            from musefusion.features import video
+
+            self._models["vggface"] = video.load_vggface(self.config.vggface_weights)
+            self._models["mtcnn"] = video.load_mtcnn(self.config.mtcnn_weights)
+
+    def extract_file(self, audio: str | os.PathLike[str] | None = None, video: str | os.PathLike[str] | None = None,
+                     bio: str | os.PathLike[str] | None = None, features: Sequence[str] | None = None) -> Extracted:
+        """Extract features from one recording.
+
+        Args:
+            audio: an audio file, or a video whose audio track to use.
+            video: a video file (frames -> vggface; its audio track -> audio features when ``audio`` is None).
+            bio: a CSV with a time column (s or ms) and ``ecg`` and/or ``resp`` columns.
+            features: feature sets to make (default: the config's, else all the inputs allow).
+
+        Returns:
+            Feature -> ``(timestamps_ms, values)``: int64 ``(T,)`` on the 500 ms grid from 0 and float32
+            ``(T, d)``; NaN rows mark steps without data (no face). ``.face_rate`` holds the share of video
+            steps with a face.
+
+        Raises:
+            ConfigError: no input, or a requested feature without its input.
+            MissingDataError: an input or weights file does not exist.
+            DataFormatError: an input is empty, undecodable, silent, or lacks the expected columns.
+            CheckpointError: a weights file holds pickled code or has the wrong shapes.
+        """
+        if audio is None and video is None and bio is None:
+            raise ConfigError("Nothing to extract: give --audio, --video and/or --bio.")
+        requested = expand_features(features) if features else self.config.features
+        feats = resolve_features(requested, audio is not None, video is not None, bio is not None)
+        self.prepare(feats)
+        out = Extracted()
+        audio_feats = [f for f in feats if f in AUDIO_FEATURES]
+        if audio_feats:
+            self._extract_audio(Path(audio) if audio is not None else Path(video), audio is None, audio_feats, out)
+        if "vggface" in feats:
+            self._extract_video(Path(video), out)
+        bio_feats = tuple(f for f in feats if f in BIO_FEATURES)
+        if bio_feats:
+            self._extract_bio(Path(bio), bio_feats, out)
+        return out
+
+    def _extract_audio(self, path: Path, from_video: bool, feats: list[str], out: Extracted) -> None:
+        signal = io.read_audio(path, audio_mod.AUDIO_SR_HZ, what="Video" if from_video else "Audio")
+        if signal is None:
+            if not from_video:
+                raise DataFormatError(f"Audio file '{path}' has no audio stream.")
+            msg = f"video '{path}' has no audio track; skipping {', '.join(feats)}"
+            logger.warning(msg)
+            warnings.warn(msg, UserWarning, stacklevel=3)
+            return
+        audio_mod.check_audible(signal, path)
+        sr = audio_mod.AUDIO_SR_HZ
+        grid = step_grid(len(signal) / sr)
+        for f in feats:
+            if f == "egemaps":
+                vals, cols = audio_mod.extract_egemaps(signal, sr, grid, self.config.egemaps_win_s)
+            else:
+                vals, cols = audio_mod.extract_vggish(signal, sr, grid, self._models["vggish"])
+            out[f], out.columns[f] = (grid, vals), cols
+
+    def _extract_video(self, path: Path, out: Extracted) -> None:
+        from musefusion.features import video
+
+        grid, vals, face_rate = video.extract_vggface(path, self._models["mtcnn"], self._models["vggface"],
+                                                      min_face_px=self.config.face_min_size_px,
+                                                      bf16=self.config.vggface_bf16)
+        out["vggface"], out.columns["vggface"] = (grid, vals), [f"vggface_{j}" for j in range(vals.shape[1])]
+        out.face_rate = face_rate
+        logger.info("%s: face found in %.1f%% of %d steps", path.name, 100 * face_rate, len(grid))
+
+    def _extract_bio(self, path: Path, feats: tuple[str, ...], out: Extracted) -> None:
+        df = io.read_table(path)
+        t, sr, ecg, resp = physio.read_bio(df, path, self.config.bio_time_unit)
+        grid = step_grid(t[-1])
+        try:
+            values = physio.extract_bio(t, sr, ecg, resp, grid, feats)
+        except DataFormatError as exc:
+            raise DataFormatError(f"Bio file '{path}': {exc}") from None
+        for f, v in values.items():
+            out[f], out.columns[f] = (grid, v), [f]
+
+    def output_paths(self, out_root: str | os.PathLike[str], rec: Recording) -> dict[str, Path]:
+        """Where ``rec``'s features go: feature -> ``<out>/<corpus>/feature_segments/<feature>/<id>.csv``."""
+        feats = resolve_features(self.config.features, rec.audio is not None, rec.video is not None,
+                                 rec.bio is not None)
+        corpus = Path(out_root) / self.config.task.corpus_dirs[0]
+        return {f: corpus / "feature_segments" / f / f"{rec.id}.csv" for f in feats}
+
+    def extract_files(self, recordings: Iterable[Recording], out_root: str | os.PathLike[str],
+                      verbose: bool = False) -> pd.DataFrame:
+        """Extract and write many recordings, skipping those whose outputs all exist (unless ``overwrite``).
+
+        Each recording's features are computed in memory first and then written atomically, so a failure
+        leaves none of that recording's files behind.
+
+        Args:
+            recordings: what to extract.
+            out_root: data root; files go to ``<out_root>/<corpus>/feature_segments/<feature>/<id>.csv``.
+            verbose: show a rich progress bar.
+
+        Returns:
+            One row per recording: ``id``, ``status`` (extracted/skipped), ``features``, ``n_steps``,
+            ``face_rate``.
+
+        Raises:
+            ConfigError: duplicated ids or a recording without inputs.
+            MuseFusionError: as :meth:`extract_file`, for the first recording that fails.
+        """
+        recordings = list(recordings)
+        ids = [r.id for r in recordings]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ConfigError(f"Recording id(s) {dup[:3]} appear more than once; each id must be unique.")
+        todo = []
+        for rec in recordings:
+            paths = self.output_paths(out_root, rec)
+            todo.append((rec, paths))
+        self.prepare({f for _, paths in todo for f in paths})
+        rows = []
+        iterator: Iterable[tuple[Recording, dict[str, Path]]] = todo
+        if verbose:
+            from rich.progress import track
+
+            iterator = track(todo, description="extracting", transient=False)
+        for rec, paths in iterator:
+            if not self.config.overwrite and all(p.is_file() for p in paths.values()):
+                rows.append((rec.id, "skipped", ",".join(paths), 0, np.nan))
+                continue
+            result = self.extract_file(rec.audio, rec.video, rec.bio)
+            for f, (ts, vals) in result.items():
+                io.write_sequence_csv(paths[f], ts, vals, columns=result.columns[f])
+            n_steps = max((len(ts) for ts, _ in result.values()), default=0)
+            face = result.face_rate if result.face_rate is not None else np.nan
+            rows.append((rec.id, "extracted", ",".join(result), n_steps, face))
+            logger.debug("extracted %s: %s", rec.id, ", ".join(result))
+        return pd.DataFrame(rows, columns=["id", "status", "features", "n_steps", "face_rate"])
+
+
+def recordings_in_folder(folder: str | os.PathLike[str]) -> list[Recording]:
+    """Group a folder's files by stem into recordings: ``<id>.wav`` (audio), ``<id>.mp4`` (video),
+    ``<id>.csv`` (bio); see ``AUDIO_SUFFIXES``, ``VIDEO_SUFFIXES``.
+
+    Raises:
+        MissingDataError: the folder does not exist or holds no recording.
+        ConfigError: two files of the same kind share a stem.
+    """
+    from musefusion.errors import MissingDataError
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MissingDataError(f"Input folder '{folder}' not found (--input-dir).")
+    found: dict[str, dict[str, Path]] = {}
+    for p in sorted(folder.iterdir()):
+        suffix = p.suffix.lower()
+        kind = ("audio" if suffix in AUDIO_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES
+                else "bio" if suffix in BIO_SUFFIXES else None)
+        if kind is None or not p.is_file() or p.name.startswith("."):
+            continue
+        slot = found.setdefault(p.stem, {})
+        if kind in slot:
+            raise ConfigError(f"Input folder '{folder}': '{slot[kind].name}' and '{p.name}' are both {kind} for "
+                              f"id '{p.stem}'; keep one, or list them in a --manifest.")
+        slot[kind] = p
+    if not found:
+        raise MissingDataError(f"Input folder '{folder}' holds no recording ({', '.join(AUDIO_SUFFIXES)}, "
+                               f"{', '.join(VIDEO_SUFFIXES)}, .csv).")
+    return [Recording(sid, **kinds) for sid, kinds in found.items()]
+
+
+def recordings_from_manifest(path: str | os.PathLike[str]) -> list[Recording]:
+    """Read a manifest CSV with columns ``id,audio,video,bio`` (empty cells allowed; relative paths are
+    relative to the manifest's folder).
+
+    Raises:
+        MissingDataError: the manifest does not exist.
+        DataFormatError: no ``id`` column, no input column, or a row without any input.
+    """
+    path = Path(path)
+    df = io.read_table(path, "Manifest", "columns id,audio,video,bio")
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    kinds = [k for k in ("audio", "video", "bio") if k in df.columns]
+    if "id" not in df.columns or not kinds:
+        raise DataFormatError(f"Manifest '{path}' needs columns id and at least one of audio, video, bio; "
+                              f"found {list(df.columns)}.")
+    out = []
+    for i, row in enumerate(df.itertuples(index=False), start=2):
+        row_d = row._asdict()
+        files = {}
+        for k in kinds:
+            v = row_d[k]
+            if isinstance(v, str) and v.strip():
+                p = Path(v.strip()).expanduser()
+                files[k] = p if p.is_absolute() else path.parent / p
+        if not files:
+            raise DataFormatError(f"Manifest '{path}' line {i} (id {row_d['id']}) names no audio, video or bio file.")
+        out.append(Recording(str(row_d["id"]).strip(), **files))
+    return out
+
+
+def extract_file(audio: str | os.PathLike[str] | None = None, video: str | os.PathLike[str] | None = None,
+                 bio: str | os.PathLike[str] | None = None, features: Sequence[str] | None = None,
+                 config: ExtractConfig | None = None) -> Extracted:
+    """Extract features from one recording into memory (see :meth:`Extractor.extract_file`).
+
+    Returns:
+        Feature -> ``(timestamps_ms, values)`` on the 500 ms grid.
+    """
+    return Extractor(config).extract_file(audio, video, bio, features)
+
+
+def extract_files(recordings: Iterable[Recording], out_root: str | os.PathLike[str],
+                  config: ExtractConfig | None = None, verbose: bool = False) -> pd.DataFrame:
+    """Extract and write many recordings (see :meth:`Extractor.extract_files`)."""
+    return Extractor(config).extract_files(recordings, out_root, verbose=verbose)
+
+
+def extract_folder(folder: str | os.PathLike[str], out_root: str | os.PathLike[str],
+                   config: ExtractConfig | None = None, verbose: bool = False) -> pd.DataFrame:
+    """Extract and write every recording in ``folder`` (see :func:`recordings_in_folder`)."""
+    return extract_files(recordings_in_folder(folder), out_root, config, verbose)
+
+
+__all__ = ["EXTRACTABLE", "ExtractConfig", "Extracted", "Extractor", "Recording", "extract_file",
+           "extract_files", "extract_folder", "recordings_from_manifest", "recordings_in_folder",
+           "resolve_features"]
