@@ -17,7 +17,7 @@ import pandas as pd
 
 from musefusion import io
 from musefusion.data.corpus import normalize_and_fill
-from musefusion.errors import CheckpointError, ConfigError
+from musefusion.errors import CheckpointError, ConfigError, MissingDataError
 from musefusion.features.align import align_to_grid
 from musefusion.types import STEP_MS
 
@@ -28,13 +28,27 @@ def _is_fusion(run: Path) -> bool:
     return "fusion" in io.read_toml(run / "config.toml")
 
 
+def _stream_dirs(fusion_run: Path) -> list[Path]:
+    """A fusion run's unimodal run directories (as saved, else relative to the fusion run's folder)."""
+    out = []
+    for s in io.read_toml(fusion_run / "config.toml")["fusion"]["streams"]:
+        p = Path(s)
+        if not (p / "config.toml").is_file() and not p.is_absolute():
+            p = next((c for c in (fusion_run.parent / p, fusion_run / p) if (c / "config.toml").is_file()), p)
+        if not (p / "config.toml").is_file():
+            raise MissingDataError(f"Fusion run '{fusion_run}' uses stream '{s}', which is not a run directory "
+                                   "(no config.toml); run from the folder the fusion was trained in.")
+        out.append(p)
+    return out
+
+
 def _unimodal_runs(models: list[Path]) -> list[Path]:
     runs: list[Path] = []
     for m in models:
-        if _is_fusion(m):
-            runs += [Path(s) for s in io.read_toml(m / "config.toml")["fusion"]["streams"]]
-        else:
-            runs.append(m)
+        if not (m / "config.toml").is_file():
+            raise MissingDataError(f"'{m}' is not a run directory (no config.toml); give a folder made by "
+                                   "musefusion train, fuse or reproduce.")
+        runs += _stream_dirs(m) if _is_fusion(m) else [m]
     return list(dict.fromkeys(runs))
 
 
@@ -76,7 +90,7 @@ def _predict_fusion(run: Path, stream_preds: dict[Path, np.ndarray]) -> np.ndarr
     except RuntimeError as exc:
         raise CheckpointError(f"'{run / 'checkpoint.pt'}' does not fit a late-fusion model: "
                               f"{str(exc).splitlines()[0][:160]}") from None
-    x = np.stack([stream_preds[Path(s)] for s in cfg["streams"]], axis=1).astype(np.float32)
+    x = np.stack([stream_preds[s] for s in _stream_dirs(run)], axis=1).astype(np.float32)
     return predict_arrays(model, [x], torch.device("cpu"))[0]
 
 

@@ -52,7 +52,7 @@ _register()
 
 
 #: Options that take several values after one flag (``--seeds 1 2 3``); click wants ``--seeds 1 --seeds 2``.
-_MULTI_VALUE_OPTIONS = ("--seeds", "--features")
+_MULTI_VALUE_OPTIONS = ("--seeds", "--features", "--streams", "--names")
 
 
 def _expand_multi_value(argv: list[str]) -> list[str]:

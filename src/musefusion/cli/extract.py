@@ -25,13 +25,28 @@ console = Console()
 FileOpt = Optional[Path]  # noqa: UP045 - typer needs Optional here
 
 
+VggishWeightsOpt = Annotated[FileOpt, typer.Option("--vggish-weights", help="VGGish state dict (.pth or "
+                                                 ".safetensors); default $MUSEFUSION_VGGISH_WEIGHTS.")]
+VggfaceWeightsOpt = Annotated[FileOpt, typer.Option("--vggface-weights", help="VGG-Face state dict (.pth or "
+                                                  ".safetensors); default $MUSEFUSION_VGGFACE_WEIGHTS.")]
+MtcnnWeightsOpt = Annotated[FileOpt, typer.Option("--mtcnn-weights", help="Folder with MTCNN pnet.pt, rnet.pt, "
+                                                "onet.pt; default: the facenet-pytorch package's.")]
+Bf16Opt = Annotated[bool, typer.Option("--vggface-bf16", help="Run VGG-Face in bfloat16 (about 2x faster on CPUs "
+                                       "with native bf16; ~3 significant digits).")]
+BioTimeUnitOpt = Annotated[str, typer.Option("--bio-time-unit", help="Unit of the bio time column: auto, s or ms.")]
+EgemapsWinOpt = Annotated[float, typer.Option("--egemaps-win-s", help="eGeMAPS window centred on each 500 ms step, "
+                                                                      "seconds.")]
+AudioOpt = Annotated[FileOpt, typer.Option(help="Audio file (wav, flac, mp3, ...).")]
+VideoOpt = Annotated[FileOpt, typer.Option(help="Video file: frames for vggface, audio track for audio features "
+                                                "when --audio is not given.")]
+BioOpt = Annotated[FileOpt, typer.Option(help="CSV with a time column (s or ms) and ecg and/or resp columns.")]
+
+
 def extract(
     out: Annotated[Path, typer.Option("--out", help="Data root; writes OUT/<corpus>/feature_segments/<feature>/<id>.csv.")],
-    audio: Annotated[FileOpt, typer.Option(help="Audio file (wav, flac, mp3, ...).")] = None,
-    video: Annotated[FileOpt, typer.Option(help="Video file: frames for vggface, audio track for audio features "
-                                                "when --audio is not given.")] = None,
-    bio: Annotated[FileOpt, typer.Option(help="CSV with a time column (s or ms) and ecg and/or resp columns.")]
-    = None,
+    audio: AudioOpt = None,
+    video: VideoOpt = None,
+    bio: BioOpt = None,
     sid: Annotated[Optional[str], typer.Option("--id", help="Subject id (output file name); default: the "  # noqa: UP045
                                                             "first input's file stem.")] = None,
     input_dir: Annotated[FileOpt, typer.Option("--input-dir", help="Folder of recordings grouped by stem: "
@@ -41,20 +56,12 @@ def extract(
     task: TaskOpt = Task.STRESS,
     features: Annotated[str, typer.Option(help="Comma-separated feature sets (egemaps, vggish, vggface, ECG, "
                                                "RESP, BPM, bio); default: all the inputs allow.")] = "",
-    egemaps_win_s: Annotated[float, typer.Option("--egemaps-win-s", help="eGeMAPS window centred on each "
-                                                                         "500 ms step, seconds.")]
-    = EGEMAPS_WIN_S,
-    vggish_weights: Annotated[FileOpt, typer.Option("--vggish-weights", help="VGGish state dict (.pth or "
-                                                    ".safetensors); default $MUSEFUSION_VGGISH_WEIGHTS.")] = None,
-    vggface_weights: Annotated[FileOpt, typer.Option("--vggface-weights", help="VGG-Face state dict (.pth or "
-                                                     ".safetensors); default $MUSEFUSION_VGGFACE_WEIGHTS.")] = None,
-    mtcnn_weights: Annotated[FileOpt, typer.Option("--mtcnn-weights", help="Folder with MTCNN pnet.pt, rnet.pt, "
-                                                   "onet.pt; default: the facenet-pytorch package's.")] = None,
-    vggface_bf16: Annotated[bool, typer.Option("--vggface-bf16", help="Run VGG-Face in bfloat16 (about 2x "
-                                               "faster on CPUs with native bf16; ~3 significant digits).")]
-    = False,
-    bio_time_unit: Annotated[str, typer.Option("--bio-time-unit", help="Unit of the bio time column: auto, s "
-                                                                       "or ms.")] = "auto",
+    egemaps_win_s: EgemapsWinOpt = EGEMAPS_WIN_S,
+    vggish_weights: VggishWeightsOpt = None,
+    vggface_weights: VggfaceWeightsOpt = None,
+    mtcnn_weights: MtcnnWeightsOpt = None,
+    vggface_bf16: Bf16Opt = False,
+    bio_time_unit: BioTimeUnitOpt = "auto",
     overwrite: Annotated[bool, typer.Option(help="Re-extract ids whose outputs already exist.")] = False,
 ) -> None:
     """Extract eGeMAPS, VGGish, VGG-Face and ECG/RESP/BPM features onto the 500 ms grid."""
@@ -81,6 +88,43 @@ def extract(
         console.print(f"  {row.id}: {row.features} ({row.n_steps} steps{face})", highlight=False)
 
 
+def predict_recording(
+    model: Annotated[list[Path], typer.Option("--model", help="Trained run directory: a unimodal run (musefusion "
+                                              "train) or a fusion run (musefusion fuse / reproduce); repeat for "
+                                              "several targets.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", help="Output folder: curves.csv and curves.png.")]
+    = Path("curves"),
+    audio: AudioOpt = None,
+    video: VideoOpt = None,
+    bio: BioOpt = None,
+    egemaps_win_s: EgemapsWinOpt = EGEMAPS_WIN_S,
+    vggish_weights: VggishWeightsOpt = None,
+    vggface_weights: VggfaceWeightsOpt = None,
+    mtcnn_weights: MtcnnWeightsOpt = None,
+    vggface_bf16: Bf16Opt = False,
+    bio_time_unit: BioTimeUnitOpt = "auto",
+) -> None:
+    """Emotion curves for a new recording: extract the features the models need, run them, write CSV + PNG."""
+    from musefusion import io
+    from musefusion.recording import plot_curves
+    from musefusion.recording import predict_recording as predict
+
+    if audio is None and video is None and bio is None:
+        raise ConfigError("Give at least one recording: --audio, --video and/or --bio.")
+    cfg = ExtractConfig(egemaps_win_s=egemaps_win_s, vggish_weights=vggish_weights, vggface_weights=vggface_weights,
+                        mtcnn_weights=mtcnn_weights, vggface_bf16=vggface_bf16, bio_time_unit=bio_time_unit)
+    curves = predict(model, audio=audio, video=video, bio=bio, extract_config=cfg)
+    name = next(p for p in (audio, video, bio) if p is not None).name
+    out.mkdir(parents=True, exist_ok=True)
+    with io.atomic_path(out / "curves.csv") as tmp:
+        curves.to_csv(tmp, index=False, float_format="%.6g")
+    plot_curves(curves, out / "curves.png", title=f"{name}: predicted curves")
+    targets = ", ".join(curves.columns[1:])
+    console.print(f"{targets} over {len(curves) * 0.5:.1f} s written to [bold]{out / 'curves.csv'}[/bold] "
+                  f"and curves.png")
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``extract`` to the app."""
+    """Add ``extract`` and ``predict-recording`` to the app."""
     app.command("extract")(extract)
+    app.command("predict-recording")(predict_recording)

@@ -1,0 +1,71 @@
+"""``musefusion predict-recording``: curves for a new recording from unimodal and fused runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from musefusion.cli.app import main
+from musefusion.config import DataConfig, RunConfig, TrainConfig, model_preset
+from musefusion.fusion.late import FusionConfig, fuse
+from musefusion.training.run import train_run
+
+SMALL = {"hidden": 8, "d_model": 8, "channels": 8}
+
+
+def _run(argv: list[str]) -> int:
+    try:
+        main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, synth_stress):
+    """An egemaps run, a bio run and their fusion (in-sample, 2 epochs) on the shared synthetic corpus."""
+    out = tmp_path_factory.mktemp("runs")
+    streams = []
+    for feats, model in (("egemaps", "lstm"), ("bio", "bio_lstm")):
+        cfg = RunConfig(DataConfig(root=synth_stress, features=(feats,), target="arousal", win_len=40, hop_len=20,
+                                   cache=False),
+                        model_preset(model, **SMALL), TrainConfig(epochs=2, seeds=(1,)))
+        train_run(cfg, out / feats)
+        streams.append(str(out / feats))
+    fuse(FusionConfig(streams=tuple(streams), names=("A", "B"), train_on="in-sample", epochs=2), out / "fused")
+    return out
+
+
+def test_curves_from_a_fused_and_a_unimodal_run(runs, speech_wav, bio_csv, tmp_path, capsys):
+    out = tmp_path / "curves"
+    code = _run(["predict-recording", "--audio", str(speech_wav), "--bio", str(bio_csv),
+                 "--model", str(runs / "fused"), "--model", str(runs / "egemaps"), "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    curves = pd.read_csv(out / "curves.csv")
+    assert list(curves.columns) == ["timestamp", "arousal", "arousal (egemaps)"]
+    ts = curves["timestamp"].to_numpy()
+    np.testing.assert_array_equal(ts, np.arange(len(ts)) * 500)
+    # the 6 s recordings give about 12 steps at 2 Hz
+    assert 10 <= len(ts) <= 16
+    vals = curves[["arousal", "arousal (egemaps)"]].to_numpy()
+    assert np.isfinite(vals).all()
+    assert vals[:, 0].std() > 0 and not np.allclose(vals[:, 0], vals[:, 1])
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "curves.csv" in capsys.readouterr().out
+
+
+def test_a_model_needing_a_missing_input_is_one_error_line(runs, speech_wav, tmp_path, capsys):
+    out = tmp_path / "curves"
+    code = _run(["predict-recording", "--audio", str(speech_wav), "--model", str(runs / "fused"), "--out", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "'ECG' needs --bio" in err, err
+    assert not (out / "curves.csv").exists()
+
+
+def test_not_a_run_directory(tmp_path, speech_wav, capsys):
+    code = _run(["predict-recording", "--audio", str(speech_wav), "--model", str(tmp_path), "--out",
+                 str(tmp_path / "o")])
+    assert code == 2
+    assert "is not a run directory" in capsys.readouterr().err
