@@ -321,7 +321,7 @@ class SweepConfig(ConfigBase):
     out: Path = Path("sweeps/sweep")  # sweep folder: trials/<number>/ run dirs, study.db, report/
     trials: int = 20  # COMPLETE + PRUNED trials the study should hold in total (not 'this many more')
     sampler: Sampler = Sampler.TPE  # tpe | grid
-    seed: int = 0  # sampler seed (local worker i uses seed + i with TPE; the grid order uses seed in every worker)
+    seed: int = 0  # sampler seed (TPE worker i > 0 uses a hash of seed and i; the grid uses seed in every worker)
     prune: bool = True  # stop weak trials early on intermediate devel CCC (Optuna MedianPruner)
     prune_warmup: int = 0  # epochs before a trial may be pruned (0 = a quarter of the epochs)
     workers: int = 1  # local worker processes on this machine

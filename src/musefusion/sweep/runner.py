@@ -114,6 +114,18 @@ def check_storage_url(url: str) -> str:
     return dialect
 
 
+def _postgres_driver_url(url: str) -> str:
+    """``postgresql://`` means psycopg 3 to SQLAlchemy >= 2.1; use psycopg2 (pinned in the sweep extra) if
+    psycopg 3 is not installed."""
+    if not url.startswith("postgresql://"):
+        return url
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + url[len("postgresql://"):]
+    return url
+
+
 def open_storage(url: str, heartbeat_s: int | None = None) -> Any:
     """Open (and create the tables of) an Optuna RDB storage.
 
@@ -130,6 +142,7 @@ def open_storage(url: str, heartbeat_s: int | None = None) -> Any:
     """
     optuna = _optuna()
     dialect = check_storage_url(url)
+    shown = redact_url(url)
     engine: dict[str, Any] = {"pool_pre_ping": True}
     if dialect == "sqlite":
         path = Path(url[len("sqlite:///"):])
@@ -140,6 +153,7 @@ def open_storage(url: str, heartbeat_s: int | None = None) -> Any:
         engine["connect_args"] = {"timeout": 60}  # several local workers write; wait for the lock
     else:
         engine["connect_args"] = {"connect_timeout": 10}
+        url = _postgres_driver_url(url)
     kwargs: dict[str, Any] = {}
     if heartbeat_s is not None:
         kwargs = {"heartbeat_interval": heartbeat_s, "grace_period": 3 * heartbeat_s,
@@ -150,7 +164,7 @@ def open_storage(url: str, heartbeat_s: int | None = None) -> Any:
             return optuna.storages.RDBStorage(url, engine_kwargs=engine, **kwargs)
     except Exception as exc:  # sqlalchemy/psycopg2 raise many types; all mean 'cannot use this database'
         first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
-        raise StorageError(f"Cannot open study storage '{redact_url(url)}': {first[:200]}. Check that the database "
+        raise StorageError(f"Cannot open study storage '{shown}': {first[:200]}. Check that the database "
                            "server runs and the URL (--storage) is right.") from None
 
 
@@ -181,16 +195,22 @@ def _describe_difference(old: dict[str, Any], new: dict[str, Any]) -> str:
 
 
 def make_sampler(sweep: SweepConfig, worker_index: int = 0) -> Any:
-    """TPE seeded with ``seed + worker_index`` (parallel workers must not propose the same points), or the grid.
+    """TPE seeded with ``seed`` (worker 0) or a hash of (seed, worker) (parallel workers must not propose the same
+    points), or the grid.
 
     The grid sampler shuffles its points with the seed, so every worker uses the same seed there.
     """
     optuna = _optuna()
     if sweep.sampler == Sampler.GRID:
         return optuna.samplers.GridSampler({k: list(v) for k, v in sweep.space}, seed=sweep.seed)
+    seed = sweep.seed
+    if worker_index:  # nearby MT19937 seeds share draws (RandomState(0) and (1) agree on the 2nd): mix them
+        import numpy as np
+
+        seed = int(np.random.SeedSequence([sweep.seed, worker_index]).generate_state(1)[0])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # constant_liar is 'experimental'
-        return optuna.samplers.TPESampler(seed=sweep.seed + worker_index, constant_liar=True)
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
 
 
 def make_pruner(sweep: SweepConfig) -> Any:
