@@ -194,6 +194,19 @@ def _describe_difference(old: dict[str, Any], new: dict[str, Any]) -> str:
     return "; ".join(diffs[:4]) or "format version"
 
 
+def _grid_sampler_class() -> type:
+    optuna = _optuna()
+
+    class GridSampler(optuna.samplers.GridSampler):
+        """Optuna's grid sampler without its ``study.stop()`` (only valid inside ``optimize``; the worker loop
+        stops at the budget, which is capped at the grid size)."""
+
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            return None
+
+    return GridSampler
+
+
 def make_sampler(sweep: SweepConfig, worker_index: int = 0) -> Any:
     """TPE seeded with ``seed`` (worker 0) or a hash of (seed, worker) (parallel workers must not propose the same
     points), or the grid.
@@ -202,7 +215,7 @@ def make_sampler(sweep: SweepConfig, worker_index: int = 0) -> Any:
     """
     optuna = _optuna()
     if sweep.sampler == Sampler.GRID:
-        return optuna.samplers.GridSampler({k: list(v) for k, v in sweep.space}, seed=sweep.seed)
+        return _grid_sampler_class()({k: list(v) for k, v in sweep.space}, seed=sweep.seed)
     seed = sweep.seed
     if worker_index:  # nearby MT19937 seeds share draws (RandomState(0) and (1) agree on the 2nd): mix them
         import numpy as np
