@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 STUDY_ATTR = "musefusion_sweep"
 #: Fields that may differ between machines sharing a study (paths, devices), left out of the comparison.
 _MACHINE_FIELDS = {"data": ("root", "cache", "cache_dir"), "train": ("device", "num_threads")}
+#: Errors of two workers creating the tables of a fresh database at once (retried).
+_CREATE_RACE = ("UniqueViolation", "IntegrityError", "already exists", "duplicate key", "database is locked")
 #: A trial is retried at most this many times (a trial that keeps killing its worker is given up).
 MAX_RETRIES = 3
 
@@ -158,14 +160,20 @@ def open_storage(url: str, heartbeat_s: int | None = None) -> Any:
     if heartbeat_s is not None:
         kwargs = {"heartbeat_interval": heartbeat_s, "grace_period": 3 * heartbeat_s,
                   "heartbeat_stale_trial_callback": retry_trial}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # heartbeat arguments are 'experimental'
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine, **kwargs)
-    except Exception as exc:  # sqlalchemy/psycopg2 raise many types; all mean 'cannot use this database'
-        first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
-        raise StorageError(f"Cannot open study storage '{shown}': {first[:200]}. Check that the database "
-                           "server runs and the URL (--storage) is right.") from None
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # heartbeat arguments are 'experimental'
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine, **kwargs)
+        except Exception as exc:  # sqlalchemy/psycopg2 raise many types; all mean 'cannot use this database'
+            text = f"{type(exc).__name__} {exc}"
+            if attempt < 4 and any(m in text for m in _CREATE_RACE):
+                time.sleep(0.2 + 0.3 * attempt)  # another worker is creating the tables right now
+                continue
+            first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+            raise StorageError(f"Cannot open study storage '{shown}': {first[:200]}. Check that the database "
+                               "server runs and the URL (--storage) is right.") from None
+    raise AssertionError("unreachable")
 
 
 def study_record(sweep: SweepConfig) -> dict[str, Any]:
