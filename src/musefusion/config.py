@@ -288,3 +288,113 @@ class RunConfig(ConfigBase):
             raise ConfigError("The config needs a [data] section with at least root (or pass --data).")
         return cls(DataConfig.from_dict(data["data"]), ModelConfig.from_dict(data.get("model", {})),
                    TrainConfig.from_dict(data.get("train", {})))
+
+
+class Sampler(StrEnum):
+    """How a sweep picks the next trial's parameters."""
+
+    TPE = "tpe"  # Optuna's tree-structured Parzen estimator, seeded
+    GRID = "grid"  # every combination of the space once (paper Sec. 5.2 grid)
+
+
+#: Parameters a sweep may vary, with the config section that holds them.
+SWEEP_PARAMS: dict[str, str] = {
+    "d_model": "model", "heads": "model", "attn_layers": "model", "hidden": "model", "lstm_layers": "model",
+    "channels": "model", "gcnn_blocks": "model", "kernel": "model", "dropout": "model",
+    "lr": "train", "batch_size": "train", "weight_decay": "train",
+}
+
+#: The ModelConfig fields each model family actually uses (see models/sequence.py); others are ignored by it.
+MODEL_PARAMS: dict[str, frozenset[str]] = {
+    "lstm": frozenset({"d_model", "hidden", "lstm_layers", "dropout"}),
+    "selfattn": frozenset({"d_model", "heads", "attn_layers", "dropout"}),
+    "selfattn_lstm": frozenset({"d_model", "heads", "attn_layers", "hidden", "lstm_layers", "dropout"}),
+    "gcnn": frozenset({"channels", "gcnn_blocks", "kernel", "dropout"}),
+    "gcnn_lstm": frozenset({"channels", "gcnn_blocks", "kernel", "hidden", "lstm_layers", "dropout"}),
+    "bio_lstm": frozenset({"hidden", "lstm_layers", "dropout"}),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepConfig(ConfigBase):
+    """A hyper-parameter sweep: a fixed base run and the values each swept parameter may take."""
+
+    base: RunConfig  # fixed part of every trial: data, model name and unswept fields, epochs, seeds
+    space: tuple[tuple[str, tuple[Any, ...]], ...]  # (parameter, allowed values) pairs, e.g. ("heads", (4, 8))
+    study: str = "sweep"  # Optuna study name (one study per model/space/base)
+    storage: str | None = None  # database URL; None = sqlite:///<out>/study.db
+    out: Path = Path("sweeps/sweep")  # sweep folder: trials/<number>/ run dirs, study.db, report/
+    trials: int = 20  # COMPLETE + PRUNED trials the study should hold in total (not 'this many more')
+    sampler: Sampler = Sampler.TPE  # tpe | grid
+    seed: int = 0  # sampler seed (TPE worker i > 0 uses a hash of seed and i; the grid uses seed in every worker)
+    prune: bool = True  # stop weak trials early on intermediate devel CCC (Optuna MedianPruner)
+    prune_warmup: int = 0  # epochs before a trial may be pruned (0 = a quarter of the epochs)
+    workers: int = 1  # local worker processes on this machine
+    threads: int = 1  # torch threads per worker (workers x threads should not exceed the cores)
+    heartbeat_s: int = 10  # trial heartbeat; a RUNNING trial silent for 3 heartbeats is failed and retried
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "out", Path(self.out))
+        object.__setattr__(self, "sampler", _enum_field("SweepConfig", "sampler", self.sampler, Sampler))
+        space = tuple((str(k), tuple(v)) for k, v in (self.space.items() if isinstance(self.space, dict)
+                                                       else self.space))
+        object.__setattr__(self, "space", space)
+        if not space:
+            raise ConfigError("SweepConfig.space is empty: give at least one parameter with values "
+                              "(e.g. heads = [4, 8] in the --space file).")
+        model = self.base.model.name
+        for name, values in space:
+            if name not in SWEEP_PARAMS:
+                raise ConfigError(f"Space parameter '{name}' cannot be swept; choose from "
+                                  f"{', '.join(SWEEP_PARAMS)}.")
+            if SWEEP_PARAMS[name] == "model" and name not in MODEL_PARAMS[model]:
+                raise ConfigError(f"Space parameter '{name}' is not used by model '{model}'; it uses "
+                                  f"{', '.join(sorted(MODEL_PARAMS[model]))}.")
+            if not values:
+                raise ConfigError(f"Space parameter '{name}' has no values: give at least one, e.g. {name} = [..].")
+            if len(set(values)) != len(values):
+                raise ConfigError(f"Space parameter '{name}' lists a value twice: {list(values)}.")
+        if len({n for n, _ in space}) != len(space):
+            raise ConfigError("SweepConfig.space names a parameter twice.")
+        if not self.study:
+            raise ConfigError("SweepConfig.study: give a study name (--study).")
+        for f in ("trials", "workers", "threads", "heartbeat_s"):
+            if getattr(self, f) < 1:
+                raise ConfigError(f"SweepConfig.{f}: {getattr(self, f)} must be >= 1 (--{f.replace('_s', '')}).")
+        if self.prune_warmup < 0:
+            raise ConfigError(f"SweepConfig.prune_warmup: {self.prune_warmup} must be >= 0.")
+
+    @property
+    def space_dict(self) -> dict[str, tuple[Any, ...]]:
+        """The space as ``{parameter: values}``."""
+        return dict(self.space)
+
+    @property
+    def storage_url(self) -> str:
+        """The storage URL, defaulting to a SQLite file in the sweep folder."""
+        return self.storage or f"sqlite:///{(self.out / 'study.db').resolve()}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Nested dict: ``base`` as a RunConfig dict, ``space`` as ``{parameter: [values]}``."""
+        d = {f.name: _encode(getattr(self, f.name)) for f in dataclasses.fields(self)
+             if f.name not in ("base", "space") and getattr(self, f.name) is not None}
+        return {**d, "base": self.base.to_dict(), "space": {k: list(v) for k, v in self.space}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SweepConfig:
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ConfigError: a missing ``base`` or ``space``, or a bad field.
+        """
+        for key in ("base", "space"):
+            if key not in data:
+                raise ConfigError(f"SweepConfig needs '{key}'.")
+        hints = typing.get_type_hints(cls)
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"Unknown SweepConfig field(s) {unknown}; allowed: {sorted(names)}.")
+        kwargs = {k: _decode(hints[k], v) for k, v in data.items() if k not in ("base", "space")}
+        space = tuple((k, tuple(v)) for k, v in data["space"].items())
+        return cls(base=RunConfig.from_dict(data["base"]), space=space, **kwargs)

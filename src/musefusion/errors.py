@@ -25,3 +25,11 @@ class MissingDependencyError(MuseFusionError, ImportError):
 
 class CheckpointError(MuseFusionError):
     """A checkpoint or weights file cannot be loaded safely."""
+
+
+class StorageError(MuseFusionError):
+    """A sweep's study storage (SQLite file or PostgreSQL server) cannot be reached or used."""
+
+
+class SweepError(MuseFusionError):
+    """A sweep worker stopped with an error (its own message was printed first)."""

@@ -1,0 +1,195 @@
+"""``musefusion sweep run`` and ``musefusion sweep report``: hyper-parameter sweeps over the paper's grid."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from musefusion.cli.options import DataOpt
+from musefusion.cli.train import build_run_config, log_to_file
+from musefusion.config import MODEL_NAMES, Sampler, SweepConfig
+from musefusion.types import Task
+
+console = Console()
+sweep_app = typer.Typer(help="Hyper-parameter sweeps (paper Sec. 5.2 grid) with Optuna: resumable, several "
+                             "workers and machines on one study.", no_args_is_help=True)
+
+
+def _default_storage(study: str, out: Path | None) -> str:
+    return f"sqlite:///{((out or Path('sweeps') / study) / 'study.db').resolve()}"
+
+
+def _quiet_optuna() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _init_worker(log_path: Path, level: int, index: int) -> None:
+    """Logging in a spawned worker: the console (stderr) and the sweep's log.txt."""
+    from rich.logging import RichHandler
+
+    file_handler = logging.FileHandler(log_path, encoding="utf-8")
+    file_handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s worker{index} %(name)s: %(message)s"))
+    logging.basicConfig(level=level, format=f"[w{index}] %(message)s", datefmt="[%X]", force=True,
+                        handlers=[RichHandler(console=Console(stderr=True), show_path=False), file_handler])
+    _quiet_optuna()
+
+
+@sweep_app.command("run")
+def run(
+    data: DataOpt = None,
+    task: Annotated[Task | None, typer.Option(help="MuSe sub-challenge (default: stress).", case_sensitive=False,
+                                              show_default=False)] = None,
+    target: Annotated[str | None, typer.Option(help="Label folder: arousal, valence, anno12_EDA, ...",
+                                               show_default=False)] = None,
+    features: Annotated[list[str] | None, typer.Option(help="Feature set(s); repeat or join with '+'.",
+                                                       show_default=False)] = None,
+    model: Annotated[str | None, typer.Option(help=f"Model: {', '.join(MODEL_NAMES)} (default: selfattn_lstm).",
+                                              show_default=False)] = None,
+    trials: Annotated[int, typer.Option(help="COMPLETE + PRUNED trials the study should hold in total (a rerun "
+                                        "continues up to this number; it does not add this many).")] = 20,
+    epochs: Annotated[int | None, typer.Option(help="Epochs per trial (default: 100, paper Sec. 5.2).",
+                                               show_default=False)] = None,
+    seeds: Annotated[list[int] | None, typer.Option(help="Seeds per trial, e.g. --seeds 1 2 3; the objective is "
+                                                    "the mean devel CCC over them (default: 1).",
+                                                    show_default=False)] = None,
+    study: Annotated[str | None, typer.Option(help="Study name (default: <model>-<target>).",
+                                              show_default=False)] = None,
+    storage: Annotated[str | None, typer.Option(help="Study database: sqlite:///file.db or postgresql://user:pw@"
+                                                "host/db (shared by machines) [default: sqlite in --out].",
+                                                show_default=False)] = None,
+    space: Annotated[Path | None, typer.Option(help="TOML with a [space] table (parameter = [values]) that "
+                                               "narrows or widens the paper grid; paper_space = false starts "
+                                               "from nothing.", show_default=False)] = None,
+    sampler: Annotated[Sampler, typer.Option(help="tpe (seeded) or grid (every combination once).",
+                                             case_sensitive=False)] = Sampler.TPE,
+    seed: Annotated[int, typer.Option(help="Sampler seed (give each machine another one with tpe).")] = 0,
+    workers: Annotated[int, typer.Option(help="Worker processes on this machine (one per core).")] = 1,
+    threads: Annotated[int, typer.Option(help="torch threads per worker.")] = 1,
+    prune: Annotated[bool, typer.Option(help="Prune weak trials on intermediate devel CCC (median rule).")] = True,
+    prune_warmup: Annotated[int, typer.Option(help="Epochs before pruning may start (0: a quarter of --epochs).")]
+    = 0,
+    heartbeat: Annotated[int, typer.Option(help="Heartbeat seconds; a trial silent for 3 heartbeats (its worker "
+                                           "died on another machine) is failed and retried.")] = 10,
+    win_len: Annotated[int | None, typer.Option(help="Train window length in steps (default: 300).",
+                                                show_default=False)] = None,
+    hop_len: Annotated[int | None, typer.Option(help="Train window hop in steps (default: 50).",
+                                                show_default=False)] = None,
+    config: Annotated[Path | None, typer.Option(help="Base TOML ([data], [model], [train]) for the fixed part; "
+                                                "flags override it.", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option(help="Sweep folder: trials/<number>/ run dirs, study.db, log.txt "
+                                             "[default: sweeps/<study>].", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the resolved sweep (base config, space, grid size) and "
+                                          "exit.")] = False,
+) -> None:
+    """Sweep a model's hyper-parameters on devel CCC; rerun the same command to resume after a crash or kill."""
+    from musefusion.sweep.grid import grid_points, load_space, paper_space
+    from musefusion.sweep.runner import run_sweep, target_trials
+
+    overrides: dict[str, dict[str, Any]] = {
+        "data": {"root": str(data) if data else None, "task": task.value if task else None, "target": target,
+                 "features": list(features) if features else None, "win_len": win_len, "hop_len": hop_len},
+        "model": {"name": model},
+        "train": {"seeds": list(seeds) if seeds else None, "epochs": epochs},
+    }
+    base = build_run_config(config, overrides)
+    name = base.model.name
+    values = load_space(space, name) if space is not None else paper_space(name)
+    study = study or f"{name}-{base.data.target}"
+    out = out or Path("sweeps") / study
+    sweep = SweepConfig(base=base, space=tuple(values.items()), study=study, storage=storage, out=out,
+                        trials=trials, sampler=sampler, seed=seed, prune=prune, prune_warmup=prune_warmup,
+                        workers=workers, threads=threads, heartbeat_s=heartbeat)
+    target_n = target_trials(sweep)
+    if dry_run:
+        import tomli_w
+
+        console.print(tomli_w.dumps(sweep.to_dict()), highlight=False, markup=False)
+        console.print(f"grid size {len(grid_points(sweep.space_dict))}; trials {target_n}", highlight=False)
+        return
+    if target_n < trials:
+        logging.getLogger(__name__).info("the grid has %d points; running %d trials, not %d", target_n, target_n,
+                                         trials)
+    _quiet_optuna()
+    out.mkdir(parents=True, exist_ok=True)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=console, transient=False)
+    bar = progress.add_task(f"study {study}", total=target_n)
+
+    def on_event(ev: dict[str, Any]) -> None:
+        if not progress.live.is_started:  # the study is open and checked: show the bar from now on
+            progress.start()
+        if ev["kind"] == "counts":
+            c = ev["counts"]
+            progress.update(bar, completed=c.done, description=f"study {study}: {c.running} running, "
+                            f"{c.pruned} pruned")
+        elif ev["kind"] == "epoch":
+            ccc = ev["ccc"]
+            progress.update(bar, description=f"study {study}: trial {ev['number']} seed {ev['seed']} epoch "
+                            f"{ev['epoch']}/{sweep.base.train.epochs} devel CCC "
+                            f"{f'{ccc:.4f}' if ccc == ccc else '-'}")
+        elif ev["kind"] == "trial_end":
+            progress.advance(bar, 1 if ev["outcome"] in ("complete", "pruned") else 0)
+
+    init = functools.partial(_init_worker, (out / "log.txt").resolve(), logging.getLogger().level)
+    with log_to_file(out / "log.txt"):
+        try:
+            counts = run_sweep(sweep, on_event=on_event, worker_init=init)
+        finally:
+            progress.stop()
+    console.print(f"study [bold]{study}[/bold]: {counts.complete} complete, {counts.pruned} pruned, "
+                  f"{counts.failed} failed (retried or given up); run dirs in [bold]{out / 'trials'}[/bold]; "
+                  f"next: musefusion sweep report --study {study} --storage {sweep.storage_url}")
+
+
+@sweep_app.command("report")
+def report(
+    study: Annotated[str, typer.Option(help="Study name.")],
+    storage: Annotated[str | None, typer.Option(help="Study database URL [default: sqlite:///sweeps/<study>/"
+                                                "study.db].", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option(help="Report folder [default: report/ beside a SQLite study, else "
+                                             "sweeps/<study>/report].", show_default=False)] = None,
+    top: Annotated[int, typer.Option(help="Rows in the best-trials table.")] = 10,
+    data: DataOpt = None,
+) -> None:
+    """Best trials, parameter importances, optimisation history plots and the best config as TOML."""
+    from musefusion.sweep.report import report_study
+    from musefusion.sweep.runner import check_storage_url, redact_url
+
+    url = storage or _default_storage(study, None)
+    if out is None:
+        out = (Path(url[len("sqlite:///"):]).parent / "report" if check_storage_url(url) == "sqlite"
+               else Path("sweeps") / study / "report")
+    rep = report_study(study, url, out, top=top, data_root=data)
+    counts = rep.trials["state"].value_counts().to_dict() if not rep.trials.empty else {}
+    table = Table(title=f"study {study} ({redact_url(url)}): " + ", ".join(f"{v} {k.lower()}"
+                                                                          for k, v in counts.items()))
+    params = [c for c in rep.best.columns if c not in ("number", "state", "devel_ccc", "devel_ccc_std", "seconds",
+                                                       "retry_of", "run_dir")]
+    for col in ("trial", "devel CCC", "± std", *params, "s"):
+        table.add_column(col, justify="right")
+    for _, r in rep.best.iterrows():
+        table.add_row(str(r["number"]), f"{r['devel_ccc']:.4f}", f"{r['devel_ccc_std']:.4f}",
+                      *[f"{r[p]:g}" if isinstance(r[p], float) else str(r[p]) for p in params], f"{r['seconds']:.0f}")
+    console.print(table)
+    if rep.importances:
+        console.print("importances: " + ", ".join(f"{k} {v:.2f}" for k, v in rep.importances.items()),
+                      highlight=False)
+    for f in rep.files:
+        console.print(f"wrote {f}", highlight=False)
+    if rep.best_config is not None:
+        console.print(f"train it: musefusion train --config {out / 'best_config.toml'} --out runs/best",
+                      highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``sweep`` command group to the app."""
+    app.add_typer(sweep_app, name="sweep")
