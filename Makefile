@@ -19,7 +19,10 @@ venv: $(BIN)/.installed
 
 # Debian packages the extraction tests use (espeak-ng speech, PostgreSQL for the sweep test); skipped when present.
 sysdeps:
-	@command -v espeak-ng >/dev/null 2>&1 || { (apt-get update -qq && apt-get install -y -qq espeak-ng >/dev/null) || echo "warning: could not install espeak-ng"; }
+	@missing=""; command -v espeak-ng >/dev/null 2>&1 || missing="espeak-ng"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	    || echo "warning: could not install$$missing (their tests will skip)"; fi
 
 demo: venv
 	$(BIN)/musefusion demo --out $(DEMO_DIR)
