@@ -100,3 +100,11 @@ def test_usage_errors_keep_their_click_message_and_exit_code(capsys):
     assert "Missing argument" in err and "Traceback" not in err
     assert run_cli(["no-such-command"]) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_sweep_without_a_subcommand_runs_a_sweep(tmp_path, capsys):
+    try:
+        main(["sweep", "--data", str(tmp_path), "--model", "gcnn", "--dry-run"])
+    except SystemExit as exc:  # typer may exit 0 explicitly
+        assert not exc.code
+    assert "grid size 24" in capsys.readouterr().out

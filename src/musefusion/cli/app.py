@@ -72,9 +72,25 @@ def _expand_multi_value(argv: list[str]) -> list[str]:
     return out
 
 
+def _default_subcommand(argv: list[str]) -> list[str]:
+    """``musefusion sweep --data ...`` means ``musefusion sweep run --data ...``.
+
+    Examples:
+        >>> _default_subcommand(["sweep", "--trials", "4"])
+        ['sweep', 'run', '--trials', '4']
+        >>> _default_subcommand(["sweep", "--help"])
+        ['sweep', '--help']
+    """
+    i = next((k for k, a in enumerate(argv) if not a.startswith("-")), None)
+    if i is not None and argv[i] == "sweep" and i + 1 < len(argv) and argv[i + 1].startswith("-") \
+            and argv[i + 1] not in ("--help", "-h"):
+        return [*argv[:i + 1], "run", *argv[i + 1:]]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, print a ``MuseFusionError`` as one red line and exit 2."""
-    argv = _expand_multi_value(list(sys.argv[1:] if argv is None else argv))
+    argv = _default_subcommand(_expand_multi_value(list(sys.argv[1:] if argv is None else argv)))
     try:
         # standalone_mode=False makes click *return* the code of a raised typer.Exit instead of raising it
         code = app(args=argv, standalone_mode=False)

@@ -19,7 +19,8 @@ from musefusion.types import Task
 
 console = Console()
 sweep_app = typer.Typer(help="Hyper-parameter sweeps (paper Sec. 5.2 grid) with Optuna: resumable, several "
-                             "workers and machines on one study.", no_args_is_help=True)
+                             "workers and machines on one study. `musefusion sweep --data ...` is short for `sweep run --data ...`.",
+                        no_args_is_help=True)
 
 
 def _default_storage(study: str, out: Path | None) -> str:
