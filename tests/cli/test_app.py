@@ -2,49 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_cli, the_error_line
 
+import corpus_faults
 from musefusion.cli.app import main
 from musefusion.errors import MissingDataError
 
-
-def _load_faults():
-    """The shared catalogue of broken inputs in tests/data/corpus_faults.py (not importable from here)."""
-    if "corpus_faults" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "corpus_faults", Path(__file__).resolve().parents[1] / "data" / "corpus_faults.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["corpus_faults"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["corpus_faults"]
-
-
-FAULTS = _load_faults().FAULTS
+FAULTS = corpus_faults.FAULTS
 
 
 @pytest.fixture(autouse=True)
 def _no_data_env(monkeypatch):
     monkeypatch.delenv("MUSEFUSION_DATA", raising=False)
-
-
-def run_cli(argv: list[str]) -> int:
-    try:
-        main([str(a) for a in argv])
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
-
-def the_error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if "error:" in line]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    return lines[0]
 
 
 def train_argv(root: Path, out: Path, options: dict) -> list:

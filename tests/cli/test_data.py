@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
+from cli_helpers import run_cli
 
+import corpus_faults
 import musefusion.cli.data as data_cli
 from musefusion import SynthConfig, synthesize
-from musefusion.cli.app import main
 from musefusion.types import Task
 
-
-def _load_faults():
-    """The shared catalogue of broken inputs in tests/data/corpus_faults.py (not importable from here)."""
-    if "corpus_faults" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "corpus_faults", Path(__file__).resolve().parents[1] / "data" / "corpus_faults.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["corpus_faults"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["corpus_faults"]
-
-
-FAULTS = [f for f in _load_faults().FAULTS if f.in_check]
+FAULTS = [f for f in corpus_faults.FAULTS if f.in_check]
 
 
 @pytest.fixture(autouse=True)
@@ -33,15 +18,6 @@ def _wide_console(monkeypatch):
     """No wrapping of long tmp paths in rich's output, and no data root from the environment."""
     monkeypatch.setattr(data_cli.console, "width", 2000)
     monkeypatch.delenv("MUSEFUSION_DATA", raising=False)
-
-
-def run_cli(argv: list[str]) -> int:
-    """``main(argv)``; the exit code (0 when it returns normally)."""
-    try:
-        main([str(a) for a in argv])
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def error_lines(err: str) -> list[str]:

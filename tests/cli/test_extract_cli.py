@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from cli_helpers import run_cli
 
 from musefusion import io
-from musefusion.cli.app import main
-
-
-def _run(argv: list[str]) -> int:
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    return int(exc.value.code or 0)
 
 
 def _one_line_error(capsys) -> str:
@@ -22,11 +16,8 @@ def _one_line_error(capsys) -> str:
 
 
 def test_extract_writes_the_corpus_layout(tmp_path, speech_wav, bio_csv, capsys):
-    try:
-        main(["extract", "--audio", str(speech_wav), "--bio", str(bio_csv), "--id", "7", "--out", str(tmp_path),
-              "--features", "egemaps,bio"])
-    except SystemExit as exc:  # typer may exit 0 explicitly
-        assert not exc.code
+    assert run_cli(["extract", "--audio", speech_wav, "--bio", bio_csv, "--id", "7", "--out", tmp_path,
+                    "--features", "egemaps,bio"]) == 0
     out = capsys.readouterr().out
     assert "extracted 1 recording" in out
     for f in ("egemaps", "ECG", "RESP", "BPM"):
@@ -54,7 +45,7 @@ def test_extract_errors_are_one_line_exit_2(tmp_path, speech_wav, monkeypatch, c
     (tmp_path / "nocols.csv").write_text("time,eda\n0,1\n1,2\n")
     torch.save({"x": torch.nn.Linear(2, 2)}, tmp_path / "evil.pth")
     argv = ["extract", *[a.format(tmp=tmp_path, speech=speech_wav) for a in args]]
-    assert _run(argv) == 2
+    assert run_cli(argv) == 2
     err = _one_line_error(capsys)
     assert __import__("re").search(match, err), err
     assert not list((tmp_path / "o").rglob("*.csv")) if (tmp_path / "o").exists() else True

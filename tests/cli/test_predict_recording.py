@@ -5,21 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helpers import run_cli
 
-from musefusion.cli.app import main
 from musefusion.config import DataConfig, RunConfig, TrainConfig, model_preset
 from musefusion.fusion.late import FusionConfig, fuse
 from musefusion.training.run import train_run
 
 SMALL = {"hidden": 8, "d_model": 8, "channels": 8}
-
-
-def _run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +29,9 @@ def runs(tmp_path_factory, synth_stress):
     return out
 
 
-def test_curves_from_a_fused_and_a_unimodal_run(runs, speech_wav, bio_csv, tmp_path, capsys):
+def test_curves_from_a_fused_and_a_unimodalrun_cli(runs, speech_wav, bio_csv, tmp_path, capsys):
     out = tmp_path / "curves"
-    code = _run(["predict-recording", "--audio", str(speech_wav), "--bio", str(bio_csv),
+    code = run_cli(["predict-recording", "--audio", str(speech_wav), "--bio", str(bio_csv),
                  "--model", str(runs / "fused"), "--model", str(runs / "egemaps"), "--out", str(out)])
     assert code == 0, capsys.readouterr().err
     curves = pd.read_csv(out / "curves.csv")
@@ -57,7 +49,7 @@ def test_curves_from_a_fused_and_a_unimodal_run(runs, speech_wav, bio_csv, tmp_p
 
 def test_a_model_needing_a_missing_input_is_one_error_line(runs, speech_wav, tmp_path, capsys):
     out = tmp_path / "curves"
-    code = _run(["predict-recording", "--audio", str(speech_wav), "--model", str(runs / "fused"), "--out", str(out)])
+    code = run_cli(["predict-recording", "--audio", str(speech_wav), "--model", str(runs / "fused"), "--out", str(out)])
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "'ECG' needs --bio" in err, err
@@ -65,7 +57,7 @@ def test_a_model_needing_a_missing_input_is_one_error_line(runs, speech_wav, tmp
 
 
 def test_not_a_run_directory(tmp_path, speech_wav, capsys):
-    code = _run(["predict-recording", "--audio", str(speech_wav), "--model", str(tmp_path), "--out",
+    code = run_cli(["predict-recording", "--audio", str(speech_wav), "--model", str(tmp_path), "--out",
                  str(tmp_path / "o")])
     assert code == 2
     assert "is not a run directory" in capsys.readouterr().err

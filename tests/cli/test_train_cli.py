@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import io as _io
 import json
-import os
 import shutil
 import tomllib
 from pathlib import Path
@@ -13,40 +12,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from cli_helpers import run_cli, the_error_line
 
 import musefusion.cli.train as train_cli
 from musefusion import io
-from musefusion.cli.app import main
 from musefusion.config import DataConfig, RunConfig, TrainConfig, model_preset
 from musefusion.types import Partition
 
 FAST = ["--epochs", "2", "--win-len", "40", "--hop-len", "20"]
-
-
-def run_cli(argv: list) -> int:
-    """``main(argv)``; the exit code (0 when it returns normally)."""
-    try:
-        main([str(a) for a in argv])
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
-
-def the_error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if "error:" in line]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    return lines[0]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _share_cores_between_xdist_workers():
-    """With ``-n N``, give each worker 1/N of torch's threads (N workers x all cores oversubscribes the CPU)."""
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, before // workers))
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)
