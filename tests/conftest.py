@@ -185,3 +185,43 @@ def bio_csv(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("bio") / "bio.csv"
     pd.DataFrame({"time": t * 1000, "ecg": ecg, "resp": resp}).to_csv(path, index=False)
     return path
+
+
+def write_bio_record(path: Path, channels: list[tuple[str, str, float, np.ndarray]]) -> Path:
+    """Write ``channels`` (label, unit, rate in Hz, physical samples) with the formats' own writers.
+
+    ``path``'s suffix picks the format: ``.hea`` -> a WFDB record (``wfdb.wrsamp``, 16-bit; channels at
+    different rates become samples per frame of the slowest rate, which must divide the others), ``.edf`` ->
+    EDF+ with one annotation, ``.bdf`` -> BDF+ (``pyedflib``; 16-/24-bit, physical range = the signal's + 1 %).
+    EDF/BDF store whole 1 s data records, so give whole seconds of samples.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".hea":
+        import wfdb
+
+        frame_hz = min(fs for _, _, fs, _ in channels)
+        per_frame = [int(round(fs / frame_hz)) for _, _, fs, _ in channels]
+        wfdb.wrsamp(path.stem, fs=frame_hz, units=[u for _, u, _, _ in channels],
+                    sig_name=[n for n, _, _, _ in channels], e_p_signal=[np.asarray(x, float) for *_, x in channels],
+                    samps_per_frame=per_frame, fmt=["16"] * len(channels), write_dir=str(path.parent))
+        return path
+    from pyedflib import highlevel
+
+    digital = 2 ** 23 if path.suffix == ".bdf" else 2 ** 15
+    headers = []
+    for label, unit, fs, x in channels:
+        pad = 0.01 * (float(np.ptp(x)) or 1.0)
+        # the header keeps 8 characters per limit: round outwards to 2 decimals (fits for |x| < 10^4)
+        lo, hi = np.floor((x.min() - pad) * 100) / 100, np.ceil((x.max() + pad) * 100) / 100
+        headers.append({"label": label, "dimension": unit, "sample_frequency": fs, "physical_min": float(lo),
+                        "physical_max": float(hi), "digital_min": -digital, "digital_max": digital - 1,
+                        "transducer": "", "prefilter": ""})
+    header = {"annotations": [[0.5, -1, "start"]]} if path.suffix == ".edf" else None
+    highlevel.write_edf(str(path), [np.ascontiguousarray(x, float) for *_, x in channels], headers, header=header)
+    return path
+
+
+@pytest.fixture(name="write_bio_record")
+def _write_bio_record_fixture():
+    """The :func:`write_bio_record` writer (WFDB, EDF+ or BDF+ by suffix), for tests outside this module."""
+    return write_bio_record

@@ -102,7 +102,7 @@ def predict_recording(models: list[Path], audio: Path | None = None, video: Path
         models: unimodal or fusion run directories (e.g. one per target).
         audio: audio file (or a video whose audio track to use).
         video: video file.
-        bio: CSV with a time column and ecg/resp columns.
+        bio: CSV with a time column and ecg/resp columns, WFDB ``.hea`` record, or EDF/BDF file.
         extract_config: a :class:`musefusion.features.extract.ExtractConfig` (weights files, options).
 
     Returns:

@@ -33,13 +33,22 @@ MtcnnWeightsOpt = Annotated[FileOpt, typer.Option("--mtcnn-weights", help="Folde
                                                 "onet.pt; default: the facenet-pytorch package's.")]
 Bf16Opt = Annotated[bool, typer.Option("--vggface-bf16", help="Run VGG-Face in bfloat16 (about 2x faster on CPUs "
                                        "with native bf16; ~3 significant digits).")]
-BioTimeUnitOpt = Annotated[str, typer.Option("--bio-time-unit", help="Unit of the bio time column: auto, s or ms.")]
+BioTimeUnitOpt = Annotated[str, typer.Option("--bio-time-unit", help="Unit of a bio CSV's time column: auto, s or "
+                                              "ms (WFDB/EDF records carry their sampling rates).")]
+EcgChannelOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045 - typer needs Optional here
+    "--ecg-channel", metavar="NAME", help="ECG signal of a WFDB/EDF record (or column of a bio CSV), by name, any "
+    "case; default: the first channel named like ECG/EKG, 'Lead ...' or a lead (I, II, MLII, V1-V6, ...).")]
+RespChannelOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045 - typer needs Optional here
+    "--resp-channel", metavar="NAME", help="Respiration signal of a WFDB/EDF record (or column of a bio CSV), by "
+    "name, any case; default: the first channel whose name holds resp, rsp, breath, thor, chest, abdo or airflow.")]
 EgemapsWinOpt = Annotated[float, typer.Option("--egemaps-win-s", help="eGeMAPS window centred on each 500 ms step, "
                                                                       "seconds.")]
 AudioOpt = Annotated[FileOpt, typer.Option(help="Audio file (wav, flac, mp3, ...).")]
 VideoOpt = Annotated[FileOpt, typer.Option(help="Video file: frames for vggface, audio track for audio features "
                                                 "when --audio is not given.")]
-BioOpt = Annotated[FileOpt, typer.Option(help="CSV with a time column (s or ms) and ecg and/or resp columns.")]
+BioOpt = Annotated[FileOpt, typer.Option(help="Raw ECG/respiration: a CSV with a time column (s or ms) and ecg "
+                                              "and/or resp columns, a WFDB record's .hea header (its .dat beside "
+                                              "it), or an EDF/BDF file.")]
 
 
 def extract(
@@ -50,7 +59,8 @@ def extract(
     sid: Annotated[Optional[str], typer.Option("--id", help="Subject id (output file name); default: the "  # noqa: UP045
                                                             "first input's file stem.")] = None,
     input_dir: Annotated[FileOpt, typer.Option("--input-dir", help="Folder of recordings grouped by stem: "
-                                                                   "<id>.wav / <id>.mp4 / <id>.csv.")] = None,
+                                                                   "<id>.wav / <id>.mp4 / <id>.csv, .hea, .edf "
+                                                                   "or .bdf.")] = None,
     manifest: Annotated[FileOpt, typer.Option(help="CSV with columns id,audio,video,bio (paths relative to it).")]
     = None,
     task: TaskOpt = Task.STRESS,
@@ -62,6 +72,8 @@ def extract(
     mtcnn_weights: MtcnnWeightsOpt = None,
     vggface_bf16: Bf16Opt = False,
     bio_time_unit: BioTimeUnitOpt = "auto",
+    ecg_channel: EcgChannelOpt = None,
+    resp_channel: RespChannelOpt = None,
     overwrite: Annotated[bool, typer.Option(help="Re-extract ids whose outputs already exist.")] = False,
 ) -> None:
     """Extract eGeMAPS, VGGish, VGG-Face and ECG/RESP/BPM features onto the 500 ms grid."""
@@ -71,7 +83,7 @@ def extract(
     cfg = ExtractConfig(features=tuple(f.strip() for f in features.split(",") if f.strip()), task=task,
                         egemaps_win_s=egemaps_win_s, vggish_weights=vggish_weights, vggface_weights=vggface_weights,
                         mtcnn_weights=mtcnn_weights, vggface_bf16=vggface_bf16, bio_time_unit=bio_time_unit,
-                        overwrite=overwrite)
+                        ecg_channel=ecg_channel, resp_channel=resp_channel, overwrite=overwrite)
     if input_dir is not None:
         recordings = recordings_in_folder(input_dir)
     elif manifest is not None:
@@ -103,6 +115,8 @@ def predict_recording(
     mtcnn_weights: MtcnnWeightsOpt = None,
     vggface_bf16: Bf16Opt = False,
     bio_time_unit: BioTimeUnitOpt = "auto",
+    ecg_channel: EcgChannelOpt = None,
+    resp_channel: RespChannelOpt = None,
 ) -> None:
     """Emotion curves for a new recording: extract the features the models need, run them, write CSV + PNG."""
     from musefusion import io
@@ -112,7 +126,8 @@ def predict_recording(
     if audio is None and video is None and bio is None:
         raise ConfigError("Give at least one recording: --audio, --video and/or --bio.")
     cfg = ExtractConfig(egemaps_win_s=egemaps_win_s, vggish_weights=vggish_weights, vggface_weights=vggface_weights,
-                        mtcnn_weights=mtcnn_weights, vggface_bf16=vggface_bf16, bio_time_unit=bio_time_unit)
+                        mtcnn_weights=mtcnn_weights, vggface_bf16=vggface_bf16, bio_time_unit=bio_time_unit,
+                        ecg_channel=ecg_channel, resp_channel=resp_channel)
     curves = predict(model, audio=audio, video=video, bio=bio, extract_config=cfg)
     name = next(p for p in (audio, video, bio) if p is not None).name
     out.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,8 @@ EXTRACTABLE = AUDIO_FEATURES + VIDEO_FEATURES + BIO_FEATURES
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac", ".opus")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg")
-BIO_SUFFIXES = (".csv",)
+#: Bio inputs: a CSV table, a WFDB record (its .hea header; the .dat beside it), an EDF(+) or BDF(+) file.
+BIO_SUFFIXES = (".csv", *io.RECORD_SUFFIXES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +52,9 @@ class ExtractConfig(ConfigBase):
     mtcnn_weights: Path | None = None  # folder with pnet.pt/rnet.pt/onet.pt; default: facenet-pytorch's
     face_min_size_px: int = 40  # smallest face MTCNN looks for (px); smaller = slower
     vggface_bf16: bool = False  # VGG-Face in bfloat16: ~2x faster on CPUs with native bf16, ~3 digits
-    bio_time_unit: str = "auto"  # unit of the bio file's time column: auto, s or ms
+    bio_time_unit: str = "auto"  # unit of the bio CSV's time column: auto, s or ms (records carry their rates)
+    ecg_channel: str | None = None  # ECG channel of a WFDB/EDF record (or CSV column); None: by name rules
+    resp_channel: str | None = None  # respiration channel of a record (or CSV column); None: by name rules
     overwrite: bool = False  # re-extract recordings whose outputs already exist
 
     def __post_init__(self) -> None:
@@ -74,6 +77,11 @@ class ExtractConfig(ConfigBase):
                               "(MTCNN's P-Net cell size).")
         if self.bio_time_unit not in ("auto", "s", "ms"):
             raise ConfigError(f"ExtractConfig.bio_time_unit: '{self.bio_time_unit}' is not auto, s or ms.")
+        for name in ("ecg_channel", "resp_channel"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, str) or not v.strip()):
+                raise ConfigError(f"ExtractConfig.{name}: {v!r} is not a channel name; give the signal's name "
+                                  f"as stored in the record (--{name.replace('_', '-')} NAME) or leave it out.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +91,7 @@ class Recording:
     id: str  # subject id: the output file name <id>.csv
     audio: Path | None = None  # audio file (or a video whose audio track to use)
     video: Path | None = None  # video file (frames for vggface; its audio track when ``audio`` is None)
-    bio: Path | None = None  # CSV with time + ecg/resp columns
+    bio: Path | None = None  # CSV with time + ecg/resp columns, WFDB .hea record, or EDF/BDF file
 
 
 class Extracted(dict):
@@ -149,7 +157,9 @@ class Extractor:
         Args:
             audio: an audio file, or a video whose audio track to use.
             video: a video file (frames -> vggface; its audio track -> audio features when ``audio`` is None).
-            bio: a CSV with a time column (s or ms) and ``ecg`` and/or ``resp`` columns.
+            bio: a CSV with a time column (s or ms) and ``ecg`` and/or ``resp`` columns, a WFDB record's
+                ``.hea`` header (its ``.dat`` beside it), or an EDF/BDF file (channels picked as in
+                :func:`musefusion.features.physio.record_table`).
             features: feature sets to make (default: the config's, else all the inputs allow).
 
         Returns:
@@ -209,8 +219,17 @@ class Extractor:
         logger.info("%s: face found in %.1f%% of %d steps", path.name, 100 * face_rate, len(grid))
 
     def _extract_bio(self, path: Path, feats: tuple[str, ...], out: Extracted) -> None:
-        df = io.read_table(path)
-        t, sr, ecg, resp = physio.read_bio(df, path, self.config.bio_time_unit)
+        cfg = self.config
+        suffix = path.suffix.lower()
+        if suffix == ".dat":
+            raise ConfigError(f"Bio file '{path}' is a WFDB signal file; give its header "
+                              f"'{path.with_suffix('.hea')}' instead (the .dat is read through it).")
+        if suffix in io.RECORD_SUFFIXES:
+            df = physio.record_table(io.read_bio_record(path), path, cfg.ecg_channel, cfg.resp_channel)
+            t, sr, ecg, resp = physio.read_bio(df, path, "s")
+        else:
+            df = io.read_table(path)
+            t, sr, ecg, resp = physio.read_bio(df, path, cfg.bio_time_unit, cfg.ecg_channel, cfg.resp_channel)
         grid = step_grid(t[-1])
         try:
             values = physio.extract_bio(t, sr, ecg, resp, grid, feats)
@@ -278,7 +297,8 @@ class Extractor:
 
 def recordings_in_folder(folder: str | os.PathLike[str]) -> list[Recording]:
     """Group a folder's files by stem into recordings: ``<id>.wav`` (audio), ``<id>.mp4`` (video),
-    ``<id>.csv`` (bio); see ``AUDIO_SUFFIXES``, ``VIDEO_SUFFIXES``.
+    ``<id>.csv``, ``<id>.hea`` (WFDB; ``<id>.dat`` beside it), ``<id>.edf`` or ``<id>.bdf`` (bio); see
+    ``AUDIO_SUFFIXES``, ``VIDEO_SUFFIXES``, ``BIO_SUFFIXES``.
 
     Raises:
         MissingDataError: the folder does not exist or holds no recording.
@@ -303,7 +323,7 @@ def recordings_in_folder(folder: str | os.PathLike[str]) -> list[Recording]:
         slot[kind] = p
     if not found:
         raise MissingDataError(f"Input folder '{folder}' holds no recording ({', '.join(AUDIO_SUFFIXES)}, "
-                               f"{', '.join(VIDEO_SUFFIXES)}, .csv).")
+                               f"{', '.join(VIDEO_SUFFIXES)}, {', '.join(BIO_SUFFIXES)}).")
     return [Recording(sid, **kinds) for sid, kinds in found.items()]
 
 
