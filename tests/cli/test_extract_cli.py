@@ -51,15 +51,6 @@ def test_extract_errors_are_one_line_exit_2(tmp_path, speech_wav, monkeypatch, c
     assert not list((tmp_path / "o").rglob("*.csv")) if (tmp_path / "o").exists() else True
 
 
-def _code(argv: list[str]) -> int:
-    """Exit code of a run that may return normally (success) or exit."""
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
-
 def _ecg_resp(simulated_bio, names=("ECG", "Resp")):
     _, ecg, resp = simulated_bio(duration_s=6.0)
     return [(names[0], "mV", 250, ecg), (names[1], "NU", 250, resp)]
@@ -67,12 +58,12 @@ def _ecg_resp(simulated_bio, names=("ECG", "Resp")):
 
 def test_extract_records_by_flag_and_by_folder(tmp_path, simulated_bio, write_bio_record, capsys):
     rec = write_bio_record(tmp_path / "one" / "rec.edf", _ecg_resp(simulated_bio, ("X1", "X2")))
-    assert _code(["extract", "--bio", str(rec), "--ecg-channel", "x1", "--resp-channel", "X2",
+    assert run_cli(["extract", "--bio", str(rec), "--ecg-channel", "x1", "--resp-channel", "X2",
                  "--out", str(tmp_path / "o")]) == 0
     assert "rec: ECG,RESP,BPM" in capsys.readouterr().out
     for sid, suffix in (("a", ".hea"), ("b", ".bdf")):
         write_bio_record(tmp_path / "batch" / f"{sid}{suffix}", _ecg_resp(simulated_bio))
-    assert _code(["extract", "--input-dir", str(tmp_path / "batch"), "--out", str(tmp_path / "o")]) == 0
+    assert run_cli(["extract", "--input-dir", str(tmp_path / "batch"), "--out", str(tmp_path / "o")]) == 0
     out = capsys.readouterr().out
     assert "extracted 2 recording" in out and "a: ECG,RESP,BPM" in out and "b: ECG,RESP,BPM" in out
     seg = tmp_path / "o" / "c3_muse_stress" / "feature_segments"
@@ -97,7 +88,7 @@ def test_record_errors_are_one_line_exit_2(tmp_path, simulated_bio, write_bio_re
     else:
         rec = write_bio_record(tmp_path / "rec.edf", _ecg_resp(simulated_bio, ("X1", "X2") if case == "no channel"
                                                                else ("ECG", "Resp")))
-    assert _run(["extract", "--bio", str(rec), "--out", str(tmp_path / "o"), *extra]) == 2
+    assert run_cli(["extract", "--bio", str(rec), "--out", str(tmp_path / "o"), *extra]) == 2
     err = _one_line_error(capsys)
     assert __import__("re").search(match, err), err
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").rglob("*.csv"))

@@ -68,9 +68,9 @@ def test_curves_from_an_edf_record_with_named_channels(runs, simulated_bio, writ
     rec = write_bio_record(tmp_path / "rec.edf", [("X1", "mV", 250, ecg), ("X2", "NU", 250, resp)])
     out = tmp_path / "curves"
     argv = ["predict-recording", "--bio", str(rec), "--model", str(runs / "bio"), "--out", str(out)]
-    assert _run(argv) == 2
+    assert run_cli(argv) == 2
     assert "pick them with --ecg-channel NAME" in capsys.readouterr().err
-    assert _run([*argv, "--ecg-channel", "X1", "--resp-channel", "x2"]) == 0, capsys.readouterr().err
+    assert run_cli([*argv, "--ecg-channel", "X1", "--resp-channel", "x2"]) == 0, capsys.readouterr().err
     curves = pd.read_csv(out / "curves.csv")
     assert list(curves.columns) == ["timestamp", "arousal"] and 10 <= len(curves) <= 16
     assert np.isfinite(curves["arousal"]).all()
