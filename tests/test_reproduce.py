@@ -48,3 +48,29 @@ def test_rerun_skips_finished_runs(reproduced, capsys):
     except SystemExit as exc:
         assert exc.code in (0, None)
     assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/metrics.json")} == stamps
+
+
+def test_a_sweep_best_config_sets_its_row(tmp_path):
+    from musefusion import io
+    from musefusion.config import DataConfig, RunConfig, TrainConfig, model_preset
+    from musefusion.errors import ConfigError
+    from musefusion.reproduce import ReproduceConfig, reproduce, run_config
+
+    best = RunConfig(DataConfig(root=tmp_path, features=("bio",), target="valence"),
+                     model_preset("bio_lstm", hidden=24, lstm_layers=4), TrainConfig(lr=0.005, batch_size=128))
+    path = io.write_toml(tmp_path / "best_config.toml", best.to_dict())  # what `sweep report` writes
+    cfg = ReproduceConfig(root=tmp_path, profile="smoke", row_configs=(str(path),))
+    row = run_config(cfg, "bio", "bio_lstm", "valence")
+    assert (row.model.hidden, row.model.lstm_layers, row.train.lr, row.train.batch_size) == (24, 4, 0.005, 128)
+    other = run_config(cfg, "bio", "bio_lstm", "arousal")  # another target keeps the profile's model
+    assert other.model.hidden != 24
+    assert row.train.epochs == other.train.epochs  # the profile's epochs and seeds stay
+
+    stray = RunConfig(DataConfig(root=tmp_path, features=("egemaps",), target="arousal"), model_preset("gcnn"))
+    stray_path = io.write_toml(tmp_path / "stray.toml", stray.to_dict())
+    synthesize(tmp_path / "d", SynthConfig(task=Task.STRESS, seed=3, n_train=2, n_devel=1, n_test=1, minutes=0.3,
+                                           features=("egemaps",)))
+    with pytest.raises(ConfigError, match="stray.toml.*matches no row"):
+        reproduce(ReproduceConfig(root=tmp_path / "d", profile="smoke", row_configs=(str(stray_path),)),
+                  tmp_path / "out")
+    assert not (tmp_path / "out" / "runs").exists()

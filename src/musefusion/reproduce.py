@@ -121,6 +121,19 @@ def _row_overrides(files: tuple[str, ...]) -> dict[tuple[tuple[str, ...], str, s
     return out
 
 
+def _check_row_configs(cfg: ReproduceConfig) -> None:
+    """Every ``--row-config`` file must match a row of this reproduction (features, model, target)."""
+    rows = {(DataConfig(root=".", features=(f,)).features, model, t)
+            for (f, _m, model) in unimodal_rows(cfg) for t in _targets(cfg.task)}
+    for f in cfg.row_configs:
+        key = next(iter(_row_overrides((f,))))
+        if key not in rows:
+            feats, model, target = key
+            raise ConfigError(f"Row config '{f}' ({'+'.join(feats)}, {model}, {target}) matches no row of the "
+                              f"{cfg.task.value} tables; use a config for one of their feature/model/target rows "
+                              "(--all-models adds every model on every feature set).")
+
+
 def run_config(cfg: ReproduceConfig, features: str, model: str, target: str) -> RunConfig:
     """The RunConfig of one table row under the profile (and a row config file, when one matches)."""
     s = cfg.settings
@@ -227,6 +240,7 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     s = cfg.settings
     targets = _targets(cfg.task)
     progress = progress or _no_progress
+    _check_row_configs(cfg)
 
     # 1. unimodal rows
     jobs = []
