@@ -31,7 +31,7 @@ test: venv sysdeps
 	$(BIN)/python -m pytest -q -n 2 --durations=10 --doctest-modules tests src/musefusion
 
 lint: venv
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check --no-cache src tests bench
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from corpus_faults import FAULTS, Fault, label_file
 
+from corpus_faults import FAULTS, Fault, label_file
 from musefusion.data.check import check_corpus
 from musefusion.errors import MissingDataError
 from musefusion.types import Task

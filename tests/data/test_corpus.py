@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from corpus_faults import FAULTS, Fault, feature_file, label_file, partition_file
 
 import musefusion.data.corpus as corpus_mod
+from corpus_faults import FAULTS, Fault, feature_file, label_file, partition_file
 from musefusion import DataConfig, load_corpus
 from musefusion.config import ConfigError
 from musefusion.data.corpus import CorpusData
