@@ -29,7 +29,7 @@ def runs(tmp_path_factory, synth_stress):
     return out
 
 
-def test_curves_from_a_fused_and_a_unimodalrun_cli(runs, speech_wav, bio_csv, tmp_path, capsys):
+def test_curves_from_a_fused_and_a_unimodal_run(runs, speech_wav, bio_csv, tmp_path, capsys):
     out = tmp_path / "curves"
     code = run_cli(["predict-recording", "--audio", str(speech_wav), "--bio", str(bio_csv),
                  "--model", str(runs / "fused"), "--model", str(runs / "egemaps"), "--out", str(out)])
