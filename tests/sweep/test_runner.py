@@ -123,3 +123,18 @@ def test_bad_storage(url, error, match):
 def test_counts_of_an_empty_study(tmp_path, tiny_root):
     study = open_study(_sweep(tiny_root, tmp_path / "e", 2), heartbeat=False)
     assert study_counts(study).done == 0
+
+
+def test_a_weak_trial_is_pruned_on_its_intermediate_devel_ccc(tiny_root, tmp_path):
+    space = {"hidden": (8, 16), "lr": (5e-3, 1e-7)}
+    sweep = _sweep(tiny_root, tmp_path / "prune", 6, epochs=4, space=space, prune_warmup=1)
+    study = open_study(sweep, heartbeat=False)
+    for _ in range(5):  # five sound trials first: the median pruner starts after five
+        study.enqueue_trial({"hidden": 16, "lr": 5e-3})
+    study.enqueue_trial({"hidden": 16, "lr": 1e-7})  # learns nothing in 4 epochs
+    counts = run_sweep(sweep)
+    assert (counts.complete, counts.pruned) == (5, 1)
+    weak = open_study(sweep, heartbeat=False).trials[5]
+    assert weak.params["lr"] == 1e-7 and weak.state.name == "PRUNED"
+    sound = open_study(sweep, heartbeat=False).trials[0]
+    assert len(weak.intermediate_values) < len(sound.intermediate_values)  # stopped before its last epoch
