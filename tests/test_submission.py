@@ -63,3 +63,24 @@ def test_validator_flags_out_of_range(good_submission, synth_stress):
     df.to_csv(f, index=False)
     problems = validate_submission(good_submission, synth_stress, Task.STRESS)
     assert len(problems) == 1 and "outside the plausible range" in problems[0]
+
+
+def test_written_submission_has_the_label_files_layout_and_passes(synth_stress, tmp_path):
+    from musefusion.submission import write_submission
+
+    hidden = synth_stress / "test_labels" / "c3_muse_stress" / "label_segments"
+    runs = []
+    for target in ("arousal", "valence"):  # run dirs whose test predictions are the true labels
+        run = tmp_path / f"run-{target}"
+        io.write_toml(run / "config.toml", {"data": {"target": target}})
+        shutil.copytree(hidden / target, run / "predictions" / "test")
+        runs.append(run)
+    sub = write_submission(runs, tmp_path / "sub")
+    assert validate_submission(sub, synth_stress, Task.STRESS) == []
+    corpus_labels = synth_stress / "c3_muse_stress" / "label_segments"
+    for target in ("arousal", "valence"):
+        files = sorted((sub / target).glob("*.csv"))
+        assert [f.name for f in files] == sorted(f.name for f in (hidden / target).glob("*.csv"))
+        for f in files:
+            assert f.read_text().splitlines()[0] == (corpus_labels / target / f.name).read_text().splitlines()[0]
+            np.testing.assert_allclose(io.read_label_csv(f)[1], io.read_label_csv(hidden / target / f.name)[1])

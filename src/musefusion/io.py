@@ -218,7 +218,7 @@ def read_label_csv(path: str | os.PathLike[str], *, values: bool = True) -> tupl
     ts = _timestamps(table, path, "Label")
     if "value" not in table.column_names:
         raise DataFormatError(f"Label file '{path}' has no 'value' column (columns: {table.column_names}); "
-                              "MuSe label files hold timestamp,value,segment_id.")
+                              "MuSe label files hold timestamp, segment_id and value.")
     if not values:
         return ts, np.full(len(ts), np.nan, dtype=np.float32)
     return ts, _numeric_column(table, "value", path, "Label").astype(np.float32)

@@ -1,7 +1,8 @@
 """Test submissions in the MuSe layout, and their validator.
 
-Layout: ``<dir>/<target>/<id>.csv`` with the label files' columns ``timestamp,value,segment_id``, one file per
-test subject and target, one row per label step.
+Layout: ``<dir>/<target>/<id>.csv`` with the label files' columns ``timestamp,segment_id,value`` (the order of
+the MuSe 2021 submission instructions and of this project's label and prediction files), one file per test subject
+and target, one row per label step.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from musefusion import io
 from musefusion.data.corpus import find_corpus_dir, label_path, list_targets, subject_grid
@@ -37,9 +37,7 @@ def write_submission(run_dirs: list[Path], out: Path) -> Path:
             target = rec["data"]["target"]
             preds = io.read_predictions(run / "predictions" / "test")
             for sid, (ts, vals) in preds.items():
-                df = pd.DataFrame({"timestamp": ts, "value": vals, "segment_id": 1})
-                (tmp / target).mkdir(parents=True, exist_ok=True)
-                df.to_csv(tmp / target / f"{sid}.csv", index=False)
+                io.write_sequence_csv(tmp / target / f"{sid}.csv", ts, vals)
     return out
 
 
