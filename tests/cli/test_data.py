@@ -124,3 +124,18 @@ def test_check_with_an_unknown_task_is_a_usage_error(tiny_corpus, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert "Invalid value for '--task'" in err and "Traceback" not in err
+
+
+def test_demo_runs_synth_check_and_reproduce_then_reuses_the_corpus(tmp_path, capsys):
+    args = ["demo", "--out", tmp_path, "--split", "4/2/2", "--minutes", "0.6", "--profile", "smoke",
+            "--workers", "1"]
+    assert run_cli(args) == 0
+    out = capsys.readouterr().out
+    assert "wrote 8 subjects (4/2/2)" in out and "corpus OK" in out
+    report = tmp_path / "reproduce-stress" / "report.md"
+    text = report.read_text()
+    assert "Table 2" in text and "A+V+B" in text and "submission`: valid." in text.replace("/submission`", "submission`")
+    corpus_mtime = (tmp_path / "data" / "c3_muse_stress" / "metadata" / "partition.csv").stat().st_mtime_ns
+    assert run_cli(args) == 0  # same settings: the corpus is reused and finished runs are skipped
+    assert "using the synthetic corpus already in" in capsys.readouterr().out
+    assert (tmp_path / "data" / "c3_muse_stress" / "metadata" / "partition.csv").stat().st_mtime_ns == corpus_mtime

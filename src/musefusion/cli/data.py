@@ -22,6 +22,14 @@ data_app = typer.Typer(help="Inspect and validate corpora.", no_args_is_help=Tru
 console = Console()
 
 
+def _parse_split(split: str) -> tuple[int, int, int]:
+    try:
+        n_train, n_devel, n_test = (int(p) for p in split.split("/"))
+    except ValueError:
+        raise ConfigError(f"--split '{split}' must look like 41/14/14 (train/devel/test subject counts).") from None
+    return n_train, n_devel, n_test
+
+
 def synth(
     out: Annotated[Path, typer.Argument(help="Destination root; writes OUT/<corpus>/ and OUT/test_labels/<corpus>/.")],
     task: TaskOpt = Task.STRESS,
@@ -32,10 +40,7 @@ def synth(
     features: Annotated[str, typer.Option(help="Comma-separated feature folders to write.")] = ",".join(SYNTH_FEATURES),
 ) -> None:
     """Write a synthetic Ulm-TSST-like corpus in the MuSe 2021 layout (deterministic for a seed)."""
-    try:
-        n_train, n_devel, n_test = (int(p) for p in split.split("/"))
-    except ValueError:
-        raise ConfigError(f"--split '{split}' must look like 41/14/14 (train/devel/test subject counts).") from None
+    n_train, n_devel, n_test = _parse_split(split)
     cfg = SynthConfig(task=task, seed=seed, n_train=n_train, n_devel=n_devel, n_test=n_test, minutes=minutes,
                       features=tuple(f.strip() for f in features.split(",") if f.strip()))
     t0 = time.perf_counter()
@@ -76,8 +81,11 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for the synthetic corpus and the results.")] = Path("demo"),
     task: TaskOpt = Task.STRESS,
     seed: SeedOpt = 0,
-    profile: Annotated[str, typer.Option(help="reproduce profile: quick or paper.")] = "quick",
+    profile: Annotated[str, typer.Option(help="reproduce profile: quick, paper or smoke (see reproduce --help).")]
+    = "quick",
     workers: Annotated[int, typer.Option(help="Parallel training processes.")] = 2,
+    split: Annotated[str, typer.Option(help="Synthetic subjects per partition, TRAIN/DEVEL/TEST.")] = "41/14/14",
+    minutes: Annotated[float, typer.Option(help="Synthetic recording length per subject in minutes.")] = 5.0,
 ) -> None:
     """The main job on the embedded default: synthesise the default corpus, check it, reproduce the paper."""
     from musefusion.cli.fuse import reproduce
@@ -86,10 +94,12 @@ def demo(
     from musefusion import io
 
     stamp = corpus_root / task.corpus_dirs[0] / "metadata" / "synth.toml"
-    if stamp.is_file() and io.read_toml(stamp) == SynthConfig(task=task, seed=seed).to_dict():
+    n_train, n_devel, n_test = _parse_split(split)
+    wanted = SynthConfig(task=task, seed=seed, n_train=n_train, n_devel=n_devel, n_test=n_test, minutes=minutes)
+    if stamp.is_file() and io.read_toml(stamp) == wanted.to_dict():
         console.print(f"using the synthetic corpus already in {corpus_root}")
     else:
-        synth(corpus_root, task=task, seed=seed)
+        synth(corpus_root, task=task, seed=seed, split=split, minutes=minutes)
     try:
         check(corpus_root, task=task)
     except typer.Exit as exc:
