@@ -65,7 +65,7 @@ def synth_stress(tmp_path_factory) -> Path:
     """Root of a small synthetic stress corpus (8/3/3 subjects, ~1.5 min each); shared, do not modify."""
     root = tmp_path_factory.mktemp("synth_stress")
     synthesize(root, SynthConfig(task=Task.STRESS, seed=1, n_train=8, n_devel=3, n_test=3, minutes=1.5,
-                                 features=("egemaps", "vggface", "ECG", "RESP", "BPM")))
+                                 features=("egemaps", "vggface", "ECG", "resp", "BPM")))
     return root
 
 
@@ -74,7 +74,7 @@ def synth_physio(tmp_path_factory) -> Path:
     """Root of a small synthetic physio corpus (6/2/2 subjects, ~1 min each); shared, do not modify."""
     root = tmp_path_factory.mktemp("synth_physio")
     synthesize(root, SynthConfig(task=Task.PHYSIO, seed=2, n_train=6, n_devel=2, n_test=2, minutes=1.0,
-                                 features=("vggish", "vggface", "ECG", "RESP", "BPM")))
+                                 features=("vggish", "vggface", "ECG", "resp", "BPM")))
     return root
 
 

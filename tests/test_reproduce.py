@@ -14,7 +14,7 @@ from musefusion.types import Task
 def reproduced(tmp_path_factory):
     root = tmp_path_factory.mktemp("rep_data")
     synthesize(root, SynthConfig(task=Task.STRESS, seed=3, n_train=4, n_devel=2, n_test=2, minutes=0.6,
-                                 features=("egemaps", "vggface", "ECG", "RESP", "BPM")))
+                                 features=("egemaps", "vggface", "ECG", "resp", "BPM")))
     out = tmp_path_factory.mktemp("rep_out")
     main_args = ["reproduce", "--data", str(root), "--profile", "smoke", "--out", str(out), "--workers", "1"]
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import types as _pytypes
 import typing
@@ -81,8 +82,24 @@ def _decode(tp: Any, value: Any) -> Any:
     return value
 
 
+def unknown_key_error(where: str, key: str, allowed: typing.Iterable[str]) -> ConfigError:
+    """A ConfigError for a mistyped key: names the section, the key and the nearest allowed one.
+
+    Examples:
+        >>> str(unknown_key_error("[model]", "hiden", ["hidden", "heads"]))
+        "Unknown key 'hiden' in [model]; did you mean 'hidden'? Allowed: heads, hidden."
+    """
+    allowed = sorted(allowed)
+    near = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.5)
+    hint = f"; did you mean '{near[0]}'?" if near else "."
+    return ConfigError(f"Unknown key '{key}' in {where}{hint} Allowed: {', '.join(allowed)}.")
+
+
 class ConfigBase:
     """Shared ``to_dict``/``from_dict``/``replace`` for the frozen config dataclasses."""
+
+    #: How messages name this config's section (``[model]`` in a config file).
+    _section: typing.ClassVar[str] = ""
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict of TOML-able values (Enums as their values, tuples as lists, no ``None``)."""
@@ -100,7 +117,7 @@ class ConfigBase:
         names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ConfigError(f"Unknown {cls.__name__} field(s) {unknown}; allowed: {sorted(names)}.")
+            raise unknown_key_error(cls._section or cls.__name__, unknown[0], names)
         kwargs = {}
         for k, v in data.items():
             try:
@@ -109,10 +126,10 @@ class ConfigBase:
                 kwargs[k] = v
         try:
             return cls(**kwargs)
-        except ValueError as exc:
-            if isinstance(exc, ConfigError):
-                raise
-            raise ConfigError(f"{cls.__name__}: {exc}") from exc
+        except ConfigError:
+            raise
+        except (ValueError, TypeError) as exc:  # a value of the wrong type, e.g. epochs = "ten"
+            raise ConfigError(f"{cls._section or cls.__name__}: {exc}") from None
 
     def replace(self: C, **changes: Any) -> C:
         """A copy with some fields changed (validated again)."""
@@ -130,6 +147,8 @@ def _enum_field(cls_name: str, name: str, value: Any, enum: type[Enum]) -> Enum:
 @dataclasses.dataclass(frozen=True)
 class DataConfig(ConfigBase):
     """What to read from a MuSe corpus and how to shape it into model inputs."""
+
+    _section: typing.ClassVar[str] = "[data]"
 
     root: Path  # data root holding c3_muse_stress/ c4_muse_physio/, or a corpus folder itself
     task: Task = Task.STRESS  # sub-challenge
@@ -172,6 +191,8 @@ MODEL_NAMES = ("lstm", "selfattn", "selfattn_lstm", "gcnn", "gcnn_lstm", "bio_ls
 @dataclasses.dataclass(frozen=True)
 class ModelConfig(ConfigBase):
     """Architecture of a unimodal sequence regressor (one output per 2 Hz step)."""
+
+    _section: typing.ClassVar[str] = "[model]"
 
     name: str = "selfattn_lstm"  # lstm | selfattn | selfattn_lstm | gcnn | gcnn_lstm | bio_lstm
     d_model: int = 128  # width of the input projection / attention (paper Sec. 5.2 is silent; see models/)
@@ -217,7 +238,7 @@ def model_preset(name: str, **overrides: Any) -> ModelConfig:
     """
     if name not in MODEL_PRESETS:
         raise ConfigError(f"Unknown model '{name}' (--model); choose one of {', '.join(MODEL_NAMES)}.")
-    return ModelConfig(name=name, **{**MODEL_PRESETS[name], **overrides})
+    return ModelConfig.from_dict({**MODEL_PRESETS[name], **overrides, "name": name})
 
 
 class Schedule(StrEnum):
@@ -230,6 +251,8 @@ class Schedule(StrEnum):
 @dataclasses.dataclass(frozen=True)
 class TrainConfig(ConfigBase):
     """How a model is fitted (defaults: paper Sec. 5.2)."""
+
+    _section: typing.ClassVar[str] = "[train]"
 
     epochs: int = 100  # paper Sec. 5.2
     lr: float = 1e-3  # Adam learning rate (paper grid: 2e-4, 1e-3, 2e-3, 5e-3)
@@ -283,7 +306,7 @@ class RunConfig(ConfigBase):
         """
         unknown = sorted(set(data) - {"data", "model", "train"})
         if unknown:
-            raise ConfigError(f"Unknown config section(s) {unknown}; allowed: data, model, train.")
+            raise unknown_key_error("the config (sections)", unknown[0], ("data", "model", "train"))
         if "data" not in data:
             raise ConfigError("The config needs a [data] section with at least root (or pass --data).")
         return cls(DataConfig.from_dict(data["data"]), ModelConfig.from_dict(data.get("model", {})),
@@ -394,7 +417,7 @@ class SweepConfig(ConfigBase):
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ConfigError(f"Unknown SweepConfig field(s) {unknown}; allowed: {sorted(names)}.")
+            raise unknown_key_error("the sweep config", unknown[0], names)
         kwargs = {k: _decode(hints[k], v) for k, v in data.items() if k not in ("base", "space")}
         space = tuple((k, tuple(v)) for k, v in data["space"].items())
         return cls(base=RunConfig.from_dict(data["base"]), space=space, **kwargs)

@@ -28,15 +28,24 @@ from musefusion.types import Partition
 # ----------------------------------------------------------------------------------------------- atomic writes
 
 
+def _umask() -> int:
+    """The process umask (read without changing it for longer than the call)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
 
-    The temporary file is removed when the block raises, so no half-written output is left.
+    The temporary file is removed when the block raises, so no half-written output is left. The file gets the
+    mode any program's new file gets (0666 less the umask), not ``mkstemp``'s private 0600.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -53,6 +62,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp.chmod(0o777 & ~_umask())
     try:
         yield tmp
         if path.exists():
@@ -70,9 +80,46 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
     return Path(path)
 
 
+#: Key of the map ``{"path/to/key": "nan" | "inf" | "-inf"}`` of values written as JSON null.
+NON_FINITE_KEY = "non_finite"
+
+
+def _strict(obj: Any, where: str, found: dict[str, str]) -> Any:
+    if isinstance(obj, float) and not np.isfinite(obj):
+        found[where] = repr(obj)
+        return None
+    if isinstance(obj, np.floating | np.integer):
+        return _strict(obj.item(), where, found)
+    if isinstance(obj, dict):
+        return {k: _strict(v, f"{where}/{k}" if where else str(k), found) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v, f"{where}/{i}" if where else str(i), found) for i, v in enumerate(obj)]
+    return obj
+
+
+def _restore(obj: Any, parts: list[str], value: float) -> None:
+    for p in parts[:-1]:
+        obj = obj[int(p)] if isinstance(obj, list) else obj.get(p)
+        if obj is None:
+            return
+    last = parts[-1]
+    if isinstance(obj, list):
+        obj[int(last)] = value
+    elif isinstance(obj, dict) and last in obj and obj[last] is None:
+        obj[last] = value
+
+
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:
-    """Write JSON atomically (sorted keys, indented)."""
-    return write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    """Write strict JSON atomically (sorted keys, indented).
+
+    NaN and infinities (a devel CCC without devel subjects, say) are written as ``null``, and a top-level
+    ``"non_finite"`` map records which keys they were and what they held, so :func:`read_json` restores them.
+    """
+    found: dict[str, str] = {}
+    clean = _strict(data, "", found)
+    if found and isinstance(clean, dict):
+        clean[NON_FINITE_KEY] = found
+    return write_text(path, json.dumps(clean, indent=2, sort_keys=True, default=str, allow_nan=False) + "\n")
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
@@ -86,9 +133,13 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     if not path.is_file():
         raise MissingDataError(f"File '{path}' not found.")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataFormatError(f"'{path}' is not valid JSON ({exc}).") from None
+    if isinstance(data, dict) and isinstance(data.get(NON_FINITE_KEY), dict):
+        for where, text in data.pop(NON_FINITE_KEY).items():
+            _restore(data, str(where).split("/"), float(text))
+    return data
 
 
 def write_toml(path: str | os.PathLike[str], data: dict[str, Any]) -> Path:
@@ -332,13 +383,29 @@ def read_predictions(folder: str | os.PathLike[str]) -> dict[str, tuple[np.ndarr
     return {f.stem: read_label_csv(f) for f in files}
 
 
+#: Content digests of files already hashed in this process, keyed by (path, size, mtime_ns, inode).
+_DIGESTS: dict[tuple[str, int, int, int], bytes] = {}
+
+
 def file_digest(path: str | os.PathLike[str], h: Any) -> None:
-    """Feed a file's name and bytes into the hash object ``h`` (for cache keys)."""
+    """Feed a file's name and a digest of its bytes into the hash object ``h`` (for cache and reuse keys).
+
+    A file's bytes are read once per process while its size, mtime and inode stay the same.
+    """
+    import hashlib
+
     path = Path(path)
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    digest = _DIGESTS.get(key)
+    if digest is None:
+        fh_hash = hashlib.blake2b(digest_size=16)
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                fh_hash.update(chunk)
+        digest = _DIGESTS[key] = fh_hash.digest()
     h.update(str(path.name).encode())
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
+    h.update(digest)
 
 
 def save_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> Path:

@@ -24,11 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from musefusion import io
+from musefusion import io, rundir
 from musefusion.config import ConfigBase, DataConfig, RunConfig, TrainConfig, _enum_field, model_preset
 from musefusion.data.corpus import find_corpus_dir
 from musefusion.errors import ConfigError
 from musefusion.evaluation import paper
+from musefusion.rundir import Status
 from musefusion.types import Task
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class ReproduceConfig(ConfigBase):
     seeds: tuple[int, ...] = ()  # overrides the profile's seeds when given
     stage: str = "all"  # all | unimodal (stop after the unimodal tables)
     all_models: bool = False  # also train every model family on every feature set (an extra table)
+    overwrite: bool = False  # replace runs in `out` made with another config (same-config runs are still reused)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
@@ -242,13 +244,15 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     progress = progress or _no_progress
     _check_row_configs(cfg)
 
-    # 1. unimodal rows
+    # 1. unimodal rows (a finished row is reused only for the same config and corpus files; see rundir)
+    from musefusion.training.run import resolve_run_config, run_status
+
     jobs = []
     for (features, _m, model) in unimodal_rows(cfg):
         for target in targets:
-            rc = run_config(cfg, features, model, target)
+            rc = resolve_run_config(run_config(cfg, features, model, target))
             d = run_dir(out, target, features, model)
-            if not (d / "metrics.json").is_file():
+            if run_status(rc, d, overwrite=cfg.overwrite) is not Status.FINISHED:
                 jobs.append((_job_train, (rc.to_dict(), str(d)), f"{target}/{features}-{model}"))
     _run_jobs(jobs, cfg.workers, progress("unimodal runs", len(jobs)))
     if cfg.stage == "unimodal":
@@ -258,16 +262,16 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
 
     # 2. out-of-fold predictions and final (train+devel) models of the fusion streams
     streams = paper.STREAMS[cfg.task.value]
-    from musefusion.fusion.oof import collect_oof, oof_dir
+    from musefusion.fusion.oof import collect_oof, final_finished, fold_finished
 
     jobs = []
     for target in targets:
         for feats, model in streams.values():
             d = run_dir(out, target, feats, model)
             for fold in range(s["folds"]):
-                if not (oof_dir(d, s["folds"]) / f"fold_{fold}" / "metrics.json").is_file():
+                if not fold_finished(d, s["folds"], fold):
                     jobs.append((_job_fold, (str(d), s["folds"], fold), f"{target}/{feats}-{model} fold {fold}"))
-            if not (d / "final" / "metrics.json").is_file():
+            if not final_finished(d):
                 jobs.append((_job_final, (str(d),), f"{target}/{feats}-{model} final"))
     _run_jobs(jobs, cfg.workers, progress("folds + final models", len(jobs)))
     for target in targets:
@@ -275,7 +279,8 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
             collect_oof(run_dir(out, target, feats, model), s["folds"])
 
     # 3. fusion rows (+ the full row fitted in-sample and on devel)
-    from musefusion.fusion.late import FusionConfig
+    from musefusion.fusion.late import FusionConfig, fusion_record
+    from musefusion.training.run import load_run_config
 
     jobs = []
     for target in targets:
@@ -288,7 +293,8 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
                                   train_on=mode, folds=s["folds"], epochs=s["fusion_epochs"], seeds=s["seeds"],
                                   hop_len=s["fusion_hop"], win_len=s.get("win_len", 300))
                 d = fusion_dir(out, target, row, mode)
-                if not (d / "metrics.json").is_file():
+                record = fusion_record(fc, load_run_config(Path(fc.streams[0])).data.to_dict())
+                if rundir.status(d, record, what="fusion run", overwrite=cfg.overwrite) is not Status.FINISHED:
                     jobs.append((_job_fuse, (fc.to_dict(), str(d)), f"{target}/{'+'.join(row)} {mode}"))
     _run_jobs(jobs, cfg.workers, progress("fusion", len(jobs)))
 

@@ -65,7 +65,8 @@ class FillPolicy(StrEnum):
     FFILL = "ffill"
 
 
-#: Feature sets known from MuSe 2021, with their dimension and modality.
+#: Feature sets known from MuSe 2021-2023, with their dimension and modality (names as the downloads spell
+#: them; looked up without regard to case by :func:`known_feature`).
 KNOWN_FEATURES: dict[str, tuple[int | None, Modality]] = {
     "egemaps": (88, Modality.AUDIO),
     "vggish": (128, Modality.AUDIO),
@@ -75,20 +76,39 @@ KNOWN_FEATURES: dict[str, tuple[int | None, Modality]] = {
     "bert": (None, Modality.TEXT),
     "bert-4": (None, Modality.TEXT),
     "ECG": (1, Modality.BIO),
-    "RESP": (1, Modality.BIO),
+    "resp": (1, Modality.BIO),
     "BPM": (1, Modality.BIO),
+    "biosignals": (3, Modality.BIO),
 }
 
-#: Shorthand feature groups: ``bio`` is ECG+RESP+BPM concatenated (paper Eq. 9).
-FEATURE_GROUPS: dict[str, tuple[str, ...]] = {"bio": ("ECG", "RESP", "BPM")}
+#: The MuSe 2022 folder that holds ECG, respiration and BPM as three columns of one file.
+BIOSIGNALS = "biosignals"
+
+#: Shorthand feature groups: ``bio`` is ECG+resp+BPM concatenated (paper Eq. 9), named as the MuSe 2021 download
+#: names its folders (respiration is lower-case ``resp`` there); a ``biosignals`` folder stands in for all three.
+FEATURE_GROUPS: dict[str, tuple[str, ...]] = {"bio": ("ECG", "resp", "BPM")}
+
+
+def known_feature(name: str) -> tuple[int | None, Modality]:
+    """Dimension and modality of a known feature set, matched without regard to case (``(None, OTHER)`` else).
+
+    Examples:
+        >>> known_feature("RESP")
+        (1, <Modality.BIO: 'B'>)
+    """
+    lower = {k.lower(): v for k, v in KNOWN_FEATURES.items()}
+    return lower.get(str(name).lower(), (None, Modality.OTHER))
 
 
 def expand_features(names: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """Expand a feature spec ("egemaps", "bio", "ECG+RESP+BPM", ["a", "b"]) into feature folder names.
+    """Expand a feature spec ("egemaps", "bio", "ECG+resp+BPM", ["a", "b"]) into feature folder names.
+
+    The names are matched to a corpus's folders later, without regard to case
+    (:func:`musefusion.data.corpus.resolve_feature_names`).
 
     Examples:
         >>> expand_features("bio")
-        ('ECG', 'RESP', 'BPM')
+        ('ECG', 'resp', 'BPM')
         >>> expand_features(["egemaps", "BPM"])
         ('egemaps', 'BPM')
     """
@@ -100,15 +120,15 @@ def expand_features(names: str | list[str] | tuple[str, ...]) -> tuple[str, ...]
             part = part.strip()
             if not part:
                 continue
-            out.extend(FEATURE_GROUPS.get(part, (part,)))
+            out.extend(FEATURE_GROUPS.get(part.lower(), (part,)))
     return tuple(dict.fromkeys(out))
 
 
 def modality_of(features: tuple[str, ...]) -> str:
-    """The paper's modality letter(s) of a feature combination, e.g. ('ECG','RESP','BPM') -> 'B'."""
+    """The paper's modality letter(s) of a feature combination, e.g. ('ECG','resp','BPM') -> 'B'."""
     letters = []
     for f in features:
-        m = KNOWN_FEATURES.get(f, (None, Modality.OTHER))[1].value
+        m = known_feature(f)[1].value
         if m not in letters:
             letters.append(m)
     return "+".join(letters)

@@ -20,7 +20,7 @@ def test_extract_writes_the_corpus_layout(tmp_path, speech_wav, bio_csv, capsys)
                     "--features", "egemaps,bio"]) == 0
     out = capsys.readouterr().out
     assert "extracted 1 recording" in out
-    for f in ("egemaps", "ECG", "RESP", "BPM"):
+    for f in ("egemaps", "ECG", "resp", "BPM"):
         ts, _, _ = io.read_feature_csv(tmp_path / "c3_muse_stress" / "feature_segments" / f / "7.csv")
         assert np.all(ts == np.arange(len(ts)) * 500)
 

@@ -75,7 +75,7 @@ def cache_files() -> list[Path]:
 
 def test_reads_synthetic_corpus(synth_stress):
     data = load_corpus(DataConfig(root=synth_stress, features=("egemaps", "bio"), target="valence"))
-    assert data.feature_dims == {"egemaps": 88, "ECG": 1, "RESP": 1, "BPM": 1}
+    assert data.feature_dims == {"egemaps": 88, "ECG": 1, "resp": 1, "BPM": 1}
     assert data.d_in == 91
     assert [len(data.partition(p)) for p in Partition] == [8, 3, 3]
     for seq in data.partition("train"):
@@ -89,7 +89,7 @@ def test_reads_synthetic_corpus(synth_stress):
 @pytest.mark.parametrize(("task", "target", "features", "dims", "split"), [
     (Task.STRESS, "arousal", ("egemaps", "vggface"), {"egemaps": 88, "vggface": 512}, (8, 3, 3)),
     (Task.STRESS, "valence", ("vggface", "BPM"), {"vggface": 512, "BPM": 1}, (8, 3, 3)),
-    (Task.PHYSIO, "anno12_EDA", ("vggish", "bio"), {"vggish": 128, "ECG": 1, "RESP": 1, "BPM": 1}, (6, 2, 2)),
+    (Task.PHYSIO, "anno12_EDA", ("vggish", "bio"), {"vggish": 128, "ECG": 1, "resp": 1, "BPM": 1}, (6, 2, 2)),
 ])
 def test_sequences_follow_the_label_files(request, task, target, features, dims, split):
     root = request.getfixturevalue("synth_stress" if task == Task.STRESS else "synth_physio")
@@ -513,10 +513,10 @@ def test_data_config_round_trips_through_a_dict(tmp_path):
     cfg = DataConfig(root=tmp_path / "data", task="physio", target="anno12_EDA", features=("vggish+bio",),
                      win_len=120, hop_len=30, fill="ffill", normalize=False, train_partitions=("train", "devel"),
                      cache=False, cache_dir=tmp_path / "cache")
-    assert cfg.features == ("vggish", "ECG", "RESP", "BPM")
+    assert cfg.features == ("vggish", "ECG", "resp", "BPM")
     assert cfg.task == Task.PHYSIO and cfg.fill == FillPolicy.FFILL
     d = cfg.to_dict()
-    assert d["task"] == "physio" and d["fill"] == "ffill" and d["features"] == ["vggish", "ECG", "RESP", "BPM"]
+    assert d["task"] == "physio" and d["fill"] == "ffill" and d["features"] == ["vggish", "ECG", "resp", "BPM"]
     assert DataConfig.from_dict(d) == cfg
     default = DataConfig(root=tmp_path)
     assert "cache_dir" not in default.to_dict()

@@ -59,9 +59,9 @@ def test_synthesize_replaces_an_existing_corpus(tmp_path):
 
 @pytest.mark.parametrize(("fixture", "cfg"), [
     ("synth_stress", SynthConfig(task=Task.STRESS, seed=1, n_train=8, n_devel=3, n_test=3, minutes=1.5,
-                                 features=("egemaps", "vggface", "ECG", "RESP", "BPM"))),
+                                 features=("egemaps", "vggface", "ECG", "resp", "BPM"))),
     ("synth_physio", SynthConfig(task=Task.PHYSIO, seed=2, n_train=6, n_devel=2, n_test=2, minutes=1.0,
-                                 features=("vggish", "vggface", "ECG", "RESP", "BPM"))),
+                                 features=("vggish", "vggface", "ECG", "resp", "BPM"))),
 ])
 def test_layout_follows_the_config(request, fixture, cfg):
     root = request.getfixturevalue(fixture)

@@ -66,9 +66,9 @@ def test_channels_keep_their_own_rates_and_ecg_units(tmp_path, simulated_bio, wr
     _assert_same({f: got[f] for f in ("ECG", "BPM")}, {f: ref[f] for f in ("ECG", "BPM")})
     # respiration sampled at 25 Hz ends 36 ms before the 250 Hz CSV's; the band-pass carries that into the
     # last steps (about 1.7 % of the range at the very end, under 0.5 % before the last 2 s)
-    _assert_same({"RESP": got["RESP"]}, {"RESP": ref["RESP"]}, rel_tol=0.03)
-    (ts, ref_resp), got_resp = ref["RESP"], got["RESP"][1]
-    _assert_same({"RESP": (ts[:-4], got_resp[:-4])}, {"RESP": (ts[:-4], ref_resp[:-4])}, rel_tol=0.005)
+    _assert_same({"resp": got["resp"]}, {"resp": ref["resp"]}, rel_tol=0.03)
+    (ts, ref_resp), got_resp = ref["resp"], got["resp"][1]
+    _assert_same({"resp": (ts[:-4], got_resp[:-4])}, {"resp": (ts[:-4], ref_resp[:-4])}, rel_tol=0.005)
     assert abs(np.median(got["BPM"][1]) - 70) <= 3
 
 
@@ -94,8 +94,8 @@ def test_first_matching_channel_unless_one_is_named(tmp_path, simulated_bio, wri
                                                   ("ECG II", "mV", 250, ecg90), ("Thorax", "", 250, resp)])
     out = _features(rec, ecg_channel=ecg_channel)
     assert abs(np.median(out["BPM"][1]) - bpm) <= 3
-    ref = _features(_csv(tmp_path / "rec.csv", t, resp=resp), features=("RESP",))
-    _assert_same({"RESP": out["RESP"]}, ref)
+    ref = _features(_csv(tmp_path / "rec.csv", t, resp=resp), features=("resp",))
+    _assert_same({"resp": out["resp"]}, ref)
 
 
 @pytest.mark.parametrize("suffix", FORMATS)
@@ -175,7 +175,7 @@ def _corrupt(tmp_path, kind, write_bio_record, sim):
     if kind == "unknown channel":
         return write_bio_record(tmp_path / "rec.edf", both), {"ecg_channel": "Lead II"}, None
     if kind == "no resp":
-        return write_bio_record(tmp_path / "rec.edf", both[:1]), {}, ("RESP",)
+        return write_bio_record(tmp_path / "rec.edf", both[:1]), {}, ("resp",)
     raise AssertionError(kind)
 
 
@@ -227,7 +227,7 @@ def test_folder_of_records(tmp_path, simulated_bio, write_bio_record):
     report = extract_folder(src, tmp_path / "out", ExtractConfig(features=("bio",)))
     assert report["status"].tolist() == ["extracted"] * 4
     seg = tmp_path / "out" / "c3_muse_stress" / "feature_segments"
-    for f in ("ECG", "RESP", "BPM"):
+    for f in ("ECG", "resp", "BPM"):
         ref = io.read_feature_csv(seg / f / "d.csv")[1]
         for sid in "abc":
             vals = io.read_feature_csv(seg / f / f"{sid}.csv")[1]

@@ -24,7 +24,7 @@ from musefusion.features.extract import (
 )
 from musefusion.types import Task
 
-FEATS = ("egemaps", "ECG", "RESP", "BPM")
+FEATS = ("egemaps", "ECG", "resp", "BPM")
 
 
 def _mini_corpus(root, results: dict[str, dict]) -> None:
@@ -62,7 +62,7 @@ def test_extracted_files_are_readable_by_load_corpus(tmp_path, speech_wav, bio_c
             results[sid][f] = (ts, vals)
     _mini_corpus(tmp_path, results)
     data = load_corpus(DataConfig(root=tmp_path, features=FEATS, target="arousal", cache=False))
-    assert data.feature_dims == {"egemaps": 88, "ECG": 1, "RESP": 1, "BPM": 1}
+    assert data.feature_dims == {"egemaps": 88, "ECG": 1, "resp": 1, "BPM": 1}
     seq = data.partition("train")[0]
     assert seq.x.shape == (len(results["1"]["egemaps"][0]), 91) and np.isfinite(seq.x).all()
 
@@ -97,7 +97,7 @@ def test_extract_folder_and_manifest(tmp_path, speech_wav, bio_csv):
     assert [(r.id, r.bio.name) for r in recs] == [("s1", "s1.csv"), ("s2", "s2.csv")]
     report = extract_folder(src, tmp_path / "out", ExtractConfig(task=Task.PHYSIO))
     assert len(report) == 2
-    assert (tmp_path / "out" / "c4_muse_physio" / "feature_segments" / "RESP" / "s2.csv").is_file()
+    assert (tmp_path / "out" / "c4_muse_physio" / "feature_segments" / "resp" / "s2.csv").is_file()
     manifest = tmp_path / "m.csv"
     pd.DataFrame({"id": ["a", "b"], "audio": [str(speech_wav), ""], "bio": ["in/s1.csv", "in/s2.csv"]}).to_csv(
         manifest, index=False)
@@ -144,7 +144,7 @@ def test_config_validation(kwargs, match):
 
 def test_config_round_trip():
     cfg = ExtractConfig(features=("bio", "egemaps"), egemaps_win_s=3.0)
-    assert cfg.features == ("ECG", "RESP", "BPM", "egemaps")
+    assert cfg.features == ("ECG", "resp", "BPM", "egemaps")
     assert ExtractConfig.from_dict(cfg.to_dict()) == cfg
 
 

@@ -19,7 +19,7 @@ def test_bpm_of_a_70_bpm_ecg_is_70(sr_hz, simulated_bio):
     t, ecg, resp = simulated_bio(duration_s=10.0, sr_hz=sr_hz)
     grid = step_grid(t[-1])
     out = physio.extract_bio(t, sr_hz, ecg, resp, grid)
-    assert list(out) == ["ECG", "RESP", "BPM"]
+    assert list(out) == ["ECG", "resp", "BPM"]
     for v in out.values():
         assert v.shape == (len(grid), 1) and np.isfinite(v).all()
     assert abs(np.median(out["BPM"]) - 70) <= 3
@@ -29,9 +29,9 @@ def test_bpm_of_a_70_bpm_ecg_is_70(sr_hz, simulated_bio):
 def test_resp_follows_the_breathing_cycle(simulated_bio):
     t, ecg, resp = simulated_bio(duration_s=12.0)
     grid = step_grid(t[-1])
-    out = physio.extract_bio(t, 250, None, resp, grid, ("RESP",))
+    out = physio.extract_bio(t, 250, None, resp, grid, ("resp",))
     ref = np.interp(grid / 1000, t, resp)
-    assert np.corrcoef(out["RESP"][:, 0], ref)[0, 1] > 0.9
+    assert np.corrcoef(out["resp"][:, 0], ref)[0, 1] > 0.9
 
 
 def _heartpy(i: int) -> tuple[np.ndarray, np.ndarray]:
@@ -99,7 +99,7 @@ def test_bad_bio_tables(columns, match):
 def test_missing_signal_for_a_requested_feature(simulated_bio):
     t, ecg, _ = simulated_bio(duration_s=4.0)
     with pytest.raises(DataFormatError, match="RESP needs a respiration column"):
-        physio.extract_bio(t, 250, ecg, None, step_grid(t[-1]), ("RESP",))
+        physio.extract_bio(t, 250, ecg, None, step_grid(t[-1]), ("resp",))
 
 
 def test_flat_ecg_is_refused():

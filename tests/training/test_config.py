@@ -55,7 +55,7 @@ def test_every_preset_round_trips(name):
 
 def test_dict_is_plain_toml_values(tmp_path):
     d = _full_config(tmp_path).to_dict()
-    assert d["data"]["task"] == "physio" and d["data"]["features"] == ["vggish", "ECG", "RESP", "BPM"]
+    assert d["data"]["task"] == "physio" and d["data"]["features"] == ["vggish", "ECG", "resp", "BPM"]
     assert d["train"]["schedule"] == "plateau" and d["train"]["seeds"] == [3, 1, 2]
     assert d["data"]["root"] == str(tmp_path)
 

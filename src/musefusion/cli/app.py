@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.logging import RichHandler
-from rich.markup import escape
+import typer.main
+from rich.text import Text
 
-from musefusion.errors import MuseFusionError
+from musefusion.errors import ConfigError, MuseFusionError
+from musefusion.progress import configure_logging, err
 
 app = typer.Typer(help="musefusion: time-continuous multimodal emotion recognition on MuSe corpora "
                        "(Hybrid Multimodal Fusion, MuSe 2021).", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
-err_console = Console(stderr=True)
 _state = {"debug": False}
 
 
@@ -27,9 +26,7 @@ def _main(
 ) -> None:
     """Configure logging for every command."""
     _state["debug"] = debug
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", datefmt="[%X]",
-                        handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=False)],
-                        force=True)
+    configure_logging(logging.DEBUG if verbose else logging.INFO)
 
 
 def _register() -> None:
@@ -51,25 +48,89 @@ def _register() -> None:
 _register()
 
 
-#: Options that take several values after one flag (``--seeds 1 2 3``); click wants ``--seeds 1 --seeds 2``.
-_MULTI_VALUE_OPTIONS = ("--seeds", "--features", "--streams", "--names")
+def _command_for(argv: list[str]) -> Any:
+    """The click command ``argv`` invokes (the app itself when it names none)."""
+    cmd = typer.main.get_command(app)
+    for arg in argv:
+        if arg.startswith("-"):
+            continue
+        sub = getattr(cmd, "commands", {}).get(arg)
+        if sub is None:
+            break
+        cmd = sub
+    return cmd
 
 
 def _expand_multi_value(argv: list[str]) -> list[str]:
-    """Rewrite ``--seeds 1 2 3`` as ``--seeds 1 --seeds 2 --seeds 3`` (values run until the next ``-`` flag)."""
+    """One rule for options that take several values, in every command.
+
+    ``--seeds 1 2 3`` and ``--seeds 1,2,3`` both mean ``--seeds 1 --seeds 2 --seeds 3`` for an option the command
+    declares as taking several values (click wants one flag per value); values run until the next ``-`` flag.
+    An option that takes one value and is given twice is refused instead of keeping the last silently.
+
+    Raises:
+        ConfigError: a single-valued option is given more than once.
+
+    Examples:
+        >>> _expand_multi_value(["train", "--seeds", "1", "2", "--features", "egemaps,vggface"])
+        ['train', '--seeds', '1', '--seeds', '2', '--features', 'egemaps', '--features', 'vggface']
+    """
+    cmd = _command_for(argv)
+    multi, single = set(), set()
+    for p in getattr(cmd, "params", []):
+        if getattr(p, "is_flag", False):
+            continue
+        for opt in getattr(p, "opts", []):
+            if opt.startswith("-"):
+                (multi if getattr(p, "multiple", False) else single).add(opt)
     out: list[str] = []
     current: str | None = None
-    for arg in argv:
-        if arg in _MULTI_VALUE_OPTIONS:
-            current = arg
+    seen: dict[str, str] = {}
+    for k, arg in enumerate(argv):
+        flag = arg.split("=", 1)[0]
+        if arg.startswith("-") and not _is_number(arg):
+            current = None
+            if flag in multi:
+                current = flag
+                if "=" in arg:  # --features=a,b
+                    out.extend(v for x in _split(flag, arg.split("=", 1)[1]) for v in (flag, x))
+                    continue
+                out.append(arg)
+                continue
+            if flag in single:
+                value = arg.split("=", 1)[1] if "=" in arg else (argv[k + 1] if k + 1 < len(argv) else "")
+                if flag in seen:
+                    raise ConfigError(f"Option {flag} is given twice ({seen[flag]!r} and {value!r}); it takes one "
+                                      "value: give it once.")
+                seen[flag] = value
             out.append(arg)
             continue
-        if current is not None and not arg.startswith("-") and out[-1] != current:
-            out.append(current)
-        elif arg.startswith("-"):
-            current = None
+        if current is not None:
+            for v in _split(current, arg):
+                if out[-1] != current:
+                    out.append(current)
+                out.append(v)
+            continue
         out.append(arg)
     return out
+
+
+#: Multi-valued options whose values may also be joined by commas (never paths, which may hold commas).
+_COMMA_OPTIONS = ("--features", "--seeds", "--names")
+
+
+def _split(flag: str, value: str) -> list[str]:
+    if flag not in _COMMA_OPTIONS:
+        return [value]
+    return [v.strip() for v in value.split(",") if v.strip()] or [value]
+
+
+def _is_number(arg: str) -> bool:
+    try:
+        float(arg)
+    except ValueError:
+        return False
+    return True
 
 
 def _default_subcommand(argv: list[str]) -> list[str]:
@@ -90,19 +151,19 @@ def _default_subcommand(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, print a ``MuseFusionError`` as one red line and exit 2."""
-    argv = _default_subcommand(_expand_multi_value(list(sys.argv[1:] if argv is None else argv)))
     try:
+        argv = _expand_multi_value(_default_subcommand(list(sys.argv[1:] if argv is None else argv)))
         # standalone_mode=False makes click *return* the code of a raised typer.Exit instead of raising it
         code = app(args=argv, standalone_mode=False)
     except MuseFusionError as exc:
         if _state["debug"]:
             raise
-        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
-        err_console.print("[red]aborted[/red]")
+        err.print(Text("aborted", style="red"))
         sys.exit(130)
     except Exception as exc:  # click usage errors carry their own exit code
         # duck-typed: typer >= 0.2x vendors click as typer._click, so `import click` may fail

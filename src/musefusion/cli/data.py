@@ -7,19 +7,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from musefusion.cli.options import DataOpt, SeedOpt, TaskOpt
 from musefusion.config import resolve_data_root
 from musefusion.data.check import check_corpus
 from musefusion.data.synth import SYNTH_FEATURES, SynthConfig, synthesize
 from musefusion.errors import ConfigError
+from musefusion.progress import out as console
+from musefusion.progress import print_table
 from musefusion.types import Task
 
 data_app = typer.Typer(help="Inspect and validate corpora.", no_args_is_help=True)
-console = Console()
 
 
 def _parse_split(split: str) -> tuple[int, int, int]:
@@ -37,16 +37,21 @@ def synth(
     split: Annotated[str, typer.Option(help="Subjects per partition as TRAIN/DEVEL/TEST (Ulm-TSST: 41/14/14).")]
     = "41/14/14",
     minutes: Annotated[float, typer.Option(help="Mean recording length per subject in minutes.")] = 5.0,
-    features: Annotated[str, typer.Option(help="Comma-separated feature folders to write.")] = ",".join(SYNTH_FEATURES),
+    features: Annotated[list[str] | None, typer.Option(
+        help=f"Feature folders to write, space- or comma-separated (default: {' '.join(SYNTH_FEATURES)}; "
+             "biosignals writes one 3-column folder as MuSe 2022 does).", show_default=False)] = None,
 ) -> None:
     """Write a synthetic Ulm-TSST-like corpus in the MuSe 2021 layout (deterministic for a seed)."""
     n_train, n_devel, n_test = _parse_split(split)
     cfg = SynthConfig(task=task, seed=seed, n_train=n_train, n_devel=n_devel, n_test=n_test, minutes=minutes,
-                      features=tuple(f.strip() for f in features.split(",") if f.strip()))
+                      **({"features": tuple(features)} if features else {}))
     t0 = time.perf_counter()
     corpus = synthesize(out, cfg)
-    console.print(f"wrote {cfg.n_subjects} subjects ({n_train}/{n_devel}/{n_test}) to [bold]{escape(str(corpus))}[/bold] "
-                  f"in {time.perf_counter() - t0:.1f} s; hidden test labels in {escape(str(Path(out) / 'test_labels'))}")
+    console.print(f"wrote {cfg.n_subjects} subjects ({n_train}/{n_devel}/{n_test}), features "
+                  f"{' '.join(cfg.features)}, in {time.perf_counter() - t0:.1f} s to", markup=False)
+    console.print(Text(str(corpus), style="bold"))
+    console.print("hidden test labels in", markup=False)
+    console.print(Text(str(Path(out) / "test_labels")))
 
 
 @data_app.command("check")
@@ -58,20 +63,22 @@ def check(
 ) -> None:
     """Validate a corpus and print a summary; exit 1 with the list of problems when it is broken."""
     report = check_corpus(resolve_data_root(root or data), task, progress=True)
-    console.print(f"[bold]{escape(str(report.corpus_dir))}[/bold]")
+    console.print(Text(str(report.corpus_dir), style="bold"))
     for title, df in (("partitions", report.partitions), ("features", report.features), ("targets", report.targets)):
         table = Table(title=title, title_justify="left")
         for col in df.columns:
             table.add_column(str(col), justify="right" if df[col].dtype.kind in "if" else "left")
         for _, row in df.iterrows():
-            table.add_row(*[f"{v:.1%}" if isinstance(v, float) and col.endswith("rate") else str(v)
+            table.add_row(*[Text(f"{v:.1%}" if isinstance(v, float) and col.endswith("rate") else str(v))
                             for col, v in row.items()])
-        console.print(table)
+        print_table(table)
+    for group, folders in report.resolved.items():
+        console.print(Text(f"--features {group} reads: {' + '.join(folders)}"))
     for w in report.warnings:
-        console.print(f"[yellow]warning:[/yellow] {escape(w)}", highlight=False)
+        console.print(Text("warning: ", style="yellow") + Text(w))
     if report.problems:
         for p in report.problems:
-            console.print(f"[red]problem:[/red] {escape(p)}", highlight=False)
+            console.print(Text("problem: ", style="red") + Text(p))
         console.print(f"[red]{len(report.problems)} problem(s) found.[/red]")
         raise typer.Exit(1)
     console.print("[green]corpus OK[/green]")
@@ -97,7 +104,7 @@ def demo(
     n_train, n_devel, n_test = _parse_split(split)
     wanted = SynthConfig(task=task, seed=seed, n_train=n_train, n_devel=n_devel, n_test=n_test, minutes=minutes)
     if stamp.is_file() and io.read_toml(stamp) == wanted.to_dict():
-        console.print(f"using the synthetic corpus already in {corpus_root}")
+        console.print(Text(f"using the synthetic corpus already in {corpus_root}"))
     else:
         synth(corpus_root, task=task, seed=seed, split=split, minutes=minutes)
     try:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
+from rich.text import Text
 
 from musefusion.cli.options import TaskOpt
 from musefusion.errors import ConfigError
@@ -18,9 +18,8 @@ from musefusion.features.extract import (
     recordings_from_manifest,
     recordings_in_folder,
 )
+from musefusion.progress import out as console
 from musefusion.types import Task
-
-console = Console()
 
 FileOpt = Optional[Path]  # noqa: UP045 - typer needs Optional here
 
@@ -64,8 +63,11 @@ def extract(
     manifest: Annotated[FileOpt, typer.Option(help="CSV with columns id,audio,video,bio (paths relative to it).")]
     = None,
     task: TaskOpt = Task.STRESS,
-    features: Annotated[str, typer.Option(help="Comma-separated feature sets (egemaps, vggish, vggface, ECG, "
-                                               "RESP, BPM, bio); default: all the inputs allow.")] = "",
+    features: Annotated[list[str] | None, typer.Option(
+        help="Feature sets, space- or comma-separated: egemaps, vggish, vggface, ECG, resp, BPM, bio. Default: the "
+             "task's paper features (stress: egemaps vggface bio; physio: vggish vggface bio) that the inputs "
+             "allow; one whose weights file is missing is skipped with a warning naming the file.",
+        show_default=False)] = None,
     egemaps_win_s: EgemapsWinOpt = EGEMAPS_WIN_S,
     vggish_weights: VggishWeightsOpt = None,
     vggface_weights: VggfaceWeightsOpt = None,
@@ -76,11 +78,11 @@ def extract(
     resp_channel: RespChannelOpt = None,
     overwrite: Annotated[bool, typer.Option(help="Re-extract ids whose outputs already exist.")] = False,
 ) -> None:
-    """Extract eGeMAPS, VGGish, VGG-Face and ECG/RESP/BPM features onto the 500 ms grid."""
+    """Extract eGeMAPS, VGGish, VGG-Face and ECG/resp/BPM features onto the 500 ms grid."""
     single = [p for p in (audio, video, bio) if p is not None]
     if sum(bool(x) for x in (single, input_dir, manifest)) != 1:
         raise ConfigError("Give exactly one of: --audio/--video/--bio (one recording), --input-dir or --manifest.")
-    cfg = ExtractConfig(features=tuple(f.strip() for f in features.split(",") if f.strip()), task=task,
+    cfg = ExtractConfig(features=tuple(features or ()), task=task,
                         egemaps_win_s=egemaps_win_s, vggish_weights=vggish_weights, vggface_weights=vggface_weights,
                         mtcnn_weights=mtcnn_weights, vggface_bf16=vggface_bf16, bio_time_unit=bio_time_unit,
                         ecg_channel=ecg_channel, resp_channel=resp_channel, overwrite=overwrite)
@@ -93,11 +95,13 @@ def extract(
     report = extract_files(recordings, out, cfg, verbose=True)
     done = report[report["status"] == "extracted"]
     skipped = len(report) - len(done)
-    console.print(f"extracted {len(done)} recording(s) to [bold]{out / task.corpus_dirs[0]}[/bold]"
-                  + (f"; skipped {skipped} already done (--overwrite to redo)" if skipped else ""))
+    console.print(f"extracted {len(done)} recording(s)"
+                  + (f"; skipped {skipped} already done (--overwrite to redo)" if skipped else "") + "; corpus:",
+                  markup=False)
+    console.print(Text(str(out / task.corpus_dirs[0]), style="bold"))
     for row in done.itertuples():
         face = "" if row.face_rate != row.face_rate else f", face in {row.face_rate:.0%} of steps"
-        console.print(f"  {row.id}: {row.features} ({row.n_steps} steps{face})", highlight=False)
+        console.print(Text(f"  {row.id}: {row.features} ({row.n_steps} steps{face})"))
 
 
 def predict_recording(
@@ -135,8 +139,9 @@ def predict_recording(
         curves.to_csv(tmp, index=False, float_format="%.6g")
     plot_curves(curves, out / "curves.png", title=f"{name}: predicted curves")
     targets = ", ".join(curves.columns[1:])
-    console.print(f"{targets} over {len(curves) * 0.5:.1f} s written to [bold]{out / 'curves.csv'}[/bold] "
-                  f"and curves.png")
+    console.print(f"{targets} over {len(curves) * 0.5:.1f} s written to", markup=False)
+    console.print(Text(str(out / "curves.csv"), style="bold"))
+    console.print(Text(str(out / "curves.png"), style="bold"))
 
 
 def register(app: typer.Typer) -> None:

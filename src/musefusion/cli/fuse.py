@@ -7,21 +7,25 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
+from musefusion import rundir
 from musefusion.cli.options import DataOpt, TaskOpt
 from musefusion.cli.train import log_to_file
 from musefusion.config import resolve_data_root
+from musefusion.progress import make_progress
+from musefusion.progress import out as console
 from musefusion.types import Task
 
-console = Console()
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace runs in --out that were made with another "
+                                            "configuration (without it they are refused).")]
 
 
 def fuse(
     streams: Annotated[list[Path], typer.Option("--streams", help="Unimodal run directories (one stream each), "
                                                 "e.g. --streams runs/A runs/V runs/B.", show_default=False)],
-    out: Annotated[Path, typer.Option(help="Fusion run directory.")] = Path("runs/fusion"),
+    out: Annotated[Path | None, typer.Option(help="Fusion run directory [default: runs/fusion-<names>-<hash of the "
+                                             "config>].", show_default=False)] = None,
     train_on: Annotated[str, typer.Option(help="What the fusion is fitted on: oof (out-of-fold train "
                                           "predictions), in-sample (the baseline's practice) or devel (k-fold CV "
                                           "on devel).")] = "oof",
@@ -29,6 +33,8 @@ def fuse(
     epochs: Annotated[int, typer.Option(help="Fusion epochs (paper: at most 20).")] = 20,
     seeds: Annotated[list[int] | None, typer.Option(help="Seeds (default: 1).", show_default=False)] = None,
     names: Annotated[list[str] | None, typer.Option(help="A short name per stream.", show_default=False)] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Refit and replace the fusion run in --out (another "
+                                            "config's or this one's).")] = False,
 ) -> None:
     """Late fusion: a Bi-LSTM (32 cells) over the prediction streams of unimodal runs (paper Eq. 12-14)."""
     from musefusion.fusion.late import FusionConfig
@@ -36,10 +42,13 @@ def fuse(
 
     cfg = FusionConfig(streams=tuple(str(s) for s in streams), names=tuple(names or ()), train_on=train_on,
                        folds=folds, epochs=epochs, seeds=tuple(seeds or (1,)))
+    if out is None:
+        out = rundir.default_run_dir(Path("runs"), ["fusion", "+".join(cfg.names)], {"fusion": cfg.to_dict()})
     with log_to_file(out / "log.txt"):
-        m = fuse_streams(cfg, out)
+        m = fuse_streams(cfg, out, resume=not overwrite, overwrite=overwrite)
     streams_txt = ", ".join(f"{n} {v:.4f}" for n, v in m["stream_devel_ccc"].items())
-    console.print(f"fused devel CCC {m['best']['devel_ccc']:.4f} (streams: {streams_txt}); run dir [bold]{out}[/bold]")
+    console.print(f"fused devel CCC {m['best']['devel_ccc']:.4f} (streams: {streams_txt}); run dir:", markup=False)
+    console.print(Text(str(out), style="bold"))
 
 
 def reproduce(
@@ -48,8 +57,9 @@ def reproduce(
     profile: Annotated[str, typer.Option(help="quick (8 epochs, 2 seeds: 7.5 min for the default stress corpus "
                                          "on 2 cores), paper (Sec. 5.2 as written) or smoke (tiny models, 2 "
                                          "epochs: a wiring check).")] = "quick",
-    out: Annotated[Path, typer.Option(help="Output folder (resumable: finished runs are skipped).")]
-    = Path("runs/reproduce"),
+    out: Annotated[Path | None, typer.Option(help="Output folder [default: runs/reproduce-<task>-<profile>]; "
+                                             "resumable: finished runs of the same config are reused.",
+                                             show_default=False)] = None,
     workers: Annotated[int, typer.Option(help="Parallel training processes.")] = 2,
     test_labels: Annotated[Path | None, typer.Option(help="True test labels for Table 6 (default: "
                                                      "ROOT/test_labels when present).", show_default=False)] = None,
@@ -60,6 +70,7 @@ def reproduce(
     = None,
     stage: Annotated[str, typer.Option(help="all, or unimodal (stop after Tables 2/3).")] = "all",
     all_models: Annotated[bool, typer.Option(help="Also train every model family on every feature set.")] = False,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Run the whole paper (Tables 2-6) on a corpus and write report.md beside the paper's numbers."""
     from musefusion.reproduce import ReproduceConfig
@@ -67,9 +78,9 @@ def reproduce(
 
     cfg = ReproduceConfig(root=resolve_data_root(data), task=task, profile=profile, workers=workers,
                           test_labels=test_labels, row_configs=tuple(str(p) for p in row_config or ()),
-                          seeds=tuple(seeds or ()), stage=stage, all_models=all_models)
-    progress = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[last]}"), TimeElapsedColumn(), console=console)
+                          seeds=tuple(seeds or ()), stage=stage, all_models=all_models, overwrite=overwrite)
+    out = out or Path("runs") / f"reproduce-{task.value}-{profile}"
+    progress = make_progress("{last}", description_width=22)
 
     def stage(name: str, n: int):
         tid = progress.add_task(name, total=max(n, 1), last="", completed=0 if n else 1)
@@ -82,7 +93,8 @@ def reproduce(
     t0 = time.perf_counter()
     with log_to_file(out / "log.txt"), progress:
         report = run_reproduce(cfg, out, progress=stage)
-    console.print(f"reproduction finished in {(time.perf_counter() - t0) / 60:.1f} min; report: [bold]{report}[/bold]")
+    console.print(f"reproduction finished in {(time.perf_counter() - t0) / 60:.1f} min; report:", markup=False)
+    console.print(Text(str(report), style="bold"))
 
 
 def submit(
@@ -95,7 +107,8 @@ def submit(
     from musefusion.submission import validate_submission, write_submission
 
     sub = write_submission(list(runs), out)
-    console.print(f"wrote submission to [bold]{sub}[/bold]")
+    console.print("wrote submission to", markup=False)
+    console.print(Text(str(sub), style="bold"))
     if data is not None:
         _report_problems(validate_submission(sub, resolve_data_root(data), task))
 
@@ -113,7 +126,7 @@ def validate(
 
 def _report_problems(problems: list[str]) -> None:
     for p in problems:
-        console.print(f"[red]problem:[/red] {p}", highlight=False)
+        console.print(Text("problem: ", style="red") + Text(p))
     if problems:
         console.print(f"[red]{len(problems)} problem(s): the submission is not valid.[/red]")
         raise typer.Exit(1)

@@ -8,16 +8,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from musefusion.cli.options import DataOpt
 from musefusion.cli.train import build_run_config, log_to_file
 from musefusion.config import MODEL_NAMES, Sampler, SweepConfig
+from musefusion.progress import make_progress, print_table
+from musefusion.progress import out as console
 from musefusion.types import Task
 
-console = Console()
 sweep_app = typer.Typer(help="Hyper-parameter sweeps (paper Sec. 5.2 grid) with Optuna: resumable, several "
                              "workers and machines on one study. `musefusion sweep --data ...` is short for `sweep run --data ...`.",
                         no_args_is_help=True)
@@ -34,13 +34,13 @@ def _quiet_optuna() -> None:
 
 
 def _init_worker(log_path: Path, level: int, index: int) -> None:
-    """Logging in a spawned worker: the console (stderr) and the sweep's log.txt."""
-    from rich.logging import RichHandler
+    """Logging in a spawned worker: the console (stderr, lines prefixed ``[w<index>]``) and the sweep's log.txt."""
+    from musefusion.progress import ConsoleLogHandler
 
     file_handler = logging.FileHandler(log_path, encoding="utf-8")
     file_handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s worker{index} %(name)s: %(message)s"))
-    logging.basicConfig(level=level, format=f"[w{index}] %(message)s", datefmt="[%X]", force=True,
-                        handlers=[RichHandler(console=Console(stderr=True), show_path=False), file_handler])
+    logging.basicConfig(level=level, format="%(message)s", force=True,
+                        handlers=[ConsoleLogHandler(prefix=f"[w{index}] "), file_handler])
     _quiet_optuna()
 
 
@@ -113,7 +113,12 @@ def run(
     if dry_run:
         import tomli_w
 
-        console.print(tomli_w.dumps(sweep.to_dict()), highlight=False, markup=False)
+        from musefusion.sweep.runner import redact_url
+
+        shown = sweep.to_dict()
+        if shown.get("storage"):
+            shown["storage"] = redact_url(shown["storage"])
+        console.print(tomli_w.dumps(shown), highlight=False, markup=False)
         console.print(f"grid size {len(grid_points(sweep.space_dict))}; trials {target_n}", highlight=False)
         return
     if target_n < trials:
@@ -121,8 +126,7 @@ def run(
                                          trials)
     _quiet_optuna()
     out.mkdir(parents=True, exist_ok=True)
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=console, transient=False)
+    progress = make_progress()
     bar = progress.add_task(f"study {study}", total=target_n)
 
     def on_event(ev: dict[str, Any]) -> None:
@@ -146,9 +150,12 @@ def run(
             counts = run_sweep(sweep, on_event=on_event, worker_init=init)
         finally:
             progress.stop()
-    console.print(f"study [bold]{study}[/bold]: {counts.complete} complete, {counts.pruned} pruned, "
-                  f"{counts.failed} failed (retried or given up); run dirs in [bold]{out / 'trials'}[/bold]; "
-                  f"next: musefusion sweep report --study {study} --storage {sweep.storage_url}")
+    from musefusion.sweep.runner import redact_url
+
+    console.print(Text(f"study {study}: {counts.complete} complete, {counts.pruned} pruned, {counts.failed} failed "
+                       "(retried or given up); run dirs in"))
+    console.print(Text(str(out / "trials"), style="bold"))
+    console.print(Text(f"next: musefusion sweep report --study {study} --storage {redact_url(sweep.storage_url)}"))
 
 
 @sweep_app.command("report")
@@ -171,8 +178,8 @@ def report(
                else Path("sweeps") / study / "report")
     rep = report_study(study, url, out, top=top, data_root=data)
     counts = rep.trials["state"].value_counts().to_dict() if not rep.trials.empty else {}
-    table = Table(title=f"study {study} ({redact_url(url)}): " + ", ".join(f"{v} {k.lower()}"
-                                                                          for k, v in counts.items()))
+    table = Table(title=Text(f"study {study} ({redact_url(url)}): " + ", ".join(f"{v} {k.lower()}"
+                                                                               for k, v in counts.items())))
     params = [c for c in rep.best.columns if c not in ("number", "state", "devel_ccc", "devel_ccc_std", "seconds",
                                                        "retry_of", "run_dir")]
     for col in ("trial", "devel CCC", "± std", *params, "s"):
@@ -180,15 +187,14 @@ def report(
     for _, r in rep.best.iterrows():
         table.add_row(str(r["number"]), f"{r['devel_ccc']:.4f}", f"{r['devel_ccc_std']:.4f}",
                       *[f"{r[p]:g}" if isinstance(r[p], float) else str(r[p]) for p in params], f"{r['seconds']:.0f}")
-    console.print(table)
+    print_table(table)
     if rep.importances:
         console.print("importances: " + ", ".join(f"{k} {v:.2f}" for k, v in rep.importances.items()),
                       highlight=False)
     for f in rep.files:
-        console.print(f"wrote {f}", highlight=False)
+        console.print(Text(f"wrote {f}"))
     if rep.best_config is not None:
-        console.print(f"train it: musefusion train --config {out / 'best_config.toml'} --out runs/best",
-                      highlight=False)
+        console.print(Text(f"train it: musefusion train --config {out / 'best_config.toml'} --out runs/best"))
 
 
 def register(app: typer.Typer) -> None:

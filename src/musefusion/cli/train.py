@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from musefusion import io
+from musefusion import io, rundir
 from musefusion.cli.options import DataOpt
 from musefusion.config import (
     MODEL_NAMES,
@@ -22,11 +22,13 @@ from musefusion.config import (
     TrainConfig,
     model_preset,
     resolve_data_root,
+    unknown_key_error,
 )
 from musefusion.errors import ConfigError
+from musefusion.progress import make_progress, print_table
+from musefusion.progress import out as console
 from musefusion.types import FillPolicy, Partition, Task
 
-console = Console()
 logger = logging.getLogger(__name__)
 
 _MODEL_FIELDS = ("d_model", "heads", "attn_layers", "hidden", "lstm_layers", "channels", "gcnn_blocks", "kernel",
@@ -48,11 +50,12 @@ def log_to_file(path: Path):
         handler.close()
 
 
-def epoch_progress(total_epochs: int, seeds: tuple[int, ...], label: str = "") -> tuple[Progress, Any]:
-    """A rich progress bar over epochs (one row per seed) and the ``on_epoch(seed, row)`` callback feeding it."""
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("devel CCC {task.fields[ccc]}"), TimeElapsedColumn(), console=console,
-                        transient=False)
+def epoch_progress(total_epochs: int, seeds: tuple[int, ...], label: str = "") -> tuple[Any, Any]:
+    """A progress display over epochs (one row per seed) and the ``on_epoch(seed, row)`` callback feeding it.
+
+    Live in a terminal; one line per epoch when stderr is redirected.
+    """
+    progress = make_progress("devel CCC {ccc}")
     tasks = {s: progress.add_task(f"{label}seed {s}", total=total_epochs, ccc="-") for s in seeds}
 
     def on_epoch(seed: int, row: dict[str, float]) -> None:
@@ -68,11 +71,19 @@ def build_run_config(config: Path | None, overrides: dict[str, dict[str, Any]]) 
     if config is not None:
         file_cfg = io.read_toml(config)
         file_cfg.pop("versions", None)
+        file_cfg.pop("inputs", None)  # a run's config.toml may be given as --config
         unknown = sorted(set(file_cfg) - set(base))
         if unknown:
-            raise ConfigError(f"'{config}': unknown section(s) {unknown}; allowed: [data], [model], [train].")
-        for k in base:
-            base[k].update(file_cfg.get(k, {}))
+            raise unknown_key_error(f"the sections of '{config}'", unknown[0], list(base))
+        for k, cls in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig)):
+            section = file_cfg.get(k, {})
+            if not isinstance(section, dict):
+                raise ConfigError(f"'{config}': [{k}] must be a table of keys, not {section!r}.")
+            fields = {f.name for f in dataclasses.fields(cls)}
+            bad = sorted(set(section) - fields)
+            if bad:
+                raise unknown_key_error(f"[{k}] of '{config}'", bad[0], fields)
+            base[k].update(section)
     for section, values in overrides.items():
         base[section].update({k: v for k, v in values.items() if v is not None})
     if "root" not in base["data"]:
@@ -90,7 +101,7 @@ def train(
     target: Annotated[str | None, typer.Option(help="Label folder: arousal, valence, anno12_EDA, ...",
                                                show_default=False)] = None,
     features: Annotated[list[str] | None, typer.Option(help="Feature set(s); repeat or join with '+' "
-                                                       "(bio = ECG+RESP+BPM).", show_default=False)] = None,
+                                                       "(bio = ECG+resp+BPM, or a biosignals folder); names match the corpus folders in any case.", show_default=False)] = None,
     model: Annotated[str | None, typer.Option(help=f"Model: {', '.join(MODEL_NAMES)} (default: selfattn_lstm).",
                                               show_default=False)] = None,
     seeds: Annotated[list[int] | None, typer.Option(help="Seeds, e.g. --seeds 1 2 3 (default: 1).",
@@ -119,8 +130,12 @@ def train(
     = None,
     config: Annotated[Path | None, typer.Option(help="TOML file with data, model and train sections; flags "
                                                 "override it.", show_default=False)] = None,
-    out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/run"),
-    fresh: Annotated[bool, typer.Option(help="Start over instead of resuming an unfinished run in --out.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Run directory [default: runs/<task>-<target>-<features>-<model>-"
+                                             "<hash of the config>], so different configs never share one.",
+                                             show_default=False)] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", "--fresh", help="Start over: replace the run in --out "
+                                            "(another config's, a finished or an unfinished one) instead of "
+                                            "reusing or resuming it.")] = False,
     dry_run: Annotated[bool, typer.Option(help="Print the resolved config and exit.")] = False,
 ) -> None:
     """Train a unimodal model (one per seed), keep the best epoch and seed on devel, write a run directory."""
@@ -140,17 +155,26 @@ def train(
         console.print(tomli_w.dumps(cfg.to_dict()), highlight=False, markup=False)
         return
     from musefusion.data.corpus import load_corpus
-    from musefusion.training.run import train_run
+    from musefusion.training.run import resolve_run_config, run_status, train_run
 
+    cfg = resolve_run_config(cfg)
+    if out is None:
+        out = rundir.default_run_dir(Path("runs"), [cfg.data.task.value, cfg.data.target, "+".join(cfg.data.features),
+                                                    cfg.model.name], cfg.to_dict())
+    state = run_status(cfg, out, overwrite=overwrite)  # refuse another config's run before any work
+    if state is rundir.Status.FINISHED and not overwrite:
+        logger.info("%s: finished with the same config and corpus files; showing its scores (--overwrite to "
+                    "retrain)", out)
     with log_to_file(out / "log.txt"):
         corpus = load_corpus(cfg.data)
         progress, on_epoch = epoch_progress(cfg.train.epochs, cfg.train.seeds)
         with progress:
-            result = train_run(cfg, out, data=corpus, on_epoch=on_epoch, resume=not fresh)
+            result = train_run(cfg, out, data=corpus, on_epoch=on_epoch, resume=not overwrite)
     m = result.metrics
     console.print(f"devel CCC {m['devel_ccc_mean']:.4f} ± {m['devel_ccc_std']:.4f} over seeds "
                   f"{list(cfg.train.seeds)}; best seed {m['best']['seed']} ({m['best'].get('devel_ccc', float('nan')):.4f}, "
-                  f"epoch {m['best']['best_epoch']}); run dir [bold]{out}[/bold]")
+                  f"epoch {m['best']['best_epoch']}); run dir:", markup=False)
+    console.print(Text(str(out), style="bold"))
 
 
 def evaluate(
@@ -165,7 +189,7 @@ def evaluate(
 
     cfg = load_run_config(run_dir)
     root = data or cfg.data.root
-    table = Table(title=f"{run_dir}: {cfg.data.target}")
+    table = Table(title=Text(f"{run_dir}: {cfg.data.target}"))
     for col in ("partition", "CCC", "CCC subject mean", "PCC", "RMSE", "subjects"):
         table.add_column(col, justify="right")
     results = {}
@@ -178,7 +202,7 @@ def evaluate(
         table.add_row(part.value, f"{r['ccc']:.4f}", f"{r['ccc_subject_mean']:.4f}", f"{r['pcc']:.4f}",
                       f"{r['rmse']:.4f}", str(r["subjects"]))
     io.write_json(Path(run_dir) / "evaluation.json", results)
-    console.print(table)
+    print_table(table)
 
 
 def predict(
@@ -209,7 +233,8 @@ def predict(
             preds = predict_arrays(net, [s.x for s in seqs], device)
             io.write_predictions(out, part.value, {s.id: (s.timestamps, p) for s, p in zip(seqs, preds, strict=True)})
             n += len(seqs)
-    console.print(f"wrote predictions for {n} subjects to [bold]{out / 'predictions'}[/bold]")
+    console.print(f"wrote predictions for {n} subjects to", markup=False)
+    console.print(Text(str(out / "predictions"), style="bold"))
 
 
 def register(app: typer.Typer) -> None:

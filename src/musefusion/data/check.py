@@ -10,10 +10,17 @@ import numpy as np
 import pandas as pd
 
 from musefusion import io
-from musefusion.data.corpus import feature_path, find_corpus_dir, label_path, list_features, list_targets
+from musefusion.data.corpus import (
+    feature_path,
+    find_corpus_dir,
+    label_path,
+    list_features,
+    list_targets,
+    resolve_feature_names,
+)
 from musefusion.errors import MuseFusionError
 from musefusion.features.align import align_to_grid
-from musefusion.types import STEP_MS, Partition, Task
+from musefusion.types import FEATURE_GROUPS, STEP_MS, Partition, Task
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +38,7 @@ class CheckReport:
     targets: pd.DataFrame  # target, files, labelled_rate (train/devel), test_values
     problems: list[str]  # each makes the corpus unusable as it is
     warnings: list[str]  # worth knowing, not fatal
+    resolved: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # bio -> the folders it reads
 
     @property
     def ok(self) -> bool:
@@ -70,6 +78,19 @@ def check_corpus(root: Path, task: Task, progress: bool = False) -> CheckReport:
         problems.append(f"No feature folders under '{corpus / 'feature_segments'}'.")
     if not targets:
         problems.append(f"No label folders under '{corpus / 'label_segments'}'.")
+    by_lower: dict[str, list[str]] = {}
+    for f in features:
+        by_lower.setdefault(f.lower(), []).append(f)
+    for names in by_lower.values():
+        if len(names) > 1:
+            problems.append(f"Feature folders {' and '.join(repr(n) for n in names)} under "
+                            f"'{corpus / 'feature_segments'}' differ only by case; keep one of them.")
+    resolved = {}
+    for group, members in FEATURE_GROUPS.items():
+        try:
+            resolved[group] = resolve_feature_names(corpus, members)
+        except MuseFusionError:
+            continue  # the group is not in this corpus (or ambiguous, reported above)
     for folder, names in (("feature_segments", features), ("label_segments", targets)):
         for name in names:
             extra = sorted(p.stem for p in (corpus / folder / name).glob("*.csv") if p.stem not in partition)
@@ -82,8 +103,8 @@ def check_corpus(root: Path, task: Task, progress: bool = False) -> CheckReport:
     ids = list(partition.items())
     iterator = ids
     if progress:
-        from rich.progress import track
-        iterator = track(ids, description="labels  ", transient=True)
+        from musefusion.progress import track
+        iterator = track(ids, description="labels")
     for sid, part in iterator:
         for t in targets:
             p = label_path(corpus, t, sid)
@@ -108,8 +129,8 @@ def check_corpus(root: Path, task: Task, progress: bool = False) -> CheckReport:
     frows = []
     iterator = features
     if progress:
-        from rich.progress import track
-        iterator = track(features, description="features", transient=True)
+        from musefusion.progress import track
+        iterator = track(features, description="features")
     for f in iterator:
         dim, dim_src, files, rows, nan_rows, steps, filled, starts = None, None, 0, 0, 0, 0, 0, []
         for sid, part in ids:
@@ -156,4 +177,5 @@ def check_corpus(root: Path, task: Task, progress: bool = False) -> CheckReport:
         prow.append({"partition": part.value, "subjects": len(sids), "steps": n_steps, "duration": _hms(n_steps)})
     trows = [{"target": t, "files": v["files"],
               "labelled_rate": v["labelled"] / v["steps"] if v["steps"] else np.nan} for t, v in tstats.items()]
-    return CheckReport(corpus, pd.DataFrame(prow), pd.DataFrame(frows), pd.DataFrame(trows), problems, warnings)
+    return CheckReport(corpus, pd.DataFrame(prow), pd.DataFrame(frows), pd.DataFrame(trows), problems, warnings,
+                       resolved)

@@ -26,11 +26,11 @@ from musefusion import io
 from musefusion.config import DataConfig, resolve_cache_dir
 from musefusion.errors import ConfigError, DataFormatError, MissingDataError
 from musefusion.features.align import align_to_grid, fill_missing
-from musefusion.types import KNOWN_FEATURES, STEP_MS, FillPolicy, Partition, Task
+from musefusion.types import BIOSIGNALS, FEATURE_GROUPS, STEP_MS, FillPolicy, Partition, Task, known_feature
 
 logger = logging.getLogger(__name__)
 
-_CACHE_VERSION = "4"
+_CACHE_VERSION = "5"
 
 
 @dataclasses.dataclass
@@ -59,6 +59,7 @@ class CorpusData:
     mean: np.ndarray  # (d_in,) train-partition mean used for normalisation
     std: np.ndarray  # (d_in,) train-partition std (1 where a column is constant)
     fill_report: pd.DataFrame  # id, partition, feature, n_steps, n_filled
+    digest: str = ""  # hash of the options and every input file's bytes (see corpus_digest)
 
     @property
     def d_in(self) -> int:
@@ -109,16 +110,69 @@ def list_targets(corpus_dir: Path) -> list[str]:
     return sorted(p.name for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
 
 
-def _check_names(corpus_dir: Path, cfg: DataConfig) -> None:
-    feats = list_features(corpus_dir)
-    for f in cfg.features:
-        if f not in feats:
-            raise ConfigError(f"Unknown feature '{f}' for task '{cfg.task.value}': no folder "
-                              f"'{corpus_dir / 'feature_segments' / f}'. Available: {', '.join(feats) or 'none'}.")
+def resolve_feature_names(corpus_dir: Path, features: tuple[str, ...]) -> tuple[str, ...]:
+    """The corpus's own folder names for ``features`` (matched without regard to case).
+
+    The real MuSe 2021 download names its respiration folder ``resp`` beside ``BPM`` and ``ECG``; other packages
+    write ``RESP`` or ``ecg``. A requested name resolves to the one folder that equals it ignoring case. The bio
+    signals (``ECG``, ``resp``, ``BPM``, i.e. ``bio``) resolve to a single 3-column ``biosignals`` folder (MuSe
+    2022) when the corpus has that instead of separate folders.
+
+    Raises:
+        ConfigError: no folder matches, two folders differ only by case, or only some bio signals are requested
+            from a ``biosignals`` corpus.
+
+    Examples:
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> for name in ("ECG", "resp", "BPM", "egemaps"):
+        ...     (root / "feature_segments" / name).mkdir(parents=True)
+        >>> resolve_feature_names(root, ("egemaps", "ECG", "RESP", "BPM"))
+        ('egemaps', 'ECG', 'resp', 'BPM')
+    """
+    available = list_features(corpus_dir)
+    by_lower: dict[str, list[str]] = {}
+    for name in available:
+        by_lower.setdefault(name.lower(), []).append(name)
+    for names in by_lower.values():
+        if len(names) > 1 and any(f.lower() == names[0].lower() for f in features):
+            raise ConfigError(f"Feature folders {' and '.join(repr(n) for n in names)} under "
+                              f"'{corpus_dir / 'feature_segments'}' differ only by case; keep one of them.")
+    bio = {b.lower() for b in FEATURE_GROUPS["bio"]}
+    wanted_bio = [f for f in features if f.lower() in bio and f.lower() not in by_lower]
+    out: list[str] = []
+    for f in features:
+        if f in wanted_bio and BIOSIGNALS in by_lower:
+            if len(wanted_bio) != len(bio):
+                raise ConfigError(f"'{corpus_dir / 'feature_segments'}' has one '{BIOSIGNALS}' folder instead of "
+                                  f"{', '.join(FEATURE_GROUPS['bio'])}; use --features bio (or biosignals) for all "
+                                  "three signals together.")
+            if by_lower[BIOSIGNALS][0] not in out:
+                out.append(by_lower[BIOSIGNALS][0])
+            continue
+        match = by_lower.get(f.lower())
+        if not match:
+            raise ConfigError(f"Unknown feature '{f}': no folder '{corpus_dir / 'feature_segments' / f}' (case "
+                              f"ignored). Available: {', '.join(available) or 'none'}.")
+        if match[0] not in out:
+            out.append(match[0])
+    return tuple(out)
+
+
+def resolve_data_config(cfg: DataConfig) -> DataConfig:
+    """``cfg`` with its features named as the corpus names them (see :func:`resolve_feature_names`).
+
+    Raises:
+        MissingDataError: no corpus under ``cfg.root``.
+        ConfigError: a feature or the target has no folder.
+    """
+    corpus_dir = find_corpus_dir(cfg.root, cfg.task)
+    resolved = resolve_feature_names(corpus_dir, cfg.features)
     targets = list_targets(corpus_dir)
     if cfg.target not in targets:
         raise ConfigError(f"Unknown target '{cfg.target}' for task '{cfg.task.value}': no folder "
                           f"'{corpus_dir / 'label_segments' / cfg.target}'. Available: {', '.join(targets) or 'none'}.")
+    return cfg if resolved == cfg.features else cfg.replace(features=resolved)
 
 
 def feature_path(corpus_dir: Path, feature: str, sid: str) -> Path:
@@ -224,6 +278,17 @@ def _load_cache(path: Path, cfg: DataConfig, corpus_dir: Path) -> CorpusData:
     return CorpusData(cfg, corpus_dir, seqs, dims, a["mean"], a["std"], rep)
 
 
+def corpus_digest(cfg: DataConfig) -> str:
+    """A hash of what ``load_corpus(cfg)`` reads: its options and the bytes of every file it uses.
+
+    Equal digests mean equal model inputs and labels (test label values are never hashed). A finished run records
+    it, so a rerun on changed files is not mistaken for the same run.
+    """
+    cfg = resolve_data_config(cfg)
+    corpus_dir = find_corpus_dir(cfg.root, cfg.task)
+    return _cache_key(corpus_dir, cfg, io.read_partition(corpus_dir / "metadata" / "partition.csv"))
+
+
 # ----------------------------------------------------------------------------------------------- loading
 
 
@@ -263,18 +328,18 @@ def load_corpus(cfg: DataConfig, norm_stats: tuple[np.ndarray, np.ndarray] | Non
         ConfigError: an unknown feature or target.
         DataFormatError: a malformed file, or a feature's dimension differs between subjects.
     """
+    cfg = resolve_data_config(cfg)
     corpus_dir = find_corpus_dir(cfg.root, cfg.task)
-    _check_names(corpus_dir, cfg)
     partition = io.read_partition(corpus_dir / "metadata" / "partition.csv")
     if not partition:
         raise DataFormatError(f"Partition file '{corpus_dir / 'metadata' / 'partition.csv'}' lists no subject.")
     cache_path = None
+    key = _cache_key(corpus_dir, cfg, partition)
     if cfg.cache and norm_stats is None:
-        key = _cache_key(corpus_dir, cfg, partition)
         cache_path = resolve_cache_dir(cfg.cache_dir) / f"corpus-{key}.npz"
         if cache_path.is_file():
             logger.debug("corpus cache hit %s", cache_path)
-            return _load_cache(cache_path, cfg, corpus_dir)
+            return dataclasses.replace(_load_cache(cache_path, cfg, corpus_dir), digest=key)
 
     raw: list[tuple[str, Partition, np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray]]] = []
     dims: dict[str, int] = {}
@@ -291,7 +356,7 @@ def load_corpus(cfg: DataConfig, norm_stats: tuple[np.ndarray, np.ndarray] | Non
             d = vals.shape[1]
             if f not in dims:
                 dims[f], dim_source[f] = d, feature_path(corpus_dir, f, sid)
-                known = KNOWN_FEATURES.get(f, (None, None))[0]
+                known = known_feature(f)[0]
                 if known is not None and known != d:
                     logger.warning("feature %s has %d columns (MuSe 2021: %d) in %s", f, d, known, dim_source[f])
             elif dims[f] != d:
@@ -333,7 +398,7 @@ def load_corpus(cfg: DataConfig, norm_stats: tuple[np.ndarray, np.ndarray] | Non
         seqs.setdefault(part, []).append(Sequence(sid, part, grid, x, y.astype(np.float32),
                                                   np.stack(observed, axis=1)))
     report = pd.DataFrame(report_rows, columns=["id", "partition", "feature", "n_steps", "n_filled"])
-    data = CorpusData(cfg, corpus_dir, seqs, dims, mean.astype(np.float64), std.astype(np.float64), report)
+    data = CorpusData(cfg, corpus_dir, seqs, dims, mean.astype(np.float64), std.astype(np.float64), report, key)
     n_filled = int(report["n_filled"].sum())
     if n_filled:
         worst = report.sort_values("n_filled", ascending=False).iloc[0]

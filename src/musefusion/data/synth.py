@@ -5,12 +5,14 @@ Generative story, per subject (2 Hz, about 5 minutes):
 * latent **arousal** = baseline + slow Ornstein-Uhlenbeck drift + an anticipation ramp + stress *events*
   (fast rise, slow decay); latent **valence** = baseline + drift + positive moments (smiles) − part of the
   stress events. Speech is on/off in runs of seconds (TSST free speech with pauses).
-* **labels** = latent shifted by a per-subject annotator lag (2-5 s), smoothed, plus slow annotation noise;
-  ``anno12_EDA`` (physio) mixes the arousal annotation with a slow, lagged electrodermal response.
+* **labels** = latent shifted by a per-subject annotator lag (2-5 s), smoothed, plus slow annotation noise,
+  squashed into (-1, 1) by tanh like the real gold standards (no clipped plateaus); ``anno12_EDA`` (physio)
+  mixes the arousal annotation with a slow, lagged electrodermal response before the squash.
 * **features** are nonlinear, noisy, partly delayed views of the latent state with per-subject offsets:
   audio (egemaps 88-d, vggish 128-d) carries arousal strongly and valence weakly, mostly while speaking;
   face (vggface 512-d, fau_intensity 17-d) carries valence strongly and arousal weakly, with an identity
-  offset and runs of missing rows (no face found); bio (ECG, RESP, BPM, 1-d each) carries arousal.
+  offset and runs of missing rows (no face found); bio (ECG, resp, BPM, 1-d each, named as the MuSe 2021
+  download names them; or one 3-column ``biosignals`` folder as in MuSe 2022) carries arousal.
 * files start at 0 or 500 ms, some end a few rows early or late; test labels are NaN in the corpus, and the
   true ones are written apart under ``<out>/test_labels/`` (outside the corpus tree).
 """
@@ -26,13 +28,17 @@ import numpy as np
 from musefusion import io
 from musefusion.config import ConfigBase, _enum_field
 from musefusion.errors import ConfigError
-from musefusion.types import STEP_MS, Partition, Task
+from musefusion.types import BIOSIGNALS, STEP_MS, Partition, Task, expand_features
 
 logger = logging.getLogger(__name__)
 
-#: Features written for each task, with their dimension.
+#: Features written by default, with their dimension; bio folders named as the MuSe 2021 download names them.
 SYNTH_FEATURES: dict[str, int] = {"egemaps": 88, "vggish": 128, "vggface": 512, "fau_intensity": 17,
-                                  "ECG": 1, "RESP": 1, "BPM": 1}
+                                  "ECG": 1, "resp": 1, "BPM": 1}
+#: The bio signals, by lower-case name (a feature folder may spell them in any case: RESP, ecg, ...).
+_BIO = ("ecg", "resp", "bpm")
+#: Everything ``features`` may name (lower case): the defaults plus a MuSe 2022 ``biosignals`` folder.
+_SYNTHESISABLE = {**{k.lower(): v for k, v in SYNTH_FEATURES.items()}, BIOSIGNALS: 3}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,16 +56,24 @@ class SynthConfig(ConfigBase):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", _enum_field("SynthConfig", "task", self.task, Task))
-        object.__setattr__(self, "features", tuple(self.features))
+        if isinstance(self.features, str):
+            raise ConfigError(f"SynthConfig.features: give a list of folder names, e.g. [\"{self.features}\"], "
+                              "not one string.")
+        object.__setattr__(self, "features", expand_features(tuple(self.features)))
         for name in ("n_train", "n_devel", "n_test"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"SynthConfig.{name}: {getattr(self, name)} must be >= 1 (--split).")
         if not 0.2 <= self.minutes <= 120:
             raise ConfigError(f"SynthConfig.minutes: {self.minutes} must be between 0.2 and 120 (--minutes).")
-        unknown = [f for f in self.features if f not in SYNTH_FEATURES]
+        unknown = [f for f in self.features if f.lower() not in _SYNTHESISABLE]
         if unknown:
             raise ConfigError(f"SynthConfig.features: {unknown} cannot be synthesised; choose from "
-                              f"{', '.join(SYNTH_FEATURES)}.")
+                              f"{', '.join(SYNTH_FEATURES)}, bio or {BIOSIGNALS} (any case).")
+        if not self.features:
+            raise ConfigError("SynthConfig.features: give at least one feature folder (--features).")
+        lower = [f.lower() for f in self.features]
+        if len(set(lower)) != len(lower):
+            raise ConfigError(f"SynthConfig.features: {list(self.features)} names a folder twice (case ignored).")
         if not 0.0 <= self.missing_face_rate < 0.9:
             raise ConfigError(f"SynthConfig.missing_face_rate: {self.missing_face_rate} must be in [0, 0.9).")
 
@@ -168,31 +182,27 @@ def _subject(rng: np.random.Generator, views: _Views, n: int, cfg: SynthConfig
     speech = _runs(rng, n, p_on=0.8, mean_on=18, mean_off=5)
 
     lag = int(rng.integers(4, 11))  # annotator lag, 2-5 s
-    labels = {}
+    raw = {}
     for name, lat in (("arousal", a), ("valence", v)):
-        lab = _smooth(_shift(lat, lag), 3) + _smooth(rng.normal(0, _LABEL_NOISE, n), 6)
-        labels[name] = np.clip(lab, -1.5, 1.5)
+        raw[name] = _smooth(_shift(lat, lag), 3) + _smooth(rng.normal(0, _LABEL_NOISE, n), 6)
     if cfg.task == Task.PHYSIO:
         eda = _smooth(_shift(a, int(rng.integers(4, 12))), 20) + _ou(rng, n, tau=120, sigma=0.15)
         eda = (eda - eda.mean()) / (eda.std() + 1e-6) * 0.35
-        labels = {"anno12_EDA": np.clip(0.5 * labels["arousal"] + 0.5 * eda, -1.5, 1.5)}
+        raw = {"anno12_EDA": 0.5 * raw["arousal"] + 0.5 * eda}
+    # real gold standards lie in [-1, 1]: squash smoothly (nearly linear near 0) instead of clipping to plateaus
+    labels = {name: np.tanh(lab) for name, lab in raw.items()}
 
     feats: dict[str, np.ndarray] = {}
     face_seen = ~_runs(rng, n, p_on=cfg.missing_face_rate, mean_on=6, mean_off=6 / max(cfg.missing_face_rate, 1e-3))
-    for name in cfg.features:
-        d = SYNTH_FEATURES[name]
-        if name in ("ECG", "RESP", "BPM"):
-            base = {"ECG": 0.0, "RESP": 0.0, "BPM": rng.normal(75, 8)}[name]
-            hr = _smooth(_shift(a, int(rng.integers(1, 4))), 4)
-            if name == "BPM":
-                x = base + 9.0 * hr + rng.normal(0, 2.5, n)
-            elif name == "ECG":
-                x = rng.normal(0, 0.15) + 0.25 * hr + _ou(rng, n, tau=30, sigma=0.15) + rng.normal(0, 0.25, n)
-            else:
-                x = rng.normal(0, 0.3) + 0.3 * _smooth(a, 6) + 0.2 * np.sin(t * rng.uniform(0.5, 1.5)) \
-                    + rng.normal(0, 0.3, n)
-            feats[name] = x[:, None]
+    for folder in cfg.features:
+        name = folder.lower()
+        if name in _BIO:
+            feats[folder] = _bio_signal(rng, name, a, t)[:, None]
             continue
+        if name == BIOSIGNALS:
+            feats[folder] = np.stack([_bio_signal(rng, b, a, t) for b in _BIO], axis=1)
+            continue
+        d = _SYNTHESISABLE[name]
         drivers = _drivers(name, a, v, speech)
         delayed = _shift(drivers, int(rng.integers(1, 5)))
         sig = drivers @ views.mix[name]
@@ -207,8 +217,20 @@ def _subject(rng: np.random.Generator, views: _Views, n: int, cfg: SynthConfig
             x = np.log1p(np.exp(x))  # AU intensities are non-negative
         if name in ("vggface", "fau_intensity"):
             x[~face_seen] = np.nan
-        feats[name] = x
+        feats[folder] = x
     return labels, feats
+
+
+def _bio_signal(rng: np.random.Generator, name: str, a: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """One bio signal (``ecg``, ``resp`` or ``bpm``) at 2 Hz, driven by latent arousal."""
+    n = len(a)
+    base = {"ecg": 0.0, "resp": 0.0, "bpm": rng.normal(75, 8)}[name]
+    hr = _smooth(_shift(a, int(rng.integers(1, 4))), 4)
+    if name == "bpm":
+        return base + 9.0 * hr + rng.normal(0, 2.5, n)
+    if name == "ecg":
+        return rng.normal(0, 0.15) + 0.25 * hr + _ou(rng, n, tau=30, sigma=0.15) + rng.normal(0, 0.25, n)
+    return rng.normal(0, 0.3) + 0.3 * _smooth(a, 6) + 0.2 * np.sin(t * rng.uniform(0.5, 1.5)) + rng.normal(0, 0.3, n)
 
 
 def synthesize(out: str | Path, cfg: SynthConfig) -> Path:
@@ -252,7 +274,10 @@ def synthesize(out: str | Path, cfg: SynthConfig) -> Path:
                 idx = np.arange(start, end)
                 vals = np.vstack([x, x[-1:].repeat(max(0, end - n), axis=0)])[idx]
                 keep = ~np.isnan(vals).any(axis=1)  # no face: the row is absent
-                cols = [f"{fname}_{j}" for j in range(vals.shape[1])] if vals.shape[1] > 1 else [fname]
+                if fname.lower() == BIOSIGNALS:  # MuSe 2022: one file, a column per signal
+                    cols = list(SYNTH_FEATURES)[-3:]
+                else:
+                    cols = [f"{fname}_{j}" for j in range(vals.shape[1])] if vals.shape[1] > 1 else [fname]
                 io.write_sequence_csv(tmp_corpus / "feature_segments" / fname / f"{sid}.csv",
                                       idx[keep] * STEP_MS, vals[keep], columns=cols, float_decimals=4)
         io.write_toml(tmp_corpus / "metadata" / "synth.toml", cfg.to_dict())

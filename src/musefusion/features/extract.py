@@ -33,6 +33,12 @@ VIDEO_FEATURES = ("vggface",)
 BIO_FEATURES = physio.BIO_FEATURES
 #: Every feature set this module can make, in output order.
 EXTRACTABLE = AUDIO_FEATURES + VIDEO_FEATURES + BIO_FEATURES
+#: What ``extract`` makes when no features are named: the task's paper features (Sec. 3; stress: eGeMAPS,
+#: VGGface, bio; physio: VGGish, VGGface, bio), as far as the inputs and the weight files at hand allow.
+PAPER_FEATURES: dict[Task, tuple[str, ...]] = {
+    Task.STRESS: ("egemaps", "vggface", *BIO_FEATURES),
+    Task.PHYSIO: ("vggish", "vggface", *BIO_FEATURES),
+}
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac", ".opus")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg")
@@ -44,7 +50,7 @@ BIO_SUFFIXES = (".csv", *io.RECORD_SUFFIXES)
 class ExtractConfig(ConfigBase):
     """Which features to extract from raw recordings, and how."""
 
-    features: tuple[str, ...] = ()  # feature sets to make; empty = every one the given inputs allow
+    features: tuple[str, ...] = ()  # feature sets to make; empty = the task's paper features the inputs allow
     task: Task = Task.STRESS  # decides the corpus folder: <out>/<task.corpus_dirs[0]>/feature_segments/
     egemaps_win_s: float = audio_mod.EGEMAPS_WIN_S  # eGeMAPS window centred on each step (MuSe 2021: 2 s)
     vggish_weights: Path | None = None  # VGGish state dict; default $MUSEFUSION_VGGISH_WEIGHTS
@@ -60,10 +66,12 @@ class ExtractConfig(ConfigBase):
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", Task(self.task))
         feats = expand_features(self.features) if self.features else ()
-        unknown = [f for f in feats if f not in EXTRACTABLE]
+        canonical = {f.lower(): f for f in EXTRACTABLE}
+        unknown = [f for f in feats if f.lower() not in canonical]
         if unknown:
             raise ConfigError(f"ExtractConfig.features: cannot extract {unknown}; allowed: "
-                              f"{', '.join(EXTRACTABLE)} (or bio = ECG+RESP+BPM).")
+                              f"{', '.join(EXTRACTABLE)} (any case; or bio = ECG+resp+BPM).")
+        feats = tuple(dict.fromkeys(canonical[f.lower()] for f in feats))
         object.__setattr__(self, "features", feats)
         for name in ("vggish_weights", "vggface_weights", "mtcnn_weights"):
             v = getattr(self, name)
@@ -103,22 +111,26 @@ class Extracted(dict):
         self.face_rate: float | None = None  # share of video steps with a face (None without video)
 
 
-def resolve_features(requested: Sequence[str], audio: bool, video: bool, bio: bool) -> tuple[str, ...]:
+def resolve_features(requested: Sequence[str], audio: bool, video: bool, bio: bool,
+                     task: Task = Task.STRESS) -> tuple[str, ...]:
     """The features to make for the inputs at hand.
 
-    ``requested`` empty: every feature the inputs allow (audio features also come from a video's track).
+    ``requested`` empty: the task's paper features (:data:`PAPER_FEATURES`) the inputs allow (audio features also
+    come from a video's track).
 
     Raises:
         ConfigError: a requested feature has no input to come from.
 
     Examples:
         >>> resolve_features((), audio=True, video=False, bio=True)
-        ('egemaps', 'vggish', 'ECG', 'RESP', 'BPM')
+        ('egemaps', 'ECG', 'resp', 'BPM')
+        >>> resolve_features((), audio=True, video=False, bio=False, task=Task.PHYSIO)
+        ('vggish',)
     """
     has = {**dict.fromkeys(AUDIO_FEATURES, audio or video), **dict.fromkeys(VIDEO_FEATURES, video),
            **dict.fromkeys(BIO_FEATURES, bio)}
     if not requested:
-        return tuple(f for f in EXTRACTABLE if has[f])
+        return tuple(f for f in PAPER_FEATURES[Task(task)] if has[f])
     source = {**dict.fromkeys(AUDIO_FEATURES, "--audio (or --video)"),
               **dict.fromkeys(VIDEO_FEATURES, "--video"), **dict.fromkeys(BIO_FEATURES, "--bio")}
     for f in requested:
@@ -133,6 +145,37 @@ class Extractor:
     def __init__(self, config: ExtractConfig | None = None) -> None:
         self.config = config or ExtractConfig()
         self._models: dict[str, Any] = {}
+        self._skipped: set[str] = set()  # default features skipped for missing weights (warned once)
+
+    def missing_weights(self, feature: str) -> str | None:
+        """Why ``feature`` cannot be made here (its weights file is not given or absent), else None."""
+        from musefusion.errors import MissingDataError
+
+        try:
+            if feature == "vggish":
+                audio_mod.resolve_weights(self.config.vggish_weights, audio_mod.VGGISH_WEIGHTS_ENV, "VGGish",
+                                          audio_mod.VGGISH_HINT)
+            elif feature == "vggface":
+                from musefusion.features import video
+
+                video.resolve_weights(self.config.vggface_weights, video.VGGFACE_WEIGHTS_ENV, "VGG-Face",
+                                      video.VGGFACE_HINT)
+        except MissingDataError as exc:
+            return str(exc)
+        return None
+
+    def default_features(self, audio: bool, video: bool, bio: bool) -> tuple[str, ...]:
+        """The task's paper features the inputs allow, less those whose weights are missing (one warning each)."""
+        feats = resolve_features((), audio, video, bio, self.config.task)
+        kept = []
+        for f in feats:
+            why = self.missing_weights(f)
+            if why is None:
+                kept.append(f)
+            elif f not in self._skipped:
+                self._skipped.add(f)
+                logger.warning("skipping %s: %s", f, why)
+        return tuple(kept)
 
     def prepare(self, features: Iterable[str]) -> None:
         """Load the networks ``features`` need now, so a missing or bad weights file fails before any work.
@@ -176,7 +219,15 @@ class Extractor:
         if audio is None and video is None and bio is None:
             raise ConfigError("Nothing to extract: give --audio, --video and/or --bio.")
         requested = expand_features(features) if features else self.config.features
-        feats = resolve_features(requested, audio is not None, video is not None, bio is not None)
+        if requested:
+            feats = resolve_features(requested, audio is not None, video is not None, bio is not None,
+                                     self.config.task)
+        else:
+            feats = self.default_features(audio is not None, video is not None, bio is not None)
+        if not feats:
+            raise ConfigError("Nothing to extract: the inputs given allow none of the task's paper features "
+                              f"({', '.join(PAPER_FEATURES[self.config.task])}) with the weight files at hand; "
+                              "name features with --features.")
         self.prepare(feats)
         out = Extracted()
         audio_feats = [f for f in feats if f in AUDIO_FEATURES]
@@ -240,8 +291,9 @@ class Extractor:
 
     def output_paths(self, out_root: str | os.PathLike[str], rec: Recording) -> dict[str, Path]:
         """Where ``rec``'s features go: feature -> ``<out>/<corpus>/feature_segments/<feature>/<id>.csv``."""
-        feats = resolve_features(self.config.features, rec.audio is not None, rec.video is not None,
-                                 rec.bio is not None)
+        has = (rec.audio is not None, rec.video is not None, rec.bio is not None)
+        feats = (resolve_features(self.config.features, *has, self.config.task) if self.config.features
+                 else self.default_features(*has))
         corpus = Path(out_root) / self.config.task.corpus_dirs[0]
         return {f: corpus / "feature_segments" / f / f"{rec.id}.csv" for f in feats}
 
@@ -278,14 +330,17 @@ class Extractor:
         rows = []
         iterator: Iterable[tuple[Recording, dict[str, Path]]] = todo
         if verbose:
-            from rich.progress import track
+            from musefusion.progress import track
 
-            iterator = track(todo, description="extracting", transient=False)
+            iterator = track(todo, description="extracting")
         for rec, paths in iterator:
+            if not paths:
+                raise ConfigError(f"Nothing to extract for '{rec.id}': its inputs allow none of the task's paper "
+                                  f"features with the weight files at hand; name features with --features.")
             if not self.config.overwrite and all(p.is_file() for p in paths.values()):
                 rows.append((rec.id, "skipped", ",".join(paths), 0, np.nan))
                 continue
-            result = self.extract_file(rec.audio, rec.video, rec.bio)
+            result = self.extract_file(rec.audio, rec.video, rec.bio, features=list(paths))
             for f, (ts, vals) in result.items():
                 io.write_sequence_csv(paths[f], ts, vals, columns=result.columns[f])
             n_steps = max((len(ts) for ts, _ in result.values()), default=0)

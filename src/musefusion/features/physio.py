@@ -1,11 +1,11 @@
-"""Biological features on the 500 ms grid from raw ECG and respiration: ECG, RESP and BPM.
+"""Biological features on the 500 ms grid from raw ECG and respiration: ECG, resp and BPM.
 
 MuSe 2021 provides these three signals at 2 Hz (paper Sec. 3.3); from a raw recording at any sampling rate
 they are made here with NeuroKit2 (Makowski et al., 2021, Behavior Research Methods,
 doi:10.3758/s13428-020-01516-y):
 
 - ``ECG``: ``nk.ecg_clean`` (0.5 Hz high-pass + 50 Hz powerline filter), averaged over each 500 ms step.
-- ``RESP``: ``nk.rsp_clean`` (Khodadad et al. 2018 band-pass 0.05-3 Hz), averaged over each step.
+- ``resp``: ``nk.rsp_clean`` (Khodadad et al. 2018 band-pass 0.05-3 Hz), averaged over each step.
 - ``BPM``: R-peaks from ``nk.ecg_peaks`` on the cleaned ECG, instantaneous heart rate interpolated between
   beats (``nk.signal_rate``, monotone cubic), averaged over each step.
 
@@ -37,7 +37,7 @@ TIME_COLUMNS = ("time", "timestamp", "t", "time_s", "time_ms", "timestamp_ms", "
 ECG_COLUMNS = ("ecg",)
 RESP_COLUMNS = ("resp", "rsp", "respiration", "breathing")
 #: Features this module makes.
-BIO_FEATURES = ("ECG", "RESP", "BPM")
+BIO_FEATURES = ("ECG", "resp", "BPM")  # folder names as in the MuSe 2021 download
 #: Record (WFDB/EDF) signal names, case-insensitive: substrings that mark respiration (checked first: a belt,
 #: airflow or "ECG-derived resp" channel is respiration), substrings that mark ECG, and the standard lead names
 #: that mark ECG when they are the whole name (spaces and punctuation ignored: "MLII", "V5", "aVR").
@@ -272,7 +272,7 @@ def _uniform(t: np.ndarray, x: np.ndarray, sr_hz: float) -> tuple[np.ndarray, np
 
 def extract_bio(t_s: np.ndarray, sr_hz: float, ecg: np.ndarray | None, resp: np.ndarray | None,
                 grid_ms: np.ndarray, features: tuple[str, ...] = BIO_FEATURES) -> dict[str, np.ndarray]:
-    """ECG, RESP and BPM on the grid.
+    """ECG, resp and BPM on the grid.
 
     Args:
         t_s: sample times in s, shape ``(n,)``.
@@ -280,7 +280,7 @@ def extract_bio(t_s: np.ndarray, sr_hz: float, ecg: np.ndarray | None, resp: np.
         ecg: raw ECG, shape ``(n,)``, or None.
         resp: raw respiration, shape ``(n,)``, or None.
         grid_ms: step times, int ms, shape ``(T,)``.
-        features: which of ECG, RESP, BPM to make.
+        features: which of ECG, resp, BPM to make.
 
     Returns:
         Feature name -> float32 ``(T, 1)`` (NaN on steps the recording does not cover).
@@ -295,9 +295,9 @@ def extract_bio(t_s: np.ndarray, sr_hz: float, ecg: np.ndarray | None, resp: np.
     if need_ecg and ecg is None:
         raise DataFormatError(f"{'/'.join(need_ecg)} need an ECG column ('ecg') in the bio file, or name its "
                               "column or record channel with --ecg-channel.")
-    if "RESP" in features and resp is None:
-        raise DataFormatError("RESP needs a respiration column ('resp') in the bio file, or name its column or "
-                              "record channel with --resp-channel; or leave RESP out with --features.")
+    if "resp" in features and resp is None:
+        raise DataFormatError("resp needs a respiration column ('resp') in the bio file, or name its column or "
+                              "record channel with --resp-channel; or leave resp out with --features.")
     ts_ms = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # NeuroKit2 warns on short or noisy segments; results are checked below
@@ -318,10 +318,10 @@ def extract_bio(t_s: np.ndarray, sr_hz: float, ecg: np.ndarray | None, resp: np.
                 rate = nk.signal_rate(peaks, sampling_rate=srate, desired_length=len(clean),
                                       interpolation_method="monotone_cubic")
                 out["BPM"] = align_to_grid(grid_ms, ts_ms, np.asarray(rate)[:, None])[0]
-        if resp is not None and "RESP" in features:
+        if resp is not None and "resp" in features:
             tu, x = _uniform(t_s, resp, srate)
             if np.ptp(x) == 0:
                 raise DataFormatError("The respiration column is flat (constant); check the belt channel.")
             clean = nk.rsp_clean(x, sampling_rate=srate)
-            out["RESP"] = align_to_grid(grid_ms, np.rint(tu * 1000).astype(np.int64), clean[:, None])[0]
+            out["resp"] = align_to_grid(grid_ms, np.rint(tu * 1000).astype(np.int64), clean[:, None])[0]
     return {f: out[f] for f in features if f in out}

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from musefusion import io
+from musefusion import io, rundir
 from musefusion.config import ConfigBase, TrainConfig, _enum_field
 from musefusion.data.corpus import load_labels
 from musefusion.errors import ConfigError
@@ -118,13 +118,31 @@ def _fit_one(cfg: FusionConfig, xs, ys, dev_xs, dev_ys, seed: int, epochs: int |
     return model, result
 
 
-def fuse(cfg: FusionConfig, out: Path, resume: bool = True) -> dict[str, Any]:
+def stream_digest(run: Path) -> str:
+    """A digest of what a stream contributes: its run's and its final model's metrics (they change on retraining)."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=12)
+    for f in (Path(run) / rundir.METRICS_FILE, Path(run) / "final" / rundir.METRICS_FILE):
+        if f.is_file():
+            io.file_digest(f, h)
+    return h.hexdigest()
+
+
+def fusion_record(cfg: FusionConfig, data: dict[str, Any]) -> dict[str, Any]:
+    """What a fusion run directory records: the fusion config, the streams' data config and their digests."""
+    return {"fusion": cfg.to_dict(), "data": data,
+            "inputs": {n: stream_digest(Path(r)) for n, r in zip(cfg.names, cfg.streams, strict=True)}}
+
+
+def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = False) -> dict[str, Any]:
     """Fit the late-fusion model and write a run directory like a unimodal run's.
 
     Args:
         cfg: streams and training settings.
         out: run directory (config.toml, metrics.json, checkpoint.pt, predictions/{train,devel,test}).
-        resume: return the stored metrics when ``out`` is finished.
+        resume: return the stored metrics when ``out`` is finished with the same config and stream runs.
+        overwrite: replace a fusion run of another config (or the same one) in ``out``.
 
     Returns:
         The metrics dict (devel CCC of the kept seed, per-seed scores, ...).
@@ -134,15 +152,23 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True) -> dict[str, Any]:
         MissingDataError / DataFormatError: missing or misaligned prediction streams.
     """
     out = Path(out)
-    if resume and (out / "metrics.json").is_file():
-        return io.read_json(out / "metrics.json")
     runs = [Path(s) for s in cfg.streams]
+    for r in runs:
+        if not (r / rundir.METRICS_FILE).is_file():
+            raise ConfigError(f"Stream '{r}' is not a finished run (no {rundir.METRICS_FILE}); train it first "
+                              "(musefusion train) or check --streams.")
     run_cfgs = [load_run_config(r) for r in runs]
     tasks = {(c.data.task, c.data.target) for c in run_cfgs}
     if len(tasks) != 1:
         raise ConfigError(f"Streams mix tasks/targets {sorted((t.value, g) for t, g in tasks)}; fuse streams of one "
                           "target only.")
     data_cfg = run_cfgs[0].data
+    record = fusion_record(cfg, data_cfg.to_dict())
+    state = rundir.status(out, record, what="fusion run", overwrite=overwrite)
+    if state is rundir.Status.FINISHED and resume and not overwrite:
+        return io.read_json(out / rundir.METRICS_FILE)
+    if state is not rundir.Status.NEW:
+        rundir.clear(out)
     labels, partition = load_labels(data_cfg.root, data_cfg.task, data_cfg.target)
     ids = {p: [s for s, q in partition.items() if q == p] for p in Partition}
     names = list(cfg.names)
@@ -188,7 +214,7 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True) -> dict[str, Any]:
     best = pick_best_seed({s: r["devel_ccc"] for s, r in per_seed.items()})
     model = models[best]
     out.mkdir(parents=True, exist_ok=True)
-    io.write_toml(out / "config.toml", {"fusion": cfg.to_dict(), "data": data_cfg.to_dict(), "versions": versions()})
+    io.write_toml(out / rundir.CONFIG_FILE, {**record, "versions": versions()})
     io.save_checkpoint(out / "checkpoint.pt", {"model": model.state_dict(), "config": cfg.to_dict(),
                                                "n_streams": len(cfg.streams), "seed": best,
                                                "best_score": float(per_seed[best]["devel_ccc"])})
@@ -205,7 +231,8 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True) -> dict[str, Any]:
             io.write_predictions(out, part.value, {s: (stacks[part][s][0], v) for s, v in zip(pids, p, strict=True)})
     stream_scores = {n: ccc_concatenated([x[:, k] for x in dev_xs], dev_ys) for k, n in enumerate(names)}
     vals = np.array([r["devel_ccc"] for r in per_seed.values()])
-    metrics = {"best": {"seed": best, **per_seed[best]}, "seeds": {str(s): r for s, r in per_seed.items()},
+    metrics = {"kind": "fusion", "streams": dict(zip(names, cfg.streams, strict=True)),
+               "best": {"seed": best, **per_seed[best]}, "seeds": {str(s): r for s, r in per_seed.items()},
                "devel_ccc_mean": float(np.mean(vals)), "devel_ccc_std": float(np.std(vals)),
                "stream_devel_ccc": stream_scores, "train_on": cfg.train_on.value, "task": data_cfg.task.value,
                "target": data_cfg.target}
@@ -217,7 +244,7 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True) -> dict[str, Any]:
                          title=f"fused devel: {data_cfg.target} ({' + '.join(names)})")
     except Exception as exc:  # plots never lose a finished run
         logger.warning("could not plot %s: %s", out, exc)
-    io.write_json(out / "metrics.json", metrics)
+    io.write_json(out / rundir.METRICS_FILE, metrics)
     logger.info("fusion %s (%s): devel CCC %.4f (streams: %s)", " + ".join(names), cfg.train_on.value,
                 per_seed[best]["devel_ccc"], ", ".join(f"{n} {v:.4f}" for n, v in stream_scores.items()))
     return metrics

@@ -21,9 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from musefusion import io
+from musefusion.config import RunConfig
 from musefusion.data.corpus import CorpusData, load_corpus
 from musefusion.errors import ConfigError
-from musefusion.training.run import load_run_config, train_run
+from musefusion.rundir import Status
+from musefusion.training.run import load_run_config, run_status, train_run
 from musefusion.types import Partition
 
 logger = logging.getLogger(__name__)
@@ -56,6 +58,22 @@ def _best_seed(run_dir: Path) -> int:
     return int(io.read_json(Path(run_dir) / "metrics.json")["best"]["seed"])
 
 
+def fold_config(run_dir: Path, num_threads: int = 0) -> RunConfig:
+    """The config of a finished run's fold models: the run's, with its best seed only."""
+    cfg = load_run_config(run_dir)
+    train_cfg = cfg.train.replace(seeds=(_best_seed(run_dir),), num_threads=num_threads or cfg.train.num_threads)
+    return dataclasses.replace(cfg, train=train_cfg)
+
+
+def fold_finished(run_dir: Path, k: int, fold: int) -> bool:
+    """True when fold ``fold`` of ``k`` is trained for the run as it is now.
+
+    Raises:
+        ConfigError: the fold folder holds a run of another config.
+    """
+    return run_status(fold_config(run_dir), oof_dir(run_dir, k) / f"fold_{fold}") is Status.FINISHED
+
+
 def train_fold(run_dir: Path, k: int, fold: int, data: CorpusData | None = None, num_threads: int = 0) -> Path:
     """Train fold ``fold`` of ``k`` for a finished unimodal run (skipped when already done).
 
@@ -65,11 +83,9 @@ def train_fold(run_dir: Path, k: int, fold: int, data: CorpusData | None = None,
     """
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
-    seed = _best_seed(run_dir)
-    train_cfg = cfg.train.replace(seeds=(seed,), num_threads=num_threads or cfg.train.num_threads)
-    fold_cfg = dataclasses.replace(cfg, train=train_cfg)
+    fold_cfg = fold_config(run_dir, num_threads)
     out = oof_dir(run_dir, k) / f"fold_{fold}"
-    if (out / "metrics.json").is_file():
+    if run_status(fold_cfg, out, data.digest if data is not None else None) is Status.FINISHED:
         return out
     data = data if data is not None else load_corpus(cfg.data)
     train = data.partition(Partition.TRAIN)
@@ -92,9 +108,7 @@ def collect_oof(run_dir: Path, k: int) -> Path:
     """
     base = oof_dir(run_dir, k)
     target = base / "predictions" / "train"
-    if target.is_dir() and any(target.iterdir()):
-        return target
-    with io.atomic_dir(target) as tmp:
+    with io.atomic_dir(target) as tmp:  # collected anew each time (cheap), so a retrained fold is never stale
         for fold in range(k):
             src = base / f"fold_{fold}" / "predictions" / "test"
             if not (base / f"fold_{fold}" / "metrics.json").is_file():
@@ -109,10 +123,26 @@ def ensure_oof(run_dir: Path, k: int) -> Path:
     cfg = load_run_config(run_dir)
     data = None
     for fold in range(k):
-        if not (oof_dir(run_dir, k) / f"fold_{fold}" / "metrics.json").is_file():
+        if not fold_finished(run_dir, k, fold):
             data = data or load_corpus(cfg.data)
             train_fold(run_dir, k, fold, data=data)
     return collect_oof(run_dir, k)
+
+
+def final_config(run_dir: Path, num_threads: int = 0) -> RunConfig:
+    """The config of a finished run's final model: train+devel, its best seed, for its best epoch count."""
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    metrics = io.read_json(run_dir / "metrics.json")
+    return dataclasses.replace(
+        cfg, data=cfg.data.replace(train_partitions=("train", "devel")),
+        train=cfg.train.replace(seeds=(int(metrics["best"]["seed"]),), epochs=int(metrics["best"]["best_epoch"]),
+                                num_threads=num_threads or cfg.train.num_threads))
+
+
+def final_finished(run_dir: Path) -> bool:
+    """True when ``<run>/final`` is trained for the run as it is now (raises ConfigError for another config)."""
+    return run_status(final_config(run_dir), Path(run_dir) / "final") is Status.FINISHED
 
 
 def train_final(run_dir: Path, num_threads: int = 0) -> Path:
@@ -120,14 +150,6 @@ def train_final(run_dir: Path, num_threads: int = 0) -> Path:
 
     Returns ``<run>/final`` whose ``predictions/test`` feed the test submission.
     """
-    run_dir = Path(run_dir)
-    cfg = load_run_config(run_dir)
-    metrics = io.read_json(run_dir / "metrics.json")
-    epochs = int(metrics["best"]["best_epoch"])
-    final_cfg = dataclasses.replace(
-        cfg, data=cfg.data.replace(train_partitions=("train", "devel")),
-        train=cfg.train.replace(seeds=(int(metrics["best"]["seed"]),), epochs=epochs,
-                                num_threads=num_threads or cfg.train.num_threads))
-    out = run_dir / "final"
-    train_run(final_cfg, out)
+    out = Path(run_dir) / "final"
+    train_run(final_config(run_dir, num_threads), out)
     return out

@@ -2,7 +2,7 @@
 
 Run directory::
 
-    <out>/config.toml            resolved config, library versions, seeds
+    <out>/config.toml            resolved config, library versions, seeds, [inputs] digest of the corpus files
     <out>/metrics.json           per-seed and summary scores (written last: its presence means 'finished')
     <out>/checkpoint.pt          best seed's weights + config + normalisation statistics
     <out>/predictions/<partition>/<id>.csv   best seed's predictions (MuSe format)
@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from musefusion import io
+from musefusion import io, rundir
 from musefusion.config import ModelConfig, RunConfig
-from musefusion.data.corpus import CorpusData, Sequence, load_corpus
+from musefusion.data.corpus import CorpusData, Sequence, corpus_digest, load_corpus, resolve_data_config
 from musefusion.data.segment import make_windows
 from musefusion.errors import CheckpointError, ConfigError
 from musefusion.evaluation.metrics import ccc_concatenated, ccc_per_sequence_mean
@@ -118,18 +118,42 @@ def load_model(path: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     return model, payload
 
 
+def run_record(cfg: RunConfig, digest: str) -> dict[str, Any]:
+    """What a run directory records about its run: the config sections and the digest of its inputs."""
+    return {**cfg.to_dict(), "inputs": {"corpus": digest}}
+
+
+def resolve_run_config(cfg: RunConfig) -> RunConfig:
+    """``cfg`` with its feature names as the corpus spells them (``RESP`` -> ``resp``, ``bio`` -> ``biosignals``)."""
+    data = resolve_data_config(cfg.data)
+    return cfg if data is cfg.data else dataclasses.replace(cfg, data=data)
+
+
+def run_status(cfg: RunConfig, out: Path, digest: str | None = None, overwrite: bool = False) -> rundir.Status:
+    """Whether ``out`` is new, resumable or finished for ``cfg`` (see :func:`musefusion.rundir.status`).
+
+    Raises:
+        ConfigError: ``out`` holds a run of another config or other corpus files (and not ``overwrite``).
+    """
+    cfg = resolve_run_config(cfg)
+    digest = digest if digest is not None else corpus_digest(cfg.data)
+    return rundir.status(Path(out), run_record(cfg, digest), overwrite=overwrite)
+
+
 def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
               on_epoch: Callable[[int, dict[str, float]], None] | None = None, resume: bool = True,
-              epochs: int | None = None) -> RunResult:
+              epochs: int | None = None, overwrite: bool = False) -> RunResult:
     """Train one model per seed, keep the best seed on devel, write the run directory.
 
     Args:
         cfg: data, model and training configs.
-        out: the run directory; a finished run (metrics.json present) is returned as is when ``resume``.
+        out: the run directory. A finished run there is returned as it is only when it records the same config
+            and the same corpus files; a run of another config is refused (or replaced with ``overwrite``).
         data: an already loaded corpus for ``cfg.data`` (saves re-reading it).
         on_epoch: called as ``on_epoch(seed, row)`` after every epoch (progress bars, pruning).
-        resume: continue an interrupted run from its per-epoch state instead of starting over.
+        resume: continue an interrupted run of the same config from its per-epoch state instead of starting over.
         epochs: a fixed number of epochs instead of ``cfg.train.epochs`` (final train+devel models).
+        overwrite: replace whatever run ``out`` holds.
 
     Returns:
         The run's metrics.
@@ -138,22 +162,18 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
         ConfigError: the fitting partitions hold no labelled sequence, or the run dir holds another config.
     """
     out = Path(out)
-    metrics_path = out / "metrics.json"
-    if resume and metrics_path.is_file():
-        logger.info("run %s is finished; skipping (delete it to retrain)", out)
-        return RunResult(out, io.read_json(metrics_path))
-    cfg_path = out / "config.toml"
-    cfg_record = {**cfg.to_dict(), "versions": versions()}
-    if cfg_path.is_file() and resume:
-        old = io.read_toml(cfg_path)
-        old.pop("versions", None)
-        if old != {k: v for k, v in cfg_record.items() if k != "versions"}:
-            raise ConfigError(f"Run dir '{out}' holds an unfinished run with another config; pass another --out "
-                              "or delete it.")
-    elif not resume and out.exists():
-        shutil.rmtree(out)
+    cfg = resolve_run_config(cfg)
+    digest = data.digest if data is not None and data.digest else corpus_digest(cfg.data)
+    state = run_status(cfg, out, digest, overwrite=overwrite)
+    if state is rundir.Status.FINISHED and resume:
+        logger.info("run %s is finished with the same config and corpus; reusing it", out)
+        return RunResult(out, io.read_json(out / rundir.METRICS_FILE))
+    if state is not rundir.Status.NEW and not resume:
+        rundir.clear(out)
+    metrics_path = out / rundir.METRICS_FILE
+    cfg_path = out / rundir.CONFIG_FILE
     out.mkdir(parents=True, exist_ok=True)
-    io.write_toml(cfg_path, cfg_record)
+    io.write_toml(cfg_path, {**run_record(cfg, digest), "versions": versions()})
 
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)
@@ -193,6 +213,8 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
     vals = np.array([v for v in devel_scores.values()], dtype=float)
     baseline = _train_mean_baseline(data, devel)
     metrics = {
+        "kind": "run", "task": cfg.data.task.value, "target": cfg.data.target, "features": list(cfg.data.features),
+        "model": cfg.model.name,
         "seeds": {str(s): r for s, r in per_seed.items()},
         "best": {"seed": best_seed, **{k: v for k, v in per_seed[best_seed].items() if k != "seed"}},
         "devel_ccc_mean": float(np.nanmean(vals)) if devel else float("nan"),
@@ -201,6 +223,9 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
         "n_train_windows": len(windows), "d_in": data.d_in, "feature_dims": data.feature_dims,
         "filled_steps": int(data.fill_report["n_filled"].sum()),
     }
+    if not devel:
+        metrics["notes"] = ("no devel scores: devel is part of the fitting data" if "devel" in cfg.data.train_partitions
+                            else "no devel scores: the corpus lists no devel subject")
     try:
         from musefusion.evaluation.plots import plot_run
 
@@ -225,7 +250,8 @@ def load_run_config(run_dir: Path) -> RunConfig:
     Raises:
         MissingDataError: no config.toml there.
     """
-    rec = io.read_toml(Path(run_dir) / "config.toml")
+    rec = io.read_toml(Path(run_dir) / rundir.CONFIG_FILE)
     rec.pop("versions", None)
+    rec.pop("inputs", None)
     return RunConfig.from_dict(rec)
 

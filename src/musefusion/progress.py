@@ -1,0 +1,178 @@
+"""Console output that survives any terminal: no hard wraps, plain text for data, plain progress off a TTY.
+
+Every command prints through :data:`out` (results, stdout) and :data:`err` (log lines, progress, errors, stderr).
+Both soft-wrap: a line is never broken by rich, so a printed path can always be copied whole, whatever
+``COLUMNS`` says (unset in cron, Slurm or a plain ``sh``, or 40 on a phone). In a terminal, long work shows a
+live rich progress display; redirected to a file or pipe, the same work writes one plain line per event.
+
+Anything that comes from data or files is printed with :func:`plain` (a :class:`rich.text.Text`), never parsed
+as markup, so ``[/oops]`` in a CSV cell or a path prints as itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+T = TypeVar("T")
+
+#: Results (stdout) and everything else (stderr): log lines, progress, errors.
+out = Console(soft_wrap=True, highlight=False)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def plain(text: object, style: str = "") -> Text:
+    """``text`` as a rich Text: printed as it is, never interpreted as markup."""
+    return Text(str(text), style=style)
+
+
+def print_table(table: Table, console: Console | None = None) -> None:
+    """Print a table at its natural width (never squeezed into ``COLUMNS``, so no cell is wrapped)."""
+    console = console or out
+    from rich.measure import Measurement
+
+    natural = Measurement.get(console, console.options.update_width(100_000), table).maximum
+    if natural <= console.width:
+        console.print(table)
+        return
+    wide = Console(file=console.file, width=natural, color_system=console.color_system,
+                   force_terminal=console.is_terminal, highlight=False, soft_wrap=True)
+    wide.print(table)
+
+
+class ConsoleLogHandler(logging.Handler):
+    """Log records as single soft-wrapped plain lines on :data:`err` (``warning: ...`` / ``error: ...``).
+
+    Unlike rich's ``RichHandler`` it never lays a message out in columns, so nothing is wrapped mid-path, and a
+    message is never read as markup.
+    """
+
+    _PREFIX = {logging.WARNING: ("warning: ", "yellow"), logging.ERROR: ("error: ", "red"),
+               logging.CRITICAL: ("error: ", "red")}
+
+    def __init__(self, console: Console | None = None, prefix: str = "") -> None:
+        super().__init__()
+        self.console = console or err
+        self.prefix = prefix
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Print one record."""
+        try:
+            msg = self.format(record)
+            label, style = self._PREFIX.get(record.levelno, ("", ""))
+            line = Text(self.prefix)
+            if label:
+                line.append(label, style=style)
+            line.append(msg)
+            self.console.print(line, soft_wrap=True)
+        except Exception:  # logging must never raise into the caller
+            self.handleError(record)
+
+
+def configure_logging(level: int = logging.INFO, prefix: str = "") -> None:
+    """Send log records to :class:`ConsoleLogHandler` (replacing earlier handlers)."""
+    logging.basicConfig(level=level, format="%(message)s", handlers=[ConsoleLogHandler(prefix=prefix)], force=True)
+
+
+class PlainProgress:
+    """The subset of :class:`rich.progress.Progress` the commands use, written as one plain line per event.
+
+    Used when stderr is not a terminal: a log file then gets ``seed 1: 3/8 devel CCC 0.4123 (12 s)`` lines
+    instead of nothing (rich draws a live display only in a terminal).
+    """
+
+    def __init__(self, console: Console, template: str = "") -> None:
+        self.console = console
+        self.template = template
+        self._tasks: dict[int, dict[str, Any]] = {}
+        self._t0 = time.perf_counter()
+        self.live = self  # ``progress.live.is_started`` as in rich
+        self.is_started = False
+
+    def add_task(self, description: str, total: float | None = 100, completed: float = 0, **fields: Any) -> int:
+        """Register a task; nothing is printed until it advances."""
+        tid = len(self._tasks)
+        self._tasks[tid] = {"description": description, "total": total, "completed": completed, "fields": fields}
+        return tid
+
+    def update(self, task_id: int, *, completed: float | None = None, advance: float | None = None,
+               description: str | None = None, total: float | None = None, **fields: Any) -> None:
+        """Update a task and print a line when it moved (or its description changed)."""
+        t = self._tasks[task_id]
+        before = (t["completed"], t["description"])
+        if total is not None:
+            t["total"] = total
+        if completed is not None:
+            t["completed"] = completed
+        if advance:
+            t["completed"] += advance
+        if description is not None:
+            t["description"] = description
+        t["fields"].update(fields)
+        if (t["completed"], t["description"]) != before:
+            self._print(t)
+
+    def advance(self, task_id: int, advance: float = 1) -> None:
+        """Advance a task by ``advance`` steps."""
+        self.update(task_id, advance=advance)
+
+    def _print(self, t: dict[str, Any]) -> None:
+        done = int(t["completed"])
+        total = f"/{int(t['total'])}" if t["total"] else ""
+        extra = self.template.format(**t["fields"]) if self.template else ""
+        elapsed = time.perf_counter() - self._t0
+        self.console.print(Text(f"{t['description']}: {done}{total}{' ' + extra if extra else ''} "
+                                f"({elapsed:.0f} s)"), soft_wrap=True)
+
+    def start(self) -> None:
+        """Mark the display started (nothing to draw)."""
+        self.is_started = True
+
+    def stop(self) -> None:
+        """Mark the display stopped."""
+        self.is_started = False
+
+    def __enter__(self) -> PlainProgress:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def make_progress(template: str = "", description_width: int | None = None) -> Progress | PlainProgress:
+    """A live rich progress display on a terminal, else :class:`PlainProgress` (one line per event).
+
+    Args:
+        template: the extra text after ``done/total``, formatted with the task's fields
+            (e.g. ``"devel CCC {ccc}"``).
+        description_width: pad descriptions to this width in the live display.
+    """
+    if not err.is_terminal:
+        return PlainProgress(err, template)
+    desc = "{task.description}" if description_width is None else f"{{task.description:<{description_width}}}"
+    columns: list[Any] = [TextColumn(desc), BarColumn(), MofNCompleteColumn()]
+    if template:
+        columns.append(TextColumn(template.replace("{", "{task.fields[").replace("}", "]}")))
+    columns.append(TimeElapsedColumn())
+    return Progress(*columns, console=err, transient=False)
+
+
+def track(items: Iterable[T], description: str) -> Iterator[T]:
+    """Iterate with a progress display: live in a terminal, else a line at every tenth of the way."""
+    items = list(items)
+    progress = make_progress()
+    every = 1 if isinstance(progress, Progress) else max(1, len(items) // 10)
+    with progress:
+        tid = progress.add_task(description, total=len(items))
+        for k, item in enumerate(items, 1):
+            yield item
+            if k % every == 0 or k == len(items):
+                progress.update(tid, completed=k)

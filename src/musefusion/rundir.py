@@ -1,0 +1,156 @@
+"""When finished work may be reused: a run directory is reused only for the configuration and inputs it records.
+
+Every run directory (unimodal run, fold, final model, fusion run, sweep trial) records in ``config.toml`` the
+configuration that made it and a digest of its inputs (``[inputs]``: the corpus files, or the fused streams'
+metrics). A later request for the same directory is compared with that record:
+
+* nothing there yet: start;
+* the same configuration and inputs: reuse the finished run, or resume the unfinished one;
+* anything else: refuse with one line naming the differing fields, unless ``overwrite`` replaces it.
+
+Fields that cannot change a result (where the data root lies, the cache folder, torch threads, the device) are
+left out of the comparison, so moving a corpus or rerunning on another machine reuses what is there.
+"""
+
+from __future__ import annotations
+
+import enum
+import shutil
+from pathlib import Path
+from typing import Any
+
+from musefusion import io
+from musefusion.errors import ConfigError
+
+#: The record of a run directory (its config, versions and input digests) and its 'finished' marker.
+CONFIG_FILE = "config.toml"
+METRICS_FILE = "metrics.json"
+#: Files the CLI writes into a run directory before the run starts (kept by ``overwrite``).
+LOG_FILE = "log.txt"
+
+#: Record entries never compared: (section, key); ``versions`` is compared by nobody.
+IGNORED_FIELDS: frozenset[tuple[str, str]] = frozenset({
+    ("data", "root"), ("data", "cache"), ("data", "cache_dir"), ("train", "num_threads"), ("train", "device"),
+})
+IGNORED_SECTIONS = frozenset({"versions"})
+
+
+class Status(enum.Enum):
+    """What a run directory holds relative to a request."""
+
+    NEW = "new"  # nothing there (or replaced by overwrite): start
+    RESUME = "resume"  # an unfinished run of the same config: continue it
+    FINISHED = "finished"  # a finished run of the same config and inputs: reuse it
+
+
+def comparable(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` without the fields that cannot change a result (and as TOML would store it).
+
+    Examples:
+        >>> comparable({"data": {"root": "/a", "target": "arousal"}, "versions": {"torch": "2"}})
+        {'data': {'target': 'arousal'}}
+    """
+    out: dict[str, Any] = {}
+    for section, values in record.items():
+        if section in IGNORED_SECTIONS:
+            continue
+        if isinstance(values, dict):
+            out[section] = {k: _plain(v) for k, v in values.items()
+                            if (section, k) not in IGNORED_FIELDS and v is not None}
+        else:
+            out[section] = _plain(values)
+    return out
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, tuple | list):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items() if x is not None}
+    if isinstance(v, Path):
+        return str(v)
+    return v
+
+
+def differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """``section.key stored -> wanted`` for every field that differs between two records.
+
+    Examples:
+        >>> differences({"data": {"target": "arousal"}}, {"data": {"target": "valence"}})
+        ["data.target 'arousal' -> 'valence'"]
+    """
+    a, b = comparable(stored), comparable(wanted)
+    out = []
+    for section in sorted(set(a) | set(b)):
+        sa, sb = a.get(section), b.get(section)
+        if isinstance(sa, dict) and isinstance(sb, dict):
+            for k in sorted(set(sa) | set(sb)):
+                if sa.get(k) != sb.get(k):
+                    out.append(f"{section}.{k} {sa.get(k, '(unset)')!r} -> {sb.get(k, '(unset)')!r}")
+        elif sa != sb:
+            out.append(f"{section} {'(unset)' if sa is None else 'differs'} -> "
+                       f"{'(unset)' if sb is None else 'requested'}")
+    return out
+
+
+def status(out: Path, record: dict[str, Any], *, what: str = "run", overwrite: bool = False) -> Status:
+    """Compare the run directory ``out`` with the record a request would write there.
+
+    Args:
+        out: the run directory.
+        record: the request's record (config sections plus ``inputs``; ``versions`` is ignored).
+        what: how messages name the run ("run", "fold run", "fusion run", ...).
+        overwrite: replace a run of another config (its files are removed; ``log.txt`` is kept).
+
+    Returns:
+        ``NEW`` (start; the folder may not exist), ``RESUME`` or ``FINISHED``.
+
+    Raises:
+        ConfigError: ``out`` holds a run of another configuration or other inputs and ``overwrite`` is False.
+    """
+    out = Path(out)
+    cfg_path = out / CONFIG_FILE
+    if not cfg_path.is_file():
+        return Status.NEW
+    stored = io.read_toml(cfg_path)
+    diffs = differences(stored, record)
+    finished = (out / METRICS_FILE).is_file()
+    if not diffs:
+        return Status.FINISHED if finished else Status.RESUME
+    if overwrite:
+        clear(out)
+        return Status.NEW
+    state = "finished" if finished else "unfinished"
+    shown = "; ".join(diffs[:4]) + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")
+    raise ConfigError(f"'{out}' holds a {state} {what} of another configuration ({shown}); pass another --out, "
+                      "or --overwrite to replace it.")
+
+
+def clear(out: Path) -> None:
+    """Remove a run directory's contents, keeping its ``log.txt`` (the CLI may be writing it)."""
+    out = Path(out)
+    if not out.is_dir():
+        return
+    for child in out.iterdir():
+        if child.name == LOG_FILE:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def default_run_dir(parent: Path, parts: list[str], record: dict[str, Any]) -> Path:
+    """``parent/<parts joined by '-'>-<8 hex digits of the record>``: different configs never share a folder.
+
+    Examples:
+        >>> default_run_dir(Path("runs"), ["stress", "arousal"], {"data": {"target": "arousal"}}).name[:15]
+        'stress-arousal-'
+    """
+    import hashlib
+    import json
+
+    digest = hashlib.blake2b(json.dumps(comparable(record), sort_keys=True, default=str).encode(),
+                             digest_size=4).hexdigest()
+    safe = ["".join(c if c.isalnum() or c in "._+" else "_" for c in p) for p in parts]
+    return Path(parent) / "-".join([*safe, digest])
