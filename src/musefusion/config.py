@@ -90,7 +90,7 @@ def unknown_key_error(where: str, key: str, allowed: typing.Iterable[str]) -> Co
         "Unknown key 'hiden' in [model]; did you mean 'hidden'? Allowed: heads, hidden."
     """
     allowed = sorted(allowed)
-    near = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.5)
+    near = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.4)
     hint = f"; did you mean '{near[0]}'?" if near else "."
     return ConfigError(f"Unknown key '{key}' in {where}{hint} Allowed: {', '.join(allowed)}.")
 

@@ -33,6 +33,8 @@ IGNORED_FIELDS: frozenset[tuple[str, str]] = frozenset({
     ("data", "root"), ("data", "cache"), ("data", "cache_dir"), ("train", "num_threads"), ("train", "device"),
 })
 IGNORED_SECTIONS = frozenset({"versions"})
+#: The record's section of input digests (corpus files, fused streams).
+INPUTS = "inputs"
 
 
 class Status(enum.Enum):
@@ -81,7 +83,11 @@ def differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     """
     a, b = comparable(stored), comparable(wanted)
     out = []
-    for section in sorted(set(a) | set(b)):
+    # the config sections first; the input digests only when the config agrees (they follow from it otherwise)
+    sections = sorted(set(a) | set(b), key=lambda sec: (sec == INPUTS, sec))
+    for section in sections:
+        if section == INPUTS and out:
+            break
         sa, sb = a.get(section), b.get(section)
         if isinstance(sa, dict) and isinstance(sb, dict):
             for k in sorted(set(sa) | set(sb)):
@@ -120,9 +126,9 @@ def status(out: Path, record: dict[str, Any], *, what: str = "run", overwrite: b
     if overwrite:
         clear(out)
         return Status.NEW
-    state = "finished" if finished else "unfinished"
-    shown = "; ".join(diffs[:4]) + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")
-    raise ConfigError(f"'{out}' holds a {state} {what} of another configuration ({shown}); pass another --out, "
+    state = "a finished" if finished else "an unfinished"
+    shown = "; ".join(diffs[:6]) + (f"; and {len(diffs) - 6} more" if len(diffs) > 6 else "")
+    raise ConfigError(f"'{out}' holds {state} {what} of another configuration ({shown}); pass another --out, "
                       "or --overwrite to replace it.")
 
 

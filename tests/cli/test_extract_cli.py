@@ -60,12 +60,12 @@ def test_extract_records_by_flag_and_by_folder(tmp_path, simulated_bio, write_bi
     rec = write_bio_record(tmp_path / "one" / "rec.edf", _ecg_resp(simulated_bio, ("X1", "X2")))
     assert run_cli(["extract", "--bio", str(rec), "--ecg-channel", "x1", "--resp-channel", "X2",
                  "--out", str(tmp_path / "o")]) == 0
-    assert "rec: ECG,RESP,BPM" in capsys.readouterr().out
+    assert "rec: ECG,resp,BPM" in capsys.readouterr().out
     for sid, suffix in (("a", ".hea"), ("b", ".bdf")):
         write_bio_record(tmp_path / "batch" / f"{sid}{suffix}", _ecg_resp(simulated_bio))
     assert run_cli(["extract", "--input-dir", str(tmp_path / "batch"), "--out", str(tmp_path / "o")]) == 0
     out = capsys.readouterr().out
-    assert "extracted 2 recording" in out and "a: ECG,RESP,BPM" in out and "b: ECG,RESP,BPM" in out
+    assert "extracted 2 recording" in out and "a: ECG,resp,BPM" in out and "b: ECG,resp,BPM" in out
     seg = tmp_path / "o" / "c3_muse_stress" / "feature_segments"
     assert sorted(p.name for p in (seg / "BPM").iterdir()) == ["a.csv", "b.csv", "rec.csv"]
 

@@ -170,7 +170,7 @@ def test_a_config_file_with_an_unknown_section_is_refused(synth_stress, tmp_path
     cfg = tmp_path / "bad.toml"
     cfg.write_text(f'[data]\nroot = "{synth_stress}"\n[optimizer]\nlr = 1\n')
     assert run_cli(["train", "--config", cfg, "--dry-run"]) == 2
-    assert "unknown section(s) ['optimizer']" in the_error_line(capsys.readouterr().err)
+    assert "Unknown key 'optimizer' in the sections of" in the_error_line(capsys.readouterr().err)
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -196,7 +196,7 @@ def test_a_feature_the_task_does_not_have(synth_physio, tmp_path, capsys):
     assert code == 2
     line = the_error_line(capsys.readouterr().err)
     assert "Unknown feature 'egemaps' for task 'physio'" in line
-    assert "Available: BPM, ECG, RESP, vggface, vggish" in line
+    assert "Available: BPM, ECG, resp, vggface, vggish" in line
 
 
 def test_train_on_physio_with_the_gcnn_lstm(synth_physio, tmp_path, capsys):

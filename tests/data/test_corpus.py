@@ -551,7 +551,7 @@ def test_invalid_data_config_names_the_field(tmp_path, fields, match):
 
 
 def test_unknown_data_config_key_is_rejected(tmp_path):
-    with pytest.raises(ConfigError, match=r"Unknown DataConfig field\(s\) \['window'\]"):
+    with pytest.raises(ConfigError, match=r"Unknown key 'window' in \[data\]; did you mean 'win_len'"):
         DataConfig.from_dict({"root": str(tmp_path), "window": 3})
 
 

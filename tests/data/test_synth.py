@@ -174,5 +174,5 @@ def test_invalid_synth_config_names_the_field(fields, match):
 
 
 def test_unknown_synth_config_key_is_rejected():
-    with pytest.raises(ConfigError, match=r"Unknown SynthConfig field\(s\) \['subjects'\]"):
+    with pytest.raises(ConfigError, match=r"Unknown key 'subjects' in SynthConfig"):
         SynthConfig.from_dict({"subjects": 3})

@@ -191,7 +191,7 @@ BROKEN = [
                                         r"--resp-channel NAME"),
     ("unknown channel", ConfigError, r"rec.edf' has no channel 'Lead II' \(--ecg-channel\); its channels are "
                                      r"'ECG', 'Resp'. Pass one of these to --ecg-channel"),
-    ("no resp", DataFormatError, r"rec.edf': RESP needs a respiration column \('resp'\) in the bio file, or name "
+    ("no resp", DataFormatError, r"rec.edf': resp needs a respiration column \('resp'\) in the bio file, or name "
                                  r"its column or record channel with --resp-channel"),
 ]
 

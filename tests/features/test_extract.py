@@ -126,7 +126,10 @@ def test_bad_manifests(tmp_path, content, exc, match):
 
 
 def test_resolve_features():
-    assert resolve_features((), audio=False, video=True, bio=False) == ("egemaps", "vggish", "vggface")
+    # no --features: the task's paper features the inputs allow (stress: eGeMAPS, VGGface, bio; physio: VGGish)
+    assert resolve_features((), audio=False, video=True, bio=False) == ("egemaps", "vggface")
+    assert resolve_features((), audio=True, video=False, bio=True, task=Task.PHYSIO) == ("vggish", "ECG", "resp",
+                                                                                         "BPM")
     with pytest.raises(ConfigError, match="'vggface' needs --video"):
         resolve_features(("vggface",), audio=True, video=False, bio=False)
 

@@ -98,7 +98,7 @@ def test_bad_bio_tables(columns, match):
 
 def test_missing_signal_for_a_requested_feature(simulated_bio):
     t, ecg, _ = simulated_bio(duration_s=4.0)
-    with pytest.raises(DataFormatError, match="RESP needs a respiration column"):
+    with pytest.raises(DataFormatError, match="resp needs a respiration column"):
         physio.extract_bio(t, 250, ecg, None, step_grid(t[-1]), ("resp",))
 
 

@@ -99,7 +99,7 @@ def test_extract_files_with_video_writes_every_feature(astronaut_video, vggface_
     torch.save(build_vggish().state_dict(), wpath)
     monkeypatch.setenv("MUSEFUSION_VGGISH_WEIGHTS", str(wpath))
     report = extract_files([Recording("v1", video=astronaut_video)], tmp_path,
-                           ExtractConfig(vggface_weights=vggface_file))
+                           ExtractConfig(vggface_weights=vggface_file, features=("egemaps", "vggish", "vggface")))
     assert report.loc[0, "features"] == "egemaps,vggish,vggface" and report.loc[0, "face_rate"] == 1.0
     for f, d in (("egemaps", 88), ("vggish", 128), ("vggface", 512)):
         ts, vals, _ = io.read_feature_csv(tmp_path / "c3_muse_stress" / "feature_segments" / f / "v1.csv")

@@ -229,7 +229,7 @@ def test_resume_refuses_a_run_dir_with_another_config(tmp_path, synth_stress):
     with pytest.raises(KilledError):
         train_run(cfg, tmp_path / "run", on_epoch=kill)
     other = cfg.replace(train=cfg.train.replace(lr=1e-3))
-    with pytest.raises(ConfigError, match="holds an unfinished run with another config"):
+    with pytest.raises(ConfigError, match=r"holds an unfinished run of another configuration \(train.lr 0.005 -> 0.001\)"):
         train_run(other, tmp_path / "run")
     train_run(other, tmp_path / "run", resume=False)  # starting over is allowed
     assert (tmp_path / "run" / "metrics.json").is_file()

@@ -110,7 +110,7 @@ def list_targets(corpus_dir: Path) -> list[str]:
     return sorted(p.name for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
 
 
-def resolve_feature_names(corpus_dir: Path, features: tuple[str, ...]) -> tuple[str, ...]:
+def resolve_feature_names(corpus_dir: Path, features: tuple[str, ...], task: Task | None = None) -> tuple[str, ...]:
     """The corpus's own folder names for ``features`` (matched without regard to case).
 
     The real MuSe 2021 download names its respiration folder ``resp`` beside ``BPM`` and ``ECG``; other packages
@@ -152,8 +152,9 @@ def resolve_feature_names(corpus_dir: Path, features: tuple[str, ...]) -> tuple[
             continue
         match = by_lower.get(f.lower())
         if not match:
-            raise ConfigError(f"Unknown feature '{f}': no folder '{corpus_dir / 'feature_segments' / f}' (case "
-                              f"ignored). Available: {', '.join(available) or 'none'}.")
+            raise ConfigError(f"Unknown feature '{f}'{f' for task {task.value!r}' if task else ''}: no folder "
+                              f"'{corpus_dir / 'feature_segments' / f}' (case ignored). Available: "
+                              f"{', '.join(available) or 'none'}.")
         if match[0] not in out:
             out.append(match[0])
     return tuple(out)
@@ -167,7 +168,7 @@ def resolve_data_config(cfg: DataConfig) -> DataConfig:
         ConfigError: a feature or the target has no folder.
     """
     corpus_dir = find_corpus_dir(cfg.root, cfg.task)
-    resolved = resolve_feature_names(corpus_dir, cfg.features)
+    resolved = resolve_feature_names(corpus_dir, cfg.features, cfg.task)
     targets = list_targets(corpus_dir)
     if cfg.target not in targets:
         raise ConfigError(f"Unknown target '{cfg.target}' for task '{cfg.task.value}': no folder "

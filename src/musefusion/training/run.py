@@ -120,7 +120,7 @@ def load_model(path: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
 
 def run_record(cfg: RunConfig, digest: str) -> dict[str, Any]:
     """What a run directory records about its run: the config sections and the digest of its inputs."""
-    return {**cfg.to_dict(), "inputs": {"corpus": digest}}
+    return {**cfg.to_dict(), rundir.INPUTS: {"corpus": digest}}
 
 
 def resolve_run_config(cfg: RunConfig) -> RunConfig:
@@ -151,9 +151,10 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
             and the same corpus files; a run of another config is refused (or replaced with ``overwrite``).
         data: an already loaded corpus for ``cfg.data`` (saves re-reading it).
         on_epoch: called as ``on_epoch(seed, row)`` after every epoch (progress bars, pruning).
-        resume: continue an interrupted run of the same config from its per-epoch state instead of starting over.
+        resume: reuse a finished run of the same config and continue an interrupted one from its per-epoch state;
+            False starts over, replacing whatever ``out`` holds (like ``overwrite``).
         epochs: a fixed number of epochs instead of ``cfg.train.epochs`` (final train+devel models).
-        overwrite: replace whatever run ``out`` holds.
+        overwrite: replace a run of another config in ``out`` instead of refusing it.
 
     Returns:
         The run's metrics.
@@ -164,7 +165,7 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
     out = Path(out)
     cfg = resolve_run_config(cfg)
     digest = data.digest if data is not None and data.digest else corpus_digest(cfg.data)
-    state = run_status(cfg, out, digest, overwrite=overwrite)
+    state = run_status(cfg, out, digest, overwrite=overwrite or not resume)
     if state is rundir.Status.FINISHED and resume:
         logger.info("run %s is finished with the same config and corpus; reusing it", out)
         return RunResult(out, io.read_json(out / rundir.METRICS_FILE))
@@ -252,6 +253,6 @@ def load_run_config(run_dir: Path) -> RunConfig:
     """
     rec = io.read_toml(Path(run_dir) / rundir.CONFIG_FILE)
     rec.pop("versions", None)
-    rec.pop("inputs", None)
+    rec.pop(rundir.INPUTS, None)
     return RunConfig.from_dict(rec)
 
