@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import types as _pytypes
 import typing
@@ -55,6 +56,30 @@ def _encode(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _encode(v) for k, v in value.items()}
     return value
+
+
+def _type_problem(tp: Any, value: Any) -> str | None:
+    """Why ``value`` does not fit the annotation ``tp`` (None when it fits); TOML gives int/float/str/bool/list."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, _pytypes.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        problems = [_type_problem(a, value) for a in args]
+        return None if any(p is None for p in problems) else problems[0]
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            return "must be a list, e.g. [1, 2]"
+        inner = (typing.get_args(tp) or (Any,))[0]
+        return next((p for p in (_type_problem(inner, v) for v in value) if p), None)
+    if tp is bool:
+        return None if isinstance(value, bool) else "must be true or false"
+    if tp is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "must be a whole number"
+    if tp is float:
+        return (None if isinstance(value, (int, float)) and not isinstance(value, bool)
+                else "must be a number")
+    if tp in (str, Path) or (isinstance(tp, type) and issubclass(tp, Enum)):
+        return None if isinstance(value, (str, Path, Enum)) else "must be a string"
+    return None
 
 
 def _decode(tp: Any, value: Any) -> Any:
@@ -120,6 +145,13 @@ class ConfigBase:
             raise unknown_key_error(cls._section or cls.__name__, unknown[0], names)
         kwargs = {}
         for k, v in data.items():
+            origin = typing.get_origin(hints[k])
+            tuple_field = origin is tuple or any(typing.get_origin(a) is tuple for a in typing.get_args(hints[k]))
+            if isinstance(v, str) and tuple_field:
+                v = [v]  # features = "egemaps" means ["egemaps"], not its letters
+            problem = _type_problem(hints[k], v)
+            if problem:
+                raise ConfigError(f"{cls._section or cls.__name__}.{k}: {v!r} {problem}.")
             try:
                 kwargs[k] = _decode(hints[k], v)
             except (TypeError, ValueError):  # e.g. a bad Enum value: __post_init__ rejects it naming the field
@@ -175,14 +207,18 @@ class DataConfig(ConfigBase):
         if bad or not self.train_partitions:
             raise ConfigError(f"DataConfig.train_partitions: {bad or '[]'} not allowed; use train and/or devel "
                               "(test labels are never used for fitting).")
-        if self.win_len < 1:
-            raise ConfigError(f"DataConfig.win_len: {self.win_len} must be >= 1 step (--win-len).")
+        if not 1 <= self.win_len <= 100_000:
+            raise ConfigError(f"DataConfig.win_len: {self.win_len} must be between 1 and 100000 steps (--win-len).")
         if not 1 <= self.hop_len <= self.win_len:
             raise ConfigError(f"DataConfig.hop_len: {self.hop_len} must be between 1 and win_len={self.win_len} "
                               "(--hop-len).")
         if not self.target:
             raise ConfigError("DataConfig.target: give a target, e.g. --target arousal.")
 
+
+#: Upper bounds of the architecture fields (far above the paper's grid, below what would exhaust memory).
+_MODEL_LIMITS = {"d_model": 8192, "heads": 64, "attn_layers": 32, "hidden": 8192, "lstm_layers": 32,
+                 "channels": 8192, "gcnn_blocks": 64, "kernel": 99}
 
 #: The model families of the paper (Tab. 2-3) plus the late-fusion Bi-LSTM.
 MODEL_NAMES = ("lstm", "selfattn", "selfattn_lstm", "gcnn", "gcnn_lstm", "bio_lstm")
@@ -208,9 +244,9 @@ class ModelConfig(ConfigBase):
     def __post_init__(self) -> None:
         if self.name not in MODEL_NAMES:
             raise ConfigError(f"Unknown model '{self.name}' (--model); choose one of {', '.join(MODEL_NAMES)}.")
-        for f in ("d_model", "heads", "attn_layers", "hidden", "lstm_layers", "channels", "gcnn_blocks", "kernel"):
-            if getattr(self, f) < 1:
-                raise ConfigError(f"ModelConfig.{f}: {getattr(self, f)} must be >= 1.")
+        for f, most in _MODEL_LIMITS.items():  # checked before any allocation: hidden = 1e9 is refused, not tried
+            if not 1 <= getattr(self, f) <= most:
+                raise ConfigError(f"ModelConfig.{f}: {getattr(self, f)} must be between 1 and {most} (--{f.replace('_', '-')}).")
         if self.d_model % self.heads:
             raise ConfigError(f"ModelConfig.d_model ({self.d_model}) must be divisible by heads ({self.heads}).")
         if self.kernel % 2 == 0:
@@ -269,17 +305,25 @@ class TrainConfig(ConfigBase):
     def __post_init__(self) -> None:
         object.__setattr__(self, "schedule", _enum_field("TrainConfig", "schedule", self.schedule, Schedule))
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
-        if self.epochs < 1:
-            raise ConfigError(f"TrainConfig.epochs: {self.epochs} must be >= 1 (--epochs).")
-        if self.lr <= 0:
-            raise ConfigError(f"TrainConfig.lr: {self.lr} must be > 0 (--lr).")
-        if self.batch_size < 1:
-            raise ConfigError(f"TrainConfig.batch_size: {self.batch_size} must be >= 1 (--batch-size).")
+        if not 1 <= self.epochs <= 100_000:
+            raise ConfigError(f"TrainConfig.epochs: {self.epochs} must be between 1 and 100000 (--epochs).")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and 0 < self.lr <= 10):
+            raise ConfigError(f"TrainConfig.lr: {self.lr} must be a number in (0, 10] (--lr).")
+        if not 1 <= self.batch_size <= 1_000_000:
+            raise ConfigError(f"TrainConfig.batch_size: {self.batch_size} must be between 1 and 1000000 "
+                              "(--batch-size).")
+        if not (math.isfinite(self.weight_decay) and 0 <= self.weight_decay < 1):
+            raise ConfigError(f"TrainConfig.weight_decay: {self.weight_decay} must be in [0, 1).")
+        if any(s < 0 or s >= 2**32 for s in self.seeds):
+            raise ConfigError(f"TrainConfig.seeds: {list(self.seeds)} must be whole numbers in [0, 2^32).")
+        if self.lr_patience < 1 or self.early_stop < 1 or self.num_threads < 0:
+            raise ConfigError("TrainConfig: lr_patience and early_stop must be >= 1 and num_threads >= 0.")
         if not self.seeds:
             raise ConfigError("TrainConfig.seeds: give at least one seed (--seeds 1 2 3).")
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"TrainConfig.seeds: {self.seeds} has duplicates.")
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+        if not isinstance(self.device, str) or (self.device not in ("auto", "cpu", "cuda")
+                                                and not (self.device.startswith("cuda:") and self.device[5:].isdigit())):
             raise ConfigError(f"TrainConfig.device: '{self.device}' must be auto, cpu or cuda[:N] (--device).")
         if self.eval_every < 1:
             raise ConfigError(f"TrainConfig.eval_every: {self.eval_every} must be >= 1.")

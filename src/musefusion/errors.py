@@ -33,3 +33,11 @@ class StorageError(MuseFusionError):
 
 class SweepError(MuseFusionError):
     """A sweep worker stopped with an error (its own message was printed first)."""
+
+
+class TrainingError(MuseFusionError):
+    """Training cannot go on (e.g. the loss became NaN or infinite)."""
+
+
+class OutputError(MuseFusionError, OSError):
+    """An output cannot be written (full disk, quota, read-only file system, no permission)."""

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 import tomllib
@@ -26,6 +28,19 @@ from musefusion.errors import DataFormatError, MissingDataError
 from musefusion.types import Partition
 
 # ----------------------------------------------------------------------------------------------- atomic writes
+
+
+#: errno values that mean 'this output cannot be written here' (not a bug): reported on one line.
+OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG})
+
+
+def _raise_output_error(exc: OSError, path: Path) -> None:
+    """Re-raise a full disk, quota, read-only or permission error while writing ``path`` as one clear line."""
+    if exc.errno in OUTPUT_ERRNOS:
+        from musefusion.errors import OutputError
+
+        raise OutputError(f"Could not write '{path}': {exc.strerror or exc}; nothing partial was left there. Free "
+                          "space or pick another --out.") from None
 
 
 def _umask() -> int:
@@ -51,6 +66,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except OSError as exc:
+        _raise_output_error(exc, path)
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -68,6 +86,9 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
+    except OSError as exc:
+        _raise_output_error(exc, path)
+        raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -169,6 +190,10 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise DataFormatError(f"'{path}' is not valid TOML ({exc}).") from None
+    except UnicodeDecodeError:
+        raise DataFormatError(f"'{path}' is not UTF-8 text (TOML files must be UTF-8); save it as UTF-8.") from None
+    except PermissionError:
+        raise MissingDataError(f"'{path}' cannot be read (permission denied).") from None
 
 
 # ----------------------------------------------------------------------------------------------- corpus CSVs
@@ -186,7 +211,13 @@ def _read_csv_table(path: Path, what: str) -> pa.Table:
         msg = str(exc).splitlines()[0]
         if "Empty CSV file" in msg:
             raise DataFormatError(f"{what} file '{path}' is empty; re-extract or re-download it.") from None
-        raise DataFormatError(f"{what} file '{path}' cannot be parsed as CSV: {msg}") from None
+        # pyarrow quotes the offending row after the last ': '; never echo file contents into a message
+        found = re.search(r"Expected \d+ columns?, got \d+", msg)
+        reason = found.group(0) if found else msg.split(":")[0][:80]
+        raise DataFormatError(f"{what} file '{path}' cannot be parsed as CSV ({reason}).") from None
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(f"{what} file '{path}' is not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r} "
+                              f"at offset {exc.start}); save it as UTF-8 CSV.") from None
     except PermissionError:
         raise MissingDataError(f"{what} file '{path}' cannot be read (permission denied).") from None
     if table.num_rows == 0:
@@ -194,12 +225,26 @@ def _read_csv_table(path: Path, what: str) -> pa.Table:
     return table
 
 
+#: Largest magnitude accepted in a feature / label cell: beyond it a value is a fault (1e300, a sentinel), and
+#: z-normalisation or the CCC loss would overflow. Real MuSe features stay below 1e5, gold standards in [-1, 1].
+MAX_ABS = {"Feature": 1e15, "Label": 1e6}
+
+
 def _numeric_column(table: pa.Table, name: str, path: Path, what: str) -> np.ndarray:
     col = table.column(name)
     if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_null(col.type)):
         raise DataFormatError(f"{what} file '{path}': column '{name}' is not numeric (type {col.type}); "
                               "every column after 'timestamp' and 'segment_id' must hold numbers.")
-    return col.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    values = col.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    limit = MAX_ABS.get(what)
+    if limit is not None:
+        bad = np.isinf(values) | (np.abs(np.nan_to_num(values)) > limit)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataFormatError(f"{what} file '{path}': column '{name}' holds {int(bad.sum())} infinite or absurd "
+                                  f"value(s) (|x| > {limit:g}), first {values[row]!r} in data row {row + 1}; fix or "
+                                  "re-extract the file (empty cells are read as missing).")
+    return values
 
 
 def _timestamps(table: pa.Table, path: Path, what: str) -> np.ndarray:
@@ -210,6 +255,9 @@ def _timestamps(table: pa.Table, path: Path, what: str) -> np.ndarray:
     if np.isnan(ts).any():
         row = int(np.flatnonzero(np.isnan(ts))[0])
         raise DataFormatError(f"{what} file '{path}': empty timestamp in data row {row + 1}.")
+    if len(ts) > 1 and np.abs(ts - np.rint(ts)).max() > 0 and 0 < np.median(np.diff(ts)) <= 5:
+        raise DataFormatError(f"{what} file '{path}': timestamps look like seconds ({ts[0]:g}, {ts[1]:g}, ...); MuSe "
+                              "timestamps are milliseconds on a 500 ms grid: multiply the column by 1000.")
     ts = np.rint(ts).astype(np.int64)
     diffs = np.diff(ts)
     if (diffs == 0).any():
@@ -275,6 +323,32 @@ def read_label_csv(path: str | os.PathLike[str], *, values: bool = True) -> tupl
     return ts, _numeric_column(table, "value", path, "Label").astype(np.float32)
 
 
+#: Longest subject id accepted (ids become file names ``<id>.csv``; most file systems allow 255 bytes).
+MAX_ID_LEN = 200
+
+
+def check_id(sid: str, where: str) -> str:
+    """``sid`` if it is safe as a file name stem, else a DataFormatError naming ``where`` it came from.
+
+    A subject id becomes ``<folder>/<id>.csv``: path separators, ``..``, control characters and ids longer than
+    :data:`MAX_ID_LEN` would write outside the folder or fail late, so they are refused where they are read.
+
+    Examples:
+        >>> check_id("s12_devel", "partition.csv")
+        's12_devel'
+    """
+    bad = ("it is empty" if not sid else
+           f"it is longer than {MAX_ID_LEN} characters" if len(sid) > MAX_ID_LEN else
+           "it holds a path separator" if "/" in sid or "\\" in sid or os.sep in sid else
+           "it is '.' or '..'" if sid in (".", "..") else
+           "it holds a control or non-printable character" if not sid.isprintable() else
+           "it starts with '.' (hidden files are ignored)" if sid.startswith(".") else None)
+    if bad:
+        raise DataFormatError(f"{where}: subject id {sid[:60]!r} cannot name a file ({bad}); use letters, digits, "
+                              "'_' or '-'.")
+    return sid
+
+
 def read_partition(path: str | os.PathLike[str]) -> dict[str, Partition]:
     """Read ``metadata/partition.csv`` (``Id,Proposal`` as in MuSe 2021, or ``Id,Partition``).
 
@@ -303,6 +377,7 @@ def read_partition(path: str | os.PathLike[str]) -> dict[str, Partition]:
         raise DataFormatError(f"Partition file '{path}': id '{dup.iloc[0]}' is listed more than once.")
     out: dict[str, Partition] = {}
     for sid, part in zip(ids, df[part_col].astype(str).str.strip().str.lower(), strict=True):
+        check_id(sid, f"Partition file '{path}'")
         try:
             out[sid] = Partition(part)
         except ValueError:
@@ -430,7 +505,10 @@ def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Pa
     import torch
 
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        try:
+            torch.save(payload, tmp)
+        except RuntimeError as exc:  # torch reports a full disk as a RuntimeError of its stream writer
+            raise OSError(errno.ENOSPC, f"torch could not write the checkpoint ({str(exc)[:80]})") from None
     return Path(path)
 
 

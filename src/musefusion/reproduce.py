@@ -31,6 +31,7 @@ from musefusion.errors import ConfigError
 from musefusion.evaluation import paper
 from musefusion.rundir import Status
 from musefusion.types import Task
+from musefusion.workers import die_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -207,7 +208,7 @@ def _run_jobs(jobs: list[tuple[Callable[..., str], tuple[Any, ...], str]], worke
         return
     errors = []
     ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent) as pool:
         futures = {pool.submit(fn, *args): label for fn, args, label in jobs}
         for fut in cf.as_completed(futures):
             try:
@@ -238,7 +239,7 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     """
     out = Path(out)
     t0 = time.perf_counter()
-    find_corpus_dir(cfg.root, cfg.task)  # fail early on a wrong root
+    rundir.refuse_inside(out, find_corpus_dir(cfg.root, cfg.task))  # fail early on a wrong root
     s = cfg.settings
     targets = _targets(cfg.task)
     progress = progress or _no_progress

@@ -132,13 +132,59 @@ def status(out: Path, record: dict[str, Any], *, what: str = "run", overwrite: b
                       "or --overwrite to replace it.")
 
 
+#: What a run directory (unimodal, fold, final, fusion, sweep trial) may hold; :func:`clear` removes only these.
+RUN_ENTRIES = frozenset({CONFIG_FILE, METRICS_FILE, "checkpoint.pt", "predictions", "plots", "evaluation.json",
+                         "predict", "final", "trial.json", "history.csv", "checkpoint.pt.tmp"})
+RUN_PREFIXES = ("seed_", "oof_k")
+#: What the other output folders may hold (besides ``log.txt`` and leftover ``.<name>.tmp`` files).
+OUTPUT_ENTRIES: dict[str, frozenset[str]] = {
+    "run": RUN_ENTRIES,
+    "reproduce": frozenset({"runs", "fusion", "submission", "plots", "report.md", "report.html"}),
+    "sweep": frozenset({"study.db", "study.db-journal", "trials", "report"}),
+    "curves": frozenset({"curves.csv", "curves.png"}),
+    "demo": frozenset({"data", "reproduce-stress", "reproduce-physio"}),
+}
+
+
+def _ours(name: str, kind: str) -> bool:
+    if name == LOG_FILE or (name.startswith(".") and name.endswith(".tmp")):
+        return True
+    if kind == "run" and name.startswith(RUN_PREFIXES):
+        return True
+    return name in OUTPUT_ENTRIES[kind]
+
+
+def check_out(out: Path, kind: str = "run", overwrite: bool = False, option: str = "--out") -> None:
+    """Refuse an output folder that is a file, or that holds files a musefusion output of ``kind`` does not have.
+
+    With ``overwrite`` a folder with other files is written into: musefusion's own entries are replaced, every
+    other file is kept. Nothing unrelated is ever deleted.
+
+    Raises:
+        ConfigError: ``out`` is a file, or holds foreign files and not ``overwrite``.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{option} '{out}' is a file, not a folder; pass a new or empty folder.")
+    if not out.is_dir() or overwrite:
+        return
+    foreign = sorted(c.name for c in out.iterdir() if not _ours(c.name, kind))
+    if foreign:
+        raise ConfigError(f"{option} '{out}' already holds files that are not a musefusion {kind} output (e.g. "
+                          f"'{foreign[0]}'); pass a new or empty folder, or --overwrite to write into it "
+                          "(other files are kept).")
+
+
 def clear(out: Path) -> None:
-    """Remove a run directory's contents, keeping its ``log.txt`` (the CLI may be writing it)."""
+    """Remove a run directory's own entries (config, metrics, checkpoints, predictions, seed folders, ...).
+
+    ``log.txt`` (the CLI may be writing it) and any file a run does not write are kept.
+    """
     out = Path(out)
     if not out.is_dir():
         return
     for child in out.iterdir():
-        if child.name == LOG_FILE:
+        if child.name == LOG_FILE or not _ours(child.name, "run"):
             continue
         if child.is_dir() and not child.is_symlink():
             shutil.rmtree(child)
@@ -160,3 +206,15 @@ def default_run_dir(parent: Path, parts: list[str], record: dict[str, Any]) -> P
                              digest_size=4).hexdigest()
     safe = ["".join(c if c.isalnum() or c in "._+" else "_" for c in p) for p in parts]
     return Path(parent) / "-".join([*safe, digest])
+
+
+def refuse_inside(out: Path, corpus_dir: Path, option: str = "--out") -> None:
+    """Refuse an output folder inside a corpus tree (its files would become part of the corpus).
+
+    Raises:
+        ConfigError: ``out`` is ``corpus_dir`` or lies below it.
+    """
+    o, c = Path(out).resolve(), Path(corpus_dir).resolve()
+    if o == c or c in o.parents:
+        raise ConfigError(f"{option} '{out}' lies inside the corpus '{corpus_dir}'; write outputs outside the corpus "
+                          "tree (e.g. runs/).")

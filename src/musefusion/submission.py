@@ -13,8 +13,15 @@ from pathlib import Path
 import numpy as np
 
 from musefusion import io
-from musefusion.data.corpus import find_corpus_dir, label_path, list_targets, subject_grid
-from musefusion.errors import MissingDataError, MuseFusionError
+from musefusion.data.corpus import (
+    contained,
+    find_corpus_dir,
+    label_path,
+    list_targets,
+    partition_path,
+    subject_grid,
+)
+from musefusion.errors import ConfigError, MissingDataError, MuseFusionError
 from musefusion.types import Partition, Task
 
 logger = logging.getLogger(__name__)
@@ -23,19 +30,49 @@ logger = logging.getLogger(__name__)
 RANGE_SLACK = 1.0
 
 
-def write_submission(run_dirs: list[Path], out: Path) -> Path:
-    """Copy the test predictions of one run per target into ``<out>/<target>/<id>.csv``.
+def _is_submission(folder: Path) -> bool:
+    """True when ``folder`` holds only ``<target>/<id>.csv`` files (a submission this module could have written)."""
+    for child in folder.iterdir():
+        if child.is_symlink() or not child.is_dir():
+            return False
+        if any(f.is_symlink() or not f.is_file() or f.suffix != ".csv" for f in child.iterdir()):
+            return False
+    return True
+
+
+def write_submission(run_dirs: list[Path], out: Path, overwrite: bool = False) -> Path:
+    """Write the test predictions of one run per target into ``<out>/<target>/<id>.csv``.
+
+    An existing ``out`` that holds only a submission's ``<target>/<id>.csv`` files is replaced. Anything else in it
+    (a file or folder a submission does not have) is refused unless ``overwrite``, and even then only the target
+    folders written are replaced: nothing unrelated is ever deleted.
 
     Raises:
         MissingDataError: a run has no test predictions.
+        ConfigError: ``out`` holds other files and ``overwrite`` is False.
     """
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out '{out}' is a file, not a folder; pass a folder for the submission.")
+    targets: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    for run in run_dirs:
+        run = Path(run)
+        rec = io.read_toml(run / "config.toml")
+        target = rec["data"]["target"]
+        if target in targets:
+            raise ConfigError(f"Two runs predict '{target}' ({run} and an earlier one); give one run per target.")
+        targets[target] = io.read_predictions(run / "predictions" / "test")
+    if out.is_dir() and any(out.iterdir()) and not _is_submission(out):
+        if not overwrite:
+            raise ConfigError(f"--out '{out}' already holds files that are not a submission; pass an empty or new "
+                              "folder, or --overwrite to replace only its target folders.")
+        for target, preds in targets.items():
+            with io.atomic_dir(out / target) as tmp:
+                for sid, (ts, vals) in preds.items():
+                    io.write_sequence_csv(tmp / f"{sid}.csv", ts, vals)
+        return out
     with io.atomic_dir(out) as tmp:
-        for run in run_dirs:
-            run = Path(run)
-            rec = io.read_toml(run / "config.toml")
-            target = rec["data"]["target"]
-            preds = io.read_predictions(run / "predictions" / "test")
+        for target, preds in targets.items():
             for sid, (ts, vals) in preds.items():
                 io.write_sequence_csv(tmp / target / f"{sid}.csv", ts, vals)
     return out
@@ -55,7 +92,7 @@ def validate_submission(sub: Path, root: Path, task: Task) -> list[str]:
     if not sub.is_dir():
         raise MissingDataError(f"Submission folder '{sub}' not found.")
     corpus = find_corpus_dir(root, task)
-    partition = io.read_partition(corpus / "metadata" / "partition.csv")
+    partition = io.read_partition(partition_path(corpus))
     test_ids = sorted(s for s, p in partition.items() if p == Partition.TEST)
     problems: list[str] = []
     targets = [t for t in task.default_targets if t in list_targets(corpus)] or list_targets(corpus)
@@ -81,7 +118,7 @@ def validate_submission(sub: Path, root: Path, task: Task) -> list[str]:
                 problems.append(f"missing '{f}' (test subject {sid}, target {target})")
                 continue
             try:
-                ts, vals = io.read_label_csv(f)
+                ts, vals = io.read_label_csv(contained(f, sub, "submission"))
             except MuseFusionError as exc:
                 problems.append(str(exc))
                 continue

@@ -177,7 +177,7 @@ def test_a_config_file_with_an_unknown_section_is_refused(synth_stress, tmp_path
     (["--model", "transformer"], "Unknown model 'transformer' (--model); choose one of lstm, selfattn"),
     (["--features", "mfcc"], "Unknown feature 'mfcc' for task 'stress'"),
     (["--target", "dominance"], "Unknown target 'dominance' for task 'stress'"),
-    (["--epochs", "0"], "TrainConfig.epochs: 0 must be >= 1 (--epochs)"),
+    (["--epochs", "0"], "TrainConfig.epochs: 0 must be between 1 and 100000 (--epochs)"),
     (["--schedule", "cosine"], "TrainConfig.schedule: 'cosine' is not one of paper, plateau"),
     (["--win-len", "10", "--hop-len", "20"], "DataConfig.hop_len: 20 must be between 1 and win_len=10"),
 ])

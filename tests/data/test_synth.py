@@ -47,11 +47,14 @@ def test_different_seed_gives_different_data(tmp_path):
     assert labels and any(a[n] != b[n] for n in labels)
 
 
-def test_synthesize_replaces_an_existing_corpus(tmp_path):
+def test_synthesize_replaces_an_existing_corpus_only_when_asked(tmp_path):
     corpus = synthesize(tmp_path, SMALL)
     (corpus / "feature_segments" / "stale").mkdir()
     (corpus / "feature_segments" / "stale" / "1.csv").write_text("timestamp\n0\n")
-    synthesize(tmp_path, SMALL.replace(seed=6, features=("BPM",)))
+    with pytest.raises(ConfigError, match="already holds a synthetic corpus of another config"):
+        synthesize(tmp_path, SMALL.replace(seed=6, features=("BPM",)))
+    assert (corpus / "feature_segments" / "stale" / "1.csv").is_file()
+    synthesize(tmp_path, SMALL.replace(seed=6, features=("BPM",)), overwrite=True)
     assert sorted(p.name for p in (corpus / "feature_segments").iterdir()) == ["BPM"]
     assert SynthConfig.from_dict(read_toml(corpus / "metadata" / "synth.toml")).seed == 6
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c3_muse_stress", "test_labels"]  # no temp folders

@@ -162,8 +162,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except typer.Abort:
-        err.print(Text("aborted", style="red"))
+    except OSError as exc:
+        import errno
+
+        if _state["debug"] or exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+        err.print(Text("error: ", style="red") + Text(f"{exc.strerror}: '{exc.filename}'"), soft_wrap=True)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print(Text("interrupted: nothing finished was lost; run the same command again to resume", style="red"))
         sys.exit(130)
     except Exception as exc:  # click usage errors carry their own exit code
         # duck-typed: typer >= 0.2x vendors click as typer._click, so `import click` may fail

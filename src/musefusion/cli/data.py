@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from musefusion import rundir
 from musefusion.cli.options import DataOpt, SeedOpt, TaskOpt
 from musefusion.config import resolve_data_root
 from musefusion.data.check import check_corpus
@@ -40,13 +41,18 @@ def synth(
     features: Annotated[list[str] | None, typer.Option(
         help=f"Feature folders to write, space- or comma-separated (default: {' '.join(SYNTH_FEATURES)}; "
              "biosignals writes one 3-column folder as MuSe 2022 does).", show_default=False)] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a corpus folder already in OUT (without "
+                                            "it, only a synthetic corpus of the same settings is rewritten).")]
+    = False,
 ) -> None:
     """Write a synthetic Ulm-TSST-like corpus in the MuSe 2021 layout (deterministic for a seed)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"OUT '{out}' is a file, not a folder; pass the data root to write the corpus under.")
     n_train, n_devel, n_test = _parse_split(split)
     cfg = SynthConfig(task=task, seed=seed, n_train=n_train, n_devel=n_devel, n_test=n_test, minutes=minutes,
                       **({"features": tuple(features)} if features else {}))
     t0 = time.perf_counter()
-    corpus = synthesize(out, cfg)
+    corpus = synthesize(out, cfg, overwrite=overwrite)
     console.print(f"wrote {cfg.n_subjects} subjects ({n_train}/{n_devel}/{n_test}), features "
                   f"{' '.join(cfg.features)}, in {time.perf_counter() - t0:.1f} s to", markup=False)
     console.print(Text(str(corpus), style="bold"))
@@ -97,6 +103,7 @@ def demo(
     """The main job on the embedded default: synthesise the default corpus, check it, reproduce the paper."""
     from musefusion.cli.fuse import reproduce
 
+    rundir.check_out(out, "demo")
     corpus_root = out / "data"
     from musefusion import io
 
@@ -106,7 +113,8 @@ def demo(
     if stamp.is_file() and io.read_toml(stamp) == wanted.to_dict():
         console.print(Text(f"using the synthetic corpus already in {corpus_root}"))
     else:
-        synth(corpus_root, task=task, seed=seed, split=split, minutes=minutes)
+        # demo's own folder: a synthetic corpus of other settings there is demo's too and may be replaced
+        synth(corpus_root, task=task, seed=seed, split=split, minutes=minutes, overwrite=stamp.is_file())
     try:
         check(corpus_root, task=task)
     except typer.Exit as exc:

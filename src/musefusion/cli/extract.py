@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.text import Text
 
+from musefusion import rundir
 from musefusion.cli.options import TaskOpt
 from musefusion.errors import ConfigError
 from musefusion.features.audio import EGEMAPS_WIN_S
@@ -79,6 +80,8 @@ def extract(
     overwrite: Annotated[bool, typer.Option(help="Re-extract ids whose outputs already exist.")] = False,
 ) -> None:
     """Extract eGeMAPS, VGGish, VGG-Face and ECG/resp/BPM features onto the 500 ms grid."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out '{out}' is a file, not a folder; pass the data root to write the corpus under.")
     single = [p for p in (audio, video, bio) if p is not None]
     if sum(bool(x) for x in (single, input_dir, manifest)) != 1:
         raise ConfigError("Give exactly one of: --audio/--video/--bio (one recording), --input-dir or --manifest.")
@@ -132,6 +135,7 @@ def predict_recording(
     cfg = ExtractConfig(egemaps_win_s=egemaps_win_s, vggish_weights=vggish_weights, vggface_weights=vggface_weights,
                         mtcnn_weights=mtcnn_weights, vggface_bf16=vggface_bf16, bio_time_unit=bio_time_unit,
                         ecg_channel=ecg_channel, resp_channel=resp_channel)
+    rundir.check_out(out, "curves")
     curves = predict(model, audio=audio, video=video, bio=bio, extract_config=cfg)
     name = next(p for p in (audio, video, bio) if p is not None).name
     out.mkdir(parents=True, exist_ok=True)

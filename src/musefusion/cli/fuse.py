@@ -44,6 +44,7 @@ def fuse(
                        folds=folds, epochs=epochs, seeds=tuple(seeds or (1,)))
     if out is None:
         out = rundir.default_run_dir(Path("runs"), ["fusion", "+".join(cfg.names)], {"fusion": cfg.to_dict()})
+    rundir.check_out(out, "run", overwrite)
     with log_to_file(out / "log.txt"):
         m = fuse_streams(cfg, out, resume=not overwrite, overwrite=overwrite)
     streams_txt = ", ".join(f"{n} {v:.4f}" for n, v in m["stream_devel_ccc"].items())
@@ -80,6 +81,7 @@ def reproduce(
                           test_labels=test_labels, row_configs=tuple(str(p) for p in row_config or ()),
                           seeds=tuple(seeds or ()), stage=stage, all_models=all_models, overwrite=overwrite)
     out = out or Path("runs") / f"reproduce-{task.value}-{profile}"
+    rundir.check_out(out, "reproduce", overwrite)
     progress = make_progress("{last}", description_width=22)
 
     def stage(name: str, n: int):
@@ -102,11 +104,14 @@ def submit(
     out: Annotated[Path, typer.Option(help="Submission folder (<target>/<id>.csv).")] = Path("submission"),
     data: DataOpt = None,
     task: TaskOpt = Task.STRESS,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into an --out that holds other files "
+                                            "(only its target folders are replaced; nothing else is deleted).")]
+    = False,
 ) -> None:
     """Write the test predictions of finished runs in the MuSe submission layout, then validate them."""
     from musefusion.submission import validate_submission, write_submission
 
-    sub = write_submission(list(runs), out)
+    sub = write_submission(list(runs), out, overwrite=overwrite)
     console.print("wrote submission to", markup=False)
     console.print(Text(str(sub), style="bold"))
     if data is not None:

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from musefusion import rundir
 from musefusion.cli.options import DataOpt
 from musefusion.cli.train import build_run_config, log_to_file
 from musefusion.config import MODEL_NAMES, Sampler, SweepConfig
@@ -125,6 +126,7 @@ def run(
         logging.getLogger(__name__).info("the grid has %d points; running %d trials, not %d", target_n, target_n,
                                          trials)
     _quiet_optuna()
+    rundir.check_out(out, "sweep")
     out.mkdir(parents=True, exist_ok=True)
     progress = make_progress()
     bar = progress.add_task(f"study {study}", total=target_n)

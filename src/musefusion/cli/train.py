@@ -161,6 +161,10 @@ def train(
     if out is None:
         out = rundir.default_run_dir(Path("runs"), [cfg.data.task.value, cfg.data.target, "+".join(cfg.data.features),
                                                     cfg.model.name], cfg.to_dict())
+    from musefusion.data.corpus import find_corpus_dir
+
+    rundir.refuse_inside(out, find_corpus_dir(cfg.data.root, cfg.data.task))
+    rundir.check_out(out, "run", overwrite)
     state = run_status(cfg, out, overwrite=overwrite)  # refuse another config's run before any work
     if state is rundir.Status.FINISHED and not overwrite:
         logger.info("%s: finished with the same config and corpus files; showing its scores (--overwrite to "
@@ -224,6 +228,7 @@ def predict(
     stats = (payload["norm_mean"].numpy().astype(np.float64), payload["norm_std"].numpy().astype(np.float64))
     corpus = load_corpus(data_cfg, norm_stats=stats)
     out = out or Path(run_dir) / "predict"
+    rundir.check_out(out, "run")
     device = resolve_device("auto")
     net.to(device)
     n = 0

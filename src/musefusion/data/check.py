@@ -16,6 +16,7 @@ from musefusion.data.corpus import (
     label_path,
     list_features,
     list_targets,
+    partition_path,
     resolve_feature_names,
 )
 from musefusion.errors import MuseFusionError
@@ -69,7 +70,7 @@ def check_corpus(root: Path, task: Task, progress: bool = False) -> CheckReport:
     problems: list[str] = []
     warnings: list[str] = []
     try:
-        partition = io.read_partition(corpus / "metadata" / "partition.csv")
+        partition = io.read_partition(partition_path(corpus))
     except MuseFusionError as exc:
         problems.append(str(exc))
         partition = {}
@@ -107,7 +108,11 @@ def check_corpus(root: Path, task: Task, progress: bool = False) -> CheckReport:
         iterator = track(ids, description="labels")
     for sid, part in iterator:
         for t in targets:
-            p = label_path(corpus, t, sid)
+            try:
+                p = label_path(corpus, t, sid)
+            except MuseFusionError as exc:
+                problems.append(str(exc))
+                continue
             if not p.is_file():
                 (warnings if part == Partition.TEST else problems).append(
                     f"Subject '{sid}' ({part.value}) has no label file '{p}'.")
@@ -134,7 +139,11 @@ def check_corpus(root: Path, task: Task, progress: bool = False) -> CheckReport:
     for f in iterator:
         dim, dim_src, files, rows, nan_rows, steps, filled, starts = None, None, 0, 0, 0, 0, 0, []
         for sid, part in ids:
-            p = feature_path(corpus, f, sid)
+            try:
+                p = feature_path(corpus, f, sid)
+            except MuseFusionError as exc:
+                problems.append(str(exc))
+                continue
             if not p.is_file():
                 problems.append(f"Subject '{sid}' is listed in partition.csv ({part.value}) but '{p}' is missing.")
                 continue
@@ -159,7 +168,10 @@ def check_corpus(root: Path, task: Task, progress: bool = False) -> CheckReport:
             _, observed = align_to_grid(grid, ts, vals)
             steps += len(grid)
             filled += int((~observed).sum())
-            if observed.mean() < MIN_COVERAGE:
+            if not observed.any():
+                problems.append(f"'{p}' does not overlap its label grid at all (feature {ts[0]}..{ts[-1]} ms, labels "
+                                f"{grid[0]}..{grid[-1]} ms); are its timestamps in ms on the labels' clock?")
+            elif observed.mean() < MIN_COVERAGE:
                 warnings.append(f"'{p}' covers only {observed.mean():.0%} of its {len(grid)} label steps "
                                 f"(feature {ts[0]}..{ts[-1]} ms, labels {grid[0]}..{grid[-1]} ms).")
             off_grid = (ts % STEP_MS != 0).mean()
@@ -170,6 +182,11 @@ def check_corpus(root: Path, task: Task, progress: bool = False) -> CheckReport:
                       "nan_rate": nan_rows / rows if rows else np.nan, "fill_rate": filled / steps if steps else np.nan,
                       "start_ms": f"{min(starts)}..{max(starts)}" if starts else "-"})
 
+    if partition:
+        for part in (Partition.TRAIN, Partition.DEVEL):
+            if part not in partition.values():
+                problems.append(f"Partition file '{partition_path(corpus)}' lists no {part.value} subject; models need "
+                                f"{'train subjects to fit' if part == Partition.TRAIN else 'devel subjects to pick the best epoch'}.")
     prow = []
     for part in Partition:
         sids = [s for s, p in partition.items() if p == part]

@@ -176,14 +176,36 @@ def resolve_data_config(cfg: DataConfig) -> DataConfig:
     return cfg if resolved == cfg.features else cfg.replace(features=resolved)
 
 
+def contained(path: Path, tree: Path, what: str = "corpus") -> Path:
+    """``path`` if it (after following symlinks) lies inside ``tree``; a symlink out of the tree is refused.
+
+    A corpus or submission file that links to ``/etc/passwd`` would otherwise be read, and a line of it printed in
+    an error message.
+
+    Raises:
+        DataFormatError: ``path`` resolves outside ``tree``.
+    """
+    if path.is_symlink() or any(p.is_symlink() for p in path.parents if tree in p.parents):
+        real, root = path.resolve(), tree.resolve()
+        if real != root and root not in real.parents:
+            raise DataFormatError(f"'{path}' is a symbolic link out of the {what} tree (to '{real}'); copy the file "
+                                  f"into '{tree}' instead of linking it.")
+    return path
+
+
 def feature_path(corpus_dir: Path, feature: str, sid: str) -> Path:
-    """``<corpus>/feature_segments/<feature>/<id>.csv``."""
-    return corpus_dir / "feature_segments" / feature / f"{sid}.csv"
+    """``<corpus>/feature_segments/<feature>/<id>.csv`` (refused when it links out of the corpus)."""
+    return contained(corpus_dir / "feature_segments" / feature / f"{sid}.csv", corpus_dir)
 
 
 def label_path(corpus_dir: Path, target: str, sid: str) -> Path:
-    """``<corpus>/label_segments/<target>/<id>.csv``."""
-    return corpus_dir / "label_segments" / target / f"{sid}.csv"
+    """``<corpus>/label_segments/<target>/<id>.csv`` (refused when it links out of the corpus)."""
+    return contained(corpus_dir / "label_segments" / target / f"{sid}.csv", corpus_dir)
+
+
+def partition_path(corpus_dir: Path) -> Path:
+    """``<corpus>/metadata/partition.csv`` (refused when it links out of the corpus)."""
+    return contained(corpus_dir / "metadata" / "partition.csv", corpus_dir)
 
 
 def _readable(path: Path) -> bool:
@@ -230,7 +252,7 @@ def _cache_key(corpus_dir: Path, cfg: DataConfig, partition: dict[str, Partition
     opts = {k: v for k, v in cfg.to_dict().items() if k not in ("root", "cache", "cache_dir", "win_len", "hop_len")}
     h.update(repr(sorted(opts.items())).encode())
     h.update(_CACHE_VERSION.encode())
-    io.file_digest(corpus_dir / "metadata" / "partition.csv", h)
+    io.file_digest(partition_path(corpus_dir), h)
     for sid, part in partition.items():
         for f in cfg.features:
             p = feature_path(corpus_dir, f, sid)
@@ -287,7 +309,7 @@ def corpus_digest(cfg: DataConfig) -> str:
     """
     cfg = resolve_data_config(cfg)
     corpus_dir = find_corpus_dir(cfg.root, cfg.task)
-    return _cache_key(corpus_dir, cfg, io.read_partition(corpus_dir / "metadata" / "partition.csv"))
+    return _cache_key(corpus_dir, cfg, io.read_partition(partition_path(corpus_dir)))
 
 
 # ----------------------------------------------------------------------------------------------- loading
@@ -331,7 +353,7 @@ def load_corpus(cfg: DataConfig, norm_stats: tuple[np.ndarray, np.ndarray] | Non
     """
     cfg = resolve_data_config(cfg)
     corpus_dir = find_corpus_dir(cfg.root, cfg.task)
-    partition = io.read_partition(corpus_dir / "metadata" / "partition.csv")
+    partition = io.read_partition(partition_path(corpus_dir))
     if not partition:
         raise DataFormatError(f"Partition file '{corpus_dir / 'metadata' / 'partition.csv'}' lists no subject.")
     cache_path = None
@@ -340,7 +362,12 @@ def load_corpus(cfg: DataConfig, norm_stats: tuple[np.ndarray, np.ndarray] | Non
         cache_path = resolve_cache_dir(cfg.cache_dir) / f"corpus-{key}.npz"
         if cache_path.is_file():
             logger.debug("corpus cache hit %s", cache_path)
-            return dataclasses.replace(_load_cache(cache_path, cfg, corpus_dir), digest=key)
+            try:
+                return dataclasses.replace(_load_cache(cache_path, cfg, corpus_dir), digest=key)
+            except Exception as exc:  # a truncated, empty or foreign file: the cache is optional, rebuild it
+                logger.warning("corpus cache entry '%s' is unreadable (%s); deleting it and reading the corpus",
+                               cache_path, type(exc).__name__)
+                cache_path.unlink(missing_ok=True)
 
     raw: list[tuple[str, Partition, np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray]]] = []
     dims: dict[str, int] = {}
@@ -406,7 +433,11 @@ def load_corpus(cfg: DataConfig, norm_stats: tuple[np.ndarray, np.ndarray] | Non
         logger.info("filled %d of %d feature steps (%s policy); most in %s/%s.csv (%d)", n_filled,
                     int(report["n_steps"].sum()), cfg.fill.value, worst["feature"], worst["id"], worst["n_filled"])
     if cache_path is not None:
-        _save_cache(cache_path, data)
+        try:
+            _save_cache(cache_path, data)
+        except OSError as exc:  # a full disk or a read-only cache folder must not stop the run
+            logger.warning("could not write the corpus cache '%s' (%s); going on without it", cache_path,
+                           exc.strerror or type(exc).__name__)
     return data
 
 
@@ -421,7 +452,7 @@ def load_labels(root: Path, task: Task, target: str, partitions: tuple[Partition
     if Partition.TEST in partitions:
         raise ConfigError("Test labels are withheld and never loaded; score test predictions with --test-labels.")
     corpus_dir = find_corpus_dir(root, task)
-    partition = io.read_partition(corpus_dir / "metadata" / "partition.csv")
+    partition = io.read_partition(partition_path(corpus_dir))
     labels = {}
     for sid, part in partition.items():
         if part in partitions:

@@ -233,17 +233,30 @@ def _bio_signal(rng: np.random.Generator, name: str, a: np.ndarray, t: np.ndarra
     return rng.normal(0, 0.3) + 0.3 * _smooth(a, 6) + 0.2 * np.sin(t * rng.uniform(0.5, 1.5)) + rng.normal(0, 0.3, n)
 
 
-def synthesize(out: str | Path, cfg: SynthConfig) -> Path:
+def synthesize(out: str | Path, cfg: SynthConfig, overwrite: bool = False) -> Path:
     """Write a synthetic corpus under ``out`` (``out/<corpus>/`` and ``out/test_labels/<corpus>/``).
 
     Args:
-        out: destination root; the corpus folder is replaced if it exists.
+        out: destination root.
         cfg: size, task and seed.
+        overwrite: replace a corpus folder that already exists. Without it, an existing synthetic corpus of the
+            same config is rewritten (the same bytes) and any other corpus is refused, so a real download is never
+            overwritten by accident.
 
     Returns:
         The corpus folder (e.g. ``out/c3_muse_stress``).
+
+    Raises:
+        ConfigError: ``out/<corpus>`` exists, was not written by ``synth`` with this config, and not ``overwrite``.
     """
     out = Path(out)
+    existing = out / cfg.task.corpus_dirs[0]
+    if existing.exists() and not overwrite:
+        stamp = existing / "metadata" / "synth.toml"
+        same = stamp.is_file() and io.read_toml(stamp) == cfg.to_dict()
+        if not same:
+            what = "a synthetic corpus of another config" if stamp.is_file() else "a corpus not written by synth"
+            raise ConfigError(f"'{existing}' already holds {what}; pass another OUT, or --overwrite to replace it.")
     rng = np.random.default_rng(cfg.seed)
     views = _Views(np.random.default_rng([cfg.seed, 7]))
     ids = [str(i) for i in rng.permutation(np.arange(1, cfg.n_subjects + 1))]

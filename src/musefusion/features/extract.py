@@ -101,6 +101,9 @@ class Recording:
     video: Path | None = None  # video file (frames for vggface; its audio track when ``audio`` is None)
     bio: Path | None = None  # CSV with time + ecg/resp columns, WFDB .hea record, or EDF/BDF file
 
+    def __post_init__(self) -> None:
+        io.check_id(str(self.id), "Recording id (--id, a manifest row or a file name)")
+
 
 class Extracted(dict):
     """Feature name -> ``(timestamps_ms, values)``; also ``columns`` (feature -> names) and ``face_rate``."""
@@ -253,10 +256,15 @@ class Extractor:
         sr = audio_mod.AUDIO_SR_HZ
         grid = step_grid(len(signal) / sr)
         for f in feats:
-            if f == "egemaps":
-                vals, cols = audio_mod.extract_egemaps(signal, sr, grid, self.config.egemaps_win_s)
-            else:
-                vals, cols = audio_mod.extract_vggish(signal, sr, grid, self._models["vggish"])
+            try:
+                if f == "egemaps":
+                    vals, cols = audio_mod.extract_egemaps(signal, sr, grid, self.config.egemaps_win_s)
+                else:
+                    vals, cols = audio_mod.extract_vggish(signal, sr, grid, self._models["vggish"])
+            except DataFormatError as exc:
+                if str(path) in str(exc):
+                    raise
+                raise DataFormatError(f"{'Video' if from_video else 'Audio'} file '{path}': {exc}") from None
             out[f], out.columns[f] = (grid, vals), cols
 
     def _extract_video(self, path: Path, out: Extracted) -> None:

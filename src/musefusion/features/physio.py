@@ -37,6 +37,8 @@ TIME_COLUMNS = ("time", "timestamp", "t", "time_s", "time_ms", "timestamp_ms", "
 ECG_COLUMNS = ("ecg",)
 RESP_COLUMNS = ("resp", "rsp", "respiration", "breathing")
 #: Features this module makes.
+#: Lowest sampling rate of a raw ECG/respiration signal (R-peaks need tens of samples per beat).
+MIN_RAW_HZ = 50
 BIO_FEATURES = ("ECG", "resp", "BPM")  # folder names as in the MuSe 2021 download
 #: Record (WFDB/EDF) signal names, case-insensitive: substrings that mark respiration (checked first: a belt,
 #: airflow or "ECG-derived resp" channel is respiration), substrings that mark ECG, and the standard lead names
@@ -291,6 +293,10 @@ def extract_bio(t_s: np.ndarray, sr_hz: float, ecg: np.ndarray | None, resp: np.
     nk = _import_neurokit()
     out: dict[str, np.ndarray] = {}
     srate = int(round(sr_hz))
+    if srate < MIN_RAW_HZ:
+        raise DataFormatError(f"the signals are sampled at {sr_hz:.3g} Hz; ECG and respiration features need the "
+                              f"raw recording (at least {MIN_RAW_HZ} Hz). Is this already a 2 Hz feature file? "
+                              "Those go into feature_segments/ as they are.")
     need_ecg = [f for f in features if f in ("ECG", "BPM")]
     if need_ecg and ecg is None:
         raise DataFormatError(f"{'/'.join(need_ecg)} need an ECG column ('ecg') in the bio file, or name its "

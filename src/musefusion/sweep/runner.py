@@ -34,8 +34,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 from musefusion import io
 from musefusion.config import RunConfig, Sampler, SweepConfig
-from musefusion.errors import ConfigError, MissingDependencyError, MuseFusionError, StorageError, SweepError
+from musefusion.errors import (
+    ConfigError,
+    MissingDependencyError,
+    MuseFusionError,
+    StorageError,
+    SweepError,
+    TrainingError,
+)
 from musefusion.sweep.grid import apply_params, check_space, grid_points
+from musefusion.workers import die_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -445,6 +453,11 @@ def _run_trial(study: Any, trial: Any, sweep: SweepConfig, data: Any, me: dict[s
         _tell(study, trial, state=optuna.trial.TrialState.FAIL)
         retry_trial(study, study._storage.get_trial(trial._trial_id))
         raise
+    except TrainingError as exc:  # e.g. a NaN loss at a too-large learning rate: this trial fails, the sweep goes on
+        trial.set_user_attr("error", str(exc)[:300])
+        _tell(study, trial, state=optuna.trial.TrialState.FAIL)
+        logger.warning("trial %d failed: %s %s", number, exc, _fmt(params))
+        return "failed"
     except Exception as exc:
         trial.set_user_attr("error", f"{type(exc).__name__}: {str(exc)[:300]}")
         _tell(study, trial, state=optuna.trial.TrialState.FAIL)
@@ -531,14 +544,6 @@ def run_worker(sweep: SweepConfig, worker_index: int = 0, on_event: EventFn | No
 # ----------------------------------------------------------------------------------------------- many workers
 
 
-def _die_with_parent() -> None:
-    """Linux: get SIGKILL when the parent dies, so killing a sweep (even -9) leaves no orphan worker."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
 def _interrupt_on_term() -> None:
     """SIGTERM behaves like Ctrl-C: the running trial is failed and queued again before the process exits."""
 
@@ -550,7 +555,7 @@ def _interrupt_on_term() -> None:
 
 def _worker_entry(sweep_dict: dict[str, Any], index: int, parent_pid: int,
                   init: Callable[[int], None] | None) -> None:
-    _die_with_parent()
+    die_with_parent()
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         os._exit(1)
     _interrupt_on_term()

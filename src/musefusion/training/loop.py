@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from torch import nn
 from musefusion import io
 from musefusion.config import Schedule, TrainConfig
 from musefusion.data.segment import pad_sequences
+from musefusion.errors import ConfigError, TrainingError
 from musefusion.evaluation.metrics import ccc_concatenated
 from musefusion.training.losses import CCCLoss
 
@@ -49,9 +51,19 @@ class FitResult:
 
 
 def resolve_device(device: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU."""
+    """``auto`` → CUDA when available, else CPU.
+
+    Raises:
+        ConfigError: ``cuda`` is asked for where torch has no usable CUDA device (a CPU build, no GPU, bad index).
+    """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda"):
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= n:
+            raise ConfigError(f"--device {device}: this torch ({torch.__version__}) sees {n} CUDA device(s); use "
+                              "--device cpu or auto, or install a CUDA build of torch on a machine with a GPU.")
     return torch.device(device)
 
 
@@ -134,9 +146,14 @@ def fit(model: nn.Module, windows: Windows, devel_x: Sequence[np.ndarray], devel
             lm, sm = lm_all[idx].to(device), sm_all[idx].to(device)
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model(x, sm), y, lm)
+            value = float(loss.detach())
+            if not math.isfinite(value):  # never let a NaN/inf loss end in a 'successful' run of untrained weights
+                raise TrainingError(f"The training loss is {value} at epoch {epoch}, batch {b // cfg.batch_size + 1} "
+                                    f"(seed {seed}); check the learning rate (--lr {cfg.lr:g}) and the data for "
+                                    "absurd values (musefusion data check).")
             loss.backward()
             opt.step()
-            losses.append(float(loss.detach()))
+            losses.append(value)
             weights.append(len(idx))
         train_loss = float(np.average(losses, weights=weights))
         row: dict[str, Any] = {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "train_loss": train_loss,

@@ -163,6 +163,7 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
         ConfigError: the fitting partitions hold no labelled sequence, or the run dir holds another config.
     """
     out = Path(out)
+    device = resolve_device(cfg.train.device)  # a device this machine lacks is refused before any work
     cfg = resolve_run_config(cfg)
     digest = data.digest if data is not None and data.digest else corpus_digest(cfg.data)
     state = run_status(cfg, out, digest, overwrite=overwrite or not resume)
@@ -184,7 +185,6 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
         raise ConfigError(f"No labelled sequence in partitions {cfg.data.train_partitions} of '{data.corpus_dir}'.")
     windows = make_train_windows(fit_seqs, cfg.data.win_len, cfg.data.hop_len)
     devel = [] if "devel" in cfg.data.train_partitions else data.partition(Partition.DEVEL)
-    device = resolve_device(cfg.train.device)
 
     per_seed: dict[int, dict[str, Any]] = {}
     for seed in cfg.train.seeds:
