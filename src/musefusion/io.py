@@ -220,6 +220,11 @@ def _read_csv_table(path: Path, what: str) -> pa.Table:
                               f"at offset {exc.start}); save it as UTF-8 CSV.") from None
     except PermissionError:
         raise MissingDataError(f"{what} file '{path}' cannot be read (permission denied).") from None
+    try:
+        _ = table.column_names  # decoded lazily: a latin-1 header fails here
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(f"{what} file '{path}' has a header that is not UTF-8 (byte "
+                              f"{exc.object[exc.start:exc.start + 1]!r}); save it as UTF-8 CSV.") from None
     if table.num_rows == 0:
         raise DataFormatError(f"{what} file '{path}' has a header but no rows; re-extract or re-download it.")
     return table
@@ -367,6 +372,11 @@ def read_partition(path: str | os.PathLike[str]) -> dict[str, Partition]:
         df = pd.read_csv(path, dtype=str)
     except pd.errors.EmptyDataError:
         raise DataFormatError(f"Partition file '{path}' is empty; it needs columns Id,Proposal.") from None
+    except PermissionError:
+        raise MissingDataError(f"Partition file '{path}' cannot be read (permission denied).") from None
+    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise DataFormatError(f"Partition file '{path}' is not a UTF-8 CSV with columns Id,Proposal "
+                              f"({type(exc).__name__}).") from None
     part_col = next((c for c in ("Proposal", "Partition") if c in df.columns), None)
     if "Id" not in df.columns or part_col is None:
         raise DataFormatError(f"Partition file '{path}' needs columns Id and Proposal (or Partition); "
@@ -426,18 +436,18 @@ def write_sequence_csv(path: str | os.PathLike[str], timestamps: np.ndarray, val
     return Path(path)
 
 
-def write_predictions(run_dir: str | os.PathLike[str], partition: str, predictions: dict[str, tuple[np.ndarray, np.ndarray]]) -> Path:
-    """Write predictions as MuSe CSVs ``<run_dir>/predictions/<partition>/<id>.csv`` (timestamp,segment_id,value).
+def write_predictions(folder: str | os.PathLike[str], predictions: dict[str, tuple[np.ndarray, np.ndarray]]) -> Path:
+    """Write predictions as MuSe CSVs ``<folder>/<id>.csv`` (timestamp,segment_id,value), replacing the folder
+    atomically (a run's folder is ``RunDir.predictions(partition)``).
 
     Args:
-        run_dir: the run folder.
-        partition: partition name (folder).
+        folder: the partition's prediction folder.
         predictions: id -> (timestamps int64 ms, values float).
 
     Returns:
-        The partition folder.
+        The folder.
     """
-    out = Path(run_dir) / "predictions" / str(partition)
+    out = Path(folder)
     with atomic_dir(out) as tmp:
         for sid, (ts, vals) in predictions.items():
             write_sequence_csv(tmp / f"{sid}.csv", ts, np.asarray(vals, dtype=np.float32))

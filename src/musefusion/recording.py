@@ -19,23 +19,28 @@ from musefusion import io
 from musefusion.data.corpus import normalize_and_fill
 from musefusion.errors import CheckpointError, ConfigError, MissingDataError
 from musefusion.features.align import align_to_grid
+from musefusion.rundir import Kind, RunDir
 from musefusion.types import STEP_MS
 
 logger = logging.getLogger(__name__)
 
 
 def _is_fusion(run: Path) -> bool:
-    return "fusion" in io.read_toml(run / "config.toml")
+    return RunDir(run).kind is Kind.FUSION
+
+
+def _is_run(p: Path) -> bool:
+    return RunDir(p).config.is_file()
 
 
 def _stream_dirs(fusion_run: Path) -> list[Path]:
     """A fusion run's unimodal run directories (as saved, else relative to the fusion run's folder)."""
     out = []
-    for s in io.read_toml(fusion_run / "config.toml")["fusion"]["streams"]:
+    for s in RunDir(fusion_run).read_record()["fusion"]["streams"]:
         p = Path(s)
-        if not (p / "config.toml").is_file() and not p.is_absolute():
-            p = next((c for c in (fusion_run.parent / p, fusion_run / p) if (c / "config.toml").is_file()), p)
-        if not (p / "config.toml").is_file():
+        if not _is_run(p) and not p.is_absolute():
+            p = next((c for c in (fusion_run.parent / p, fusion_run / p) if _is_run(c)), p)
+        if not _is_run(p):
             raise MissingDataError(f"Fusion run '{fusion_run}' uses stream '{s}', which is not a run directory "
                                    "(no config.toml); run from the folder the fusion was trained in.")
         out.append(p)
@@ -45,7 +50,7 @@ def _stream_dirs(fusion_run: Path) -> list[Path]:
 def _unimodal_runs(models: list[Path]) -> list[Path]:
     runs: list[Path] = []
     for m in models:
-        if not (m / "config.toml").is_file():
+        if not _is_run(m):
             raise MissingDataError(f"'{m}' is not a run directory (no config.toml); give a folder made by "
                                    "musefusion train, fuse or reproduce.")
         runs += _stream_dirs(m) if _is_fusion(m) else [m]
@@ -59,12 +64,13 @@ def _predict_unimodal(run: Path, feats: dict[str, tuple[np.ndarray, np.ndarray]]
     from musefusion.training.run import load_model, load_run_config
 
     cfg = load_run_config(run)
-    model, payload = load_model(run / "checkpoint.pt")
+    model, payload = load_model(RunDir(run).checkpoint)
     aligned, observed = [], []
+    by_lower = {k.lower(): v for k, v in feats.items()}  # a run may spell a folder RESP where extraction says resp
     for f in cfg.data.features:
-        if f not in feats:
+        if f.lower() not in by_lower:
             raise ConfigError(f"Model '{run}' needs feature '{f}', which these recordings cannot give.")
-        a, m = align_to_grid(grid, *feats[f])
+        a, m = align_to_grid(grid, *by_lower[f.lower()])
         aligned.append(a)
         observed.append(m)
     dims = [a.shape[1] for a in aligned]
@@ -82,13 +88,13 @@ def _predict_fusion(run: Path, stream_preds: dict[Path, np.ndarray]) -> np.ndarr
     from musefusion.models.fusion import LateFusion
     from musefusion.training.loop import predict_arrays
 
-    payload = io.load_checkpoint(run / "checkpoint.pt")
+    payload = io.load_checkpoint(RunDir(run).checkpoint)
     cfg = payload["config"]
     model = LateFusion(int(payload["n_streams"]), int(cfg.get("hidden", 32)))
     try:
         model.load_state_dict(payload["model"])
     except RuntimeError as exc:
-        raise CheckpointError(f"'{run / 'checkpoint.pt'}' does not fit a late-fusion model: "
+        raise CheckpointError(f"'{RunDir(run).checkpoint}' does not fit a late-fusion model: "
                               f"{str(exc).splitlines()[0][:160]}") from None
     x = np.stack([stream_preds[s] for s in _stream_dirs(run)], axis=1).astype(np.float32)
     return predict_arrays(model, [x], torch.device("cpu"))[0]
@@ -128,7 +134,7 @@ def predict_recording(models: list[Path], audio: Path | None = None, video: Path
     stream_preds = {r: _predict_unimodal(r, feats, grid) for r in runs}
     out = pd.DataFrame({"timestamp": grid})
     for m in models:
-        target = io.read_toml(m / "config.toml")["data"]["target"]
+        target = RunDir(m).read_record()["data"]["target"]
         col = target if target not in out.columns else f"{target} ({m.name})"
         out[col] = _predict_fusion(m, stream_preds) if _is_fusion(m) else stream_preds[m]
     return out

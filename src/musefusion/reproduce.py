@@ -17,6 +17,7 @@ import concurrent.futures as cf
 import dataclasses
 import logging
 import multiprocessing
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +30,7 @@ from musefusion.config import ConfigBase, DataConfig, RunConfig, TrainConfig, _e
 from musefusion.data.corpus import find_corpus_dir
 from musefusion.errors import ConfigError
 from musefusion.evaluation import paper
-from musefusion.rundir import Status
+from musefusion.rundir import ReproduceDir, Status
 from musefusion.types import Task
 from musefusion.workers import die_with_parent
 
@@ -153,8 +154,8 @@ def run_config(cfg: ReproduceConfig, features: str, model: str, target: str) -> 
 
 
 def run_dir(out: Path, target: str, features: str, model: str) -> Path:
-    """``<out>/runs/<target>/<features>-<model>``."""
-    return out / "runs" / target / f"{features}-{model}"
+    """The run directory of a table row (see :class:`musefusion.rundir.ReproduceDir`)."""
+    return ReproduceDir(out).run(target, features, model).path
 
 
 # -------------------------------------------------------------------------------------------- jobs (processes)
@@ -208,7 +209,8 @@ def _run_jobs(jobs: list[tuple[Callable[..., str], tuple[Any, ...], str]], worke
         return
     errors = []
     ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent) as pool:
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent,
+                                initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(fn, *args): label for fn, args, label in jobs}
         for fut in cf.as_completed(futures):
             try:
@@ -303,7 +305,7 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     from musefusion.submission import validate_submission, write_submission
 
     full = max(_fusion_table(cfg.task), key=len)
-    sub = write_submission([fusion_dir(out, t, full, "oof") for t in targets], out / "submission")
+    sub = write_submission([fusion_dir(out, t, full, "oof") for t in targets], ReproduceDir(out).submission)
     problems = validate_submission(sub, cfg.root, cfg.task)
     if problems:
         logger.warning("submission has %d problem(s): %s", len(problems), problems[0])
@@ -315,8 +317,8 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
 
 
 def fusion_dir(out: Path, target: str, row: tuple[str, ...], mode: str) -> Path:
-    """``<out>/fusion/<target>/<A+V+B>-<mode>``."""
-    return out / "fusion" / target / f"{'+'.join(row)}-{mode}"
+    """The run directory of a fusion row fitted on ``mode`` (see :class:`musefusion.rundir.ReproduceDir`)."""
+    return ReproduceDir(out).fusion(target, row, mode).path
 
 
 def summarize_runs(out: Path, cfg: ReproduceConfig) -> dict[str, Any]:
@@ -324,9 +326,9 @@ def summarize_runs(out: Path, cfg: ReproduceConfig) -> dict[str, Any]:
     res: dict[str, Any] = {"unimodal": {}, "fusion": {}}
     for (features, mod, model) in unimodal_rows(cfg):
         for target in _targets(cfg.task):
-            f = run_dir(out, target, features, model) / "metrics.json"
-            if f.is_file():
-                m = io.read_json(f)
+            r = ReproduceDir(out).run(target, features, model)
+            if r.finished:
+                m = r.read_metrics()
                 seeds = {int(k): v.get("devel_ccc", float("nan")) for k, v in m["seeds"].items()}
                 res["unimodal"][(features, mod, model, target)] = {
                     "mean": m["devel_ccc_mean"], "std": m["devel_ccc_std"], "best_seed": m["best"]["seed"],
@@ -334,9 +336,9 @@ def summarize_runs(out: Path, cfg: ReproduceConfig) -> dict[str, Any]:
     for row in _fusion_table(cfg.task):
         for target in _targets(cfg.task):
             for mode in ("oof", "in-sample", "devel"):
-                f = fusion_dir(out, target, row, mode) / "metrics.json"
-                if f.is_file():
-                    m = io.read_json(f)
+                r = ReproduceDir(out).fusion(target, row, mode)
+                if r.finished:
+                    m = r.read_metrics()
                     res["fusion"][(row, target, mode)] = {"mean": m["devel_ccc_mean"], "std": m["devel_ccc_std"],
                                                           "best": m["best"]["devel_ccc"],
                                                           "best_seed": m["best"]["seed"],
@@ -363,7 +365,7 @@ def score_test(out: Path, cfg: ReproduceConfig) -> dict[str, float] | None:
     full = max(_fusion_table(cfg.task), key=len)
     scores = {}
     for target in _targets(cfg.task):
-        d = fusion_dir(out, target, full, "oof") / "predictions" / "test"
+        d = ReproduceDir(out).fusion(target, full, "oof").predictions("test")
         scores[target] = score_predictions(d, cfg.root, cfg.task, target, Partition.TEST, labels)["ccc"]
     if cfg.task == Task.STRESS:
         scores["combined"] = float(np.mean([scores[t] for t in _targets(cfg.task)]))

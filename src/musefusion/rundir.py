@@ -1,4 +1,21 @@
-"""When finished work may be reused: a run directory is reused only for the configuration and inputs it records.
+"""The run directory: its layout (one home for every file name), its kind, and when it may be reused.
+
+Layout of a unimodal run (``musefusion train``; also a fold, a final model and a sweep trial)::
+
+    <run>/config.toml                 the record: config sections, [inputs] digests, [versions]
+    <run>/metrics.json                scores (written last: its presence means 'finished')
+    <run>/checkpoint.pt               the best seed's weights (+ config, normalisation statistics)
+    <run>/predictions/<partition>/<id>.csv
+    <run>/plots/<name>.png            learning curves, devel predictions against labels
+    <run>/log.txt                     the CLI's log;  <run>/evaluation.json  `musefusion evaluate`'s scores
+    <run>/seed_<s>/                   one seed: history.csv, checkpoint.pt, predictions/, result.json, last.pt
+    <run>/oof_k<K>/fold_<i>/          a fold run (out-of-fold predictions); <run>/oof_k<K>/predictions/train/
+    <run>/final/                      the final train+devel model (a run of its own)
+
+A fusion run has the same files; its ``config.toml`` holds a ``[fusion]`` section. A sweep trial adds
+``trial.json``.
+
+Reuse rules: a run directory is reused only for the configuration and inputs it records.
 
 Every run directory (unimodal run, fold, final model, fusion run, sweep trial) records in ``config.toml`` the
 configuration that made it and a digest of its inputs (``[inputs]``: the corpus files, or the fused streams'
@@ -14,6 +31,7 @@ left out of the comparison, so moving a corpus or rerunning on another machine r
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import shutil
 from pathlib import Path
@@ -27,6 +45,152 @@ CONFIG_FILE = "config.toml"
 METRICS_FILE = "metrics.json"
 #: Files the CLI writes into a run directory before the run starts (kept by ``overwrite``).
 LOG_FILE = "log.txt"
+CHECKPOINT_FILE = "checkpoint.pt"
+PREDICTIONS_DIR = "predictions"
+PLOTS_DIR = "plots"
+EVALUATION_FILE = "evaluation.json"
+TRIAL_FILE = "trial.json"
+FINAL_DIR = "final"
+#: Per-seed files.
+HISTORY_FILE = "history.csv"
+RESULT_FILE = "result.json"
+LAST_STATE_FILE = "last.pt"
+
+
+class Kind(enum.Enum):
+    """What a run directory holds."""
+
+    RUN = "run"  # a unimodal run (also a fold, a final model, a sweep trial)
+    FUSION = "fusion"  # a late-fusion run
+
+
+@dataclasses.dataclass(frozen=True)
+class RunDir:
+    """One run directory: every path inside it, and its record. Every module asks it instead of joining names.
+
+    Examples:
+        >>> r = RunDir(Path("runs/a"))
+        >>> str(r.predictions("devel")), str(r.seed(2).checkpoint), str(r.fold(5, 0).metrics)
+        ('runs/a/predictions/devel', 'runs/a/seed_2/checkpoint.pt', 'runs/a/oof_k5/fold_0/metrics.json')
+    """
+
+    path: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    # files
+    @property
+    def config(self) -> Path:
+        """``config.toml``: the record."""
+        return self.path / CONFIG_FILE
+
+    @property
+    def metrics(self) -> Path:
+        """``metrics.json``: the scores; its presence means finished."""
+        return self.path / METRICS_FILE
+
+    @property
+    def checkpoint(self) -> Path:
+        """``checkpoint.pt``."""
+        return self.path / CHECKPOINT_FILE
+
+    @property
+    def log(self) -> Path:
+        """``log.txt``."""
+        return self.path / LOG_FILE
+
+    @property
+    def evaluation(self) -> Path:
+        """``evaluation.json`` (``musefusion evaluate``)."""
+        return self.path / EVALUATION_FILE
+
+    @property
+    def trial(self) -> Path:
+        """``trial.json`` of a sweep trial."""
+        return self.path / TRIAL_FILE
+
+    @property
+    def history(self) -> Path:
+        """``history.csv`` of a seed folder."""
+        return self.path / HISTORY_FILE
+
+    @property
+    def result(self) -> Path:
+        """``result.json`` of a seed folder."""
+        return self.path / RESULT_FILE
+
+    @property
+    def last_state(self) -> Path:
+        """``last.pt``: a seed's per-epoch state while it trains."""
+        return self.path / LAST_STATE_FILE
+
+    @property
+    def predictions_root(self) -> Path:
+        """``predictions/``."""
+        return self.path / PREDICTIONS_DIR
+
+    def predictions(self, partition: str) -> Path:
+        """``predictions/<partition>/``."""
+        return self.path / PREDICTIONS_DIR / str(partition)
+
+    def plot(self, name: str) -> Path:
+        """``plots/<name>``."""
+        return self.path / PLOTS_DIR / name
+
+    # nested runs
+    def seed(self, seed: int) -> RunDir:
+        """``seed_<s>/``."""
+        return RunDir(self.path / f"seed_{seed}")
+
+    @property
+    def final(self) -> RunDir:
+        """``final/``: the final train+devel model."""
+        return RunDir(self.path / FINAL_DIR)
+
+    def oof(self, k: int) -> Path:
+        """``oof_k<K>/``: the out-of-fold refits."""
+        return self.path / f"oof_k{k}"
+
+    def fold(self, k: int, fold: int) -> RunDir:
+        """``oof_k<K>/fold_<i>/``."""
+        return RunDir(self.oof(k) / f"fold_{fold}")
+
+    def oof_predictions(self, k: int) -> Path:
+        """``oof_k<K>/predictions/train/``: the collected out-of-fold train predictions."""
+        return self.oof(k) / PREDICTIONS_DIR / "train"
+
+    def test_predictions(self) -> Path:
+        """The predictions a submission uses: the final model's test predictions when it exists, else the run's."""
+        final = self.final.predictions("test")
+        return final if final.is_dir() else self.predictions("test")
+
+    def seed_dirs(self) -> list[RunDir]:
+        """The ``seed_<s>/`` folders present, in seed order."""
+        found = [p for p in self.path.glob("seed_*") if p.is_dir() and p.name[5:].isdigit()]
+        return [RunDir(p) for p in sorted(found, key=lambda p: int(p.name[5:]))]
+
+    # state
+    @property
+    def finished(self) -> bool:
+        """True when ``metrics.json`` exists."""
+        return self.metrics.is_file()
+
+    def read_record(self) -> dict[str, Any]:
+        """``config.toml`` as a dict (MissingDataError when the folder is not a run)."""
+        return io.read_toml(self.config)
+
+    def read_metrics(self) -> dict[str, Any]:
+        """``metrics.json`` as a dict."""
+        return io.read_json(self.metrics)
+
+    @property
+    def kind(self) -> Kind:
+        """A fusion run (its record has a ``[fusion]`` section) or a unimodal run."""
+        return Kind.FUSION if "fusion" in self.read_record() else Kind.RUN
 
 #: Record entries never compared: (section, key); ``versions`` is compared by nobody.
 IGNORED_FIELDS: frozenset[tuple[str, str]] = frozenset({
@@ -43,6 +207,58 @@ class Status(enum.Enum):
     NEW = "new"  # nothing there (or replaced by overwrite): start
     RESUME = "resume"  # an unfinished run of the same config: continue it
     FINISHED = "finished"  # a finished run of the same config and inputs: reuse it
+
+
+@dataclasses.dataclass(frozen=True)
+class ReproduceDir:
+    """The output folder of ``musefusion reproduce``::
+
+        <out>/runs/<target>/<features>-<model>/     a unimodal run per table row
+        <out>/fusion/<target>/<A+V+B>-<fit>/        a fusion run per fusion row and fit
+        <out>/submission/<target>/<id>.csv          the validated test submission
+        <out>/report.md, report.html, plots/, log.txt
+    """
+
+    path: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    def run(self, target: str, features: str, model: str) -> RunDir:
+        """``runs/<target>/<features>-<model>``."""
+        return RunDir(self.path / "runs" / target / f"{features}-{model}")
+
+    def fusion(self, target: str, row: tuple[str, ...], fit: str) -> RunDir:
+        """``fusion/<target>/<A+V+B>-<fit>``."""
+        return RunDir(self.path / "fusion" / target / f"{'+'.join(row)}-{fit}")
+
+    def unimodal_metrics(self) -> list[Path]:
+        """Every row run's ``metrics.json`` present."""
+        return sorted(self.path.glob(f"runs/*/*/{METRICS_FILE}"))
+
+    @property
+    def submission(self) -> Path:
+        """``submission/``."""
+        return self.path / "submission"
+
+    @property
+    def report_md(self) -> Path:
+        """``report.md``."""
+        return self.path / "report.md"
+
+    @property
+    def report_html(self) -> Path:
+        """``report.html``."""
+        return self.path / "report.html"
+
+    @property
+    def log(self) -> Path:
+        """``log.txt``."""
+        return self.path / LOG_FILE
+
+    def plot(self, name: str) -> Path:
+        """``plots/<name>``."""
+        return self.path / PLOTS_DIR / name
 
 
 def comparable(record: dict[str, Any]) -> dict[str, Any]:

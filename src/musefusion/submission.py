@@ -22,6 +22,7 @@ from musefusion.data.corpus import (
     subject_grid,
 )
 from musefusion.errors import ConfigError, MissingDataError, MuseFusionError
+from musefusion.rundir import RunDir
 from musefusion.types import Partition, Task
 
 logger = logging.getLogger(__name__)
@@ -57,11 +58,11 @@ def write_submission(run_dirs: list[Path], out: Path, overwrite: bool = False) -
     targets: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for run in run_dirs:
         run = Path(run)
-        rec = io.read_toml(run / "config.toml")
+        rec = RunDir(run).read_record()
         target = rec["data"]["target"]
         if target in targets:
             raise ConfigError(f"Two runs predict '{target}' ({run} and an earlier one); give one run per target.")
-        targets[target] = io.read_predictions(run / "predictions" / "test")
+        targets[target] = io.read_predictions(RunDir(run).predictions("test"))
     if out.is_dir() and any(out.iterdir()) and not _is_submission(out):
         if not overwrite:
             raise ConfigError(f"--out '{out}' already holds files that are not a submission; pass an empty or new "

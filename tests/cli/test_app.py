@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 
 import pytest
-from cli_helpers import run_cli, the_error_line
 
 import corpus_faults
+from cli_helpers import run_cli, the_error_line
 from musefusion.cli.app import main
 from musefusion.errors import MissingDataError
 

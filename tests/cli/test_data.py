@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from cli_helpers import run_cli
 
 import corpus_faults
 import musefusion.cli.data as data_cli
+from cli_helpers import run_cli
 from musefusion import SynthConfig, synthesize
 from musefusion.types import Task
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cli_helpers import run_cli
 
+from cli_helpers import run_cli
 from musefusion import io
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from cli_helpers import run_cli
 
+from cli_helpers import run_cli
 from musefusion.config import DataConfig, RunConfig, TrainConfig, model_preset
 from musefusion.fusion.late import FusionConfig, fuse
 from musefusion.training.run import train_run

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import run_cli, the_error_line
 
+from cli_helpers import run_cli, the_error_line
 from musefusion import io
 from musefusion.config import DataConfig, RunConfig, TrainConfig, model_preset
 from musefusion.data.check import check_corpus

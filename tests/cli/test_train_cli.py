@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from cli_helpers import run_cli, the_error_line
 
 import musefusion.cli.train as train_cli
+from cli_helpers import run_cli, the_error_line
 from musefusion import io
 from musefusion.config import DataConfig, RunConfig, TrainConfig, model_preset
 from musefusion.types import Partition

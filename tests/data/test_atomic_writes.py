@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from musefusion import io
+from musefusion.rundir import RunDir
 
 
 class WriterError(RuntimeError):
@@ -65,7 +66,7 @@ def test_a_failing_writer_function_leaves_no_partial_folder(tmp_path):
     good = (np.arange(4) * 500, np.zeros(4))
     bad = (np.arange(4) * 500, np.zeros(3))  # one value short: fails after the first file was written
     with pytest.raises(Exception, match="length"):
-        io.write_predictions(tmp_path / "run", "devel", {"1": good, "2": bad})
+        io.write_predictions(RunDir(tmp_path / "run").predictions("devel"), {"1": good, "2": bad})
     assert list((tmp_path / "run" / "predictions").iterdir()) == []  # no devel/, no temp folder
-    io.write_predictions(tmp_path / "run", "devel", {"1": good})
+    io.write_predictions(RunDir(tmp_path / "run").predictions("devel"), {"1": good})
     assert [p.name for p in (tmp_path / "run" / "predictions" / "devel").iterdir()] == ["1.csv"]

@@ -7,6 +7,7 @@ import pandas as pd
 
 from musefusion import io
 from musefusion.evaluation.plots import plot_learning_curves, plot_predictions
+from musefusion.rundir import RunDir
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -29,7 +30,7 @@ def test_no_history_no_plot(tmp_path):
 
 def test_prediction_plot_draws_only_subjects_with_labels(tmp_path):
     ts = np.arange(20) * 500
-    io.write_predictions(tmp_path, "devel", {"1": (ts, np.sin(ts / 1e3)), "2": (ts, np.cos(ts / 1e3))})
+    io.write_predictions(RunDir(tmp_path).predictions("devel"), {"1": (ts, np.sin(ts / 1e3)), "2": (ts, np.cos(ts / 1e3))})
     out = tmp_path / "p.png"
     assert plot_predictions(tmp_path / "predictions" / "devel", {"1": (ts, np.sin(ts / 1e3))}, out) == out
     assert out.read_bytes().startswith(PNG)

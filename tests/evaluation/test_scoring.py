@@ -9,6 +9,7 @@ from musefusion import io
 from musefusion.errors import DataFormatError, MissingDataError
 from musefusion.evaluation.metrics import ccc, ccc_concatenated, ccc_per_sequence_mean
 from musefusion.evaluation.scoring import hidden_label_path, join_by_timestamp, score_predictions
+from musefusion.rundir import RunDir
 from musefusion.types import Partition, Task
 
 
@@ -38,7 +39,7 @@ def test_scores_match_the_metrics_on_the_joined_values(tiny_corpus, tmp_path):
     rng = np.random.default_rng(0)
     (ts, y), = _labels(corpus, ["2"]).values()
     pred = y + rng.normal(0, 0.2, len(y))
-    io.write_predictions(tmp_path, "devel", {"2": (ts, pred)})
+    io.write_predictions(RunDir(tmp_path).predictions("devel"), {"2": (ts, pred)})
     r = score_predictions(tmp_path / "predictions" / "devel", tiny_corpus, Task.STRESS, "arousal", Partition.DEVEL)
     p32 = pred.astype(np.float32)  # predictions are written as float32
     assert r["subjects"] == 1
@@ -49,7 +50,7 @@ def test_scores_match_the_metrics_on_the_joined_values(tiny_corpus, tmp_path):
 
 def test_perfect_predictions_score_one(tiny_corpus, tmp_path):
     corpus = tiny_corpus / "c3_muse_stress"
-    io.write_predictions(tmp_path, "train", _labels(corpus, ["1"]))
+    io.write_predictions(RunDir(tmp_path).predictions("train"), _labels(corpus, ["1"]))
     r = score_predictions(tmp_path / "predictions" / "train", tiny_corpus, Task.STRESS, "arousal", Partition.TRAIN)
     assert r["ccc"] == pytest.approx(1.0, abs=1e-6)
     assert r["pcc"] == pytest.approx(1.0, abs=1e-6)
@@ -63,7 +64,7 @@ def test_several_subjects_give_concatenated_and_subject_mean(synth_stress, tmp_p
     labels = _labels(corpus, ids)
     rng = np.random.default_rng(1)
     preds = {sid: (ts, 0.5 * y + rng.normal(0, 0.3, len(y)) + k) for k, (sid, (ts, y)) in enumerate(labels.items())}
-    io.write_predictions(tmp_path, "devel", preds)
+    io.write_predictions(RunDir(tmp_path).predictions("devel"), preds)
     r = score_predictions(tmp_path / "predictions" / "devel", synth_stress, Task.STRESS, "arousal", Partition.DEVEL)
     ps = [preds[s][1].astype(np.float32) for s in ids]
     ys = [labels[s][1] for s in ids]
@@ -79,7 +80,7 @@ def test_test_partition_needs_the_withheld_labels(synth_stress, tmp_path):
     ids = [s for s, p in part.items() if p == Partition.TEST]
     hidden = synth_stress / "test_labels"
     truth = {s: io.read_label_csv(hidden_label_path(hidden, corpus.name, "arousal", s)) for s in ids}
-    io.write_predictions(tmp_path, "test", truth)
+    io.write_predictions(RunDir(tmp_path).predictions("test"), truth)
     pred_dir = tmp_path / "predictions" / "test"
     with pytest.raises(MissingDataError, match="pass --test-labels DIR"):
         score_predictions(pred_dir, synth_stress, Task.STRESS, "arousal", Partition.TEST)
@@ -101,7 +102,7 @@ def test_hidden_label_layouts(tmp_path, layout):
 def test_missing_predictions_are_refused(tiny_corpus, tmp_path):
     with pytest.raises(MissingDataError, match="No prediction CSVs"):
         score_predictions(tmp_path / "nothing", tiny_corpus, Task.STRESS, "arousal", Partition.DEVEL)
-    io.write_predictions(tmp_path, "devel", {"99": (np.array([0]), np.array([0.0]))})
+    io.write_predictions(RunDir(tmp_path).predictions("devel"), {"99": (np.array([0]), np.array([0.0]))})
     with pytest.raises(MissingDataError, match="has no predictions for 1 devel subject\\(s\\), e.g. 2.csv"):
         score_predictions(tmp_path / "predictions" / "devel", tiny_corpus, Task.STRESS, "arousal", Partition.DEVEL)
 
@@ -109,6 +110,6 @@ def test_missing_predictions_are_refused(tiny_corpus, tmp_path):
 def test_short_predictions_are_refused(tiny_corpus, tmp_path):
     corpus = tiny_corpus / "c3_muse_stress"
     ts, y = _labels(corpus, ["2"])["2"]
-    io.write_predictions(tmp_path, "devel", {"2": (ts[:-3], y[:-3])})
+    io.write_predictions(RunDir(tmp_path).predictions("devel"), {"2": (ts[:-3], y[:-3])})
     with pytest.raises(DataFormatError, match="2.csv'?: no prediction for 3 labelled timestamps"):
         score_predictions(tmp_path / "predictions" / "devel", tiny_corpus, Task.STRESS, "arousal", Partition.DEVEL)

@@ -4,37 +4,19 @@ file/column/option, and that the corpus and a sentinel folder are byte-for-byte 
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
 
+from cli_helpers import run_cli as run
+from cli_helpers import the_error_line as one_error_line
+from cli_helpers import tree_digest
 from musefusion import io
-from musefusion.cli.app import main
 from musefusion.data.check import check_corpus
 from musefusion.data.synth import SynthConfig, synthesize
 from musefusion.types import Task
 
 TINY = ["--model", "lstm", "--hidden", "8", "--epochs", "1", "--win-len", "40", "--hop-len", "20"]
-
-
-def run(argv: list) -> int:
-    try:
-        main([str(a) for a in argv])
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
-
-def one_error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if "error:" in line]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.blake2b(p.read_bytes(), digest_size=8).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(autouse=True)
@@ -218,3 +200,54 @@ def test_a_non_finite_loss_stops_the_run_naming_epoch_and_batch(corpus, tmp_path
     with pytest.raises(TrainingError, match=r"loss is nan at epoch 1, batch 1 \(seed 1\)"):
         train_run(cfg, tmp_path / "r")
     assert not (tmp_path / "r" / "metrics.json").exists()
+
+
+def test_killing_reproduce_ends_its_workers(tmp_path):
+    """kill -9 of the parent: its worker processes get SIGKILL too (PR_SET_PDEATHSIG), none keeps training."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def children(pid: int) -> set[int]:
+        out = set()
+        for d in Path("/proc").iterdir():
+            if d.name.isdigit():
+                try:
+                    fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == pid:
+                    out.add(int(d.name))
+        return out
+
+    corpus = tmp_path / "data"
+    synthesize(corpus, SynthConfig(task=Task.STRESS, seed=4, n_train=4, n_devel=2, n_test=2, minutes=0.4))
+    proc = subprocess.Popen([sys.executable, "-c", "from musefusion.cli.app import main; main()", "reproduce",
+                             "--data", str(corpus), "--profile", "smoke", "--workers", "2", "--out",
+                             str(tmp_path / "rep")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: set[int] = set()
+    deadline = time.time() + 120
+    while time.time() < deadline and len(workers) < 2:  # the pool's two workers (plus spawn's resource tracker)
+        workers = set()
+        for c in children(proc.pid):
+            try:
+                if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes():
+                    workers.add(c)
+            except OSError:
+                continue
+        time.sleep(0.2)
+    assert workers, "reproduce started no worker process"
+    def alive(pid: int) -> bool:
+        try:
+            return (Path(f"/proc/{pid}") / "stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except OSError:
+            return False
+
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and any(alive(w) for w in workers):
+        time.sleep(0.2)
+    assert not [w for w in workers if alive(w)], "workers outlived the killed reproduce"

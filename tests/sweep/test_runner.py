@@ -46,11 +46,12 @@ def test_sqlite_study_counts_trials_in_total(tiny_root, tmp_path):
     # the same command again adds nothing; a larger budget adds the difference
     assert run_sweep(_sweep(tiny_root, out, 3)).done == 3
     assert run_sweep(_sweep(tiny_root, out, 4)).done == 4
-    assert _run_dirs(out) == [0, 1, 2, 3]
+    dirs = _run_dirs(out)  # a proposal repeating a finished configuration is skipped and leaves no run dir
+    assert dirs[:3] == [0, 1, 2] and len(dirs) == 4
     study = open_study(_sweep(tiny_root, out, 4), heartbeat=False)
     rec = study.user_attrs["musefusion_sweep"]
     assert rec["base"]["model"]["name"] == "lstm" and rec["base"]["train"]["epochs"] == 2
-    assert study.best_value == max(t.value for t in study.trials)
+    assert study.best_value == max(t.value for t in study.trials if t.value is not None)
 
 
 def test_grid_sampler_covers_the_grid_once(tiny_root, tmp_path):
@@ -71,18 +72,23 @@ def test_kill_9_mid_trial_then_resume(tiny_root, tmp_path):
     args += ["--space", str(space)]
     proc = subprocess.Popen(cli_command(*args), env=cli_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    state = out / "trials" / "1" / "seed_1" / "last.pt"
+    def second_trial_state() -> Path | None:  # the second evaluated trial (a proposal repeating trial 0 is skipped)
+        found = [p for p in out.glob("trials/*/seed_1/last.pt") if p.parts[-3] != "0"]
+        return found[0] if found else None
+
     deadline = time.monotonic() + 60
-    while not state.is_file() and proc.poll() is None and time.monotonic() < deadline:
+    while second_trial_state() is None and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert state.is_file(), "trial 1 never reached its first epoch"
+    state = second_trial_state()
+    assert state is not None, "the second trial never reached its first epoch"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    killed = int(state.parts[-3])
 
     storage = open_storage(f"sqlite:///{out / 'study.db'}")
     study = optuna.load_study(study_name="t", storage=storage)
-    assert _numbers(study, "COMPLETE") == [0] and _numbers(study, "RUNNING") == [1]
-    interrupted = study.trials[1].params
+    assert _numbers(study, "COMPLETE") == [0] and _numbers(study, "RUNNING") == [killed]
+    interrupted = study.trials[killed].params
 
     from musefusion.cli.app import main
 
@@ -90,13 +96,14 @@ def test_kill_9_mid_trial_then_resume(tiny_root, tmp_path):
     study = optuna.load_study(study_name="t", storage=storage)
     done = _numbers(study, "COMPLETE", "PRUNED")
     assert len(done) == 3  # --trials is a total, not 'three more'
-    assert _numbers(study, "FAIL") == [1] and _numbers(study, "RUNNING", "WAITING") == []
-    retry = [t for t in study.trials if t.user_attrs.get("retry_of") == 1]
+    failed = [t.number for t in study.trials if t.state.name == "FAIL" and "duplicate_of" not in t.user_attrs]
+    assert failed == [killed] and _numbers(study, "RUNNING", "WAITING") == []
+    retry = [t for t in study.trials if t.user_attrs.get("retry_of") == killed]
     assert len(retry) == 1 and retry[0].state.name == "COMPLETE" and retry[0].params == interrupted
     # one run dir per counted trial; the interrupted trial's dir became the retry's and resumed its epochs
     assert _run_dirs(out) == done
     hist = io.read_json(out / "trials" / str(retry[0].number) / "trial.json")
-    assert hist["number"] == retry[0].number and hist["retry_of"] == 1
+    assert hist["number"] == retry[0].number and hist["retry_of"] == killed
     log = (out / "log.txt").read_text()
     assert "resuming seed 1" in log
 
@@ -138,3 +145,18 @@ def test_a_weak_trial_is_pruned_on_its_intermediate_devel_ccc(tiny_root, tmp_pat
     assert weak.params["lr"] == 1e-7 and weak.state.name == "PRUNED"
     sound = open_study(sweep, heartbeat=False).trials[0]
     assert len(weak.intermediate_values) < len(sound.intermediate_values)  # stopped before its last epoch
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "grid"])
+def test_resuming_or_extending_never_repeats_a_finished_configuration(tiny_root, tmp_path, sampler):
+    out = tmp_path / sampler
+    assert run_sweep(_sweep(tiny_root, out, 2, sampler=sampler, epochs=1, prune=False)).done == 2
+    counts = run_sweep(_sweep(tiny_root, out, 99, sampler=sampler, epochs=1, prune=False))
+    assert counts.done == 4  # the space has 4 configurations: the sweep stops there, TPE included
+    study = open_study(_sweep(tiny_root, out, 99, sampler=sampler, epochs=1, prune=False), heartbeat=False)
+    finished = [t for t in study.get_trials(deepcopy=False) if t.state.name in ("COMPLETE", "PRUNED")]
+    configs = [tuple(sorted(t.params.items())) for t in finished]
+    assert len(configs) == 4 and len(set(configs)) == 4
+    skipped = [t for t in study.get_trials(deepcopy=False) if "duplicate_of" in t.user_attrs]
+    assert all(not (out / "trials" / str(t.number) / "metrics.json").exists() for t in skipped)
+    assert run_sweep(_sweep(tiny_root, out, 99, sampler=sampler, epochs=1, prune=False)).done == 4

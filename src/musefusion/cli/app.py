@@ -149,6 +149,9 @@ def _default_subcommand(argv: list[str]) -> list[str]:
     return argv
 
 
+_INTERRUPTED = "interrupted: nothing finished was lost; run the same command again to resume"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, print a ``MuseFusionError`` as one red line and exit 2."""
     try:
@@ -170,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
         err.print(Text("error: ", style="red") + Text(f"{exc.strerror}: '{exc.filename}'"), soft_wrap=True)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
-        err.print(Text("interrupted: nothing finished was lost; run the same command again to resume", style="red"))
+        err.print(Text(_INTERRUPTED, style="red"))
         sys.exit(130)
     except Exception as exc:  # click usage errors carry their own exit code
         # duck-typed: typer >= 0.2x vendors click as typer._click, so `import click` may fail
@@ -178,6 +181,8 @@ def main(argv: list[str] | None = None) -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    if code == 130:  # typer turns Ctrl-C (KeyboardInterrupt) into exit code 130
+        err.print(Text(_INTERRUPTED, style="red"))
     if isinstance(code, int) and code:
         sys.exit(code)
 

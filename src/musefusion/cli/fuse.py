@@ -15,6 +15,7 @@ from musefusion.cli.train import log_to_file
 from musefusion.config import resolve_data_root
 from musefusion.progress import make_progress
 from musefusion.progress import out as console
+from musefusion.rundir import ReproduceDir, RunDir
 from musefusion.types import Task
 
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace runs in --out that were made with another "
@@ -45,7 +46,7 @@ def fuse(
     if out is None:
         out = rundir.default_run_dir(Path("runs"), ["fusion", "+".join(cfg.names)], {"fusion": cfg.to_dict()})
     rundir.check_out(out, "run", overwrite)
-    with log_to_file(out / "log.txt"):
+    with log_to_file(RunDir(out).log):
         m = fuse_streams(cfg, out, resume=not overwrite, overwrite=overwrite)
     streams_txt = ", ".join(f"{n} {v:.4f}" for n, v in m["stream_devel_ccc"].items())
     console.print(f"fused devel CCC {m['best']['devel_ccc']:.4f} (streams: {streams_txt}); run dir:", markup=False)
@@ -93,7 +94,7 @@ def reproduce(
         return done
 
     t0 = time.perf_counter()
-    with log_to_file(out / "log.txt"), progress:
+    with log_to_file(ReproduceDir(out).log), progress:
         report = run_reproduce(cfg, out, progress=stage)
     console.print(f"reproduction finished in {(time.perf_counter() - t0) / 60:.1f} min; report:", markup=False)
     console.print(Text(str(report), style="bold"))

@@ -17,6 +17,7 @@ from musefusion.cli.train import build_run_config, log_to_file
 from musefusion.config import MODEL_NAMES, Sampler, SweepConfig
 from musefusion.progress import make_progress, print_table
 from musefusion.progress import out as console
+from musefusion.rundir import RunDir
 from musefusion.types import Task
 
 sweep_app = typer.Typer(help="Hyper-parameter sweeps (paper Sec. 5.2 grid) with Optuna: resumable, several "
@@ -146,8 +147,9 @@ def run(
         elif ev["kind"] == "trial_end":
             progress.advance(bar, 1 if ev["outcome"] in ("complete", "pruned") else 0)
 
-    init = functools.partial(_init_worker, (out / "log.txt").resolve(), logging.getLogger().level)
-    with log_to_file(out / "log.txt"):
+    log = RunDir(out).log  # the sweep folder's log.txt
+    init = functools.partial(_init_worker, log.resolve(), logging.getLogger().level)
+    with log_to_file(log):
         try:
             counts = run_sweep(sweep, on_event=on_event, worker_init=init)
         finally:

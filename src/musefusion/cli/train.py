@@ -27,6 +27,7 @@ from musefusion.config import (
 from musefusion.errors import ConfigError
 from musefusion.progress import make_progress, print_table
 from musefusion.progress import out as console
+from musefusion.rundir import RunDir
 from musefusion.types import FillPolicy, Partition, Task
 
 logger = logging.getLogger(__name__)
@@ -155,8 +156,10 @@ def train(
         console.print(tomli_w.dumps(cfg.to_dict()), highlight=False, markup=False)
         return
     from musefusion.data.corpus import load_corpus
+    from musefusion.training.loop import resolve_device
     from musefusion.training.run import resolve_run_config, run_status, train_run
 
+    resolve_device(cfg.train.device)  # a device this machine lacks is refused before any work
     cfg = resolve_run_config(cfg)
     if out is None:
         out = rundir.default_run_dir(Path("runs"), [cfg.data.task.value, cfg.data.target, "+".join(cfg.data.features),
@@ -169,7 +172,7 @@ def train(
     if state is rundir.Status.FINISHED and not overwrite:
         logger.info("%s: finished with the same config and corpus files; showing its scores (--overwrite to "
                     "retrain)", out)
-    with log_to_file(out / "log.txt"):
+    with log_to_file(RunDir(out).log):
         corpus = load_corpus(cfg.data)
         progress, on_epoch = epoch_progress(cfg.train.epochs, cfg.train.seeds)
         with progress:
@@ -198,14 +201,14 @@ def evaluate(
         table.add_column(col, justify="right")
     results = {}
     for part in Partition:
-        pred_dir = Path(run_dir) / "predictions" / part.value
+        pred_dir = RunDir(run_dir).predictions(part.value)
         if not pred_dir.is_dir() or (part == Partition.TEST and test_labels is None):
             continue
         r = score_predictions(pred_dir, root, cfg.data.task, cfg.data.target, part, test_labels)
         results[part.value] = r
         table.add_row(part.value, f"{r['ccc']:.4f}", f"{r['ccc_subject_mean']:.4f}", f"{r['pcc']:.4f}",
                       f"{r['rmse']:.4f}", str(r["subjects"]))
-    io.write_json(Path(run_dir) / "evaluation.json", results)
+    io.write_json(RunDir(run_dir).evaluation, results)
     print_table(table)
 
 
@@ -223,7 +226,7 @@ def predict(
     from musefusion.training.run import load_model, load_run_config
 
     cfg = load_run_config(run_dir)
-    net, payload = load_model(Path(run_dir) / "checkpoint.pt")
+    net, payload = load_model(RunDir(run_dir).checkpoint)
     data_cfg = cfg.data.replace(root=resolve_data_root(data) if data else cfg.data.root)
     stats = (payload["norm_mean"].numpy().astype(np.float64), payload["norm_std"].numpy().astype(np.float64))
     corpus = load_corpus(data_cfg, norm_stats=stats)
@@ -236,10 +239,11 @@ def predict(
         seqs = corpus.partition(part)
         if seqs:
             preds = predict_arrays(net, [s.x for s in seqs], device)
-            io.write_predictions(out, part.value, {s.id: (s.timestamps, p) for s, p in zip(seqs, preds, strict=True)})
+            io.write_predictions(RunDir(out).predictions(part.value),
+                                 {s.id: (s.timestamps, p) for s, p in zip(seqs, preds, strict=True)})
             n += len(seqs)
     console.print(f"wrote predictions for {n} subjects to", markup=False)
-    console.print(Text(str(out / "predictions"), style="bold"))
+    console.print(Text(str(RunDir(out).predictions_root), style="bold"))
 
 
 def register(app: typer.Typer) -> None:

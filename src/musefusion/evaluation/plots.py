@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from musefusion import io  # noqa: E402
+from musefusion.rundir import RunDir  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 def plot_learning_curves(run_dir: Path) -> Path | None:
     """``plots/learning_curves.png``: train loss and devel CCC per epoch, one line per seed."""
     run_dir = Path(run_dir)
-    files = sorted(run_dir.glob("seed_*/history.csv"))
+    files = [s.history for s in RunDir(run_dir).seed_dirs() if s.history.is_file()]
     if not files:
         return None
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
@@ -44,7 +45,7 @@ def plot_learning_curves(run_dir: Path) -> Path | None:
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
-    return _save(fig, run_dir / "plots" / "learning_curves.png")
+    return _save(fig, RunDir(run_dir).plot("learning_curves.png"))
 
 
 def plot_predictions(pred_dir: Path, labels: dict[str, tuple[np.ndarray, np.ndarray]], path: Path,
@@ -82,5 +83,5 @@ def plot_run(run_dir: Path, data) -> None:  # noqa: ANN001 - CorpusData (avoids 
     plot_learning_curves(run_dir)
     labels = {s.id: (s.timestamps, s.y) for s in data.partition("devel")}
     if labels:
-        plot_predictions(run_dir / "predictions" / "devel", labels, run_dir / "plots" / "devel_predictions.png",
+        plot_predictions(RunDir(run_dir).predictions("devel"), labels, RunDir(run_dir).plot("devel_predictions.png"),
                          title=f"devel: {data.config.target} ({'+'.join(data.config.features)})")

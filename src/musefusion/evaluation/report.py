@@ -12,6 +12,7 @@ import numpy as np
 
 from musefusion import io
 from musefusion.evaluation import paper
+from musefusion.rundir import ReproduceDir
 from musefusion.types import Task
 
 logger = logging.getLogger(__name__)
@@ -68,10 +69,10 @@ def _curves(out: Path, cfg, target: str, path: Path) -> Path | None:  # noqa: AN
     import matplotlib.pyplot as plt
 
     from musefusion.data.corpus import load_labels
-    from musefusion.reproduce import _fusion_table, fusion_dir, run_dir
+    from musefusion.reproduce import _fusion_table
 
     full = max(_fusion_table(cfg.task), key=len)
-    fdir = fusion_dir(out, target, full, "oof") / "predictions" / "devel"
+    fdir = ReproduceDir(out).fusion(target, full, "oof").predictions("devel")
     if not fdir.is_dir():
         return None
     labels, partition = load_labels(cfg.root, cfg.task, target)
@@ -82,7 +83,7 @@ def _curves(out: Path, cfg, target: str, path: Path) -> Path | None:  # noqa: AN
     ax.plot(lts / 1000, y, color="black", lw=1.5, label="label")
     for name in full:
         feats, model = paper.STREAMS[cfg.task.value][name]
-        p = io.read_predictions(run_dir(out, target, feats, model) / "predictions" / "devel").get(sid)
+        p = io.read_predictions(ReproduceDir(out).run(target, feats, model).predictions("devel")).get(sid)
         if p is not None:
             ax.plot(p[0] / 1000, p[1], lw=0.8, alpha=0.8, label=f"{name}: {feats} {paper.MODEL_LABELS[model]}")
     ax.plot(fused[sid][0] / 1000, fused[sid][1], color="tab:red", lw=1.6, label="fused")
@@ -137,11 +138,11 @@ def write_report(cfg, out: Path, wall_s: float, submission_problems: list[str] |
         parts += ["## All models on every feature set", "A constant prediction (the train mean) has CCC 0.",
                   _md_table(header, rows)]
     if submission_problems is None:  # --stage unimodal
-        _bar_chart(res, cfg.task, targets, out / "plots" / "unimodal.png")
+        _bar_chart(res, cfg.task, targets, ReproduceDir(out).plot("unimodal.png"))
         parts.append(f"Wall time {wall_s / 60:.1f} min (unimodal stage only).")
         text = "\n\n".join(parts) + "\n"
-        io.write_text(out / "report.html", _to_html(text))
-        return io.write_text(out / "report.md", text)
+        io.write_text(ReproduceDir(out).report_html, _to_html(text))
+        return io.write_text(ReproduceDir(out).report_md, text)
 
     header = ["Streams", "M"] + [h for t in targets for h in (f"{t} (ours)", f"{t} (paper)")]
     rows = []
@@ -183,11 +184,11 @@ def write_report(cfg, out: Path, wall_s: float, submission_problems: list[str] |
     else:
         note = "Test labels are withheld: pass `--test-labels DIR` to fill our row."
     parts += ["## Table 6: test", _md_table(["Model", "source", *cols], rows), note]
-    parts += ["## Submission", f"`{out / 'submission'}`: " + ("valid." if not submission_problems else
+    parts += ["## Submission", f"`{ReproduceDir(out).submission}`: " + ("valid." if not submission_problems else
               f"{len(submission_problems)} problem(s):\n" + "\n".join(f"- {p}" for p in submission_problems))]
-    _bar_chart(res, cfg.task, targets, out / "plots" / "unimodal.png")
+    _bar_chart(res, cfg.task, targets, ReproduceDir(out).plot("unimodal.png"))
     for t in targets:
-        if _curves(out, cfg, t, out / "plots" / f"curves_{t}.png"):
+        if _curves(out, cfg, t, ReproduceDir(out).plot(f"curves_{t}.png")):
             parts.append(f"![{t} curves](plots/curves_{t}.png)")
     v = versions()
     parts += ["## Provenance", "```", io_toml(cfg), "```",
@@ -195,8 +196,8 @@ def write_report(cfg, out: Path, wall_s: float, submission_problems: list[str] |
               "Every run directory under `runs/` and `fusion/` holds its own config.toml, metrics.json, "
               "checkpoint and predictions."]
     text = "\n\n".join(parts) + "\n"
-    md = io.write_text(out / "report.md", text)
-    io.write_text(out / "report.html", _to_html(text))
+    md = io.write_text(ReproduceDir(out).report_md, text)
+    io.write_text(ReproduceDir(out).report_html, _to_html(text))
     return md
 
 

@@ -32,6 +32,7 @@ from musefusion.evaluation.metrics import ccc_concatenated, ccc_per_sequence_mea
 from musefusion.fusion.oof import ensure_oof, subject_folds
 from musefusion.fusion.stack import load_stream, stack_streams
 from musefusion.models.fusion import LateFusion
+from musefusion.rundir import RunDir
 from musefusion.training.loop import Windows, fit, predict_arrays, resolve_device
 from musefusion.training.run import load_run_config, make_train_windows, versions
 from musefusion.training.seeds import pick_best_seed, seed_everything
@@ -84,9 +85,6 @@ def _train_cfg(cfg: FusionConfig) -> TrainConfig:
     return TrainConfig(epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, seeds=cfg.seeds)
 
 
-def _test_dir(run: Path) -> Path:
-    final = run / "final" / "predictions" / "test"
-    return final if final.is_dir() else run / "predictions" / "test"
 
 
 def _xy(stacked: dict[str, tuple[np.ndarray, np.ndarray]], labels: dict[str, tuple[np.ndarray, np.ndarray]],
@@ -123,7 +121,7 @@ def stream_digest(run: Path) -> str:
     import hashlib
 
     h = hashlib.blake2b(digest_size=12)
-    for f in (Path(run) / rundir.METRICS_FILE, Path(run) / "final" / rundir.METRICS_FILE):
+    for f in (RunDir(run).metrics, RunDir(run).final.metrics):
         if f.is_file():
             io.file_digest(f, h)
     return h.hexdigest()
@@ -152,12 +150,12 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
         MissingDataError / DataFormatError: missing or misaligned prediction streams.
     """
     out = Path(out)
-    runs = [Path(s) for s in cfg.streams]
+    runs = [RunDir(Path(s)) for s in cfg.streams]
     for r in runs:
-        if not (r / rundir.METRICS_FILE).is_file():
-            raise ConfigError(f"Stream '{r}' is not a finished run (no {rundir.METRICS_FILE}); train it first "
+        if not r.finished:
+            raise ConfigError(f"Stream '{r.path}' is not a finished run (no {r.metrics.name}); train it first "
                               "(musefusion train) or check --streams.")
-    run_cfgs = [load_run_config(r) for r in runs]
+    run_cfgs = [load_run_config(r.path) for r in runs]
     tasks = {(c.data.task, c.data.target) for c in run_cfgs}
     if len(tasks) != 1:
         raise ConfigError(f"Streams mix tasks/targets {sorted((t.value, g) for t, g in tasks)}; fuse streams of one "
@@ -166,15 +164,15 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
     record = fusion_record(cfg, data_cfg.to_dict())
     state = rundir.status(out, record, what="fusion run", overwrite=overwrite)
     if state is rundir.Status.FINISHED and resume and not overwrite:
-        return io.read_json(out / rundir.METRICS_FILE)
+        return RunDir(out).read_metrics()
     if state is not rundir.Status.NEW:
         rundir.clear(out)
     labels, partition = load_labels(data_cfg.root, data_cfg.task, data_cfg.target)
     ids = {p: [s for s, q in partition.items() if q == p] for p in Partition}
     names = list(cfg.names)
 
-    devel_stack = stack_streams([load_stream(r / "predictions" / "devel") for r in runs], names, ids[Partition.DEVEL])
-    test_stack = stack_streams([load_stream(_test_dir(r)) for r in runs], names, ids[Partition.TEST])
+    devel_stack = stack_streams([load_stream(r.predictions("devel")) for r in runs], names, ids[Partition.DEVEL])
+    test_stack = stack_streams([load_stream(r.test_predictions()) for r in runs], names, ids[Partition.TEST])
     dev_xs, dev_ys = _xy(devel_stack, labels, ids[Partition.DEVEL])
     device = resolve_device("auto")
     per_seed: dict[int, dict[str, Any]] = {}
@@ -198,9 +196,9 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
         train_xs = train_ys = None
     else:
         if cfg.train_on == FusionTrain.OOF:
-            train_dirs = [ensure_oof(r, cfg.folds) for r in runs]
+            train_dirs = [ensure_oof(r.path, cfg.folds) for r in runs]
         else:
-            train_dirs = [r / "predictions" / "train" for r in runs]
+            train_dirs = [r.predictions("train") for r in runs]
         train_stack = stack_streams([load_stream(d) for d in train_dirs], names, ids[Partition.TRAIN])
         train_xs, train_ys = _xy(train_stack, labels, ids[Partition.TRAIN])
         for seed in cfg.seeds:
@@ -214,8 +212,9 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
     best = pick_best_seed({s: r["devel_ccc"] for s, r in per_seed.items()})
     model = models[best]
     out.mkdir(parents=True, exist_ok=True)
-    io.write_toml(out / rundir.CONFIG_FILE, {**record, "versions": versions()})
-    io.save_checkpoint(out / "checkpoint.pt", {"model": model.state_dict(), "config": cfg.to_dict(),
+    run = RunDir(out)
+    io.write_toml(run.config, {**record, "versions": versions()})
+    io.save_checkpoint(run.checkpoint, {"model": model.state_dict(), "config": cfg.to_dict(),
                                                "n_streams": len(cfg.streams), "seed": best,
                                                "best_score": float(per_seed[best]["devel_ccc"])})
     test_xs = [test_stack[s][1] for s in ids[Partition.TEST]]
@@ -228,7 +227,8 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
         stacks[Partition.TRAIN] = train_stack
     for part, (pids, p) in preds.items():
         if pids:
-            io.write_predictions(out, part.value, {s: (stacks[part][s][0], v) for s, v in zip(pids, p, strict=True)})
+            io.write_predictions(run.predictions(part.value),
+                                 {s: (stacks[part][s][0], v) for s, v in zip(pids, p, strict=True)})
     stream_scores = {n: ccc_concatenated([x[:, k] for x in dev_xs], dev_ys) for k, n in enumerate(names)}
     vals = np.array([r["devel_ccc"] for r in per_seed.values()])
     metrics = {"kind": "fusion", "streams": dict(zip(names, cfg.streams, strict=True)),
@@ -239,12 +239,12 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
     try:
         from musefusion.evaluation.plots import plot_predictions
 
-        plot_predictions(out / "predictions" / "devel", {s: labels[s] for s in ids[Partition.DEVEL]},
-                         out / "plots" / "devel_predictions.png",
+        plot_predictions(run.predictions("devel"), {s: labels[s] for s in ids[Partition.DEVEL]},
+                         run.plot("devel_predictions.png"),
                          title=f"fused devel: {data_cfg.target} ({' + '.join(names)})")
     except Exception as exc:  # plots never lose a finished run
         logger.warning("could not plot %s: %s", out, exc)
-    io.write_json(out / rundir.METRICS_FILE, metrics)
+    io.write_json(run.metrics, metrics)
     logger.info("fusion %s (%s): devel CCC %.4f (streams: %s)", " + ".join(names), cfg.train_on.value,
                 per_seed[best]["devel_ccc"], ", ".join(f"{n} {v:.4f}" for n, v in stream_scores.items()))
     return metrics

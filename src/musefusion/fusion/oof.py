@@ -24,7 +24,7 @@ from musefusion import io
 from musefusion.config import RunConfig
 from musefusion.data.corpus import CorpusData, load_corpus
 from musefusion.errors import ConfigError
-from musefusion.rundir import Status
+from musefusion.rundir import RunDir, Status
 from musefusion.training.run import load_run_config, run_status, train_run
 from musefusion.types import Partition
 
@@ -49,13 +49,8 @@ def subject_folds(ids: list[str], k: int, seed: int = 0) -> list[list[str]]:
     return [sorted(order[i::k].tolist()) for i in range(k)]
 
 
-def oof_dir(run_dir: Path, k: int) -> Path:
-    """``<run>/oof_k<K>``."""
-    return Path(run_dir) / f"oof_k{k}"
-
-
 def _best_seed(run_dir: Path) -> int:
-    return int(io.read_json(Path(run_dir) / "metrics.json")["best"]["seed"])
+    return int(RunDir(run_dir).read_metrics()["best"]["seed"])
 
 
 def fold_config(run_dir: Path, num_threads: int = 0) -> RunConfig:
@@ -71,7 +66,7 @@ def fold_finished(run_dir: Path, k: int, fold: int) -> bool:
     Raises:
         ConfigError: the fold folder holds a run of another config.
     """
-    return run_status(fold_config(run_dir), oof_dir(run_dir, k) / f"fold_{fold}") is Status.FINISHED
+    return run_status(fold_config(run_dir), RunDir(run_dir).fold(k, fold).path) is Status.FINISHED
 
 
 def train_fold(run_dir: Path, k: int, fold: int, data: CorpusData | None = None, num_threads: int = 0) -> Path:
@@ -84,7 +79,7 @@ def train_fold(run_dir: Path, k: int, fold: int, data: CorpusData | None = None,
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
     fold_cfg = fold_config(run_dir, num_threads)
-    out = oof_dir(run_dir, k) / f"fold_{fold}"
+    out = RunDir(run_dir).fold(k, fold).path
     if run_status(fold_cfg, out, data.digest if data is not None else None) is Status.FINISHED:
         return out
     data = data if data is not None else load_corpus(cfg.data)
@@ -106,14 +101,13 @@ def collect_oof(run_dir: Path, k: int) -> Path:
     Raises:
         ConfigError: a fold has not been trained yet.
     """
-    base = oof_dir(run_dir, k)
-    target = base / "predictions" / "train"
+    run = RunDir(run_dir)
+    target = run.oof_predictions(k)
     with io.atomic_dir(target) as tmp:  # collected anew each time (cheap), so a retrained fold is never stale
         for fold in range(k):
-            src = base / f"fold_{fold}" / "predictions" / "test"
-            if not (base / f"fold_{fold}" / "metrics.json").is_file():
+            if not run.fold(k, fold).finished:
                 raise ConfigError(f"Fold {fold} of '{run_dir}' is not trained; run train_fold first.")
-            for f in src.glob("*.csv"):
+            for f in run.fold(k, fold).predictions("test").glob("*.csv"):
                 shutil.copy2(f, tmp / f.name)
     return target
 
@@ -133,7 +127,7 @@ def final_config(run_dir: Path, num_threads: int = 0) -> RunConfig:
     """The config of a finished run's final model: train+devel, its best seed, for its best epoch count."""
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
-    metrics = io.read_json(run_dir / "metrics.json")
+    metrics = RunDir(run_dir).read_metrics()
     return dataclasses.replace(
         cfg, data=cfg.data.replace(train_partitions=("train", "devel")),
         train=cfg.train.replace(seeds=(int(metrics["best"]["seed"]),), epochs=int(metrics["best"]["best_epoch"]),
@@ -142,7 +136,7 @@ def final_config(run_dir: Path, num_threads: int = 0) -> RunConfig:
 
 def final_finished(run_dir: Path) -> bool:
     """True when ``<run>/final`` is trained for the run as it is now (raises ConfigError for another config)."""
-    return run_status(final_config(run_dir), Path(run_dir) / "final") is Status.FINISHED
+    return run_status(final_config(run_dir), RunDir(run_dir).final.path) is Status.FINISHED
 
 
 def train_final(run_dir: Path, num_threads: int = 0) -> Path:
@@ -150,6 +144,6 @@ def train_final(run_dir: Path, num_threads: int = 0) -> Path:
 
     Returns ``<run>/final`` whose ``predictions/test`` feed the test submission.
     """
-    out = Path(run_dir) / "final"
+    out = RunDir(run_dir).final.path
     train_run(final_config(run_dir, num_threads), out)
     return out

@@ -42,6 +42,7 @@ from musefusion.errors import (
     SweepError,
     TrainingError,
 )
+from musefusion.rundir import RunDir
 from musefusion.sweep.grid import apply_params, check_space, grid_points
 from musefusion.workers import die_with_parent
 
@@ -291,6 +292,8 @@ def study_counts(study: Any) -> StudyCounts:
     trials = study.get_trials(deepcopy=False)
     n = {s: 0 for s in state}
     for t in trials:
+        if t.state == state.FAIL and "duplicate_of" in t.user_attrs:
+            continue  # a proposal that repeated a finished configuration: not run, not a failure
         n[t.state] += 1
     return StudyCounts(n[state.COMPLETE], n[state.PRUNED], n[state.RUNNING], n[state.WAITING], n[state.FAIL])
 
@@ -300,6 +303,23 @@ def target_trials(sweep: SweepConfig) -> int:
     if sweep.sampler == Sampler.GRID:
         return min(sweep.trials, len(grid_points(sweep.space_dict)))
     return sweep.trials
+
+
+def space_exhausted(study: Any, sweep: SweepConfig) -> bool:
+    """True when every configuration of the (finite) space has a COMPLETE or PRUNED trial."""
+    state = _optuna().trial.TrialState
+    seen = {tuple(sorted(t.params.items())) for t in study.get_trials(deepcopy=False,
+                                                                      states=(state.COMPLETE, state.PRUNED))}
+    return len(seen) >= len(grid_points(sweep.space_dict))
+
+
+def finished_twin(study: Any, params: dict[str, Any], exclude: set[int]) -> int | None:
+    """The number of a COMPLETE or PRUNED trial with exactly ``params`` (None when there is none)."""
+    state = _optuna().trial.TrialState
+    for t in study.get_trials(deepcopy=False, states=(state.COMPLETE, state.PRUNED)):
+        if t.number not in exclude and t.params == params:
+            return int(t.number)
+    return None
 
 
 # ----------------------------------------------------------------------------------------------- stale trials
@@ -419,12 +439,19 @@ def _run_trial(study: Any, trial: Any, sweep: SweepConfig, data: Any, me: dict[s
     number = trial.number
     retry_of = trial.user_attrs.get("retry_of")
     params = {name: trial.suggest_categorical(name, list(values)) for name, values in sweep.space}
+    enqueued = "fixed_params" in study._storage.get_trial(trial._trial_id).system_attrs  # asked for explicitly
+    twin = None if enqueued else finished_twin(study, params, {number})
+    if twin is not None:  # the sampler repeated a finished configuration: never evaluated twice
+        trial.set_user_attr("duplicate_of", twin)
+        _tell(study, trial, state=optuna.trial.TrialState.FAIL)
+        logger.info("trial %d would repeat finished trial %d %s; skipped, not counted", number, twin, _fmt(params))
+        return "duplicate"
     cfg: RunConfig = apply_params(sweep.base, params)
     run_dir = trial_dir(sweep.out, number)
     if retry_of is not None and not run_dir.exists() and trial_dir(sweep.out, retry_of).is_dir():
         trial_dir(sweep.out, retry_of).rename(run_dir)  # continue from the interrupted trial's epoch state
     run_dir.mkdir(parents=True, exist_ok=True)
-    io.write_json(run_dir / "trial.json", {"study": sweep.study, "number": number, "params": params,
+    io.write_json(RunDir(run_dir).trial, {"study": sweep.study, "number": number, "params": params,
                                            "retry_of": retry_of})
     trial.set_user_attr("run_dir", str(run_dir))
     epochs = sweep.base.train.epochs
@@ -516,12 +543,17 @@ def run_worker(sweep: SweepConfig, worker_index: int = 0, on_event: EventFn | No
     target = target_trials(sweep)
     data = None
     poll_s = min(2.0, float(sweep.heartbeat_s))
+    repeats = 0  # proposals in a row that repeated a finished configuration
     while True:
         recover_stale_trials(study, me, grace_s=3 * sweep.heartbeat_s)
         counts = study_counts(study)
         if on_event:
             on_event({"kind": "counts", "counts": counts, "target": target})
         if counts.done >= target:
+            return counts
+        if space_exhausted(study, sweep):  # TPE on a small space: every configuration is done, none is repeated
+            logger.info("every configuration of the space is evaluated (%d); stopping at %d of %d trials",
+                        len(grid_points(sweep.space_dict)), counts.done, target)
             return counts
         if counts.done + counts.running >= target:
             time.sleep(poll_s)  # the rest is running elsewhere; stay to take over if one of them dies
@@ -537,6 +569,11 @@ def run_worker(sweep: SweepConfig, worker_index: int = 0, on_event: EventFn | No
             if data is None:
                 data = load_corpus(sweep.base.data)
             outcome = _run_trial(study, trial, sweep, data, me, on_event)
+        repeats = repeats + 1 if outcome == "duplicate" else 0
+        if repeats >= max(50, 2 * target):
+            logger.warning("the sampler proposed only finished configurations %d times in a row; stopping with %d "
+                           "of %d trials", repeats, study_counts(study).done, target)
+            return study_counts(study)
         if on_event:
             on_event({"kind": "trial_end", "number": trial.number, "outcome": outcome})
 
@@ -555,9 +592,7 @@ def _interrupt_on_term() -> None:
 
 def _worker_entry(sweep_dict: dict[str, Any], index: int, parent_pid: int,
                   init: Callable[[int], None] | None) -> None:
-    die_with_parent()
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(1)
+    die_with_parent(parent_pid)
     _interrupt_on_term()
     if init is not None:
         init(index)

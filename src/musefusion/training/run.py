@@ -33,6 +33,7 @@ from musefusion.data.segment import make_windows
 from musefusion.errors import CheckpointError, ConfigError
 from musefusion.evaluation.metrics import ccc_concatenated, ccc_per_sequence_mean
 from musefusion.models import build_model
+from musefusion.rundir import RunDir
 from musefusion.training.loop import FitResult, Windows, fit, predict_arrays, resolve_device
 from musefusion.training.seeds import pick_best_seed, seed_everything
 from musefusion.types import Partition
@@ -69,24 +70,25 @@ def make_train_windows(seqs: list[Sequence], win_len: int, hop_len: int) -> Wind
     return Windows(x, y, label_mask, step_mask)
 
 
-def _write_seed_outputs(seed_dir: Path, model: torch.nn.Module, result: FitResult, data: CorpusData,
+def _write_seed_outputs(seed_dir: RunDir, model: torch.nn.Module, result: FitResult, data: CorpusData,
                         cfg: RunConfig, device: torch.device) -> dict[str, Any]:
     model.load_state_dict(result.state_dict)
-    io.save_checkpoint(seed_dir / "checkpoint.pt", checkpoint_payload(result, data, cfg))
+    io.save_checkpoint(seed_dir.checkpoint, checkpoint_payload(result, data, cfg))
     scores: dict[str, Any] = {"seed": result.seed, "best_epoch": result.best_epoch}
     for part in Partition:
         seqs = data.partition(part)
         if not seqs:
             continue
         preds = predict_arrays(model, [s.x for s in seqs], device)
-        io.write_predictions(seed_dir, part.value, {s.id: (s.timestamps, p) for s, p in zip(seqs, preds, strict=True)})
+        io.write_predictions(seed_dir.predictions(part.value),
+                             {s.id: (s.timestamps, p) for s, p in zip(seqs, preds, strict=True)})
         if part != Partition.TEST:
             ys = [s.y for s in seqs]
             scores[f"{part.value}_ccc"] = ccc_concatenated(preds, ys)
             scores[f"{part.value}_ccc_subject_mean"] = ccc_per_sequence_mean(preds, ys)
-    pd.DataFrame(result.history).to_csv(seed_dir / "history.csv.tmp", index=False)
-    (seed_dir / "history.csv.tmp").replace(seed_dir / "history.csv")
-    io.write_json(seed_dir / "result.json", scores)
+    with io.atomic_path(seed_dir.history) as tmp:
+        pd.DataFrame(result.history).to_csv(tmp, index=False)
+    io.write_json(seed_dir.result, scores)
     return scores
 
 
@@ -169,13 +171,12 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
     state = run_status(cfg, out, digest, overwrite=overwrite or not resume)
     if state is rundir.Status.FINISHED and resume:
         logger.info("run %s is finished with the same config and corpus; reusing it", out)
-        return RunResult(out, io.read_json(out / rundir.METRICS_FILE))
+        return RunResult(out, RunDir(out).read_metrics())
     if state is not rundir.Status.NEW and not resume:
         rundir.clear(out)
-    metrics_path = out / rundir.METRICS_FILE
-    cfg_path = out / rundir.CONFIG_FILE
+    run = RunDir(out)
     out.mkdir(parents=True, exist_ok=True)
-    io.write_toml(cfg_path, {**run_record(cfg, digest), "versions": versions()})
+    io.write_toml(run.config, {**run_record(cfg, digest), "versions": versions()})
 
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)
@@ -188,28 +189,28 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
 
     per_seed: dict[int, dict[str, Any]] = {}
     for seed in cfg.train.seeds:
-        seed_dir = out / f"seed_{seed}"
-        if resume and (seed_dir / "result.json").is_file():
-            per_seed[seed] = io.read_json(seed_dir / "result.json")
+        seed_dir = run.seed(seed)
+        if resume and seed_dir.result.is_file():
+            per_seed[seed] = io.read_json(seed_dir.result)
             continue
-        seed_dir.mkdir(parents=True, exist_ok=True)
+        seed_dir.path.mkdir(parents=True, exist_ok=True)
         seed_everything(seed)
         model = build_model(cfg.model, data.d_in)
         cb = (lambda row, s=seed: on_epoch(s, row)) if on_epoch else None
         result = fit(model, windows, [s.x for s in devel], [s.y for s in devel], cfg.train, seed,
-                     state_path=seed_dir / "last.pt", on_epoch=cb, epochs=epochs)
+                     state_path=seed_dir.last_state, on_epoch=cb, epochs=epochs)
         per_seed[seed] = _write_seed_outputs(seed_dir, model, result, data, cfg, device)
-        (seed_dir / "last.pt").unlink(missing_ok=True)
+        seed_dir.last_state.unlink(missing_ok=True)
         logger.info("seed %d: best epoch %d, devel CCC %.4f", seed, result.best_epoch,
                     per_seed[seed].get("devel_ccc", float("nan")))
 
     devel_scores = {s: float(r.get("devel_ccc", float("nan"))) for s, r in per_seed.items()}
     best_seed = pick_best_seed(devel_scores) if devel else cfg.train.seeds[0]
-    best_dir = out / f"seed_{best_seed}"
-    shutil.copy2(best_dir / "checkpoint.pt", out / "checkpoint.pt.tmp")
-    (out / "checkpoint.pt.tmp").replace(out / "checkpoint.pt")
-    with io.atomic_dir(out / "predictions") as tmp:
-        shutil.copytree(best_dir / "predictions", tmp, dirs_exist_ok=True)
+    best_dir = run.seed(best_seed)
+    with io.atomic_path(run.checkpoint) as tmp:
+        shutil.copy2(best_dir.checkpoint, tmp)
+    with io.atomic_dir(run.predictions_root) as tmp:
+        shutil.copytree(best_dir.predictions_root, tmp, dirs_exist_ok=True)
 
     vals = np.array([v for v in devel_scores.values()], dtype=float)
     baseline = _train_mean_baseline(data, devel)
@@ -233,7 +234,7 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
         plot_run(out, data)
     except Exception as exc:  # plotting must never lose a finished run
         logger.warning("could not draw plots for %s: %s", out, exc)
-    io.write_json(metrics_path, metrics)
+    io.write_json(run.metrics, metrics)
     return RunResult(out, metrics)
 
 
@@ -251,7 +252,7 @@ def load_run_config(run_dir: Path) -> RunConfig:
     Raises:
         MissingDataError: no config.toml there.
     """
-    rec = io.read_toml(Path(run_dir) / rundir.CONFIG_FILE)
+    rec = RunDir(run_dir).read_record()
     rec.pop("versions", None)
     rec.pop(rundir.INPUTS, None)
     return RunConfig.from_dict(rec)

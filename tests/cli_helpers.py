@@ -1,6 +1,9 @@
-"""Running the real entry point from tests: exit codes and the one error line."""
+"""Running the real entry point from tests: exit codes, the one error line, and what a command left on disk."""
 
 from __future__ import annotations
+
+import hashlib
+from pathlib import Path
 
 from musefusion.cli.app import main
 
@@ -20,3 +23,11 @@ def the_error_line(err: str) -> str:
     assert len(lines) == 1, err
     assert "Traceback" not in err
     return lines[0]
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Relative path -> content hash of every regular file under ``root`` (symlinks are not followed)."""
+    if not root.exists():
+        return {}
+    return {str(p.relative_to(root)): hashlib.blake2b(p.read_bytes(), digest_size=8).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()}
