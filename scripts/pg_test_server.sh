@@ -9,6 +9,7 @@
 # refuses root: the 'postgres' user, else a created 'musefusion-pg' user), trusts local connections and listens
 # only on 127.0.0.1 at a free port. Exit 3: PostgreSQL cannot be installed or started (tests skip on that).
 set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"  # runuser, useradd: a minimal PATH (cron, env -i) lacks sbin
 
 die() { echo "pg_test_server: $*" >&2; exit 3; }
 

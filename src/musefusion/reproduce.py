@@ -30,6 +30,7 @@ from musefusion.config import ConfigBase, DataConfig, RunConfig, TrainConfig, _e
 from musefusion.data.corpus import find_corpus_dir
 from musefusion.errors import ConfigError
 from musefusion.evaluation import paper
+from musefusion.evaluation.report import ReproduceSummary, write_report
 from musefusion.rundir import ReproduceDir, Status
 from musefusion.types import Task
 from musefusion.workers import die_with_parent
@@ -83,21 +84,13 @@ class ReproduceConfig(ConfigBase):
         return s
 
 
-def _targets(task: Task) -> tuple[str, ...]:
-    return task.default_targets
-
-
-def _unimodal_table(task: Task) -> dict[tuple[str, str, str], dict[str, float]]:
-    return paper.TABLE2 if task == Task.STRESS else paper.TABLE3
-
-
 #: Feature sets of the extra all-models table, per task.
 ALL_MODEL_FEATURES = {Task.STRESS: ("egemaps", "vggface", "bio"), Task.PHYSIO: ("vggish", "vggface", "bio")}
 
 
 def unimodal_rows(cfg: ReproduceConfig) -> list[tuple[str, str, str]]:
     """(features, modality, model) of every unimodal run: the paper's rows, plus all models when asked."""
-    rows = list(_unimodal_table(cfg.task))
+    rows = list(paper.unimodal_table(cfg.task))
     if cfg.all_models:
         from musefusion.config import MODEL_NAMES
 
@@ -107,10 +100,6 @@ def unimodal_rows(cfg: ReproduceConfig) -> list[tuple[str, str, str]]:
                 if (feats, mod[feats], model) not in rows:
                     rows.append((feats, mod[feats], model))
     return rows
-
-
-def _fusion_table(task: Task) -> dict[tuple[str, ...], dict[str, float]]:
-    return paper.TABLE4 if task == Task.STRESS else paper.TABLE5
 
 
 def _row_overrides(files: tuple[str, ...]) -> dict[tuple[tuple[str, ...], str, str], dict[str, Any]]:
@@ -128,7 +117,7 @@ def _row_overrides(files: tuple[str, ...]) -> dict[tuple[tuple[str, ...], str, s
 def _check_row_configs(cfg: ReproduceConfig) -> None:
     """Every ``--row-config`` file must match a row of this reproduction (features, model, target)."""
     rows = {(DataConfig(root=".", features=(f,)).features, model, t)
-            for (f, _m, model) in unimodal_rows(cfg) for t in _targets(cfg.task)}
+            for (f, _m, model) in unimodal_rows(cfg) for t in cfg.task.default_targets}
     for f in cfg.row_configs:
         key = next(iter(_row_overrides((f,))))
         if key not in rows:
@@ -243,7 +232,7 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     t0 = time.perf_counter()
     rundir.refuse_inside(out, find_corpus_dir(cfg.root, cfg.task))  # fail early on a wrong root
     s = cfg.settings
-    targets = _targets(cfg.task)
+    targets = cfg.task.default_targets
     progress = progress or _no_progress
     _check_row_configs(cfg)
 
@@ -259,9 +248,8 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
                 jobs.append((_job_train, (rc.to_dict(), str(d)), f"{target}/{features}-{model}"))
     _run_jobs(jobs, cfg.workers, progress("unimodal runs", len(jobs)))
     if cfg.stage == "unimodal":
-        from musefusion.evaluation.report import write_report
-
-        return write_report(cfg, out, wall_s=time.perf_counter() - t0, submission_problems=None)
+        return write_report(cfg, out, summarize(out, cfg, with_test=False), wall_s=time.perf_counter() - t0,
+                            submission_problems=None)
 
     # 2. out-of-fold predictions and final (train+devel) models of the fusion streams
     streams = paper.STREAMS[cfg.task.value]
@@ -287,7 +275,7 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
 
     jobs = []
     for target in targets:
-        rows = list(_fusion_table(cfg.task))
+        rows = list(paper.fusion_table(cfg.task))
         full = max(rows, key=len)
         for row in rows:
             modes = ("oof", "in-sample", "devel") if row == full else ("oof",)
@@ -304,16 +292,15 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     # 4. submission of the full fusion row, validated against the corpus
     from musefusion.submission import validate_submission, write_submission
 
-    full = max(_fusion_table(cfg.task), key=len)
+    full = paper.full_fusion_row(cfg.task)
     sub = write_submission([fusion_dir(out, t, full, "oof") for t in targets], ReproduceDir(out).submission)
     problems = validate_submission(sub, cfg.root, cfg.task)
     if problems:
         logger.warning("submission has %d problem(s): %s", len(problems), problems[0])
 
     # 5. report
-    from musefusion.evaluation.report import write_report
-
-    return write_report(cfg, out, wall_s=time.perf_counter() - t0, submission_problems=problems)
+    return write_report(cfg, out, summarize(out, cfg), wall_s=time.perf_counter() - t0,
+                        submission_problems=problems)
 
 
 def fusion_dir(out: Path, target: str, row: tuple[str, ...], mode: str) -> Path:
@@ -325,7 +312,7 @@ def summarize_runs(out: Path, cfg: ReproduceConfig) -> dict[str, Any]:
     """Read every finished run's metrics.json (tables are built from files only)."""
     res: dict[str, Any] = {"unimodal": {}, "fusion": {}}
     for (features, mod, model) in unimodal_rows(cfg):
-        for target in _targets(cfg.task):
+        for target in cfg.task.default_targets:
             r = ReproduceDir(out).run(target, features, model)
             if r.finished:
                 m = r.read_metrics()
@@ -333,8 +320,8 @@ def summarize_runs(out: Path, cfg: ReproduceConfig) -> dict[str, Any]:
                 res["unimodal"][(features, mod, model, target)] = {
                     "mean": m["devel_ccc_mean"], "std": m["devel_ccc_std"], "best_seed": m["best"]["seed"],
                     "best": m["best"].get("devel_ccc", float("nan")), "seeds": seeds}
-    for row in _fusion_table(cfg.task):
-        for target in _targets(cfg.task):
+    for row in paper.fusion_table(cfg.task):
+        for target in cfg.task.default_targets:
             for mode in ("oof", "in-sample", "devel"):
                 r = ReproduceDir(out).fusion(target, row, mode)
                 if r.finished:
@@ -344,6 +331,11 @@ def summarize_runs(out: Path, cfg: ReproduceConfig) -> dict[str, Any]:
                                                           "best_seed": m["best"]["seed"],
                                                           "streams": m["stream_devel_ccc"]}
     return res
+
+
+def summarize(out: Path, cfg: ReproduceConfig, with_test: bool = True) -> ReproduceSummary:
+    """What the report shows: every finished run's scores and, when test labels are at hand, Table 6."""
+    return ReproduceSummary(runs=summarize_runs(out, cfg), test=score_test(out, cfg) if with_test else None)
 
 
 def hidden_labels_dir(cfg: ReproduceConfig) -> Path | None:
@@ -362,11 +354,11 @@ def score_test(out: Path, cfg: ReproduceConfig) -> dict[str, float] | None:
     labels = hidden_labels_dir(cfg)
     if labels is None:
         return None
-    full = max(_fusion_table(cfg.task), key=len)
+    full = paper.full_fusion_row(cfg.task)
     scores = {}
-    for target in _targets(cfg.task):
+    for target in cfg.task.default_targets:
         d = ReproduceDir(out).fusion(target, full, "oof").predictions("test")
         scores[target] = score_predictions(d, cfg.root, cfg.task, target, Partition.TEST, labels)["ccc"]
     if cfg.task == Task.STRESS:
-        scores["combined"] = float(np.mean([scores[t] for t in _targets(cfg.task)]))
+        scores["combined"] = float(np.mean([scores[t] for t in cfg.task.default_targets]))
     return scores

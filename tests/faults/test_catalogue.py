@@ -470,3 +470,36 @@ def test_a_features_string_in_a_config_is_one_feature_set(world, capsys):
     path.write_text(f'[data]\nroot = "{world.data}"\nfeatures = "egemaps"\n')
     assert run(["train", "--config", path, "--dry-run"]) == 0
     assert tomllib.loads(capsys.readouterr().out)["data"]["features"] == ["egemaps"]
+
+
+@pytest.mark.parametrize("which", ["feature", "partition", "config"])
+def test_an_unreadable_file_is_one_line(world, capsys, monkeypatch, which):
+    """As root every file is readable, so the permission error a colleague's account gets is raised here."""
+    import pandas as pd
+    import pyarrow.csv as pacsv
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    if which == "feature":
+        monkeypatch.setattr(pacsv, "read_csv", denied)
+        argv = _train(world)
+    elif which == "partition":
+        monkeypatch.setattr(pd, "read_csv", denied)
+        argv = _train(world)
+    else:
+        config = _config(world, "")
+        real_read = Path.read_text
+
+        def guarded(self, *args, **kwargs):
+            if str(self) == str(config):
+                raise PermissionError(13, "Permission denied", str(self))
+            return real_read(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "read_text", guarded)
+        argv = ["train", "--config", config, "--dry-run"]
+    assert run(argv) == 2
+    err = capsys.readouterr().err
+    line = next(line for line in err.splitlines() if "error:" in line)
+    assert "permission denied" in line and "Traceback" not in err
+    assert not (world.out / "metrics.json").exists()

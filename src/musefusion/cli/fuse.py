@@ -56,7 +56,7 @@ def fuse(
 def reproduce(
     data: DataOpt = None,
     task: TaskOpt = Task.STRESS,
-    profile: Annotated[str, typer.Option(help="quick (8 epochs, 2 seeds: 7.5 min for the default stress corpus "
+    profile: Annotated[str, typer.Option(help="quick (8 epochs, 2 seeds: 5.9 min for the default stress corpus "
                                          "on 2 cores), paper (Sec. 5.2 as written) or smoke (tiny models, 2 "
                                          "epochs: a wiring check).")] = "quick",
     out: Annotated[Path | None, typer.Option(help="Output folder [default: runs/reproduce-<task>-<profile>]; "

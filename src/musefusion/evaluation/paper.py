@@ -67,3 +67,18 @@ STREAMS = {
 MODEL_LABELS = {"lstm": "LSTM", "selfattn": "Self-Attn", "selfattn_lstm": "Self-Attn+LSTM", "gcnn": "GCNN",
                 "gcnn_lstm": "GCNN+LSTM", "bio_lstm": "LSTM"}
 FEATURE_LABELS = {"egemaps": "eGeMAPS", "vggface": "VGGface", "vggish": "VGGish", "bio": "ECG+RESP+BPM"}
+
+
+def unimodal_table(task: str) -> dict[tuple[str, str, str], dict[str, float]]:
+    """Table 2 (stress) or Table 3 (physio): (features, modality, model) -> {target: devel CCC}."""
+    return TABLE2 if str(task) == "stress" else TABLE3
+
+
+def fusion_table(task: str) -> dict[tuple[str, ...], dict[str, float]]:
+    """Table 4 (stress) or Table 5 (physio): streams -> {target: devel CCC}."""
+    return TABLE4 if str(task) == "stress" else TABLE5
+
+
+def full_fusion_row(task: str) -> tuple[str, ...]:
+    """The fusion row with every stream (A+V+B, A1+V1+A2+V2+B): the paper's submission."""
+    return max(fusion_table(task), key=len)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import logging
 import math
@@ -69,9 +70,7 @@ def _curves(out: Path, cfg, target: str, path: Path) -> Path | None:  # noqa: AN
     import matplotlib.pyplot as plt
 
     from musefusion.data.corpus import load_labels
-    from musefusion.reproduce import _fusion_table
-
-    full = max(_fusion_table(cfg.task), key=len)
+    full = paper.full_fusion_row(cfg.task)
     fdir = ReproduceDir(out).fusion(target, full, "oof").predictions("devel")
     if not fdir.is_dir():
         return None
@@ -96,14 +95,30 @@ def _curves(out: Path, cfg, target: str, path: Path) -> Path | None:  # noqa: AN
     return path
 
 
-def write_report(cfg, out: Path, wall_s: float, submission_problems: list[str] | None) -> Path:  # noqa: ANN001
-    """Write ``report.md`` and ``report.html`` into ``out`` and return the Markdown path."""
-    from musefusion.reproduce import _fusion_table, _targets, _unimodal_table, score_test, summarize_runs
+@dataclasses.dataclass(frozen=True)
+class ReproduceSummary:
+    """Everything a reproduction's report shows, read from the run directories by ``reproduce.summarize``."""
+
+    runs: dict[str, Any]  # "unimodal": {(features, modality, model, target): scores}, "fusion": {(row, target, fit): ...}
+    test: dict[str, float] | None = None  # Table 6: test CCC per target (None when test labels are withheld)
+
+
+def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
+                 submission_problems: list[str] | None) -> Path:
+    """Write ``report.md`` and ``report.html`` into ``out`` and return the Markdown path.
+
+    Args:
+        cfg: the ``ReproduceConfig`` (task, profile, root, seeds) the runs were made with.
+        out: the reproduction folder (its plots are written there too).
+        summary: the scores to show.
+        wall_s: the reproduction's wall time.
+        submission_problems: the validator's findings; None for a ``--stage unimodal`` report.
+    """
     from musefusion.training.run import versions
 
     out = Path(out)
-    res = summarize_runs(out, cfg)
-    targets = _targets(cfg.task)
+    res = summary.runs
+    targets = cfg.task.default_targets
     s = cfg.settings
     tno = ("2", "4") if cfg.task == Task.STRESS else ("3", "5")
     parts = [f"# musefusion reproduction: MuSe-{cfg.task.value.capitalize()}",
@@ -116,11 +131,11 @@ def write_report(cfg, out: Path, wall_s: float, submission_problems: list[str] |
     for t in targets:
         header += [f"{t} (ours)", f"{t} best seed", f"{t} (paper)"]
     rows = []
-    for (features, mod, model) in _unimodal_table(cfg.task):
+    for (features, mod, model) in paper.unimodal_table(cfg.task):
         row = [paper.FEATURE_LABELS.get(features, features), mod, paper.MODEL_LABELS.get(model, model)]
         for t in targets:
             r = res["unimodal"].get((features, mod, model, t))
-            ref = _unimodal_table(cfg.task)[(features, mod, model)].get(t)
+            ref = paper.unimodal_table(cfg.task)[(features, mod, model)].get(t)
             row += ([f"{r['mean']:.4f} ± {r['std']:.4f}", f"{r['best']:.4f} (seed {r['best_seed']})"] if r
                     else ["-", "-"]) + [_f(ref)]
         rows.append(row)
@@ -146,7 +161,7 @@ def write_report(cfg, out: Path, wall_s: float, submission_problems: list[str] |
 
     header = ["Streams", "M"] + [h for t in targets for h in (f"{t} (ours)", f"{t} (paper)")]
     rows = []
-    for row_key, ref in _fusion_table(cfg.task).items():
+    for row_key, ref in paper.fusion_table(cfg.task).items():
         row = [" + ".join(f"{n}={paper.FEATURE_LABELS.get(paper.STREAMS[cfg.task.value][n][0])} "
                           f"{paper.MODEL_LABELS[paper.STREAMS[cfg.task.value][n][1]]}" for n in row_key),
                "+".join(dict.fromkeys(n[0] for n in row_key))]
@@ -157,7 +172,7 @@ def write_report(cfg, out: Path, wall_s: float, submission_problems: list[str] |
     parts += [f"## Table {tno[1]}: late fusion (Bi-LSTM over prediction streams, fitted on out-of-fold "
               "train predictions)", _md_table(header, rows)]
 
-    full = max(_fusion_table(cfg.task), key=len)
+    full = paper.full_fusion_row(cfg.task)
     rows = []
     for mode, text in (("oof", "out-of-fold train predictions (default)"),
                        ("in-sample", "in-sample train predictions (MuSe 2021 baseline)"),
@@ -174,7 +189,7 @@ def write_report(cfg, out: Path, wall_s: float, submission_problems: list[str] |
     rows.append(["best unimodal run (best seed)", *best_uni])
     parts += [f"## What the fusion is fitted on ({' + '.join(full)})", _md_table(["fitted on", *targets], rows)]
 
-    test = score_test(out, cfg)
+    test = summary.test
     t6 = [r for r in paper.TABLE6 if r[1] == cfg.task.value]
     cols = [*targets, "combined"] if cfg.task == Task.STRESS else list(targets)
     rows = [[name, "paper"] + [_f(paper.TABLE6[(name, task)].get(c)) for c in cols] for name, task in t6]
