@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo
 
-.PHONY: demo test lint venv sysdeps clean
+.PHONY: demo test test-fast lint venv sysdeps clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -29,6 +29,10 @@ demo: venv
 
 test: venv sysdeps
 	$(BIN)/python -m pytest -q -n 2 --durations=10 --doctest-modules tests src/musefusion
+
+# Everything but the tests marked slow (whole reproductions, subprocess runs): about half the time.
+test-fast: venv sysdeps
+	$(BIN)/python -m pytest -q -n 2 -m "not slow" tests
 
 lint: venv
 	$(BIN)/ruff check --no-cache src tests bench

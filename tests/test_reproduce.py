@@ -9,6 +9,8 @@ from musefusion.data.synth import SynthConfig, synthesize
 from musefusion.evaluation import paper
 from musefusion.types import Task
 
+pytestmark = pytest.mark.slow  # a whole reproduction (every table row) on a tiny corpus
+
 
 @pytest.fixture(scope="module")
 def reproduced(tmp_path_factory):

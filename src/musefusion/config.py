@@ -12,6 +12,7 @@ from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
+from musefusion import families
 from musefusion.errors import ConfigError
 from musefusion.types import FillPolicy, Task, expand_features
 
@@ -220,8 +221,8 @@ class DataConfig(ConfigBase):
 _MODEL_LIMITS = {"d_model": 8192, "heads": 64, "attn_layers": 32, "hidden": 8192, "lstm_layers": 32,
                  "channels": 8192, "gcnn_blocks": 64, "kernel": 99}
 
-#: The model families of the paper (Tab. 2-3) plus the late-fusion Bi-LSTM.
-MODEL_NAMES = ("lstm", "selfattn", "selfattn_lstm", "gcnn", "gcnn_lstm", "bio_lstm")
+#: The paper's model families (Tab. 2-3); :func:`musefusion.families.names` also lists families registered later.
+MODEL_NAMES = families.names()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,7 +231,7 @@ class ModelConfig(ConfigBase):
 
     _section: typing.ClassVar[str] = "[model]"
 
-    name: str = "selfattn_lstm"  # lstm | selfattn | selfattn_lstm | gcnn | gcnn_lstm | bio_lstm
+    name: str = "selfattn_lstm"  # a registered family (musefusion.families): lstm, selfattn, selfattn_lstm, ...
     d_model: int = 128  # width of the input projection / attention (paper Sec. 5.2 is silent; see models/)
     heads: int = 4  # attention heads (paper grid: 4 or 8)
     attn_layers: int = 1  # self-attention layers (paper grid: 1, 2 or 4)
@@ -242,8 +243,7 @@ class ModelConfig(ConfigBase):
     dropout: float = 0.1  # dropout between layers (paper silent)
 
     def __post_init__(self) -> None:
-        if self.name not in MODEL_NAMES:
-            raise ConfigError(f"Unknown model '{self.name}' (--model); choose one of {', '.join(MODEL_NAMES)}.")
+        families.family(self.name)  # ConfigError naming the choices for an unknown model
         for f, most in _MODEL_LIMITS.items():  # checked before any allocation: hidden = 1e9 is refused, not tried
             if not 1 <= getattr(self, f) <= most:
                 raise ConfigError(f"ModelConfig.{f}: {getattr(self, f)} must be between 1 and {most} (--{f.replace('_', '-')}).")
@@ -255,26 +255,13 @@ class ModelConfig(ConfigBase):
             raise ConfigError(f"ModelConfig.dropout: {self.dropout} must be in [0, 1).")
 
 
-#: Per-model defaults where the paper gives a grid but not the chosen value (smallest sensible member).
-MODEL_PRESETS: dict[str, dict[str, Any]] = {
-    "lstm": {"hidden": 64, "lstm_layers": 2},
-    "selfattn": {"heads": 4, "attn_layers": 2},
-    "selfattn_lstm": {"heads": 4, "attn_layers": 1, "hidden": 64, "lstm_layers": 2},
-    "gcnn": {"channels": 64, "gcnn_blocks": 3},
-    "gcnn_lstm": {"channels": 64, "hidden": 128, "lstm_layers": 1},  # Sec. 5.2: 'a unidirectional LSTM layer'
-    "bio_lstm": {"hidden": 64, "lstm_layers": 2},
-}
-
-
 def model_preset(name: str, **overrides: Any) -> ModelConfig:
     """The default :class:`ModelConfig` of a model family, with some fields overridden.
 
     Raises:
         ConfigError: unknown model name or bad override.
     """
-    if name not in MODEL_PRESETS:
-        raise ConfigError(f"Unknown model '{name}' (--model); choose one of {', '.join(MODEL_NAMES)}.")
-    return ModelConfig.from_dict({**MODEL_PRESETS[name], **overrides, "name": name})
+    return ModelConfig.from_dict({**families.family(name).preset, **overrides, "name": name})
 
 
 class Schedule(StrEnum):
@@ -371,17 +358,6 @@ SWEEP_PARAMS: dict[str, str] = {
     "lr": "train", "batch_size": "train", "weight_decay": "train",
 }
 
-#: The ModelConfig fields each model family actually uses (see models/sequence.py); others are ignored by it.
-MODEL_PARAMS: dict[str, frozenset[str]] = {
-    "lstm": frozenset({"d_model", "hidden", "lstm_layers", "dropout"}),
-    "selfattn": frozenset({"d_model", "heads", "attn_layers", "dropout"}),
-    "selfattn_lstm": frozenset({"d_model", "heads", "attn_layers", "hidden", "lstm_layers", "dropout"}),
-    "gcnn": frozenset({"channels", "gcnn_blocks", "kernel", "dropout"}),
-    "gcnn_lstm": frozenset({"channels", "gcnn_blocks", "kernel", "hidden", "lstm_layers", "dropout"}),
-    "bio_lstm": frozenset({"hidden", "lstm_layers", "dropout"}),
-}
-
-
 @dataclasses.dataclass(frozen=True)
 class SweepConfig(ConfigBase):
     """A hyper-parameter sweep: a fixed base run and the values each swept parameter may take."""
@@ -414,9 +390,10 @@ class SweepConfig(ConfigBase):
             if name not in SWEEP_PARAMS:
                 raise ConfigError(f"Space parameter '{name}' cannot be swept; choose from "
                                   f"{', '.join(SWEEP_PARAMS)}.")
-            if SWEEP_PARAMS[name] == "model" and name not in MODEL_PARAMS[model]:
+            used = families.family(model).params
+            if SWEEP_PARAMS[name] == "model" and name not in used:
                 raise ConfigError(f"Space parameter '{name}' is not used by model '{model}'; it uses "
-                                  f"{', '.join(sorted(MODEL_PARAMS[model]))}.")
+                                  f"{', '.join(sorted(used))}.")
             if not values:
                 raise ConfigError(f"Space parameter '{name}' has no values: give at least one, e.g. {name} = [..].")
             if len(set(values)) != len(values):

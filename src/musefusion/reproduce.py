@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from musefusion import io, rundir
+from musefusion import families, io, rundir
 from musefusion.config import ConfigBase, DataConfig, RunConfig, TrainConfig, _enum_field, model_preset
 from musefusion.data.corpus import find_corpus_dir
 from musefusion.errors import ConfigError
@@ -92,11 +92,9 @@ def unimodal_rows(cfg: ReproduceConfig) -> list[tuple[str, str, str]]:
     """(features, modality, model) of every unimodal run: the paper's rows, plus all models when asked."""
     rows = list(paper.unimodal_table(cfg.task))
     if cfg.all_models:
-        from musefusion.config import MODEL_NAMES
-
         mod = {"egemaps": "A", "vggish": "A", "vggface": "V", "bio": "B"}
         for feats in ALL_MODEL_FEATURES[cfg.task]:
-            for model in MODEL_NAMES:
+            for model in families.names():
                 if (feats, mod[feats], model) not in rows:
                     rows.append((feats, mod[feats], model))
     return rows

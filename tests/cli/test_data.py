@@ -126,6 +126,7 @@ def test_check_with_an_unknown_task_is_a_usage_error(tiny_corpus, capsys):
     assert "Invalid value for '--task'" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_demo_runs_synth_check_and_reproduce_then_reuses_the_corpus(tmp_path, capsys):
     args = ["demo", "--out", tmp_path, "--split", "4/2/2", "--minutes", "0.6", "--profile", "smoke",
             "--workers", "1"]

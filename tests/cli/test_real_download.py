@@ -89,6 +89,7 @@ def test_folders_that_differ_only_by_case_are_refused(tmp_path, capsys):
     assert any("differ only by case" in p for p in check_corpus(root, Task.STRESS).problems)
 
 
+@pytest.mark.slow
 def test_physio_reproduce_runs_its_bio_row_on_the_download_layout(tmp_path):
     """Stress is covered by tests/test_reproduce.py on the same default names; physio end to end here."""
     root = _synth(tmp_path / "d", ("vggish", "vggface", "ECG", "resp", "BPM"), task=Task.PHYSIO)
@@ -125,6 +126,7 @@ def long_dir(tmp_path_factory) -> Path:
     return d
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("columns", [None, "40"])
 def test_printed_paths_are_whole_lines_in_any_terminal_width(long_dir, columns, speech_wav, bio_csv):
     base = long_dir / f"cols{columns}"
@@ -281,6 +283,7 @@ def test_default_out_never_collides_between_configs(synth_stress, tmp_path, monk
     assert dirs[1].startswith("stress-arousal-egemaps-lstm-")
 
 
+@pytest.mark.slow
 def test_reproduce_refuses_rows_of_another_config(tmp_path, capsys):
     root = _synth(tmp_path / "d", ("egemaps", "vggface", "ECG", "resp", "BPM"))
     argv = ["reproduce", "--data", root, "--profile", "smoke", "--stage", "unimodal", "--workers", "1",

@@ -35,6 +35,7 @@ def pg_url():
         subprocess.run(["bash", str(SCRIPT), "stop", cluster], capture_output=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_postgres_study(tiny_root, tmp_path, pg_url):
     n = 6
     space = tmp_path / "space.toml"

@@ -91,7 +91,7 @@ def build_run_config(config: Path | None, overrides: dict[str, dict[str, Any]]) 
         base["data"]["root"] = str(resolve_data_root(None))
     name = base["model"].get("name", "selfattn_lstm")
     model_fields = {k: v for k, v in base["model"].items() if k != "name"}
-    model = model_preset(name, **model_fields) if name in MODEL_NAMES else ModelConfig(name=name)
+    model = model_preset(name, **model_fields)
     return RunConfig(DataConfig.from_dict(base["data"]), model, TrainConfig.from_dict(base["train"]))
 
 

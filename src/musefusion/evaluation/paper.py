@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+
+from musefusion import families
+
 #: Table 2 (MuSe-Stress devel CCC): (features, modality, model) -> {target: CCC}.
 TABLE2 = {
     ("egemaps", "A", "selfattn"): {"arousal": 0.4158, "valence": 0.4123},
@@ -63,9 +67,22 @@ STREAMS = {
                "V2": ("vggface", "gcnn_lstm"), "B": ("bio", "bio_lstm")},
 }
 
-#: Display names of the models, as in the paper's tables.
-MODEL_LABELS = {"lstm": "LSTM", "selfattn": "Self-Attn", "selfattn_lstm": "Self-Attn+LSTM", "gcnn": "GCNN",
-                "gcnn_lstm": "GCNN+LSTM", "bio_lstm": "LSTM"}
+class _ModelLabels(Mapping[str, str]):
+    """Display names of the model families, as in the paper's tables (read from :mod:`musefusion.families`)."""
+
+    def __getitem__(self, name: str) -> str:
+        if name not in families.FAMILIES:
+            raise KeyError(name)
+        return families.FAMILIES[name].label
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(families.FAMILIES)
+
+    def __len__(self) -> int:
+        return len(families.FAMILIES)
+
+
+MODEL_LABELS: Mapping[str, str] = _ModelLabels()
 FEATURE_LABELS = {"egemaps": "eGeMAPS", "vggface": "VGGface", "vggish": "VGGish", "bio": "ECG+RESP+BPM"}
 
 

@@ -1,13 +1,17 @@
-"""Model name → builder."""
+"""Model name -> network, through the one table of model families (:mod:`musefusion.families`)."""
 
 from __future__ import annotations
 
 from torch import nn
 
+from musefusion import families
 from musefusion.config import ModelConfig
-from musefusion.models.sequence import SequenceRegressor
 
 
 def build_model(config: ModelConfig, d_in: int) -> nn.Module:
-    """Build the model ``config.name`` for inputs of ``d_in`` features (all names share SequenceRegressor)."""
-    return SequenceRegressor(config, d_in)
+    """Build the network of the family ``config.name`` for inputs of ``d_in`` features.
+
+    Raises:
+        ConfigError: the family is not registered.
+    """
+    return families.family(config.name).build(config, d_in)

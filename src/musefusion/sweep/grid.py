@@ -8,25 +8,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from musefusion import io
-from musefusion.config import MODEL_NAMES, MODEL_PARAMS, SWEEP_PARAMS, RunConfig, SweepConfig
+from musefusion import families, io
+from musefusion.config import SWEEP_PARAMS, RunConfig, SweepConfig
 from musefusion.errors import ConfigError
-
-#: Paper Sec. 5.2, shared by every model: Adam learning rate and batch size.
-_TRAIN_GRID: dict[str, tuple[Any, ...]] = {"lr": (2e-4, 1e-3, 2e-3, 5e-3), "batch_size": (64, 128, 256)}
-
-#: Paper Sec. 5.2 grid per model family, restricted to the parameters the model uses. The paper gives
-#: heads/attention layers/LSTM hidden/LSTM layers for the MuSe-Stress model (Self-Attn+LSTM) and channels/LSTM
-#: hidden for the MuSe-Physio model (GCNN+LSTM, 'a unidirectional LSTM layer': its LSTM depth is not swept).
-PAPER_SPACE: dict[str, dict[str, tuple[Any, ...]]] = {
-    "lstm": {"hidden": (64, 128, 256), "lstm_layers": (2, 4), **_TRAIN_GRID},
-    "selfattn": {"heads": (4, 8), "attn_layers": (1, 2, 4), **_TRAIN_GRID},
-    "selfattn_lstm": {"heads": (4, 8), "attn_layers": (1, 2, 4), "hidden": (64, 128, 256), "lstm_layers": (2, 4),
-                      **_TRAIN_GRID},
-    "gcnn": {"channels": (64, 128), **_TRAIN_GRID},
-    "gcnn_lstm": {"channels": (64, 128), "hidden": (128, 256, 1024), **_TRAIN_GRID},
-    "bio_lstm": {"hidden": (64, 128, 256), "lstm_layers": (2, 4), **_TRAIN_GRID},
-}
 
 
 def paper_space(model: str) -> dict[str, tuple[Any, ...]]:
@@ -47,9 +31,7 @@ def paper_space(model: str) -> dict[str, tuple[Any, ...]]:
         >>> sorted(paper_space("selfattn"))
         ['attn_layers', 'batch_size', 'heads', 'lr']
     """
-    if model not in PAPER_SPACE:
-        raise ConfigError(f"Unknown model '{model}' (--model); choose one of {', '.join(MODEL_NAMES)}.")
-    return dict(PAPER_SPACE[model])
+    return dict(families.family(model).space)
 
 
 def merge_space(model: str, overrides: Mapping[str, Any], paper: bool = True) -> dict[str, tuple[Any, ...]]:
@@ -157,5 +139,5 @@ def check_space(sweep: SweepConfig, max_checked: int = 10_000) -> None:
             raise ConfigError(f"Space point {p} is invalid for model '{sweep.base.model.name}': {exc}") from None
 
 
-__all__ = ["MODEL_PARAMS", "PAPER_SPACE", "apply_params", "check_space", "expand_grid", "grid_points",
+__all__ = ["apply_params", "check_space", "expand_grid", "grid_points",
            "load_space", "merge_space", "paper_space"]

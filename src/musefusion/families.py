@@ -1,0 +1,120 @@
+"""Model families: one entry per family, and everything else derives from it.
+
+An entry holds the family's name, its builder, the defaults it trains with where the paper gives a grid but not
+the chosen value, the :class:`musefusion.config.ModelConfig` fields it uses, its Section 5.2 search space and the
+label the paper's tables give it. Config validation, the CLI's choices, the sweep spaces, the ``--all-models``
+table and the report labels all read this table, so a new family is one :func:`register` call::
+
+    register(ModelFamily(name="mlp", builder="mypkg.models:MLP", preset={"hidden": 64},
+                         params=frozenset({"hidden", "dropout"}), space={"hidden": (64, 128)}, label="MLP"))
+
+This module imports nothing heavy (no torch): the builder is imported when a model is built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from musefusion.errors import ConfigError
+
+#: Paper Sec. 5.2, shared by every model: Adam learning rate and batch size.
+TRAIN_GRID: dict[str, tuple[Any, ...]] = {"lr": (2e-4, 1e-3, 2e-3, 5e-3), "batch_size": (64, 128, 256)}
+
+#: The builder of the paper's six families: one configurable module (see ``musefusion.models.sequence``).
+_SEQUENCE = "musefusion.models.sequence:SequenceRegressor"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelFamily:
+    """One model family."""
+
+    name: str  # --model value and config [model] name
+    builder: str | Callable[..., Any]  # "module:callable" (imported when built) or a callable; (ModelConfig, d_in)
+    preset: Mapping[str, Any]  # ModelConfig defaults of the family (paper grid value where it gives none)
+    params: frozenset[str]  # the ModelConfig fields the family uses (a sweep may vary only these and lr/batch)
+    space: Mapping[str, tuple[Any, ...]]  # paper Sec. 5.2 grid of the family (model fields and lr/batch_size)
+    label: str  # how the paper's tables name it
+    doc: str = ""  # one line for help texts
+
+    def build(self, config: Any, d_in: int) -> Any:
+        """The family's network for ``config`` and ``d_in`` input features."""
+        builder = self.builder
+        if isinstance(builder, str):
+            module, _, attr = builder.partition(":")
+            builder = getattr(importlib.import_module(module), attr)
+        return builder(config, d_in)
+
+
+FAMILIES: dict[str, ModelFamily] = {}
+
+
+def register(family: ModelFamily, replace: bool = False) -> ModelFamily:
+    """Add a model family (``replace`` an existing one of the same name).
+
+    Raises:
+        ConfigError: the name is taken and not ``replace``, or the family's space varies a field it does not use.
+    """
+    if family.name in FAMILIES and not replace:
+        raise ConfigError(f"Model family '{family.name}' is registered already; pass replace=True to redefine it.")
+    stray = sorted(set(family.space) - set(family.params) - set(TRAIN_GRID))
+    if stray:
+        raise ConfigError(f"Model family '{family.name}': its space varies {stray}, which it does not use.")
+    FAMILIES[family.name] = family
+    return family
+
+
+def unregister(name: str) -> None:
+    """Remove a model family (a test's, say)."""
+    FAMILIES.pop(name, None)
+
+
+def names() -> tuple[str, ...]:
+    """The registered family names, paper families first."""
+    return tuple(FAMILIES)
+
+
+def family(name: str) -> ModelFamily:
+    """The family called ``name``.
+
+    Raises:
+        ConfigError: no such family.
+    """
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise ConfigError(f"Unknown model '{name}' (--model); choose one of {', '.join(FAMILIES)}.") from None
+
+
+# The paper's families (Tab. 2-3). Presets: the smallest sensible member of the Sec. 5.2 grid where the paper gives
+# none. Spaces: the paper gives heads/attention layers/LSTM hidden/LSTM layers for the MuSe-Stress model
+# (Self-Attn+LSTM) and channels/LSTM hidden for the MuSe-Physio model (GCNN+LSTM, 'a unidirectional LSTM layer': its
+# LSTM depth is not swept).
+for _f in (
+    ModelFamily("lstm", _SEQUENCE, {"hidden": 64, "lstm_layers": 2},
+                frozenset({"d_model", "hidden", "lstm_layers", "dropout"}),
+                {"hidden": (64, 128, 256), "lstm_layers": (2, 4), **TRAIN_GRID}, "LSTM",
+                "projection -> LSTM ('LSTM' rows)"),
+    ModelFamily("selfattn", _SEQUENCE, {"heads": 4, "attn_layers": 2},
+                frozenset({"d_model", "heads", "attn_layers", "dropout"}),
+                {"heads": (4, 8), "attn_layers": (1, 2, 4), **TRAIN_GRID}, "Self-Attn",
+                "projection -> self-attention ('Self-Attn' rows)"),
+    ModelFamily("selfattn_lstm", _SEQUENCE, {"heads": 4, "attn_layers": 1, "hidden": 64, "lstm_layers": 2},
+                frozenset({"d_model", "heads", "attn_layers", "hidden", "lstm_layers", "dropout"}),
+                {"heads": (4, 8), "attn_layers": (1, 2, 4), "hidden": (64, 128, 256), "lstm_layers": (2, 4),
+                 **TRAIN_GRID}, "Self-Attn+LSTM", "self-attention -> LSTM (Eq. 1-8)"),
+    ModelFamily("gcnn", _SEQUENCE, {"channels": 64, "gcnn_blocks": 3},
+                frozenset({"channels", "gcnn_blocks", "kernel", "dropout"}),
+                {"channels": (64, 128), **TRAIN_GRID}, "GCNN", "gated convolutions (Eq. 15)"),
+    ModelFamily("gcnn_lstm", _SEQUENCE, {"channels": 64, "hidden": 128, "lstm_layers": 1},
+                frozenset({"channels", "gcnn_blocks", "kernel", "hidden", "lstm_layers", "dropout"}),
+                {"channels": (64, 128), "hidden": (128, 256, 1024), **TRAIN_GRID}, "GCNN+LSTM",
+                "gated convolutions -> LSTM (Eq. 15-18)"),
+    ModelFamily("bio_lstm", _SEQUENCE, {"hidden": 64, "lstm_layers": 2},
+                frozenset({"hidden", "lstm_layers", "dropout"}),
+                {"hidden": (64, 128, 256), "lstm_layers": (2, 4), **TRAIN_GRID}, "LSTM",
+                "LSTM on ECG+resp+BPM (Eq. 9-11)"),
+):
+    register(_f)
