@@ -36,6 +36,7 @@ test-fast: venv sysdeps
 
 lint: venv
 	$(BIN)/ruff check --no-cache src tests bench
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR)

@@ -96,8 +96,7 @@ def _decode(tp: Any, value: Any) -> Any:
                 continue
         return value
     if origin is tuple:
-        args = typing.get_args(tp)
-        inner = args[0] if args else Any
+        inner = next(iter(typing.get_args(tp)), Any)
         return tuple(_decode(inner, v) for v in value)
     if isinstance(tp, type) and issubclass(tp, Enum):
         return tp(value)
@@ -173,7 +172,7 @@ def _enum_field(cls_name: str, name: str, value: Any, enum: type[Enum]) -> Enum:
     try:
         return enum(value)
     except ValueError:
-        allowed = ", ".join(e.value for e in enum)  # type: ignore[attr-defined]
+        allowed = ", ".join(e.value for e in enum)
         raise ConfigError(f"{cls_name}.{name}: '{value}' is not one of {allowed}.") from None
 
 

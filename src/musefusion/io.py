@@ -14,7 +14,7 @@ import re
 import shutil
 import tempfile
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -396,7 +396,7 @@ def read_partition(path: str | os.PathLike[str]) -> dict[str, Partition]:
     return out
 
 
-def write_partition(path: str | os.PathLike[str], partition: dict[str, Partition | str]) -> Path:
+def write_partition(path: str | os.PathLike[str], partition: Mapping[str, Partition | str]) -> Path:
     """Write ``metadata/partition.csv`` with columns ``Id,Proposal``."""
     df = pd.DataFrame({"Id": list(partition), "Proposal": [Partition(p).value for p in partition.values()]})
     with atomic_path(path) as tmp:
@@ -497,7 +497,7 @@ def save_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> Path:
     """Save arrays atomically as an uncompressed ``.npz`` (no pickled objects)."""
     with atomic_path(path) as tmp:
         with tmp.open("wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub types allow_pickle, not **arrays
     return Path(path)
 
 
@@ -896,8 +896,9 @@ def load_state_dict(path: str | os.PathLike[str], what: str, hint: str) -> dict[
                                   f"({str(exc).splitlines()[0]}).") from None
     if isinstance(state, dict):
         for key in ("model", "state_dict"):
-            if isinstance(state.get(key), dict):
-                state = state[key]
+            inner = state.get(key)
+            if isinstance(inner, dict):
+                state = inner
                 break
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{what} weights file '{path}' is not a state dict of tensors "

@@ -42,7 +42,7 @@ def print_table(table: Table, console: Console | None = None) -> None:
     if natural <= console.width:
         console.print(table)
         return
-    wide = Console(file=console.file, width=natural, color_system=console.color_system,
+    wide = Console(file=console.file, width=natural, color_system=console.color_system,  # type: ignore[arg-type]
                    force_terminal=console.is_terminal, highlight=False, soft_wrap=True)
     wide.print(table)
 
@@ -147,13 +147,17 @@ class PlainProgress:
         self.stop()
 
 
-def make_progress(template: str = "", description_width: int | None = None) -> Progress | PlainProgress:
+def make_progress(template: str = "", description_width: int | None = None) -> Any:
     """A live rich progress display on a terminal, else :class:`PlainProgress` (one line per event).
 
     Args:
         template: the extra text after ``done/total``, formatted with the task's fields
             (e.g. ``"devel CCC {ccc}"``).
         description_width: pad descriptions to this width in the live display.
+
+    Returns:
+        A :class:`rich.progress.Progress` or a :class:`PlainProgress` (typed ``Any``: both take the task ids
+        ``add_task`` returns, which rich types as ``TaskID`` and the plain one as ``int``).
     """
     if not err.is_terminal:
         return PlainProgress(err, template)

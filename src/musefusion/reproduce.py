@@ -108,13 +108,13 @@ def _row_overrides(files: tuple[str, ...]) -> dict[tuple[tuple[str, ...], str, s
         if "features" not in data or "name" not in model or "target" not in data:
             raise ConfigError(f"Row config '{f}' needs [data] features and target and [model] name.")
         feats = tuple(data["features"]) if isinstance(data["features"], list) else (data["features"],)
-        out[(DataConfig(root=".", features=feats).features, model["name"], data["target"])] = rec
+        out[(DataConfig(root=Path("."), features=feats).features, model["name"], data["target"])] = rec
     return out
 
 
 def _check_row_configs(cfg: ReproduceConfig) -> None:
     """Every ``--row-config`` file must match a row of this reproduction (features, model, target)."""
-    rows = {(DataConfig(root=".", features=(f,)).features, model, t)
+    rows = {(DataConfig(root=Path("."), features=(f,)).features, model, t)
             for (f, _m, model) in unimodal_rows(cfg) for t in cfg.task.default_targets}
     for f in cfg.row_configs:
         key = next(iter(_row_overrides((f,))))
@@ -186,7 +186,11 @@ def _job_fuse(cfg_dict: dict[str, Any], out: str) -> str:
     return out
 
 
-def _run_jobs(jobs: list[tuple[Callable[..., str], tuple[Any, ...], str]], workers: int,
+#: A job for a worker process: the function, its arguments and a label for progress and errors.
+Job = tuple[Callable[..., str], tuple[Any, ...], str]
+
+
+def _run_jobs(jobs: list[Job], workers: int,
               on_done: Callable[[str], None]) -> None:
     """Run jobs in ``workers`` processes (inline when 1); re-raise the first failure after the rest finish."""
     if workers == 1:
@@ -237,7 +241,7 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     # 1. unimodal rows (a finished row is reused only for the same config and corpus files; see rundir)
     from musefusion.training.run import resolve_run_config, run_status
 
-    jobs = []
+    jobs: list[Job] = []
     for (features, _m, model) in unimodal_rows(cfg):
         for target in targets:
             rc = resolve_run_config(run_config(cfg, features, model, target))
@@ -268,7 +272,7 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
             collect_oof(run_dir(out, target, feats, model), s["folds"])
 
     # 3. fusion rows (+ the full row fitted in-sample and on devel)
-    from musefusion.fusion.late import FusionConfig, fusion_record
+    from musefusion.fusion.late import FusionConfig, FusionTrain, fusion_record
     from musefusion.training.run import load_run_config
 
     jobs = []
@@ -279,7 +283,7 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
             modes = ("oof", "in-sample", "devel") if row == full else ("oof",)
             for mode in modes:
                 fc = FusionConfig(streams=tuple(str(run_dir(out, target, *streams[n])) for n in row), names=row,
-                                  train_on=mode, folds=s["folds"], epochs=s["fusion_epochs"], seeds=s["seeds"],
+                                  train_on=FusionTrain(mode), folds=s["folds"], epochs=s["fusion_epochs"], seeds=s["seeds"],
                                   hop_len=s["fusion_hop"], win_len=s.get("win_len", 300))
                 d = fusion_dir(out, target, row, mode)
                 record = fusion_record(fc, load_run_config(Path(fc.streams[0])).data.to_dict())

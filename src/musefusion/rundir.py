@@ -298,7 +298,7 @@ def differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
         ["data.target 'arousal' -> 'valence'"]
     """
     a, b = comparable(stored), comparable(wanted)
-    out = []
+    out: list[str] = []
     # the config sections first; the input digests only when the config agrees (they follow from it otherwise)
     sections = sorted(set(a) | set(b), key=lambda sec: (sec == INPUTS, sec))
     for section in sections:

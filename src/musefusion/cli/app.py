@@ -76,7 +76,8 @@ def _expand_multi_value(argv: list[str]) -> list[str]:
         ['train', '--seeds', '1', '--seeds', '2', '--features', 'egemaps', '--features', 'vggface']
     """
     cmd = _command_for(argv)
-    multi, single = set(), set()
+    multi: set[str] = set()
+    single: set[str] = set()
     for p in getattr(cmd, "params", []):
         if getattr(p, "is_flag", False):
             continue
@@ -177,9 +178,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except Exception as exc:  # click usage errors carry their own exit code
         # duck-typed: typer >= 0.2x vendors click as typer._click, so `import click` may fail
-        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
-            exc.show()
-            sys.exit(exc.exit_code)
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(code)
         raise
     if code == 130:  # typer turns Ctrl-C (KeyboardInterrupt) into exit code 130
         err.print(Text(_INTERRUPTED, style="red"))

@@ -50,7 +50,7 @@ def synth(
         raise ConfigError(f"OUT '{out}' is a file, not a folder; pass the data root to write the corpus under.")
     n_train, n_devel, n_test = _parse_split(split)
     cfg = SynthConfig(task=task, seed=seed, n_train=n_train, n_devel=n_devel, n_test=n_test, minutes=minutes,
-                      **({"features": tuple(features)} if features else {}))
+                      features=tuple(features) if features else SynthConfig.features)
     t0 = time.perf_counter()
     corpus = synthesize(out, cfg, overwrite=overwrite)
     console.print(f"wrote {cfg.n_subjects} subjects ({n_train}/{n_devel}/{n_test}), features "

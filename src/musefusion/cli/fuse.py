@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -41,7 +42,8 @@ def fuse(
     from musefusion.fusion.late import FusionConfig
     from musefusion.fusion.late import fuse as fuse_streams
 
-    cfg = FusionConfig(streams=tuple(str(s) for s in streams), names=tuple(names or ()), train_on=train_on,
+    cfg = FusionConfig(streams=tuple(str(s) for s in streams), names=tuple(names or ()),
+                       train_on=train_on,  # type: ignore[arg-type]  # a str: checked (ConfigError) by FusionConfig
                        folds=folds, epochs=epochs, seeds=tuple(seeds or (1,)))
     if out is None:
         out = rundir.default_run_dir(Path("runs"), ["fusion", "+".join(cfg.names)], {"fusion": cfg.to_dict()})
@@ -85,7 +87,7 @@ def reproduce(
     rundir.check_out(out, "reproduce", overwrite)
     progress = make_progress("{last}", description_width=22)
 
-    def stage(name: str, n: int):
+    def on_stage(name: str, n: int) -> Callable[[str], None]:
         tid = progress.add_task(name, total=max(n, 1), last="", completed=0 if n else 1)
 
         def done(label: str) -> None:
@@ -95,7 +97,7 @@ def reproduce(
 
     t0 = time.perf_counter()
     with log_to_file(ReproduceDir(out).log), progress:
-        report = run_reproduce(cfg, out, progress=stage)
+        report = run_reproduce(cfg, out, progress=on_stage)
     console.print(f"reproduction finished in {(time.perf_counter() - t0) / 60:.1f} min; report:", markup=False)
     console.print(Text(str(report), style="bold"))
 

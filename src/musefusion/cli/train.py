@@ -140,7 +140,7 @@ def train(
     dry_run: Annotated[bool, typer.Option(help="Print the resolved config and exit.")] = False,
 ) -> None:
     """Train a unimodal model (one per seed), keep the best epoch and seed on devel, write a run directory."""
-    overrides = {
+    overrides: dict[str, dict[str, Any]] = {
         "data": {"root": str(data) if data else None, "task": task.value if task else None, "target": target,
                  "features": list(features) if features else None, "win_len": win_len, "hop_len": hop_len,
                  "fill": fill.value if fill else None},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -102,11 +103,11 @@ def check_corpus(root: Path, task: Task, progress: bool = False) -> CheckReport:
     grids: dict[str, np.ndarray] = {}
     tstats = {t: {"files": 0, "steps": 0, "labelled": 0, "test_values": 0} for t in targets}
     ids = list(partition.items())
-    iterator = ids
+    subject_iter: Iterable[tuple[str, Partition]] = ids
     if progress:
         from musefusion.progress import track
-        iterator = track(ids, description="labels")
-    for sid, part in iterator:
+        subject_iter = track(ids, description="labels")
+    for sid, part in subject_iter:
         for t in targets:
             try:
                 p = label_path(corpus, t, sid)
@@ -132,11 +133,11 @@ def check_corpus(root: Path, task: Task, progress: bool = False) -> CheckReport:
                 problems.append(f"Label file '{p}' ({part.value}) holds no value; train/devel labels are needed.")
 
     frows = []
-    iterator = features
+    feature_iter: Iterable[str] = features
     if progress:
         from musefusion.progress import track
-        iterator = track(features, description="features")
-    for f in iterator:
+        feature_iter = track(features, description="features")
+    for f in feature_iter:
         dim, dim_src, files, rows, nan_rows, steps, filled, starts = None, None, 0, 0, 0, 0, 0, []
         for sid, part in ids:
             try:

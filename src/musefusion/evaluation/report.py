@@ -19,7 +19,7 @@ from musefusion.types import Task
 logger = logging.getLogger(__name__)
 
 
-def _f(x: float) -> str:
+def _f(x: float | None) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4f}"
 
 
@@ -161,13 +161,13 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
 
     header = ["Streams", "M"] + [h for t in targets for h in (f"{t} (ours)", f"{t} (paper)")]
     rows = []
-    for row_key, ref in paper.fusion_table(cfg.task).items():
+    for row_key, paper_row in paper.fusion_table(cfg.task).items():
         row = [" + ".join(f"{n}={paper.FEATURE_LABELS.get(paper.STREAMS[cfg.task.value][n][0])} "
                           f"{paper.MODEL_LABELS[paper.STREAMS[cfg.task.value][n][1]]}" for n in row_key),
                "+".join(dict.fromkeys(n[0] for n in row_key))]
         for t in targets:
             r = res["fusion"].get((row_key, t, "oof"))
-            row += [f"{r['mean']:.4f} ± {r['std']:.4f}" if r else "-", _f(ref.get(t))]
+            row += [f"{r['mean']:.4f} ± {r['std']:.4f}" if r else "-", _f(paper_row.get(t))]
         rows.append(row)
     parts += [f"## Table {tno[1]}: late fusion (Bi-LSTM over prediction streams, fitted on out-of-fold "
               "train predictions)", _md_table(header, rows)]

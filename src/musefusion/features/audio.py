@@ -216,8 +216,8 @@ def vggish_patches(signal: np.ndarray, sr_hz: int, grid_ms: np.ndarray) -> tuple
     last_s = float(grid_ms[-1]) / 1000.0 if len(grid_ms) else 0.0
     pad0 = int(round(pad_s * sr_hz))
     pad1 = max(0, int(np.ceil((last_s + pad_s) * sr_hz)) - len(x))
-    mode = "reflect" if len(x) > max(pad0, pad1) else "constant"
-    logmel = vggish_log_mel(np.pad(x, (pad0, pad1), mode=mode), sr_hz)
+    padded = np.pad(x, (pad0, pad1), mode="reflect") if len(x) > max(pad0, pad1) else np.pad(x, (pad0, pad1))
+    logmel = vggish_log_mel(padded, sr_hz)
     n = (len(logmel) - VGGISH_PATCH_FRAMES) // VGGISH_HOP_FRAMES + 1
     if n <= 0:
         return np.zeros((0, VGGISH_PATCH_FRAMES, VGGISH_N_MELS), np.float32), np.zeros(0)
@@ -247,30 +247,9 @@ def build_vggish() -> Any:
     not applied).
     """
     torch = _import_torch()
-    nn = torch.nn
+    from musefusion.features.networks import VGGish  # torch-based: imported when a network is built
 
-    class VGGish(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            layers: list[Any] = []
-            c_in = 1
-            for c in (64, "M", 128, "M", 256, 256, "M", 512, 512, "M"):
-                if c == "M":
-                    layers.append(nn.MaxPool2d(2, 2))
-                else:
-                    layers += [nn.Conv2d(c_in, int(c), 3, padding=1), nn.ReLU(inplace=True)]
-                    c_in = int(c)
-            self.features = nn.Sequential(*layers)
-            self.embeddings = nn.Sequential(nn.Linear(512 * 6 * 4, 4096), nn.ReLU(inplace=True),
-                                            nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Linear(4096, 128))
-
-        def forward(self, x: Any) -> Any:
-            """``(batch, 1, 96, 64)`` -> ``(batch, 128)``."""
-            x = self.features(x)
-            x = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)  # TF's NHWC flatten order
-            return self.embeddings(x)
-
-    return VGGish().to(memory_format=torch.channels_last).eval()
+    return VGGish().to(memory_format=torch.channels_last).eval()  # type: ignore[call-overload]  # torch's stub
 
 
 def load_network(model: Any, path: str | os.PathLike[str], what: str, hint: str,

@@ -221,7 +221,7 @@ class Extractor:
         """
         if audio is None and video is None and bio is None:
             raise ConfigError("Nothing to extract: give --audio, --video and/or --bio.")
-        requested = expand_features(features) if features else self.config.features
+        requested = expand_features(tuple(features)) if features else self.config.features
         if requested:
             feats = resolve_features(requested, audio is not None, video is not None, bio is not None,
                                      self.config.task)
@@ -235,11 +235,15 @@ class Extractor:
         out = Extracted()
         audio_feats = [f for f in feats if f in AUDIO_FEATURES]
         if audio_feats:
-            self._extract_audio(Path(audio) if audio is not None else Path(video), audio is None, audio_feats, out)
+            source = audio if audio is not None else video
+            assert source is not None  # resolve_features asks for audio features only with audio or video
+            self._extract_audio(Path(source), audio is None, audio_feats, out)
         if "vggface" in feats:
+            assert video is not None
             self._extract_video(Path(video), out)
         bio_feats = tuple(f for f in feats if f in BIO_FEATURES)
         if bio_feats:
+            assert bio is not None
             self._extract_bio(Path(bio), bio_feats, out)
         return out
 

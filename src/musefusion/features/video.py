@@ -64,60 +64,7 @@ def _torch() -> Any:
 
 def build_mtcnn() -> dict[str, Any]:
     """P-Net, R-Net and O-Net (random init), with facenet-pytorch's parameter names."""
-    torch = _torch()
-    nn = torch.nn
-
-    class PNet(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv1, self.prelu1 = nn.Conv2d(3, 10, 3), nn.PReLU(10)
-            self.conv2, self.prelu2 = nn.Conv2d(10, 16, 3), nn.PReLU(16)
-            self.conv3, self.prelu3 = nn.Conv2d(16, 32, 3), nn.PReLU(32)
-            self.conv4_1, self.conv4_2 = nn.Conv2d(32, 2, 1), nn.Conv2d(32, 4, 1)
-
-        def forward(self, x: Any) -> tuple[Any, Any]:
-            """``(1, 3, h, w)`` -> box offsets ``(1, 4, h', w')``, face probability ``(1, h', w')``."""
-            x = nn.functional.max_pool2d(self.prelu1(self.conv1(x)), 2, 2, ceil_mode=True)
-            x = self.prelu3(self.conv3(self.prelu2(self.conv2(x))))
-            return self.conv4_2(x), torch.softmax(self.conv4_1(x), dim=1)[:, 1]
-
-    class RNet(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv1, self.prelu1 = nn.Conv2d(3, 28, 3), nn.PReLU(28)
-            self.conv2, self.prelu2 = nn.Conv2d(28, 48, 3), nn.PReLU(48)
-            self.conv3, self.prelu3 = nn.Conv2d(48, 64, 2), nn.PReLU(64)
-            self.dense4, self.prelu4 = nn.Linear(576, 128), nn.PReLU(128)
-            self.dense5_1, self.dense5_2 = nn.Linear(128, 2), nn.Linear(128, 4)
-
-        def forward(self, x: Any) -> tuple[Any, Any]:
-            """``(n, 3, 24, 24)`` -> offsets ``(n, 4)``, probability ``(n,)``."""
-            mp = nn.functional.max_pool2d
-            x = mp(self.prelu1(self.conv1(x)), 3, 2, ceil_mode=True)
-            x = mp(self.prelu2(self.conv2(x)), 3, 2, ceil_mode=True)
-            x = self.prelu3(self.conv3(x)).permute(0, 3, 2, 1).reshape(x.shape[0], -1)  # Caffe's (w, h) order
-            x = self.prelu4(self.dense4(x))
-            return self.dense5_2(x), torch.softmax(self.dense5_1(x), dim=1)[:, 1]
-
-    class ONet(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv1, self.prelu1 = nn.Conv2d(3, 32, 3), nn.PReLU(32)
-            self.conv2, self.prelu2 = nn.Conv2d(32, 64, 3), nn.PReLU(64)
-            self.conv3, self.prelu3 = nn.Conv2d(64, 64, 3), nn.PReLU(64)
-            self.conv4, self.prelu4 = nn.Conv2d(64, 128, 2), nn.PReLU(128)
-            self.dense5, self.prelu5 = nn.Linear(1152, 256), nn.PReLU(256)
-            self.dense6_1, self.dense6_2, self.dense6_3 = nn.Linear(256, 2), nn.Linear(256, 4), nn.Linear(256, 10)
-
-        def forward(self, x: Any) -> tuple[Any, Any, Any]:
-            """``(n, 3, 48, 48)`` -> offsets ``(n, 4)``, landmarks ``(n, 10)`` (x1..x5, y1..y5), prob ``(n,)``."""
-            mp = nn.functional.max_pool2d
-            x = mp(self.prelu1(self.conv1(x)), 3, 2, ceil_mode=True)
-            x = mp(self.prelu2(self.conv2(x)), 3, 2, ceil_mode=True)
-            x = mp(self.prelu3(self.conv3(x)), 2, 2, ceil_mode=True)
-            x = self.prelu4(self.conv4(x)).permute(0, 3, 2, 1).reshape(x.shape[0], -1)
-            x = self.prelu5(self.dense5(x))
-            return self.dense6_2(x), self.dense6_3(x), torch.softmax(self.dense6_1(x), dim=1)[:, 1]
+    from musefusion.features.networks import ONet, PNet, RNet  # torch-based: imported when a network is built
 
     return {"pnet": PNet().eval(), "rnet": RNet().eval(), "onet": ONet().eval()}
 
@@ -155,32 +102,9 @@ def build_vggface() -> Any:
     entries are ignored when loading.
     """
     torch = _torch()
-    nn = torch.nn
-    blocks = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
+    from musefusion.features.networks import VGGFace  # torch-based: imported when a network is built
 
-    class VGGFace(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            c_in = 3
-            self.names: list[list[str]] = []
-            for b, (c, n) in enumerate(blocks, start=1):
-                names = []
-                for i in range(1, n + 1):
-                    setattr(self, f"conv{b}_{i}", nn.Conv2d(c_in, c, 3, padding=1))
-                    names.append(f"conv{b}_{i}")
-                    c_in = c
-                self.names.append(names)
-
-        def forward(self, x: Any) -> Any:
-            """``(batch, 3, 224, 224)`` mean-subtracted RGB -> ``(batch, 512)``."""
-            for b, names in enumerate(self.names):
-                for name in names:
-                    x = torch.relu(getattr(self, name)(x))
-                if b < len(self.names) - 1:
-                    x = nn.functional.max_pool2d(x, 2, 2)
-            return x.mean(dim=(2, 3))
-
-    return VGGFace().to(memory_format=torch.channels_last).eval()
+    return VGGFace().to(memory_format=torch.channels_last).eval()  # type: ignore[call-overload]  # torch's stub
 
 
 def load_vggface(path: str | os.PathLike[str] | None = None) -> Any:
@@ -297,7 +221,8 @@ def detect_faces(frame: np.ndarray, nets: dict[str, Any], min_face_px: int = 40,
             img = _resize(img, (int(round(img.shape[2] * shrink)), int(round(img.shape[3] * shrink))))
         h, w = img.shape[2:]
         m = 12.0 / max(min_face_px * shrink, 12.0)
-        scales, minl = [], min(h, w) * m
+        scales: list[float] = []
+        minl = min(h, w) * m
         while minl >= 12:
             scales.append(m * factor ** len(scales))
             minl *= factor

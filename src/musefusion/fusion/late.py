@@ -225,10 +225,10 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
     stacks = {Partition.DEVEL: devel_stack, Partition.TEST: test_stack}
     if train_xs is not None:
         stacks[Partition.TRAIN] = train_stack
-    for part, (pids, p) in preds.items():
+    for part, (pids, part_preds) in preds.items():
         if pids:
             io.write_predictions(run.predictions(part.value),
-                                 {s: (stacks[part][s][0], v) for s, v in zip(pids, p, strict=True)})
+                                 {s: (stacks[part][s][0], v) for s, v in zip(pids, part_preds, strict=True)})
     stream_scores = {n: ccc_concatenated([x[:, k] for x in dev_xs], dev_ys) for k, n in enumerate(names)}
     vals = np.array([r["devel_ccc"] for r in per_seed.values()])
     metrics = {"kind": "fusion", "streams": dict(zip(names, cfg.streams, strict=True)),

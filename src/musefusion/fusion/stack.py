@@ -54,5 +54,6 @@ def stack_streams(streams: list[Stream], names: list[str], ids: list[str]) -> di
                 raise DataFormatError(f"Stream '{name}' is misaligned with stream '{names[0]}' for subject '{sid}' "
                                       f"({where}); streams must be predicted on the same label grid.")
             cols.append(np.asarray(vals, dtype=np.float32))
+        assert ref_ts is not None  # names is not empty
         out[sid] = (ref_ts, np.stack(cols, axis=1))
     return out

@@ -89,6 +89,7 @@ class SequenceRegressor(nn.Module):
         if self.proj is not None:
             h = self.proj(h)
         if self.attn is not None:
+            assert self.pos is not None  # built together with the attention layers
             h = self.pos(h)
             for layer in self.attn:
                 h = layer(h, mask)

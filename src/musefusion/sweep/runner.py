@@ -214,7 +214,7 @@ def _describe_difference(old: dict[str, Any], new: dict[str, Any]) -> str:
 def _grid_sampler_class() -> type:
     optuna = _optuna()
 
-    class GridSampler(optuna.samplers.GridSampler):
+    class GridSampler(optuna.samplers.GridSampler):  # type: ignore[name-defined]  # optuna is imported lazily
         """Optuna's grid sampler without its ``study.stop()`` (only valid inside ``optimize``; the worker loop
         stops at the budget, which is capped at the grid size)."""
 

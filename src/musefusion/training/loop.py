@@ -117,7 +117,7 @@ def fit(model: nn.Module, windows: Windows, devel_x: Sequence[np.ndarray], devel
     loss_fn = CCCLoss("batch")
     gen = torch.Generator().manual_seed(seed)
     history: list[dict[str, float]] = []
-    best = {"score": -np.inf, "epoch": 0, "state": copy.deepcopy(model.state_dict())}
+    best: dict[str, Any] = {"score": -np.inf, "epoch": 0, "state": copy.deepcopy(model.state_dict())}
     stale, start_epoch = 0, 1
     if state_path is not None and state_path.is_file():
         st = io.load_checkpoint(state_path)
