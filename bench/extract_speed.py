@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musefusion import io
-from musefusion.features import audio, physio, video
+from musefusion.features import audio, media, physio, video
 from musefusion.features.align import step_grid
 
 TEXT = ("Please describe why you are the right person for this job. I have worked in teams for many years, "
@@ -35,7 +34,7 @@ def _speech(seconds: float, tmp: Path) -> np.ndarray:
         return (0.3 * np.sin(2 * np.pi * 150 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
     wav = tmp / "speech.wav"
     subprocess.run([exe, "-w", str(wav), TEXT * 8], check=True, capture_output=True)
-    x = io.read_audio(wav, 16000)
+    x = media.read_audio(wav, 16000)
     return np.resize(x, int(seconds * 16000))
 
 
@@ -103,7 +102,7 @@ def main() -> None:
         vpath = _video(args.video_seconds, tmp)
         mtcnn, vgg = video.load_mtcnn(), video.build_vggface()
         video.embed_faces(np.zeros((1, 3, 224, 224), np.float32), vgg)
-        vdur = io.media_duration_s(vpath)
+        vdur = media.media_duration_s(vpath)
         secs = _timeit(lambda: video.extract_vggface(vpath, mtcnn, vgg))
         rows.append(("vggface (MTCNN+VGG-Face, 2 Hz)", vdur, secs, 1))
         secs = _timeit(lambda: video.extract_vggface(vpath, mtcnn, vgg, bf16=True))

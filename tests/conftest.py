@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from musefusion import io
+from musefusion.data import formats
 from musefusion.data.synth import SynthConfig, synthesize
 from musefusion.types import Task
 
@@ -38,17 +38,17 @@ def write_tiny_corpus(root: Path, n_rows: int = 40, dims: tuple[int, int] = (4, 
     rng = np.random.default_rng(seed)
     corpus = root / task.corpus_dirs[0]
     ids = {"1": "train", "2": "devel", "3": "test"}
-    io.write_partition(corpus / "metadata" / "partition.csv", ids)
+    formats.write_partition(corpus / "metadata" / "partition.csv", ids)
     targets = task.default_targets
     for sid, part in ids.items():
         ts = np.arange(n_rows, dtype=np.int64) * 500
         latent = np.cumsum(rng.normal(0, 0.1, n_rows))
         for t in targets:
             vals = latent if part != "test" else np.full(n_rows, np.nan)
-            io.write_sequence_csv(corpus / "label_segments" / t / f"{sid}.csv", ts, vals)
+            formats.write_sequence_csv(corpus / "label_segments" / t / f"{sid}.csv", ts, vals)
         for name, d in zip(("feat_a", "feat_b"), dims, strict=True):
             x = latent[:, None] + rng.normal(0, 0.1, (n_rows, d))
-            io.write_sequence_csv(corpus / "feature_segments" / name / f"{sid}.csv", ts, x,
+            formats.write_sequence_csv(corpus / "feature_segments" / name / f"{sid}.csv", ts, x,
                                   columns=[f"{name}_{j}" for j in range(d)])
     return corpus
 
@@ -133,9 +133,9 @@ def write_video(path: Path, frame: np.ndarray, duration_s: float, fps: int = 10,
 @pytest.fixture(scope="session")
 def speech_16k(speech_wav) -> np.ndarray:
     """The speech fixture decoded at 16 kHz mono float32."""
-    from musefusion import io as mio
+    from musefusion.features import media
 
-    return mio.read_audio(speech_wav, 16000)
+    return media.read_audio(speech_wav, 16000)
 
 
 @pytest.fixture(scope="session")

@@ -53,14 +53,14 @@ def test_rerun_skips_finished_runs(reproduced, capsys):
 
 
 def test_a_sweep_best_config_sets_its_row(tmp_path):
-    from musefusion import io
+    from musefusion import fsutil
     from musefusion.config import DataConfig, RunConfig, TrainConfig, model_preset
     from musefusion.errors import ConfigError
     from musefusion.reproduce import ReproduceConfig, reproduce, run_config
 
     best = RunConfig(DataConfig(root=tmp_path, features=("bio",), target="valence"),
                      model_preset("bio_lstm", hidden=24, lstm_layers=4), TrainConfig(lr=0.005, batch_size=128))
-    path = io.write_toml(tmp_path / "best_config.toml", best.to_dict())  # what `sweep report` writes
+    path = fsutil.write_toml(tmp_path / "best_config.toml", best.to_dict())  # what `sweep report` writes
     cfg = ReproduceConfig(root=tmp_path, profile="smoke", row_configs=(str(path),))
     row = run_config(cfg, "bio", "bio_lstm", "valence")
     assert (row.model.hidden, row.model.lstm_layers, row.train.lr, row.train.batch_size) == (24, 4, 0.005, 128)
@@ -69,7 +69,7 @@ def test_a_sweep_best_config_sets_its_row(tmp_path):
     assert row.train.epochs == other.train.epochs  # the profile's epochs and seeds stay
 
     stray = RunConfig(DataConfig(root=tmp_path, features=("egemaps",), target="arousal"), model_preset("gcnn"))
-    stray_path = io.write_toml(tmp_path / "stray.toml", stray.to_dict())
+    stray_path = fsutil.write_toml(tmp_path / "stray.toml", stray.to_dict())
     synthesize(tmp_path / "d", SynthConfig(task=Task.STRESS, seed=3, n_train=2, n_devel=1, n_test=1, minutes=0.3,
                                            features=("egemaps",)))
     with pytest.raises(ConfigError, match="stray.toml.*matches no row"):

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from musefusion import io
+from musefusion import fsutil
 from musefusion.cli.app import main
+from musefusion.data import formats
 from musefusion.submission import validate_submission
 from musefusion.types import Task
 
@@ -21,7 +22,7 @@ def good_submission(synth_stress, tmp_path):
     src = synth_stress / "test_labels" / "c3_muse_stress" / "label_segments"
     for target in ("arousal", "valence"):
         for f in (src / target).glob("*.csv"):
-            ts, v = io.read_label_csv(f)
+            ts, v = formats.read_label_csv(f)
             (sub / target).mkdir(parents=True, exist_ok=True)
             pd.DataFrame({"timestamp": ts, "value": v, "segment_id": 1}).to_csv(sub / target / f.name, index=False)
     return sub
@@ -72,7 +73,7 @@ def test_written_submission_has_the_label_files_layout_and_passes(synth_stress, 
     runs = []
     for target in ("arousal", "valence"):  # run dirs whose test predictions are the true labels
         run = tmp_path / f"run-{target}"
-        io.write_toml(run / "config.toml", {"data": {"target": target}})
+        fsutil.write_toml(run / "config.toml", {"data": {"target": target}})
         shutil.copytree(hidden / target, run / "predictions" / "test")
         runs.append(run)
     sub = write_submission(runs, tmp_path / "sub")
@@ -83,4 +84,4 @@ def test_written_submission_has_the_label_files_layout_and_passes(synth_stress, 
         assert [f.name for f in files] == sorted(f.name for f in (hidden / target).glob("*.csv"))
         for f in files:
             assert f.read_text().splitlines()[0] == (corpus_labels / target / f.name).read_text().splitlines()[0]
-            np.testing.assert_allclose(io.read_label_csv(f)[1], io.read_label_csv(hidden / target / f.name)[1])
+            np.testing.assert_allclose(formats.read_label_csv(f)[1], formats.read_label_csv(hidden / target / f.name)[1])

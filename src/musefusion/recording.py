@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from musefusion import io
+from musefusion import fsutil
 from musefusion.data.corpus import normalize_and_fill
 from musefusion.errors import CheckpointError, ConfigError, MissingDataError
 from musefusion.features.align import align_to_grid
 from musefusion.rundir import Kind, RunDir
+from musefusion.training import checkpoint
 from musefusion.types import STEP_MS
 
 logger = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def _predict_fusion(run: Path, stream_preds: dict[Path, np.ndarray]) -> np.ndarr
     from musefusion.models.fusion import LateFusion
     from musefusion.training.loop import predict_arrays
 
-    payload = io.load_checkpoint(RunDir(run).checkpoint)
+    payload = checkpoint.load_checkpoint(RunDir(run).checkpoint)
     cfg = payload["config"]
     model = LateFusion(int(payload["n_streams"]), int(cfg.get("hidden", 32)))
     try:
@@ -155,7 +156,7 @@ def plot_curves(curves: pd.DataFrame, path: Path, title: str = "") -> Path:
     ax.set(xlabel="time (s)", ylabel="predicted value", title=title or "predicted emotion curves")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    with io.atomic_path(path) as tmp:
+    with fsutil.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return Path(path)

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from musefusion import families, io, rundir
+from musefusion import families, fsutil, rundir
 from musefusion.config import ConfigBase, DataConfig, RunConfig, TrainConfig, _enum_field, model_preset
 from musefusion.data.corpus import find_corpus_dir
 from musefusion.errors import ConfigError
@@ -103,7 +103,7 @@ def unimodal_rows(cfg: ReproduceConfig) -> list[tuple[str, str, str]]:
 def _row_overrides(files: tuple[str, ...]) -> dict[tuple[tuple[str, ...], str, str], dict[str, Any]]:
     out = {}
     for f in files:
-        rec = io.read_toml(f)
+        rec = fsutil.read_toml(f)
         data, model = rec.get("data", {}), rec.get("model", {})
         if "features" not in data or "name" not in model or "target" not in data:
             raise ConfigError(f"Row config '{f}' needs [data] features and target and [model] name.")

@@ -37,7 +37,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from musefusion import io
+from musefusion import fsutil
 from musefusion.errors import ConfigError
 
 #: The record of a run directory (its config, versions and input digests) and its 'finished' marker.
@@ -181,11 +181,11 @@ class RunDir:
 
     def read_record(self) -> dict[str, Any]:
         """``config.toml`` as a dict (MissingDataError when the folder is not a run)."""
-        return io.read_toml(self.config)
+        return fsutil.read_toml(self.config)
 
     def read_metrics(self) -> dict[str, Any]:
         """``metrics.json`` as a dict."""
-        return io.read_json(self.metrics)
+        return fsutil.read_json(self.metrics)
 
     @property
     def kind(self) -> Kind:
@@ -334,7 +334,7 @@ def status(out: Path, record: dict[str, Any], *, what: str = "run", overwrite: b
     cfg_path = out / CONFIG_FILE
     if not cfg_path.is_file():
         return Status.NEW
-    stored = io.read_toml(cfg_path)
+    stored = fsutil.read_toml(cfg_path)
     diffs = differences(stored, record)
     finished = (out / METRICS_FILE).is_file()
     if not diffs:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from musefusion import io
+from musefusion import fsutil
+from musefusion.data import formats
 from musefusion.data.corpus import (
     contained,
     find_corpus_dir,
@@ -62,20 +63,20 @@ def write_submission(run_dirs: list[Path], out: Path, overwrite: bool = False) -
         target = rec["data"]["target"]
         if target in targets:
             raise ConfigError(f"Two runs predict '{target}' ({run} and an earlier one); give one run per target.")
-        targets[target] = io.read_predictions(RunDir(run).predictions("test"))
+        targets[target] = formats.read_predictions(RunDir(run).predictions("test"))
     if out.is_dir() and any(out.iterdir()) and not _is_submission(out):
         if not overwrite:
             raise ConfigError(f"--out '{out}' already holds files that are not a submission; pass an empty or new "
                               "folder, or --overwrite to replace only its target folders.")
         for target, preds in targets.items():
-            with io.atomic_dir(out / target) as tmp:
+            with fsutil.atomic_dir(out / target) as tmp:
                 for sid, (ts, vals) in preds.items():
-                    io.write_sequence_csv(tmp / f"{sid}.csv", ts, vals)
+                    formats.write_sequence_csv(tmp / f"{sid}.csv", ts, vals)
         return out
-    with io.atomic_dir(out) as tmp:
+    with fsutil.atomic_dir(out) as tmp:
         for target, preds in targets.items():
             for sid, (ts, vals) in preds.items():
-                io.write_sequence_csv(tmp / target / f"{sid}.csv", ts, vals)
+                formats.write_sequence_csv(tmp / target / f"{sid}.csv", ts, vals)
     return out
 
 
@@ -93,7 +94,7 @@ def validate_submission(sub: Path, root: Path, task: Task) -> list[str]:
     if not sub.is_dir():
         raise MissingDataError(f"Submission folder '{sub}' not found.")
     corpus = find_corpus_dir(root, task)
-    partition = io.read_partition(partition_path(corpus))
+    partition = formats.read_partition(partition_path(corpus))
     test_ids = sorted(s for s, p in partition.items() if p == Partition.TEST)
     problems: list[str] = []
     targets = [t for t in task.default_targets if t in list_targets(corpus)] or list_targets(corpus)
@@ -102,7 +103,7 @@ def validate_submission(sub: Path, root: Path, task: Task) -> list[str]:
         if not tdir.is_dir():
             problems.append(f"missing folder '{tdir}' for target {target}")
             continue
-        train_vals = [io.read_label_csv(label_path(corpus, target, s))[1] for s, p in partition.items()
+        train_vals = [formats.read_label_csv(label_path(corpus, target, s))[1] for s, p in partition.items()
                       if p == Partition.TRAIN and label_path(corpus, target, s).is_file()]
         lo = hi = None
         if train_vals:
@@ -119,7 +120,7 @@ def validate_submission(sub: Path, root: Path, task: Task) -> list[str]:
                 problems.append(f"missing '{f}' (test subject {sid}, target {target})")
                 continue
             try:
-                ts, vals = io.read_label_csv(contained(f, sub, "submission"))
+                ts, vals = formats.read_label_csv(contained(f, sub, "submission"))
             except MuseFusionError as exc:
                 problems.append(str(exc))
                 continue

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cli_helpers import run_cli
-from musefusion import io
+from musefusion.data import formats
 
 
 def _one_line_error(capsys) -> str:
@@ -21,7 +21,7 @@ def test_extract_writes_the_corpus_layout(tmp_path, speech_wav, bio_csv, capsys)
     out = capsys.readouterr().out
     assert "extracted 1 recording" in out
     for f in ("egemaps", "ECG", "resp", "BPM"):
-        ts, _, _ = io.read_feature_csv(tmp_path / "c3_muse_stress" / "feature_segments" / f / "7.csv")
+        ts, _, _ = formats.read_feature_csv(tmp_path / "c3_muse_stress" / "feature_segments" / f / "7.csv")
         assert np.all(ts == np.arange(len(ts)) * 500)
 
 

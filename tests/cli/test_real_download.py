@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 
 from cli_helpers import run_cli, the_error_line
-from musefusion import io
+from musefusion import fsutil
 from musefusion.config import DataConfig, RunConfig, TrainConfig, model_preset
+from musefusion.data import formats
 from musefusion.data.check import check_corpus
 from musefusion.data.synth import SynthConfig, synthesize
 from musefusion.training.run import load_run_config, train_run
@@ -58,7 +59,7 @@ def test_feature_folders_match_in_any_case(tmp_path):
     assert run_cli(["train", "--data", root, "--features", "bio", "EGEMAPS", *TINY, "--out", tmp_path / "run"]) == 0
     cfg = load_run_config(tmp_path / "run")
     assert cfg.data.features == ("ECG", "RESP", "BPM", "egemaps")  # recorded as the corpus names them
-    metrics = io.read_json(tmp_path / "run" / "metrics.json")
+    metrics = fsutil.read_json(tmp_path / "run" / "metrics.json")
     assert metrics["feature_dims"] == {"ECG": 1, "RESP": 1, "BPM": 1, "egemaps": 88}
 
 
@@ -72,7 +73,7 @@ def test_a_biosignals_folder_stands_in_for_bio(tmp_path, capsys):
     assert "--features bio reads: biosignals" in capsys.readouterr().out
     assert run_cli(["train", "--data", root, "--features", "bio", *TINY, "--out", tmp_path / "run"]) == 0
     assert load_run_config(tmp_path / "run").data.features == ("biosignals",)
-    assert io.read_json(tmp_path / "run" / "metrics.json")["d_in"] == 3
+    assert fsutil.read_json(tmp_path / "run" / "metrics.json")["d_in"] == 3
     code = run_cli(["train", "--data", root, "--features", "ECG", *TINY, "--out", tmp_path / "run2"])
     assert code == 2
     assert "has one 'biosignals' folder" in the_error_line(capsys.readouterr().err)
@@ -205,7 +206,7 @@ def test_fuse_streams_names_and_seeds_take_several_values(tmp_path, synth_stress
         runs.append(tmp_path / feats)
     assert run_cli(["fuse", "--streams", *runs, "--names", "A,B", "--seeds", "1", "2", "--train-on", "in-sample",
                     "--epochs", "1", "--out", tmp_path / "fused"]) == 0
-    m = io.read_json(tmp_path / "fused" / "metrics.json")
+    m = fsutil.read_json(tmp_path / "fused" / "metrics.json")
     assert set(m["stream_devel_ccc"]) == {"A", "B"} and set(m["seeds"]) == {"1", "2"}
 
 
@@ -297,7 +298,7 @@ def test_reproduce_refuses_rows_of_another_config(tmp_path, capsys):
     assert row.stat().st_mtime_ns == stamp
     assert run_cli(argv) == 0 and row.stat().st_mtime_ns == stamp  # the same config: every row reused
     assert run_cli([*argv, "--seeds", "7", "--overwrite"]) == 0
-    assert io.read_json(row)["best"]["seed"] == 7
+    assert fsutil.read_json(row)["best"]["seed"] == 7
 
 
 # ----------------------------------------------------------------------------------------------- files, JSON, config
@@ -329,7 +330,7 @@ def test_metrics_json_is_strict_and_records_what_was_not_finite(synth_stress, tm
     raw = json.loads(text, parse_constant=refuse)
     assert raw["devel_ccc_mean"] is None and raw["non_finite"]["devel_ccc_mean"] == "nan"
     assert "devel is part of the fitting data" in raw["notes"]
-    assert np.isnan(io.read_json(tmp_path / "final" / "metrics.json")["devel_ccc_mean"])  # restored on reading
+    assert np.isnan(fsutil.read_json(tmp_path / "final" / "metrics.json")["devel_ccc_mean"])  # restored on reading
 
 
 @pytest.mark.parametrize(("section", "typo", "nearest"), [("data", "targt", "target"), ("model", "hiden", "hidden"),
@@ -361,7 +362,7 @@ def test_synthetic_labels_lie_in_minus_one_one_without_plateaus(tmp_path, task):
     corpus = root / task.corpus_dirs[0]
     values = []
     for f in [*(corpus / "label_segments").rglob("*.csv"), *(root / "test_labels").rglob("*.csv")]:
-        _, v = io.read_label_csv(f)
+        _, v = formats.read_label_csv(f)
         values.append(v[~np.isnan(v)])
     v = np.concatenate(values)
     assert len(v) > 5000 and v.min() >= -1.0 and v.max() <= 1.0

@@ -15,8 +15,10 @@ import torch
 
 import musefusion.cli.train as train_cli
 from cli_helpers import run_cli, the_error_line
-from musefusion import io
+from musefusion import fsutil
 from musefusion.config import DataConfig, RunConfig, TrainConfig, model_preset
+from musefusion.data import formats
+from musefusion.training import checkpoint
 from musefusion.types import Partition
 
 FAST = ["--epochs", "2", "--win-len", "40", "--hop-len", "20"]
@@ -53,15 +55,15 @@ def run_copy(cli_run, tmp_path) -> Path:
 
 def test_train_writes_the_run_dir(cli_run, synth_stress):
     out, stdout = cli_run
-    rec = io.read_toml(out / "config.toml")
+    rec = fsutil.read_toml(out / "config.toml")
     assert rec["train"]["seeds"] == [1, 2] and rec["train"]["epochs"] == 2
     assert rec["model"]["name"] == "selfattn_lstm"  # the default model
     assert rec["data"]["root"] == str(synth_stress) and rec["data"]["win_len"] == 40
     assert {"musefusion", "torch", "numpy", "python"} <= set(rec["versions"])
-    metrics = io.read_json(out / "metrics.json")
+    metrics = fsutil.read_json(out / "metrics.json")
     assert set(metrics["seeds"]) == {"1", "2"}
     assert (out / "checkpoint.pt").is_file()
-    ids = io.read_partition(synth_stress / "c3_muse_stress" / "metadata" / "partition.csv")
+    ids = formats.read_partition(synth_stress / "c3_muse_stress" / "metadata" / "partition.csv")
     for part in Partition:
         expected = sorted(f"{s}.csv" for s, p in ids.items() if p == part)
         files = sorted((out / "predictions" / part.value).glob("*.csv"))
@@ -98,7 +100,7 @@ def test_evaluate_prints_and_saves_ccc_for_every_partition(run_copy, synth_stres
     for part, r in saved.items():
         assert f"{r['ccc']:.4f}" in rows[part]
         assert f"{r['rmse']:.4f}" in rows[part]
-    metrics = io.read_json(run_copy / "metrics.json")
+    metrics = fsutil.read_json(run_copy / "metrics.json")
     assert saved["devel"]["ccc"] == pytest.approx(metrics["best"]["devel_ccc"], abs=1e-5)
     assert saved["train"]["ccc"] == pytest.approx(metrics["best"]["train_ccc"], abs=1e-5)
     assert saved["test"]["subjects"] == 3
@@ -125,7 +127,7 @@ class Pickled:
 
 
 def test_predict_refuses_a_pickled_checkpoint(run_copy, capsys):
-    payload = io.load_checkpoint(run_copy / "checkpoint.pt")
+    payload = checkpoint.load_checkpoint(run_copy / "checkpoint.pt")
     payload["extra"] = Pickled()
     torch.save(payload, run_copy / "checkpoint.pt")
     code = run_cli(["predict", run_copy])
@@ -154,7 +156,7 @@ def test_config_file_works_and_flags_override_it(synth_stress, tmp_path, capsys)
     out = tmp_path / "run"
     code = run_cli(["train", "--config", cfg, "--epochs", "1", "--out", out])
     assert code == 0
-    rec = io.read_toml(out / "config.toml")
+    rec = fsutil.read_toml(out / "config.toml")
     assert rec["data"]["target"] == "valence" and rec["model"]["name"] == "gcnn" and rec["model"]["channels"] == 8
     assert rec["model"]["gcnn_blocks"] == 3  # the gcnn preset fills what the file leaves out
     assert rec["train"]["epochs"] == 1 and rec["train"]["seeds"] == [7] and rec["train"]["batch_size"] == 8
@@ -205,4 +207,4 @@ def test_train_on_physio_with_the_gcnn_lstm(synth_physio, tmp_path, capsys):
                     *FAST, "--out", tmp_path / "run"])
     assert code == 0
     assert len(list((tmp_path / "run" / "predictions" / "devel").glob("*.csv"))) == 2
-    assert io.read_toml(tmp_path / "run" / "config.toml")["data"]["task"] == "physio"
+    assert fsutil.read_toml(tmp_path / "run" / "config.toml")["data"]["task"] == "physio"

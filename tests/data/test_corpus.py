@@ -27,7 +27,7 @@ def corpus_of(root: Path, task: Task = Task.STRESS) -> Path:
 
 
 def read_raw(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """A MuSe CSV read with pandas, independently of musefusion.io: (timestamps, values without ts/segment_id)."""
+    """A MuSe CSV read with pandas, independently of musefusion.data.formats: (timestamps, values without ts/segment_id)."""
     df = pd.read_csv(path)
     return df["timestamp"].to_numpy(np.int64), df.drop(columns=["timestamp", "segment_id"]).to_numpy(np.float64)
 
@@ -524,11 +524,11 @@ def test_data_config_round_trips_through_a_dict(tmp_path):
 
 
 def test_data_config_round_trips_through_toml(tmp_path):
-    from musefusion import io
+    from musefusion import fsutil
 
     cfg = DataConfig(root=tmp_path, features=("egemaps", "vggface"), fill="ffill", cache_dir=tmp_path / "c")
-    io.write_toml(tmp_path / "config.toml", cfg.to_dict())
-    assert DataConfig.from_dict(io.read_toml(tmp_path / "config.toml")) == cfg
+    fsutil.write_toml(tmp_path / "config.toml", cfg.to_dict())
+    assert DataConfig.from_dict(fsutil.read_toml(tmp_path / "config.toml")) == cfg
 
 
 @pytest.mark.parametrize(("fields", "match"), [

@@ -11,7 +11,7 @@ import pytest
 from musefusion import DataConfig, SynthConfig, load_corpus, synthesize
 from musefusion.config import ConfigError
 from musefusion.data.synth import SYNTH_FEATURES
-from musefusion.io import read_toml
+from musefusion.fsutil import read_toml
 from musefusion.types import Partition, Task
 
 SMALL = SynthConfig(seed=5, n_train=2, n_devel=1, n_test=1, minutes=0.3, features=("egemaps", "vggface", "BPM"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from musefusion import io
+from musefusion.data import formats
 from musefusion.evaluation.plots import plot_learning_curves, plot_predictions
 from musefusion.rundir import RunDir
 
@@ -30,7 +30,7 @@ def test_no_history_no_plot(tmp_path):
 
 def test_prediction_plot_draws_only_subjects_with_labels(tmp_path):
     ts = np.arange(20) * 500
-    io.write_predictions(RunDir(tmp_path).predictions("devel"), {"1": (ts, np.sin(ts / 1e3)), "2": (ts, np.cos(ts / 1e3))})
+    formats.write_predictions(RunDir(tmp_path).predictions("devel"), {"1": (ts, np.sin(ts / 1e3)), "2": (ts, np.cos(ts / 1e3))})
     out = tmp_path / "p.png"
     assert plot_predictions(tmp_path / "predictions" / "devel", {"1": (ts, np.sin(ts / 1e3))}, out) == out
     assert out.read_bytes().startswith(PNG)

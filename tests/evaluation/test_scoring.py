@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from musefusion import io
+from musefusion.data import formats
 from musefusion.errors import DataFormatError, MissingDataError
 from musefusion.evaluation.metrics import ccc, ccc_concatenated, ccc_per_sequence_mean
 from musefusion.evaluation.scoring import hidden_label_path, join_by_timestamp, score_predictions
@@ -31,7 +31,7 @@ def test_join_refuses_labelled_steps_without_prediction():
 
 
 def _labels(corpus, part_ids, target="arousal"):
-    return {sid: io.read_label_csv(corpus / "label_segments" / target / f"{sid}.csv") for sid in part_ids}
+    return {sid: formats.read_label_csv(corpus / "label_segments" / target / f"{sid}.csv") for sid in part_ids}
 
 
 def test_scores_match_the_metrics_on_the_joined_values(tiny_corpus, tmp_path):
@@ -39,7 +39,7 @@ def test_scores_match_the_metrics_on_the_joined_values(tiny_corpus, tmp_path):
     rng = np.random.default_rng(0)
     (ts, y), = _labels(corpus, ["2"]).values()
     pred = y + rng.normal(0, 0.2, len(y))
-    io.write_predictions(RunDir(tmp_path).predictions("devel"), {"2": (ts, pred)})
+    formats.write_predictions(RunDir(tmp_path).predictions("devel"), {"2": (ts, pred)})
     r = score_predictions(tmp_path / "predictions" / "devel", tiny_corpus, Task.STRESS, "arousal", Partition.DEVEL)
     p32 = pred.astype(np.float32)  # predictions are written as float32
     assert r["subjects"] == 1
@@ -50,7 +50,7 @@ def test_scores_match_the_metrics_on_the_joined_values(tiny_corpus, tmp_path):
 
 def test_perfect_predictions_score_one(tiny_corpus, tmp_path):
     corpus = tiny_corpus / "c3_muse_stress"
-    io.write_predictions(RunDir(tmp_path).predictions("train"), _labels(corpus, ["1"]))
+    formats.write_predictions(RunDir(tmp_path).predictions("train"), _labels(corpus, ["1"]))
     r = score_predictions(tmp_path / "predictions" / "train", tiny_corpus, Task.STRESS, "arousal", Partition.TRAIN)
     assert r["ccc"] == pytest.approx(1.0, abs=1e-6)
     assert r["pcc"] == pytest.approx(1.0, abs=1e-6)
@@ -59,12 +59,12 @@ def test_perfect_predictions_score_one(tiny_corpus, tmp_path):
 
 def test_several_subjects_give_concatenated_and_subject_mean(synth_stress, tmp_path):
     corpus = synth_stress / "c3_muse_stress"
-    part = io.read_partition(corpus / "metadata" / "partition.csv")
+    part = formats.read_partition(corpus / "metadata" / "partition.csv")
     ids = [s for s, p in part.items() if p == Partition.DEVEL]
     labels = _labels(corpus, ids)
     rng = np.random.default_rng(1)
     preds = {sid: (ts, 0.5 * y + rng.normal(0, 0.3, len(y)) + k) for k, (sid, (ts, y)) in enumerate(labels.items())}
-    io.write_predictions(RunDir(tmp_path).predictions("devel"), preds)
+    formats.write_predictions(RunDir(tmp_path).predictions("devel"), preds)
     r = score_predictions(tmp_path / "predictions" / "devel", synth_stress, Task.STRESS, "arousal", Partition.DEVEL)
     ps = [preds[s][1].astype(np.float32) for s in ids]
     ys = [labels[s][1] for s in ids]
@@ -76,11 +76,11 @@ def test_several_subjects_give_concatenated_and_subject_mean(synth_stress, tmp_p
 
 def test_test_partition_needs_the_withheld_labels(synth_stress, tmp_path):
     corpus = synth_stress / "c3_muse_stress"
-    part = io.read_partition(corpus / "metadata" / "partition.csv")
+    part = formats.read_partition(corpus / "metadata" / "partition.csv")
     ids = [s for s, p in part.items() if p == Partition.TEST]
     hidden = synth_stress / "test_labels"
-    truth = {s: io.read_label_csv(hidden_label_path(hidden, corpus.name, "arousal", s)) for s in ids}
-    io.write_predictions(RunDir(tmp_path).predictions("test"), truth)
+    truth = {s: formats.read_label_csv(hidden_label_path(hidden, corpus.name, "arousal", s)) for s in ids}
+    formats.write_predictions(RunDir(tmp_path).predictions("test"), truth)
     pred_dir = tmp_path / "predictions" / "test"
     with pytest.raises(MissingDataError, match="pass --test-labels DIR"):
         score_predictions(pred_dir, synth_stress, Task.STRESS, "arousal", Partition.TEST)
@@ -102,7 +102,7 @@ def test_hidden_label_layouts(tmp_path, layout):
 def test_missing_predictions_are_refused(tiny_corpus, tmp_path):
     with pytest.raises(MissingDataError, match="No prediction CSVs"):
         score_predictions(tmp_path / "nothing", tiny_corpus, Task.STRESS, "arousal", Partition.DEVEL)
-    io.write_predictions(RunDir(tmp_path).predictions("devel"), {"99": (np.array([0]), np.array([0.0]))})
+    formats.write_predictions(RunDir(tmp_path).predictions("devel"), {"99": (np.array([0]), np.array([0.0]))})
     with pytest.raises(MissingDataError, match="has no predictions for 1 devel subject\\(s\\), e.g. 2.csv"):
         score_predictions(tmp_path / "predictions" / "devel", tiny_corpus, Task.STRESS, "arousal", Partition.DEVEL)
 
@@ -110,6 +110,6 @@ def test_missing_predictions_are_refused(tiny_corpus, tmp_path):
 def test_short_predictions_are_refused(tiny_corpus, tmp_path):
     corpus = tiny_corpus / "c3_muse_stress"
     ts, y = _labels(corpus, ["2"])["2"]
-    io.write_predictions(RunDir(tmp_path).predictions("devel"), {"2": (ts[:-3], y[:-3])})
+    formats.write_predictions(RunDir(tmp_path).predictions("devel"), {"2": (ts[:-3], y[:-3])})
     with pytest.raises(DataFormatError, match="2.csv'?: no prediction for 3 labelled timestamps"):
         score_predictions(tmp_path / "predictions" / "devel", tiny_corpus, Task.STRESS, "arousal", Partition.DEVEL)

@@ -432,7 +432,7 @@ def test_a_full_disk_during_submit_keeps_the_old_submission(world, capsys, monke
 
 @pytest.mark.parametrize("content", [b"", b"PK\x03\x04truncated"])
 def test_a_corrupt_cache_entry_is_rebuilt(world, capsys, content):
-    from musefusion import io
+    from musefusion.data import cache
 
     assert run(_train(world)) == 0
     entries = list((world.tmp / "cache").glob("corpus-*.npz"))
@@ -442,14 +442,14 @@ def test_a_corrupt_cache_entry_is_rebuilt(world, capsys, content):
     assert run([*_train(world)[:-2], "--out", world.tmp / "again"]) == 0
     err = capsys.readouterr().err
     assert f"corpus cache entry '{entries[0]}' is unreadable" in err and "Traceback" not in err
-    assert "x" in io.load_npz(entries[0])  # rebuilt
+    assert "x" in cache.load_npz(entries[0])  # rebuilt
     assert (world.tmp / "again" / "metrics.json").is_file()
 
 
 def test_a_failed_cache_write_warns_and_training_goes_on(world, capsys, monkeypatch):
-    from musefusion import io
+    from musefusion.data import cache
 
-    monkeypatch.setattr(io, "save_npz", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
+    monkeypatch.setattr(cache, "save_npz", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
     assert run(_train(world)) == 0
     assert "could not write the corpus cache" in capsys.readouterr().err
     assert (world.out / "metrics.json").is_file()

@@ -11,7 +11,7 @@ import pytest
 from cli_helpers import run_cli as run
 from cli_helpers import the_error_line as one_error_line
 from cli_helpers import tree_digest
-from musefusion import io
+from musefusion.data import formats
 from musefusion.data.check import check_corpus
 from musefusion.data.synth import SynthConfig, synthesize
 from musefusion.types import Task
@@ -162,7 +162,7 @@ def test_an_absurd_feature_value_is_a_problem_and_stops_training(corpus, tmp_pat
 
 
 def test_an_absurd_label_stops_training(corpus, tmp_path, capsys):
-    part = io.read_partition(corpus / "c3_muse_stress" / "metadata" / "partition.csv")
+    part = formats.read_partition(corpus / "c3_muse_stress" / "metadata" / "partition.csv")
     sid = next(s for s, p in part.items() if p.value == "train")
     f = corpus / "c3_muse_stress" / "label_segments" / "arousal" / f"{sid}.csv"
     lines = f.read_text().splitlines()

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from musefusion import io
+from musefusion.data import formats
 from musefusion.errors import ConfigError, DataFormatError, MissingDataError
-from musefusion.features import physio
+from musefusion.features import bio_records, physio
 from musefusion.features.extract import ExtractConfig, extract_file, extract_folder, recordings_in_folder
 
 FORMATS = [".hea", ".edf", ".bdf"]
@@ -55,7 +55,7 @@ def test_channels_keep_their_own_rates_and_ecg_units(tmp_path, simulated_bio, wr
     """ECG at 250 Hz in uV beside respiration at 25 Hz: ECG comes back in mV, respiration is interpolated."""
     t, ecg, resp = simulated_bio(duration_s=10.0, sr_hz=250)
     rec = write_bio_record(tmp_path / f"rec{suffix}", [("ECG", "uV", 250, ecg * 1000), ("Resp", "NU", 25, resp[::10])])
-    chans = io.read_bio_record(rec)
+    chans = bio_records.read_bio_record(rec)
     assert [(c.name, c.unit, c.sr_hz, len(c.samples)) for c in chans] == [("ECG", "uV", 250, 2500),
                                                                           ("Resp", "NU", 25, 250)]
     table = physio.record_table(chans, rec)
@@ -228,7 +228,7 @@ def test_folder_of_records(tmp_path, simulated_bio, write_bio_record):
     assert report["status"].tolist() == ["extracted"] * 4
     seg = tmp_path / "out" / "c3_muse_stress" / "feature_segments"
     for f in ("ECG", "resp", "BPM"):
-        ref = io.read_feature_csv(seg / f / "d.csv")[1]
+        ref = formats.read_feature_csv(seg / f / "d.csv")[1]
         for sid in "abc":
-            vals = io.read_feature_csv(seg / f / f"{sid}.csv")[1]
+            vals = formats.read_feature_csv(seg / f / f"{sid}.csv")[1]
             assert np.allclose(vals, ref, rtol=0, atol=1e-3 * max(float(np.ptp(ref)), 1.0)), (f, sid)

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from musefusion import io
 from musefusion.config import DataConfig
+from musefusion.data import formats
 from musefusion.data.corpus import load_corpus
 from musefusion.errors import ConfigError, DataFormatError, MissingDataError
 from musefusion.features.extract import (
@@ -30,11 +30,11 @@ FEATS = ("egemaps", "ECG", "resp", "BPM")
 def _mini_corpus(root, results: dict[str, dict]) -> None:
     """partition.csv + arousal labels on each id's grid, so load_corpus can read the extracted features."""
     corpus = root / Task.STRESS.corpus_dirs[0]
-    io.write_partition(corpus / "metadata" / "partition.csv",
+    formats.write_partition(corpus / "metadata" / "partition.csv",
                        dict(zip(results, ["train", "devel", "test"], strict=False)))
     for sid, res in results.items():
         ts = res["egemaps"][0]
-        io.write_sequence_csv(corpus / "label_segments" / "arousal" / f"{sid}.csv", ts,
+        formats.write_sequence_csv(corpus / "label_segments" / "arousal" / f"{sid}.csv", ts,
                               np.linspace(-0.5, 0.5, len(ts)))
 
 
@@ -57,7 +57,7 @@ def test_extracted_files_are_readable_by_load_corpus(tmp_path, speech_wav, bio_c
     for sid in ("1", "2", "3"):
         results[sid] = {}
         for f in FEATS:
-            ts, vals, cols = io.read_feature_csv(corpus / "feature_segments" / f / f"{sid}.csv")
+            ts, vals, cols = formats.read_feature_csv(corpus / "feature_segments" / f / f"{sid}.csv")
             assert np.all(ts == np.arange(len(ts)) * 500)
             results[sid][f] = (ts, vals)
     _mini_corpus(tmp_path, results)

@@ -8,9 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from musefusion import io
 from musefusion.errors import ConfigError, DataFormatError
-from musefusion.features import physio
+from musefusion.features import bio_records, physio
 from musefusion.features.align import step_grid
 
 
@@ -60,7 +59,7 @@ def test_real_heartpy_recordings(tmp_path, example):
         _, measures = hp.process(hp.scale_data(data), hp.get_samplerate_mstimer(timer))
     path = tmp_path / "rec.csv"
     pd.DataFrame({"timestamp_ms": timer, "ECG": data}).to_csv(path, index=False)
-    t, sr, ecg, resp = physio.read_bio(io.read_table(path), path)
+    t, sr, ecg, resp = physio.read_bio(bio_records.read_table(path), path)
     assert resp is None and 50 < sr < 200 and t[0] == 0
     grid = step_grid(t[-1])
     out = physio.extract_bio(t, sr, ecg, None, grid, ("ECG", "BPM"))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from musefusion import io
+from musefusion.data import formats
 from musefusion.errors import CheckpointError, DataFormatError, MissingDataError
 from musefusion.features import video
 from musefusion.features.extract import ExtractConfig, Recording, extract_file, extract_files
@@ -102,7 +102,7 @@ def test_extract_files_with_video_writes_every_feature(astronaut_video, vggface_
                            ExtractConfig(vggface_weights=vggface_file, features=("egemaps", "vggish", "vggface")))
     assert report.loc[0, "features"] == "egemaps,vggish,vggface" and report.loc[0, "face_rate"] == 1.0
     for f, d in (("egemaps", 88), ("vggish", 128), ("vggface", 512)):
-        ts, vals, _ = io.read_feature_csv(tmp_path / "c3_muse_stress" / "feature_segments" / f / "v1.csv")
+        ts, vals, _ = formats.read_feature_csv(tmp_path / "c3_muse_stress" / "feature_segments" / f / "v1.csv")
         assert vals.shape[1] == d and np.all(ts == np.arange(len(ts)) * 500)
 
 

@@ -7,8 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from musefusion import io
 from musefusion.config import DataConfig, RunConfig, TrainConfig, model_preset
+from musefusion.data import formats
 from musefusion.errors import DataFormatError, MissingDataError
 from musefusion.fusion import oof as oof_mod
 from musefusion.fusion.late import FusionConfig, fuse
@@ -80,13 +80,13 @@ def test_fusion_modes_and_test_labels_never_read(streams, synth_stress, tmp_path
     moved = tmp_path / "hidden_elsewhere"
     shutil.copytree(hidden, moved)
     opened = []
-    real = io.read_label_csv
+    real = formats.read_label_csv
 
     def spy(path, *, values=True):
         opened.append((str(path), values))
         return real(path, values=values)
 
-    monkeypatch.setattr(io, "read_label_csv", spy)
+    monkeypatch.setattr(formats, "read_label_csv", spy)
     shutil.rmtree(hidden)
     try:
         for mode in ("oof", "in-sample", "devel"):
@@ -94,11 +94,11 @@ def test_fusion_modes_and_test_labels_never_read(streams, synth_stress, tmp_path
                                   win_len=40, hop_len=20), tmp_path / mode)
             assert np.isfinite(m["best"]["devel_ccc"])
             assert set(m["stream_devel_ccc"]) == {"A", "B"}
-            preds = io.read_predictions(tmp_path / mode / "predictions" / "test")
+            preds = formats.read_predictions(tmp_path / mode / "predictions" / "test")
             assert len(preds) == 3
     finally:
         shutil.copytree(moved, hidden)
-    test_ids = {s for s, p in io.read_partition(synth_stress / "c3_muse_stress" / "metadata" /
+    test_ids = {s for s, p in formats.read_partition(synth_stress / "c3_muse_stress" / "metadata" /
                                                        "partition.csv").items() if p.value == "test"}
     for path, values in opened:
         assert "test_labels" not in path

@@ -15,7 +15,7 @@ import optuna
 import pytest
 from sweep_helpers import FAST, cli_command, cli_env
 
-from musefusion import io
+from musefusion import fsutil
 from musefusion.sweep.runner import open_storage
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "pg_test_server.sh"
@@ -58,4 +58,4 @@ def test_two_workers_share_one_postgres_study(tiny_root, tmp_path, pg_url):
     assert sorted(dirs) == counted  # every trial trained exactly once, in one worker's out dir
     for out in outs:
         for d in (out / "trials").iterdir():
-            assert io.read_json(d / "trial.json")["number"] == int(d.name)
+            assert fsutil.read_json(d / "trial.json")["number"] == int(d.name)

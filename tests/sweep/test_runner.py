@@ -12,7 +12,7 @@ import optuna
 import pytest
 from sweep_helpers import FAST, cli_command, cli_env
 
-from musefusion import io
+from musefusion import fsutil
 from musefusion.config import DataConfig, RunConfig, SweepConfig, TrainConfig, model_preset
 from musefusion.errors import ConfigError, StorageError
 from musefusion.sweep.runner import open_storage, open_study, run_sweep, study_counts
@@ -42,7 +42,7 @@ def test_sqlite_study_counts_trials_in_total(tiny_root, tmp_path):
     assert _run_dirs(out) == [0, 1, 2]
     for n in _run_dirs(out):
         assert (out / "trials" / str(n) / "metrics.json").is_file()
-        assert io.read_json(out / "trials" / str(n) / "trial.json")["number"] == n
+        assert fsutil.read_json(out / "trials" / str(n) / "trial.json")["number"] == n
     # the same command again adds nothing; a larger budget adds the difference
     assert run_sweep(_sweep(tiny_root, out, 3)).done == 3
     assert run_sweep(_sweep(tiny_root, out, 4)).done == 4
@@ -102,7 +102,7 @@ def test_kill_9_mid_trial_then_resume(tiny_root, tmp_path):
     assert len(retry) == 1 and retry[0].state.name == "COMPLETE" and retry[0].params == interrupted
     # one run dir per counted trial; the interrupted trial's dir became the retry's and resumed its epochs
     assert _run_dirs(out) == done
-    hist = io.read_json(out / "trials" / str(retry[0].number) / "trial.json")
+    hist = fsutil.read_json(out / "trials" / str(retry[0].number) / "trial.json")
     assert hist["number"] == retry[0].number and hist["retry_of"] == killed
     log = (out / "log.txt").read_text()
     assert "resuming seed 1" in log

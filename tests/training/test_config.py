@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from musefusion import io
+from musefusion import fsutil
 from musefusion.config import (
     MODEL_NAMES,
     DataConfig,
@@ -42,8 +42,8 @@ def test_round_trip_through_dict(tmp_path):
 
 def test_round_trip_through_toml(tmp_path):
     cfg = _full_config(tmp_path)
-    io.write_toml(tmp_path / "config.toml", cfg.to_dict())
-    assert RunConfig.from_dict(io.read_toml(tmp_path / "config.toml")) == cfg
+    fsutil.write_toml(tmp_path / "config.toml", cfg.to_dict())
+    assert RunConfig.from_dict(fsutil.read_toml(tmp_path / "config.toml")) == cfg
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

@@ -10,12 +10,14 @@ import pandas as pd
 import pytest
 import torch
 
-from musefusion import io
+from musefusion import fsutil
 from musefusion.config import MODEL_NAMES, DataConfig, RunConfig, TrainConfig, model_preset
+from musefusion.data import formats
 from musefusion.data.corpus import load_corpus
 from musefusion.errors import CheckpointError, ConfigError, MissingDataError
 from musefusion.evaluation.metrics import ccc_concatenated
 from musefusion.evaluation.scoring import score_predictions
+from musefusion.training import checkpoint
 from musefusion.training.loop import predict_arrays
 from musefusion.training.run import load_model, load_run_config, train_run
 from musefusion.types import Partition, Task
@@ -50,7 +52,7 @@ def two_seed_run(tmp_path_factory, synth_stress) -> Path:
 
 
 def test_a_short_run_learns_arousal_from_egemaps(two_seed_run, synth_stress):
-    m = io.read_json(two_seed_run / "metrics.json")
+    m = fsutil.read_json(two_seed_run / "metrics.json")
     assert m["best"]["devel_ccc"] > 0.5
     assert m["best"]["train_ccc"] > 0.5
     assert m["train_mean_devel_ccc"] == 0.0  # a constant prediction: the baseline every model must beat
@@ -74,7 +76,7 @@ def test_the_run_dir_holds_every_output(two_seed_run):
 
 
 def test_metrics_summarise_the_seeds_and_keep_the_best(two_seed_run):
-    m = io.read_json(two_seed_run / "metrics.json")
+    m = fsutil.read_json(two_seed_run / "metrics.json")
     per_seed = {int(s): r["devel_ccc"] for s, r in m["seeds"].items()}
     assert set(per_seed) == {1, 2}
     assert m["devel_ccc_mean"] == pytest.approx(np.mean(list(per_seed.values())))
@@ -89,7 +91,7 @@ def test_metrics_summarise_the_seeds_and_keep_the_best(two_seed_run):
 
 
 def test_history_rows_and_best_epoch(two_seed_run):
-    m = io.read_json(two_seed_run / "metrics.json")
+    m = fsutil.read_json(two_seed_run / "metrics.json")
     for seed, r in m["seeds"].items():
         h = pd.read_csv(two_seed_run / f"seed_{seed}" / "history.csv")
         assert h["epoch"].tolist() == [1, 2, 3]
@@ -100,7 +102,7 @@ def test_history_rows_and_best_epoch(two_seed_run):
 
 
 def test_saved_devel_ccc_matches_rescoring_the_files(two_seed_run, synth_stress):
-    m = io.read_json(two_seed_run / "metrics.json")
+    m = fsutil.read_json(two_seed_run / "metrics.json")
     devel = score_predictions(two_seed_run / "predictions" / "devel", synth_stress,
                               Task.STRESS, "arousal", Partition.DEVEL)
     assert devel["ccc"] == pytest.approx(m["best"]["devel_ccc"], abs=1e-5)
@@ -108,7 +110,7 @@ def test_saved_devel_ccc_matches_rescoring_the_files(two_seed_run, synth_stress)
 
 
 def test_the_config_is_saved_with_versions(two_seed_run, synth_stress):
-    rec = io.read_toml(two_seed_run / "config.toml")
+    rec = fsutil.read_toml(two_seed_run / "config.toml")
     assert rec["train"]["seeds"] == [1, 2]
     assert {"musefusion", "python", "torch", "numpy"} <= set(rec["versions"])
     assert rec["versions"]["torch"] == str(torch.__version__)
@@ -119,20 +121,20 @@ def test_a_finished_run_is_not_retrained(two_seed_run, synth_stress):
     before = (two_seed_run / "metrics.json").stat().st_mtime_ns
     r = train_run(_cfg(synth_stress, epochs=3, seeds=(1, 2), cache=False), two_seed_run)
     assert (two_seed_run / "metrics.json").stat().st_mtime_ns == before
-    assert r.devel_ccc == io.read_json(two_seed_run / "metrics.json")["best"]["devel_ccc"]
+    assert r.devel_ccc == fsutil.read_json(two_seed_run / "metrics.json")["best"]["devel_ccc"]
 
 
 def test_checkpoint_round_trip_gives_identical_predictions(two_seed_run, synth_stress):
     model, payload = load_model(two_seed_run / "checkpoint.pt")
     assert not model.training
-    m = io.read_json(two_seed_run / "metrics.json")
+    m = fsutil.read_json(two_seed_run / "metrics.json")
     assert payload["seed"] == m["best"]["seed"] and payload["epoch"] == m["best"]["best_epoch"]
     data = load_corpus(load_run_config(two_seed_run).data)
     np.testing.assert_array_equal(payload["norm_mean"].numpy(), data.mean)
     for part in Partition:
         seqs = data.partition(part)
         preds = predict_arrays(model, [s.x for s in seqs], torch.device("cpu"))
-        saved = io.read_predictions(two_seed_run / "predictions" / part.value)
+        saved = formats.read_predictions(two_seed_run / "predictions" / part.value)
         for s, p in zip(seqs, preds, strict=True):
             np.testing.assert_array_equal(saved[s.id][0], s.timestamps)
             np.testing.assert_array_equal(saved[s.id][1], p.astype(np.float32))
@@ -151,7 +153,7 @@ class Evil:
 
 @pytest.mark.parametrize("obj, named", [(Pickled(), "Pickled"), (Evil(), "print")])
 def test_a_checkpoint_with_pickled_objects_is_refused(tmp_path, two_seed_run, capsys, obj, named):
-    payload = io.load_checkpoint(two_seed_run / "checkpoint.pt")
+    payload = checkpoint.load_checkpoint(two_seed_run / "checkpoint.pt")
     payload["config"] = obj
     bad = tmp_path / "checkpoint.pt"
     torch.save(payload, bad)
@@ -175,7 +177,7 @@ def test_checkpoint_errors(tmp_path, two_seed_run):
     torch.save({"model": {}}, tmp_path / "no_config.pt")
     with pytest.raises(CheckpointError, match="no 'config' entry"):
         load_model(tmp_path / "no_config.pt")
-    payload = io.load_checkpoint(two_seed_run / "checkpoint.pt")
+    payload = checkpoint.load_checkpoint(two_seed_run / "checkpoint.pt")
     payload["d_in"] = payload["d_in"] + 1
     torch.save(payload, tmp_path / "wrong_d_in.pt")
     with pytest.raises(CheckpointError, match="do not fit the model its config describes"):
@@ -205,7 +207,7 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path, synth_stress):
         train_run(cfg, tmp_path / "killed", on_epoch=kill_after_epoch_2)
     seed_dir = tmp_path / "killed" / "seed_1"
     assert (seed_dir / "last.pt").is_file()
-    assert io.load_checkpoint(seed_dir / "last.pt")["epoch"] == 2
+    assert checkpoint.load_checkpoint(seed_dir / "last.pt")["epoch"] == 2
     assert not (tmp_path / "killed" / "metrics.json").exists()
     assert not (seed_dir / "result.json").exists()
 
@@ -264,8 +266,8 @@ def test_fitting_on_train_and_devel_skips_selection(tmp_path, synth_stress):
 def test_a_run_without_labelled_fitting_data_is_refused(tmp_path, tiny_corpus):
     for target in ("arousal", "valence"):
         path = tiny_corpus / "c3_muse_stress" / "label_segments" / target / "1.csv"
-        ts, _ = io.read_label_csv(path)
-        io.write_sequence_csv(path, ts, np.full(len(ts), np.nan))
+        ts, _ = formats.read_label_csv(path)
+        formats.write_sequence_csv(path, ts, np.full(len(ts), np.nan))
     cfg = RunConfig(DataConfig(root=tiny_corpus, features=("feat_a",), win_len=10, hop_len=5),
                     model_preset("lstm", **SMALL), TrainConfig(epochs=1))
     with pytest.raises(ConfigError, match="No labelled sequence in partitions"):

@@ -105,12 +105,12 @@ def demo(
 
     rundir.check_out(out, "demo")
     corpus_root = out / "data"
-    from musefusion import io
+    from musefusion import fsutil
 
     stamp = corpus_root / task.corpus_dirs[0] / "metadata" / "synth.toml"
     n_train, n_devel, n_test = _parse_split(split)
     wanted = SynthConfig(task=task, seed=seed, n_train=n_train, n_devel=n_devel, n_test=n_test, minutes=minutes)
-    if stamp.is_file() and io.read_toml(stamp) == wanted.to_dict():
+    if stamp.is_file() and fsutil.read_toml(stamp) == wanted.to_dict():
         console.print(Text(f"using the synthetic corpus already in {corpus_root}"))
     else:
         # demo's own folder: a synthetic corpus of other settings there is demo's too and may be replaced

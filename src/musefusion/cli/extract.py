@@ -126,7 +126,7 @@ def predict_recording(
     resp_channel: RespChannelOpt = None,
 ) -> None:
     """Emotion curves for a new recording: extract the features the models need, run them, write CSV + PNG."""
-    from musefusion import io
+    from musefusion import fsutil
     from musefusion.recording import plot_curves
     from musefusion.recording import predict_recording as predict
 
@@ -139,7 +139,7 @@ def predict_recording(
     curves = predict(model, audio=audio, video=video, bio=bio, extract_config=cfg)
     name = next(p for p in (audio, video, bio) if p is not None).name
     out.mkdir(parents=True, exist_ok=True)
-    with io.atomic_path(out / "curves.csv") as tmp:
+    with fsutil.atomic_path(out / "curves.csv") as tmp:
         curves.to_csv(tmp, index=False, float_format="%.6g")
     plot_curves(curves, out / "curves.png", title=f"{name}: predicted curves")
     targets = ", ".join(curves.columns[1:])

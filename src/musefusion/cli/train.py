@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from musefusion import io, rundir
+from musefusion import fsutil, rundir
 from musefusion.cli.options import DataOpt
 from musefusion.config import (
     MODEL_NAMES,
@@ -24,6 +24,7 @@ from musefusion.config import (
     resolve_data_root,
     unknown_key_error,
 )
+from musefusion.data import formats
 from musefusion.errors import ConfigError
 from musefusion.progress import make_progress, print_table
 from musefusion.progress import out as console
@@ -70,7 +71,7 @@ def build_run_config(config: Path | None, overrides: dict[str, dict[str, Any]]) 
     """Defaults < ``--config`` file < flags. ``overrides`` holds the flags given (None = not given)."""
     base: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "train": {}}
     if config is not None:
-        file_cfg = io.read_toml(config)
+        file_cfg = fsutil.read_toml(config)
         file_cfg.pop("versions", None)
         file_cfg.pop("inputs", None)  # a run's config.toml may be given as --config
         unknown = sorted(set(file_cfg) - set(base))
@@ -208,7 +209,7 @@ def evaluate(
         results[part.value] = r
         table.add_row(part.value, f"{r['ccc']:.4f}", f"{r['ccc_subject_mean']:.4f}", f"{r['pcc']:.4f}",
                       f"{r['rmse']:.4f}", str(r["subjects"]))
-    io.write_json(RunDir(run_dir).evaluation, results)
+    fsutil.write_json(RunDir(run_dir).evaluation, results)
     print_table(table)
 
 
@@ -239,7 +240,7 @@ def predict(
         seqs = corpus.partition(part)
         if seqs:
             preds = predict_arrays(net, [s.x for s in seqs], device)
-            io.write_predictions(RunDir(out).predictions(part.value),
+            formats.write_predictions(RunDir(out).predictions(part.value),
                                  {s.id: (s.timestamps, p) for s, p in zip(seqs, preds, strict=True)})
             n += len(seqs)
     console.print(f"wrote predictions for {n} subjects to", markup=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from musefusion import io
+from musefusion.data import formats
 from musefusion.data.corpus import (
     feature_path,
     find_corpus_dir,
@@ -71,7 +71,7 @@ def check_corpus(root: Path, task: Task, progress: bool = False) -> CheckReport:
     problems: list[str] = []
     warnings: list[str] = []
     try:
-        partition = io.read_partition(partition_path(corpus))
+        partition = formats.read_partition(partition_path(corpus))
     except MuseFusionError as exc:
         problems.append(str(exc))
         partition = {}
@@ -119,7 +119,7 @@ def check_corpus(root: Path, task: Task, progress: bool = False) -> CheckReport:
                     f"Subject '{sid}' ({part.value}) has no label file '{p}'.")
                 continue
             try:
-                ts, vals = io.read_label_csv(p, values=part != Partition.TEST)
+                ts, vals = formats.read_label_csv(p, values=part != Partition.TEST)
             except MuseFusionError as exc:
                 problems.append(str(exc))
                 continue
@@ -149,7 +149,7 @@ def check_corpus(root: Path, task: Task, progress: bool = False) -> CheckReport:
                 problems.append(f"Subject '{sid}' is listed in partition.csv ({part.value}) but '{p}' is missing.")
                 continue
             try:
-                ts, vals, _ = io.read_feature_csv(p)
+                ts, vals, _ = formats.read_feature_csv(p)
             except MuseFusionError as exc:
                 problems.append(str(exc))
                 continue

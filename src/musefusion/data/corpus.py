@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from musefusion import io
+from musefusion import fsutil
 from musefusion.config import DataConfig, resolve_cache_dir
+from musefusion.data import cache, formats
 from musefusion.errors import ConfigError, DataFormatError, MissingDataError
 from musefusion.features.align import align_to_grid, fill_missing
 from musefusion.types import BIOSIGNALS, FEATURE_GROUPS, STEP_MS, FillPolicy, Partition, Task, known_feature
@@ -231,9 +232,9 @@ def subject_grid(corpus_dir: Path, target: str, sid: str, part: Partition,
         if not lp.is_file():
             raise MissingDataError(f"Subject '{sid}' is listed in partition.csv ({part.value}) but its label file "
                                    f"'{lp}' is missing; restore it or remove the subject from partition.csv.")
-        return io.read_label_csv(lp)
+        return formats.read_label_csv(lp)
     if lp.is_file() and _readable(lp):
-        return io.read_label_csv(lp, values=False)
+        return formats.read_label_csv(lp, values=False)
     if not feature_ts:
         raise MissingDataError(f"Test subject '{sid}' has no label timestamps ('{lp}') and no features.")
     start = min(int(t[0]) for t in feature_ts)
@@ -252,19 +253,19 @@ def _cache_key(corpus_dir: Path, cfg: DataConfig, partition: dict[str, Partition
     opts = {k: v for k, v in cfg.to_dict().items() if k not in ("root", "cache", "cache_dir", "win_len", "hop_len")}
     h.update(repr(sorted(opts.items())).encode())
     h.update(_CACHE_VERSION.encode())
-    io.file_digest(partition_path(corpus_dir), h)
+    fsutil.file_digest(partition_path(corpus_dir), h)
     for sid, part in partition.items():
         for f in cfg.features:
             p = feature_path(corpus_dir, f, sid)
             if p.is_file():
-                io.file_digest(p, h)
+                fsutil.file_digest(p, h)
             else:
                 h.update(b"missing:" + str(p).encode())
         lp = label_path(corpus_dir, cfg.target, sid)
         if part != Partition.TEST and lp.is_file():
-            io.file_digest(lp, h)
+            fsutil.file_digest(lp, h)
         elif part == Partition.TEST and lp.is_file() and _readable(lp):
-            ts, _ = io.read_label_csv(lp, values=False)  # timestamps only: test values never enter the key
+            ts, _ = formats.read_label_csv(lp, values=False)  # timestamps only: test values never enter the key
             h.update(ts.tobytes())
     return h.hexdigest()
 
@@ -272,7 +273,7 @@ def _cache_key(corpus_dir: Path, cfg: DataConfig, partition: dict[str, Partition
 def _save_cache(path: Path, data: CorpusData) -> None:
     seqs = [s for part in Partition for s in data.partition(part)]
     rep = data.fill_report
-    io.save_npz(
+    cache.save_npz(
         path,
         ids=np.array([s.id for s in seqs]), parts=np.array([s.partition.value for s in seqs]),
         lengths=np.array([len(s) for s in seqs], dtype=np.int64),
@@ -287,7 +288,7 @@ def _save_cache(path: Path, data: CorpusData) -> None:
 
 
 def _load_cache(path: Path, cfg: DataConfig, corpus_dir: Path) -> CorpusData:
-    a = io.load_npz(path)
+    a = cache.load_npz(path)
     bounds = np.concatenate([[0], np.cumsum(a["lengths"])])
     seqs: dict[Partition, list[Sequence]] = {}
     for i, (sid, part) in enumerate(zip(a["ids"], a["parts"], strict=True)):
@@ -309,7 +310,7 @@ def corpus_digest(cfg: DataConfig) -> str:
     """
     cfg = resolve_data_config(cfg)
     corpus_dir = find_corpus_dir(cfg.root, cfg.task)
-    return _cache_key(corpus_dir, cfg, io.read_partition(partition_path(corpus_dir)))
+    return _cache_key(corpus_dir, cfg, formats.read_partition(partition_path(corpus_dir)))
 
 
 # ----------------------------------------------------------------------------------------------- loading
@@ -353,7 +354,7 @@ def load_corpus(cfg: DataConfig, norm_stats: tuple[np.ndarray, np.ndarray] | Non
     """
     cfg = resolve_data_config(cfg)
     corpus_dir = find_corpus_dir(cfg.root, cfg.task)
-    partition = io.read_partition(partition_path(corpus_dir))
+    partition = formats.read_partition(partition_path(corpus_dir))
     if not partition:
         raise DataFormatError(f"Partition file '{corpus_dir / 'metadata' / 'partition.csv'}' lists no subject.")
     cache_path = None
@@ -379,7 +380,7 @@ def load_corpus(cfg: DataConfig, norm_stats: tuple[np.ndarray, np.ndarray] | Non
             if not p.is_file():
                 raise MissingDataError(f"Subject '{sid}' is listed in partition.csv ({part.value}) but its feature "
                                        f"file '{p}' is missing; restore it or remove the subject from partition.csv.")
-            feats.append(io.read_feature_csv(p))
+            feats.append(formats.read_feature_csv(p))
         for f, (_, vals, _) in zip(cfg.features, feats, strict=True):
             d = vals.shape[1]
             if f not in dims:
@@ -452,7 +453,7 @@ def load_labels(root: Path, task: Task, target: str, partitions: tuple[Partition
     if Partition.TEST in partitions:
         raise ConfigError("Test labels are withheld and never loaded; score test predictions with --test-labels.")
     corpus_dir = find_corpus_dir(root, task)
-    partition = io.read_partition(partition_path(corpus_dir))
+    partition = formats.read_partition(partition_path(corpus_dir))
     labels = {}
     for sid, part in partition.items():
         if part in partitions:

@@ -25,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from musefusion import io
+from musefusion import fsutil
 from musefusion.config import ConfigBase, _enum_field
+from musefusion.data import formats
 from musefusion.errors import ConfigError
 from musefusion.types import BIOSIGNALS, STEP_MS, Partition, Task, expand_features
 
@@ -253,7 +254,7 @@ def synthesize(out: str | Path, cfg: SynthConfig, overwrite: bool = False) -> Pa
     existing = out / cfg.task.corpus_dirs[0]
     if existing.exists() and not overwrite:
         stamp = existing / "metadata" / "synth.toml"
-        same = stamp.is_file() and io.read_toml(stamp) == cfg.to_dict()
+        same = stamp.is_file() and fsutil.read_toml(stamp) == cfg.to_dict()
         if not same:
             what = "a synthetic corpus of another config" if stamp.is_file() else "a corpus not written by synth"
             raise ConfigError(f"'{existing}' already holds {what}; pass another OUT, or --overwrite to replace it.")
@@ -266,8 +267,8 @@ def synthesize(out: str | Path, cfg: SynthConfig, overwrite: bool = False) -> Pa
     corpus = out / name
     hidden = out / "test_labels" / name
     sub_seeds = np.random.SeedSequence([cfg.seed, 11]).spawn(cfg.n_subjects)
-    with io.atomic_dir(corpus) as tmp_corpus, io.atomic_dir(hidden) as tmp_hidden:
-        io.write_partition(tmp_corpus / "metadata" / "partition.csv", partition)
+    with fsutil.atomic_dir(corpus) as tmp_corpus, fsutil.atomic_dir(hidden) as tmp_hidden:
+        formats.write_partition(tmp_corpus / "metadata" / "partition.csv", partition)
         for k, (sid, part) in enumerate(partition.items()):
             srng = np.random.default_rng(sub_seeds[k])
             n = max(20, int(round(cfg.minutes * 120 * srng.uniform(0.85, 1.15))))
@@ -276,11 +277,11 @@ def synthesize(out: str | Path, cfg: SynthConfig, overwrite: bool = False) -> Pa
             for target, lab in labels.items():
                 dest = tmp_corpus / "label_segments" / target / f"{sid}.csv"
                 if part == Partition.TEST:
-                    io.write_sequence_csv(dest, grid, np.full(n, np.nan), float_decimals=4)
-                    io.write_sequence_csv(tmp_hidden / "label_segments" / target / f"{sid}.csv", grid, lab,
+                    formats.write_sequence_csv(dest, grid, np.full(n, np.nan), float_decimals=4)
+                    formats.write_sequence_csv(tmp_hidden / "label_segments" / target / f"{sid}.csv", grid, lab,
                                           float_decimals=4)
                 else:
-                    io.write_sequence_csv(dest, grid, lab, float_decimals=4)
+                    formats.write_sequence_csv(dest, grid, lab, float_decimals=4)
             for fname, x in feats.items():
                 start = int(srng.random() < 0.3)  # some files start at 500 ms
                 end = n + int(srng.choice([-3, -2, -1, 0, 0, 0, 0, 1, 2]))  # some end early or late
@@ -291,8 +292,8 @@ def synthesize(out: str | Path, cfg: SynthConfig, overwrite: bool = False) -> Pa
                     cols = list(SYNTH_FEATURES)[-3:]
                 else:
                     cols = [f"{fname}_{j}" for j in range(vals.shape[1])] if vals.shape[1] > 1 else [fname]
-                io.write_sequence_csv(tmp_corpus / "feature_segments" / fname / f"{sid}.csv",
+                formats.write_sequence_csv(tmp_corpus / "feature_segments" / fname / f"{sid}.csv",
                                       idx[keep] * STEP_MS, vals[keep], columns=cols, float_decimals=4)
-        io.write_toml(tmp_corpus / "metadata" / "synth.toml", cfg.to_dict())
+        fsutil.write_toml(tmp_corpus / "metadata" / "synth.toml", cfg.to_dict())
     logger.info("wrote synthetic %s corpus with %d subjects to %s", cfg.task.value, cfg.n_subjects, corpus)
     return corpus

@@ -12,7 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from musefusion import io  # noqa: E402
+from musefusion import fsutil  # noqa: E402
+from musefusion.data import formats  # noqa: E402
 from musefusion.rundir import RunDir  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 def _save(fig: plt.Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with io.atomic_path(path) as tmp:
+    with fsutil.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
@@ -59,7 +60,7 @@ def plot_predictions(pred_dir: Path, labels: dict[str, tuple[np.ndarray, np.ndar
         title: figure title.
         max_subjects: how many subjects to draw.
     """
-    preds = io.read_predictions(pred_dir) if Path(pred_dir).is_dir() else {}
+    preds = formats.read_predictions(pred_dir) if Path(pred_dir).is_dir() else {}
     ids = [i for i in preds if i in labels][:max_subjects]
     if not ids:
         return None

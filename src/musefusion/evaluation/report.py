@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from musefusion import io
+from musefusion import fsutil
+from musefusion.data import formats
 from musefusion.evaluation import paper
 from musefusion.rundir import ReproduceDir
 from musefusion.types import Task
@@ -56,7 +57,7 @@ def _bar_chart(res: dict[str, Any], task: Task, targets: tuple[str, ...], path: 
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=8)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with io.atomic_path(path) as tmp:
+    with fsutil.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
@@ -75,21 +76,21 @@ def _curves(out: Path, cfg, target: str, path: Path) -> Path | None:  # noqa: AN
     if not fdir.is_dir():
         return None
     labels, partition = load_labels(cfg.root, cfg.task, target)
-    fused = io.read_predictions(fdir)
+    fused = formats.read_predictions(fdir)
     sid = sorted(fused)[0]
     fig, ax = plt.subplots(figsize=(11, 3.4))
     lts, y = labels[sid]
     ax.plot(lts / 1000, y, color="black", lw=1.5, label="label")
     for name in full:
         feats, model = paper.STREAMS[cfg.task.value][name]
-        p = io.read_predictions(ReproduceDir(out).run(target, feats, model).predictions("devel")).get(sid)
+        p = formats.read_predictions(ReproduceDir(out).run(target, feats, model).predictions("devel")).get(sid)
         if p is not None:
             ax.plot(p[0] / 1000, p[1], lw=0.8, alpha=0.8, label=f"{name}: {feats} {paper.MODEL_LABELS[model]}")
     ax.plot(fused[sid][0] / 1000, fused[sid][1], color="tab:red", lw=1.6, label="fused")
     ax.set(xlabel="time (s)", ylabel=target, title=f"devel subject {sid}: unimodal and fused predictions")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=3)
-    with io.atomic_path(path) as tmp:
+    with fsutil.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
@@ -156,8 +157,8 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
         _bar_chart(res, cfg.task, targets, ReproduceDir(out).plot("unimodal.png"))
         parts.append(f"Wall time {wall_s / 60:.1f} min (unimodal stage only).")
         text = "\n\n".join(parts) + "\n"
-        io.write_text(ReproduceDir(out).report_html, _to_html(text))
-        return io.write_text(ReproduceDir(out).report_md, text)
+        fsutil.write_text(ReproduceDir(out).report_html, _to_html(text))
+        return fsutil.write_text(ReproduceDir(out).report_md, text)
 
     header = ["Streams", "M"] + [h for t in targets for h in (f"{t} (ours)", f"{t} (paper)")]
     rows = []
@@ -211,8 +212,8 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
               "Every run directory under `runs/` and `fusion/` holds its own config.toml, metrics.json, "
               "checkpoint and predictions."]
     text = "\n\n".join(parts) + "\n"
-    md = io.write_text(ReproduceDir(out).report_md, text)
-    io.write_text(ReproduceDir(out).report_html, _to_html(text))
+    md = fsutil.write_text(ReproduceDir(out).report_md, text)
+    fsutil.write_text(ReproduceDir(out).report_html, _to_html(text))
     return md
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musefusion import io
+from musefusion.data import formats
 from musefusion.data.corpus import find_corpus_dir, label_path
 from musefusion.errors import DataFormatError, MissingDataError
 from musefusion.evaluation.metrics import ccc_concatenated, ccc_per_sequence_mean, pcc, rmse
@@ -64,9 +64,9 @@ def score_predictions(pred_dir: Path, root: Path, task: Task, target: str, parti
         MissingDataError: no predictions, or a needed label file is missing.
         DataFormatError: predictions do not cover the label steps.
     """
-    preds = io.read_predictions(pred_dir)
+    preds = formats.read_predictions(pred_dir)
     corpus = find_corpus_dir(root, task)
-    partition_map = io.read_partition(corpus / "metadata" / "partition.csv")
+    partition_map = formats.read_partition(corpus / "metadata" / "partition.csv")
     ids = [s for s, p in partition_map.items() if p == partition]
     missing = [s for s in ids if s not in preds]
     if missing:
@@ -80,7 +80,7 @@ def score_predictions(pred_dir: Path, root: Path, task: Task, target: str, parti
             lp = hidden_label_path(test_labels, corpus.name, target, sid)
         else:
             lp = label_path(corpus, target, sid)
-        p, y = join_by_timestamp(preds[sid], io.read_label_csv(lp), f"'{pred_dir / (sid + '.csv')}'")
+        p, y = join_by_timestamp(preds[sid], formats.read_label_csv(lp), f"'{pred_dir / (sid + '.csv')}'")
         ps.append(p)
         ys.append(y)
     cat_p, cat_y = np.concatenate(ps), np.concatenate(ys)

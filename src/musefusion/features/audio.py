@@ -270,9 +270,9 @@ def load_network(model: Any, path: str | os.PathLike[str], what: str, hint: str,
         MissingDataError: the file does not exist.
         CheckpointError: pickled code, unreadable file, missing keys or wrong shapes.
     """
-    from musefusion import io
+    from musefusion import weights
 
-    state = io.load_state_dict(path, what, hint)
+    state = weights.load_state_dict(path, what, hint)
     state = {k: v for k, v in state.items() if not k.startswith(ignore_prefixes)}
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]

@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from musefusion import io
 from musefusion.config import ConfigBase
+from musefusion.data import formats
 from musefusion.errors import ConfigError, DataFormatError
 from musefusion.features import audio as audio_mod
-from musefusion.features import physio
+from musefusion.features import bio_records, media, physio
 from musefusion.features.align import step_grid
 from musefusion.types import Task, expand_features
 
@@ -43,7 +43,7 @@ PAPER_FEATURES: dict[Task, tuple[str, ...]] = {
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac", ".opus")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg")
 #: Bio inputs: a CSV table, a WFDB record (its .hea header; the .dat beside it), an EDF(+) or BDF(+) file.
-BIO_SUFFIXES = (".csv", *io.RECORD_SUFFIXES)
+BIO_SUFFIXES = (".csv", *bio_records.RECORD_SUFFIXES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +102,7 @@ class Recording:
     bio: Path | None = None  # CSV with time + ecg/resp columns, WFDB .hea record, or EDF/BDF file
 
     def __post_init__(self) -> None:
-        io.check_id(str(self.id), "Recording id (--id, a manifest row or a file name)")
+        formats.check_id(str(self.id), "Recording id (--id, a manifest row or a file name)")
 
 
 class Extracted(dict):
@@ -248,7 +248,7 @@ class Extractor:
         return out
 
     def _extract_audio(self, path: Path, from_video: bool, feats: list[str], out: Extracted) -> None:
-        signal = io.read_audio(path, audio_mod.AUDIO_SR_HZ, what="Video" if from_video else "Audio")
+        signal = media.read_audio(path, audio_mod.AUDIO_SR_HZ, what="Video" if from_video else "Audio")
         if signal is None:
             if not from_video:
                 raise DataFormatError(f"Audio file '{path}' has no audio stream.")
@@ -287,11 +287,11 @@ class Extractor:
         if suffix == ".dat":
             raise ConfigError(f"Bio file '{path}' is a WFDB signal file; give its header "
                               f"'{path.with_suffix('.hea')}' instead (the .dat is read through it).")
-        if suffix in io.RECORD_SUFFIXES:
-            df = physio.record_table(io.read_bio_record(path), path, cfg.ecg_channel, cfg.resp_channel)
+        if suffix in bio_records.RECORD_SUFFIXES:
+            df = physio.record_table(bio_records.read_bio_record(path), path, cfg.ecg_channel, cfg.resp_channel)
             t, sr, ecg, resp = physio.read_bio(df, path, "s")
         else:
-            df = io.read_table(path)
+            df = bio_records.read_table(path)
             t, sr, ecg, resp = physio.read_bio(df, path, cfg.bio_time_unit, cfg.ecg_channel, cfg.resp_channel)
         grid = step_grid(t[-1])
         try:
@@ -354,7 +354,7 @@ class Extractor:
                 continue
             result = self.extract_file(rec.audio, rec.video, rec.bio, features=list(paths))
             for f, (ts, vals) in result.items():
-                io.write_sequence_csv(paths[f], ts, vals, columns=result.columns[f])
+                formats.write_sequence_csv(paths[f], ts, vals, columns=result.columns[f])
             n_steps = max((len(ts) for ts, _ in result.values()), default=0)
             face = result.face_rate if result.face_rate is not None else np.nan
             rows.append((rec.id, "extracted", ",".join(result), n_steps, face))
@@ -403,7 +403,7 @@ def recordings_from_manifest(path: str | os.PathLike[str]) -> list[Recording]:
         DataFormatError: no ``id`` column, no input column, or a row without any input.
     """
     path = Path(path)
-    df = io.read_table(path, "Manifest", "columns id,audio,video,bio")
+    df = bio_records.read_table(path, "Manifest", "columns id,audio,video,bio")
     df.columns = [str(c).strip().lower() for c in df.columns]
     kinds = [k for k in ("audio", "video", "bio") if k in df.columns]
     if "id" not in df.columns or not kinds:

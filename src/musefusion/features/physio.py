@@ -28,7 +28,7 @@ import pandas as pd
 
 from musefusion.errors import ConfigError, DataFormatError, MissingDependencyError
 from musefusion.features.align import align_to_grid
-from musefusion.io import RecordChannel
+from musefusion.features.bio_records import RecordChannel
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def record_table(channels: Sequence[RecordChannel], path: str | os.PathLike[str]
     the table ends where the shorter one ends.
 
     Args:
-        channels: the record's signals (:func:`musefusion.io.read_bio_record`).
+        channels: the record's signals (:func:`musefusion.features.bio_records.read_bio_record`).
         path: the record's file, for messages.
         ecg_channel: the ECG channel's name, or None for the name rules.
         resp_channel: the respiration channel's name, or None for the name rules.
@@ -207,7 +207,7 @@ def read_bio(df: pd.DataFrame, path: str | os.PathLike[str], time_unit: str = "a
     """Pick time, ECG and respiration out of a raw recording's table.
 
     Args:
-        df: the table (:func:`musefusion.io.read_table`, or :func:`record_table` for a WFDB/EDF record).
+        df: the table (:func:`musefusion.features.bio_records.read_table`, or :func:`record_table` for a WFDB/EDF record).
         path: its file, for messages.
         time_unit: auto, s or ms (see :func:`time_to_seconds`).
         ecg_column: the ECG column's name (case-insensitive; ``--ecg-channel``), or None for ``ECG_COLUMNS``.

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from musefusion import io
 from musefusion.errors import MissingDependencyError
+from musefusion.features import media
 from musefusion.features.align import step_grid
 from musefusion.features.audio import load_network, resolve_weights
 
@@ -358,7 +358,7 @@ def extract_vggface(path: str | os.PathLike[str], mtcnn: dict[str, Any], model: 
         DataFormatError: the file is empty, undecodable or has no video stream.
     """
     path = Path(path)
-    grid = step_grid(io.media_duration_s(path))
+    grid = step_grid(media.media_duration_s(path))
     values = np.full((len(grid), 512), np.nan, dtype=np.float32)
     pending_idx: list[int] = []
     pending: list[np.ndarray] = []
@@ -370,7 +370,7 @@ def extract_vggface(path: str | os.PathLike[str], mtcnn: dict[str, Any], model: 
             pending.clear()
             pending_idx.clear()
 
-    for k, frame in io.read_video_frames(path, grid / 1000.0):
+    for k, frame in media.read_video_frames(path, grid / 1000.0):
         last_step = k
         boxes, marks = detect_faces(frame, mtcnn, min_face_px)
         if len(boxes):

@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from musefusion import io, rundir
+from musefusion import fsutil, rundir
 from musefusion.config import ConfigBase, TrainConfig, _enum_field
+from musefusion.data import formats
 from musefusion.data.corpus import load_labels
 from musefusion.errors import ConfigError
 from musefusion.evaluation.metrics import ccc_concatenated, ccc_per_sequence_mean
@@ -33,6 +34,7 @@ from musefusion.fusion.oof import ensure_oof, subject_folds
 from musefusion.fusion.stack import load_stream, stack_streams
 from musefusion.models.fusion import LateFusion
 from musefusion.rundir import RunDir
+from musefusion.training import checkpoint
 from musefusion.training.loop import Windows, fit, predict_arrays, resolve_device
 from musefusion.training.run import load_run_config, make_train_windows, versions
 from musefusion.training.seeds import pick_best_seed, seed_everything
@@ -123,7 +125,7 @@ def stream_digest(run: Path) -> str:
     h = hashlib.blake2b(digest_size=12)
     for f in (RunDir(run).metrics, RunDir(run).final.metrics):
         if f.is_file():
-            io.file_digest(f, h)
+            fsutil.file_digest(f, h)
     return h.hexdigest()
 
 
@@ -213,8 +215,8 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
     model = models[best]
     out.mkdir(parents=True, exist_ok=True)
     run = RunDir(out)
-    io.write_toml(run.config, {**record, "versions": versions()})
-    io.save_checkpoint(run.checkpoint, {"model": model.state_dict(), "config": cfg.to_dict(),
+    fsutil.write_toml(run.config, {**record, "versions": versions()})
+    checkpoint.save_checkpoint(run.checkpoint, {"model": model.state_dict(), "config": cfg.to_dict(),
                                                "n_streams": len(cfg.streams), "seed": best,
                                                "best_score": float(per_seed[best]["devel_ccc"])})
     test_xs = [test_stack[s][1] for s in ids[Partition.TEST]]
@@ -227,7 +229,7 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
         stacks[Partition.TRAIN] = train_stack
     for part, (pids, part_preds) in preds.items():
         if pids:
-            io.write_predictions(run.predictions(part.value),
+            formats.write_predictions(run.predictions(part.value),
                                  {s: (stacks[part][s][0], v) for s, v in zip(pids, part_preds, strict=True)})
     stream_scores = {n: ccc_concatenated([x[:, k] for x in dev_xs], dev_ys) for k, n in enumerate(names)}
     vals = np.array([r["devel_ccc"] for r in per_seed.values()])
@@ -244,7 +246,7 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
                          title=f"fused devel: {data_cfg.target} ({' + '.join(names)})")
     except Exception as exc:  # plots never lose a finished run
         logger.warning("could not plot %s: %s", out, exc)
-    io.write_json(run.metrics, metrics)
+    fsutil.write_json(run.metrics, metrics)
     logger.info("fusion %s (%s): devel CCC %.4f (streams: %s)", " + ".join(names), cfg.train_on.value,
                 per_seed[best]["devel_ccc"], ", ".join(f"{n} {v:.4f}" for n, v in stream_scores.items()))
     return metrics

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musefusion import io
+from musefusion import fsutil
 from musefusion.config import RunConfig
 from musefusion.data.corpus import CorpusData, load_corpus
 from musefusion.errors import ConfigError
@@ -103,7 +103,7 @@ def collect_oof(run_dir: Path, k: int) -> Path:
     """
     run = RunDir(run_dir)
     target = run.oof_predictions(k)
-    with io.atomic_dir(target) as tmp:  # collected anew each time (cheap), so a retrained fold is never stale
+    with fsutil.atomic_dir(target) as tmp:  # collected anew each time (cheap), so a retrained fold is never stale
         for fold in range(k):
             if not run.fold(k, fold).finished:
                 raise ConfigError(f"Fold {fold} of '{run_dir}' is not trained; run train_fold first.")

@@ -1,4 +1,4 @@
-"""Load unimodal prediction streams written by ``io.write_predictions`` and join them by timestamp."""
+"""Load unimodal prediction streams written by ``formats.write_predictions`` and join them by timestamp."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musefusion import io
+from musefusion.data import formats
 from musefusion.errors import DataFormatError, MissingDataError
 
 Stream = dict[str, tuple[np.ndarray, np.ndarray]]
@@ -18,7 +18,7 @@ def load_stream(pred_dir: Path) -> Stream:
     Raises:
         MissingDataError: the folder is missing or empty.
     """
-    return io.read_predictions(pred_dir)
+    return formats.read_predictions(pred_dir)
 
 
 def stack_streams(streams: list[Stream], names: list[str], ids: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from musefusion import families, io
+from musefusion import families, fsutil
 from musefusion.config import SWEEP_PARAMS, RunConfig, SweepConfig
 from musefusion.errors import ConfigError
 
@@ -71,7 +71,7 @@ def load_space(path: str | os.PathLike[str], model: str) -> dict[str, tuple[Any,
         DataFormatError: the file is not valid TOML.
         ConfigError: no ``[space]`` table, or an unknown top-level key.
     """
-    data = io.read_toml(path)
+    data = fsutil.read_toml(path)
     unknown = sorted(set(data) - {"space", "paper_space"})
     if unknown:
         raise ConfigError(f"Space file '{path}': unknown key(s) {unknown}; allowed: paper_space, [space].")

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from musefusion import io
+from musefusion import fsutil
 from musefusion.config import RunConfig
 from musefusion.errors import ConfigError, StorageError
 from musefusion.sweep.grid import apply_params
@@ -181,19 +181,19 @@ def report_study(study_name: str, storage_url: str, out: Path, top: int = 10,
     table = trials_table(study)
     best = best_trials(table, top)
     files = [out / "trials.csv", out / "best_trials.csv"]
-    with io.atomic_path(files[0]) as tmp:
+    with fsutil.atomic_path(files[0]) as tmp:
         table.to_csv(tmp, index=False)
-    with io.atomic_path(files[1]) as tmp:
+    with fsutil.atomic_path(files[1]) as tmp:
         best.to_csv(tmp, index=False)
     importances = _importances(study)
-    files.append(io.write_json(out / "importances.json", importances))
+    files.append(fsutil.write_json(out / "importances.json", importances))
     files.append(_plot_history(table, out / "optimization_history.png") if not table.empty
                  else out / "optimization_history.png")
     files.append(_plot_importances(importances, out / "param_importances.png"))
     cfg = best_run_config(study, data_root)
     if cfg is not None:
         best_t = study.best_trial
-        files.append(io.write_toml(out / "best_config.toml", cfg.to_dict()))
+        files.append(fsutil.write_toml(out / "best_config.toml", cfg.to_dict()))
         logger.info("best trial %d: devel CCC %.4f", best_t.number, best_t.value)
     files = [f for f in files if f.exists()]
     return SweepReport(out, table, best, {k: v for k, v in importances.items() if not math.isnan(v)}, cfg, files)

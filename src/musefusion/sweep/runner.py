@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from musefusion import io
+from musefusion import fsutil
 from musefusion.config import RunConfig, Sampler, SweepConfig
 from musefusion.errors import (
     ConfigError,
@@ -451,7 +451,7 @@ def _run_trial(study: Any, trial: Any, sweep: SweepConfig, data: Any, me: dict[s
     if retry_of is not None and not run_dir.exists() and trial_dir(sweep.out, retry_of).is_dir():
         trial_dir(sweep.out, retry_of).rename(run_dir)  # continue from the interrupted trial's epoch state
     run_dir.mkdir(parents=True, exist_ok=True)
-    io.write_json(RunDir(run_dir).trial, {"study": sweep.study, "number": number, "params": params,
+    fsutil.write_json(RunDir(run_dir).trial, {"study": sweep.study, "number": number, "params": params,
                                            "retry_of": retry_of})
     trial.set_user_attr("run_dir", str(run_dir))
     epochs = sweep.base.train.epochs

@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from musefusion import io
 from musefusion.config import Schedule, TrainConfig
 from musefusion.data.segment import pad_sequences
 from musefusion.errors import ConfigError, TrainingError
 from musefusion.evaluation.metrics import ccc_concatenated
+from musefusion.training import checkpoint
 from musefusion.training.losses import CCCLoss
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def fit(model: nn.Module, windows: Windows, devel_x: Sequence[np.ndarray], devel
     best: dict[str, Any] = {"score": -np.inf, "epoch": 0, "state": copy.deepcopy(model.state_dict())}
     stale, start_epoch = 0, 1
     if state_path is not None and state_path.is_file():
-        st = io.load_checkpoint(state_path)
+        st = checkpoint.load_checkpoint(state_path)
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
         sched.load_state_dict(st["scheduler"])
@@ -175,7 +175,7 @@ def fit(model: nn.Module, windows: Windows, devel_x: Sequence[np.ndarray], devel
         history.append(row)
         logger.debug("seed %d epoch %d: train loss %.4f, devel CCC %.4f", seed, epoch, train_loss, row["devel_ccc"])
         if state_path is not None:
-            io.save_checkpoint(state_path, {
+            checkpoint.save_checkpoint(state_path, {
                 "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                 "rng_gen": gen.get_state(), "rng_torch": torch.get_rng_state(), "history": history,
                 "stale": stale, "epoch": epoch, "best_score": float(best["score"]),

@@ -26,14 +26,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from musefusion import io, rundir
+from musefusion import fsutil, rundir
 from musefusion.config import ModelConfig, RunConfig
+from musefusion.data import formats
 from musefusion.data.corpus import CorpusData, Sequence, corpus_digest, load_corpus, resolve_data_config
 from musefusion.data.segment import make_windows
 from musefusion.errors import CheckpointError, ConfigError
 from musefusion.evaluation.metrics import ccc_concatenated, ccc_per_sequence_mean
 from musefusion.models import build_model
 from musefusion.rundir import RunDir
+from musefusion.training import checkpoint
 from musefusion.training.loop import FitResult, Windows, fit, predict_arrays, resolve_device
 from musefusion.training.seeds import pick_best_seed, seed_everything
 from musefusion.types import Partition
@@ -73,22 +75,22 @@ def make_train_windows(seqs: list[Sequence], win_len: int, hop_len: int) -> Wind
 def _write_seed_outputs(seed_dir: RunDir, model: torch.nn.Module, result: FitResult, data: CorpusData,
                         cfg: RunConfig, device: torch.device) -> dict[str, Any]:
     model.load_state_dict(result.state_dict)
-    io.save_checkpoint(seed_dir.checkpoint, checkpoint_payload(result, data, cfg))
+    checkpoint.save_checkpoint(seed_dir.checkpoint, checkpoint_payload(result, data, cfg))
     scores: dict[str, Any] = {"seed": result.seed, "best_epoch": result.best_epoch}
     for part in Partition:
         seqs = data.partition(part)
         if not seqs:
             continue
         preds = predict_arrays(model, [s.x for s in seqs], device)
-        io.write_predictions(seed_dir.predictions(part.value),
+        formats.write_predictions(seed_dir.predictions(part.value),
                              {s.id: (s.timestamps, p) for s, p in zip(seqs, preds, strict=True)})
         if part != Partition.TEST:
             ys = [s.y for s in seqs]
             scores[f"{part.value}_ccc"] = ccc_concatenated(preds, ys)
             scores[f"{part.value}_ccc_subject_mean"] = ccc_per_sequence_mean(preds, ys)
-    with io.atomic_path(seed_dir.history) as tmp:
+    with fsutil.atomic_path(seed_dir.history) as tmp:
         pd.DataFrame(result.history).to_csv(tmp, index=False)
-    io.write_json(seed_dir.result, scores)
+    fsutil.write_json(seed_dir.result, scores)
     return scores
 
 
@@ -106,7 +108,7 @@ def load_model(path: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     Raises:
         CheckpointError: not a musefusion checkpoint, or weights that do not fit the stored config.
     """
-    payload = io.load_checkpoint(path)
+    payload = checkpoint.load_checkpoint(path)
     for key in ("model", "config", "d_in"):
         if key not in payload:
             raise CheckpointError(f"'{path}' is not a musefusion model checkpoint (no '{key}' entry).")
@@ -176,7 +178,7 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
         rundir.clear(out)
     run = RunDir(out)
     out.mkdir(parents=True, exist_ok=True)
-    io.write_toml(run.config, {**run_record(cfg, digest), "versions": versions()})
+    fsutil.write_toml(run.config, {**run_record(cfg, digest), "versions": versions()})
 
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)
@@ -191,7 +193,7 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
     for seed in cfg.train.seeds:
         seed_dir = run.seed(seed)
         if resume and seed_dir.result.is_file():
-            per_seed[seed] = io.read_json(seed_dir.result)
+            per_seed[seed] = fsutil.read_json(seed_dir.result)
             continue
         seed_dir.path.mkdir(parents=True, exist_ok=True)
         seed_everything(seed)
@@ -207,9 +209,9 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
     devel_scores = {s: float(r.get("devel_ccc", float("nan"))) for s, r in per_seed.items()}
     best_seed = pick_best_seed(devel_scores) if devel else cfg.train.seeds[0]
     best_dir = run.seed(best_seed)
-    with io.atomic_path(run.checkpoint) as tmp:
+    with fsutil.atomic_path(run.checkpoint) as tmp:
         shutil.copy2(best_dir.checkpoint, tmp)
-    with io.atomic_dir(run.predictions_root) as tmp:
+    with fsutil.atomic_dir(run.predictions_root) as tmp:
         shutil.copytree(best_dir.predictions_root, tmp, dirs_exist_ok=True)
 
     vals = np.array([v for v in devel_scores.values()], dtype=float)
@@ -234,7 +236,7 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
         plot_run(out, data)
     except Exception as exc:  # plotting must never lose a finished run
         logger.warning("could not draw plots for %s: %s", out, exc)
-    io.write_json(run.metrics, metrics)
+    fsutil.write_json(run.metrics, metrics)
     return RunResult(out, metrics)
 
 
