@@ -101,7 +101,7 @@ def demo(
     minutes: Annotated[float, typer.Option(help="Synthetic recording length per subject in minutes.")] = 5.0,
 ) -> None:
     """The main job on the embedded default: synthesise the default corpus, check it, reproduce the paper."""
-    from musefusion.cli.fuse import reproduce
+    from musefusion.cli.reproduce import reproduce
 
     rundir.check_out(out, "demo")
     corpus_root = out / "data"

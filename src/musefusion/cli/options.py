@@ -1,4 +1,4 @@
-"""Options shared by several commands, defined once."""
+"""Options shared by several commands, each declared once (the same name means the same thing everywhere)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from musefusion import families
 from musefusion.types import Task
 
 DataOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045 - typer needs Optional here
@@ -14,3 +15,27 @@ DataOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045 - typer needs O
                    "Default: $MUSEFUSION_DATA.", show_default=False)]
 TaskOpt = Annotated[Task, typer.Option("--task", help="MuSe sub-challenge.", case_sensitive=False)]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
+
+# The run options of `train` and `sweep run` (None: not given, the config file's or the default value holds).
+TaskOverrideOpt = Annotated[Optional[Task], typer.Option(  # noqa: UP045
+    "--task", help="MuSe sub-challenge (default: stress).", case_sensitive=False, show_default=False)]
+TargetOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    "--target", help="Label folder: arousal, valence, anno12_EDA, ...", show_default=False)]
+FeaturesOpt = Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+    "--features", help="Feature set(s), space- or comma-separated or repeated; join with '+' to concatenate "
+                       "(bio = ECG+resp+BPM, or a biosignals folder); names match the corpus folders in any case.",
+    show_default=False)]
+ModelOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    "--model", help=f"Model family: {', '.join(families.names())} (default: selfattn_lstm).", show_default=False)]
+EpochsOpt = Annotated[Optional[int], typer.Option(  # noqa: UP045
+    "--epochs", help="Epochs (default: 100, paper Sec. 5.2).", show_default=False)]
+WinLenOpt = Annotated[Optional[int], typer.Option(  # noqa: UP045
+    "--win-len", help="Train window length in steps (default: 300).", show_default=False)]
+HopLenOpt = Annotated[Optional[int], typer.Option(  # noqa: UP045
+    "--hop-len", help="Train window hop in steps (default: 50).", show_default=False)]
+ConfigOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045
+    "--config", help="TOML file with [data], [model] and [train] sections; flags override it.",
+    show_default=False)]
+OverwriteOpt = Annotated[bool, typer.Option(
+    "--overwrite", help="Replace runs in --out that were made with another configuration (without it they are "
+                        "refused); files musefusion did not write are kept.")]

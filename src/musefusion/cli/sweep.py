@@ -12,13 +12,22 @@ from rich.table import Table
 from rich.text import Text
 
 from musefusion import rundir
-from musefusion.cli.options import DataOpt
+from musefusion.cli.options import (
+    ConfigOpt,
+    DataOpt,
+    EpochsOpt,
+    FeaturesOpt,
+    HopLenOpt,
+    ModelOpt,
+    TargetOpt,
+    TaskOverrideOpt,
+    WinLenOpt,
+)
 from musefusion.cli.train import build_run_config, log_to_file
-from musefusion.config import MODEL_NAMES, Sampler, SweepConfig
+from musefusion.config import Sampler, SweepConfig
 from musefusion.progress import make_progress, print_table
 from musefusion.progress import out as console
 from musefusion.rundir import RunDir
-from musefusion.types import Task
 
 sweep_app = typer.Typer(help="Hyper-parameter sweeps (paper Sec. 5.2 grid) with Optuna: resumable, several "
                              "workers and machines on one study. `musefusion sweep --data ...` is short for `sweep run --data ...`.",
@@ -49,18 +58,13 @@ def _init_worker(log_path: Path, level: int, index: int) -> None:
 @sweep_app.command("run")
 def run(
     data: DataOpt = None,
-    task: Annotated[Task | None, typer.Option(help="MuSe sub-challenge (default: stress).", case_sensitive=False,
-                                              show_default=False)] = None,
-    target: Annotated[str | None, typer.Option(help="Label folder: arousal, valence, anno12_EDA, ...",
-                                               show_default=False)] = None,
-    features: Annotated[list[str] | None, typer.Option(help="Feature set(s); repeat or join with '+'.",
-                                                       show_default=False)] = None,
-    model: Annotated[str | None, typer.Option(help=f"Model: {', '.join(MODEL_NAMES)} (default: selfattn_lstm).",
-                                              show_default=False)] = None,
+    task: TaskOverrideOpt = None,
+    target: TargetOpt = None,
+    features: FeaturesOpt = None,
+    model: ModelOpt = None,
     trials: Annotated[int, typer.Option(help="COMPLETE + PRUNED trials the study should hold in total (a rerun "
                                         "continues up to this number; it does not add this many).")] = 20,
-    epochs: Annotated[int | None, typer.Option(help="Epochs per trial (default: 100, paper Sec. 5.2).",
-                                               show_default=False)] = None,
+    epochs: EpochsOpt = None,
     seeds: Annotated[list[int] | None, typer.Option(help="Seeds per trial, e.g. --seeds 1 2 3; the objective is "
                                                     "the mean devel CCC over them (default: 1).",
                                                     show_default=False)] = None,
@@ -82,12 +86,9 @@ def run(
     = 0,
     heartbeat: Annotated[int, typer.Option(help="Heartbeat seconds; a trial silent for 3 heartbeats (its worker "
                                            "died on another machine) is failed and retried.")] = 10,
-    win_len: Annotated[int | None, typer.Option(help="Train window length in steps (default: 300).",
-                                                show_default=False)] = None,
-    hop_len: Annotated[int | None, typer.Option(help="Train window hop in steps (default: 50).",
-                                                show_default=False)] = None,
-    config: Annotated[Path | None, typer.Option(help="Base TOML ([data], [model], [train]) for the fixed part; "
-                                                "flags override it.", show_default=False)] = None,
+    win_len: WinLenOpt = None,
+    hop_len: HopLenOpt = None,
+    config: ConfigOpt = None,
     out: Annotated[Path | None, typer.Option(help="Sweep folder: trials/<number>/ run dirs, study.db, log.txt "
                                              "[default: sweeps/<study>].", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option(help="Print the resolved sweep (base config, space, grid size) and "

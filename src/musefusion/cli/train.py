@@ -13,9 +13,18 @@ from rich.table import Table
 from rich.text import Text
 
 from musefusion import fsutil, rundir
-from musefusion.cli.options import DataOpt
+from musefusion.cli.options import (
+    ConfigOpt,
+    DataOpt,
+    EpochsOpt,
+    FeaturesOpt,
+    HopLenOpt,
+    ModelOpt,
+    TargetOpt,
+    TaskOverrideOpt,
+    WinLenOpt,
+)
 from musefusion.config import (
-    MODEL_NAMES,
     DataConfig,
     ModelConfig,
     RunConfig,
@@ -29,7 +38,7 @@ from musefusion.errors import ConfigError
 from musefusion.progress import make_progress, print_table
 from musefusion.progress import out as console
 from musefusion.rundir import RunDir
-from musefusion.types import FillPolicy, Partition, Task
+from musefusion.types import FillPolicy, Partition
 
 logger = logging.getLogger(__name__)
 
@@ -98,28 +107,21 @@ def build_run_config(config: Path | None, overrides: dict[str, dict[str, Any]]) 
 
 def train(
     data: DataOpt = None,
-    task: Annotated[Task | None, typer.Option(help="MuSe sub-challenge (default: stress).", case_sensitive=False,
-                                              show_default=False)] = None,
-    target: Annotated[str | None, typer.Option(help="Label folder: arousal, valence, anno12_EDA, ...",
-                                               show_default=False)] = None,
-    features: Annotated[list[str] | None, typer.Option(help="Feature set(s); repeat or join with '+' "
-                                                       "(bio = ECG+resp+BPM, or a biosignals folder); names match the corpus folders in any case.", show_default=False)] = None,
-    model: Annotated[str | None, typer.Option(help=f"Model: {', '.join(MODEL_NAMES)} (default: selfattn_lstm).",
-                                              show_default=False)] = None,
+    task: TaskOverrideOpt = None,
+    target: TargetOpt = None,
+    features: FeaturesOpt = None,
+    model: ModelOpt = None,
     seeds: Annotated[list[int] | None, typer.Option(help="Seeds, e.g. --seeds 1 2 3 (default: 1).",
                                                     show_default=False)] = None,
-    epochs: Annotated[int | None, typer.Option(help="Epochs (default: 100, paper Sec. 5.2).", show_default=False)]
-    = None,
+    epochs: EpochsOpt = None,
     lr: Annotated[float | None, typer.Option(help="Adam learning rate (default: 0.001).", show_default=False)] = None,
     batch_size: Annotated[int | None, typer.Option(help="Windows per batch (default: 64).", show_default=False)]
     = None,
     schedule: Annotated[str | None, typer.Option(help="LR schedule: paper (halve after 15 epochs without train-"
                                                  "loss decrease) or plateau (baseline: patience 5, early stop 15) "
                                                  "[default: paper].", show_default=False)] = None,
-    win_len: Annotated[int | None, typer.Option(help="Train window length in steps (default: 300).",
-                                                show_default=False)] = None,
-    hop_len: Annotated[int | None, typer.Option(help="Train window hop in steps (default: 50).",
-                                                show_default=False)] = None,
+    win_len: WinLenOpt = None,
+    hop_len: HopLenOpt = None,
     fill: Annotated[FillPolicy | None, typer.Option(help="Fill policy for steps without a feature row "
                                                     "[default: zero].", show_default=False)] = None,
     hidden: Annotated[int | None, typer.Option(help="LSTM hidden size.", show_default=False)] = None,
@@ -130,8 +132,7 @@ def train(
     dropout: Annotated[float | None, typer.Option(help="Dropout.", show_default=False)] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto).", show_default=False)]
     = None,
-    config: Annotated[Path | None, typer.Option(help="TOML file with data, model and train sections; flags "
-                                                "override it.", show_default=False)] = None,
+    config: ConfigOpt = None,
     out: Annotated[Path | None, typer.Option(help="Run directory [default: runs/<task>-<target>-<features>-<model>-"
                                              "<hash of the config>], so different configs never share one.",
                                              show_default=False)] = None,

@@ -1,0 +1,59 @@
+"""``musefusion submit`` and ``validate-submission``: the MuSe test submission and its checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from musefusion.cli.options import DataOpt, TaskOpt
+from musefusion.config import resolve_data_root
+from musefusion.progress import out as console
+from musefusion.types import Task
+
+
+def submit(
+    runs: Annotated[list[Path], typer.Argument(help="One run directory (fusion or unimodal) per target.")],
+    out: Annotated[Path, typer.Option(help="Submission folder (<target>/<id>.csv).")] = Path("submission"),
+    data: DataOpt = None,
+    task: TaskOpt = Task.STRESS,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into an --out that holds other files "
+                                            "(only its target folders are replaced; nothing else is deleted).")]
+    = False,
+) -> None:
+    """Write the test predictions of finished runs in the MuSe submission layout, then validate them."""
+    from musefusion.submission import validate_submission, write_submission
+
+    sub = write_submission(list(runs), out, overwrite=overwrite)
+    console.print("wrote submission to", markup=False)
+    console.print(Text(str(sub), style="bold"))
+    if data is not None:
+        _report_problems(validate_submission(sub, resolve_data_root(data), task))
+
+
+def validate(
+    sub: Annotated[Path, typer.Argument(help="Submission folder (<target>/<id>.csv).")],
+    data: DataOpt = None,
+    task: TaskOpt = Task.STRESS,
+) -> None:
+    """Check a submission's ids, timestamps, row counts, NaN/inf and value ranges; exit 1 listing every problem."""
+    from musefusion.submission import validate_submission
+
+    _report_problems(validate_submission(sub, resolve_data_root(data), task))
+
+
+def _report_problems(problems: list[str]) -> None:
+    for p in problems:
+        console.print(Text("problem: ", style="red") + Text(p))
+    if problems:
+        console.print(f"[red]{len(problems)} problem(s): the submission is not valid.[/red]")
+        raise typer.Exit(1)
+    console.print("[green]submission valid[/green]")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``submit`` and ``validate-submission`` to the app."""
+    app.command("submit")(submit)
+    app.command("validate-submission")(validate)
