@@ -67,5 +67,5 @@ def test_no_import_cycle():
 
 def test_the_graph_sees_function_level_imports():
     graph = import_graph()
-    assert "musefusion.training.run" in graph["musefusion.reproduce"]  # imported inside reproduce()
-    assert "musefusion.cli" not in {m.rsplit(".", 1)[0] for m in graph["musefusion.reproduce"]}
+    assert "musefusion.training.run" in graph["musefusion.pipelines.reproduce"]  # imported inside reproduce()
+    assert "musefusion.cli" not in {m.rsplit(".", 1)[0] for m in graph["musefusion.pipelines.reproduce"]}

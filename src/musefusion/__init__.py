@@ -2,6 +2,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from musefusion.api import fuse, reproduce, run_config, train
 from musefusion.config import DataConfig
 from musefusion.data.corpus import CorpusData, Sequence, load_corpus
 from musefusion.data.synth import SynthConfig, synthesize
@@ -23,5 +24,5 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 __all__ = [
     "CheckpointError", "ConfigError", "CorpusData", "DataConfig", "DataFormatError", "FillPolicy",
     "MissingDataError", "MissingDependencyError", "Modality", "MuseFusionError", "Partition", "Sequence",
-    "SynthConfig", "Task", "__version__", "load_corpus", "synthesize",
+    "SynthConfig", "Task", "__version__", "fuse", "load_corpus", "reproduce", "run_config", "synthesize", "train",
 ]

@@ -127,8 +127,8 @@ def predict_recording(
 ) -> None:
     """Emotion curves for a new recording: extract the features the models need, run them, write CSV + PNG."""
     from musefusion import fsutil
-    from musefusion.recording import plot_curves
-    from musefusion.recording import predict_recording as predict
+    from musefusion.pipelines.recording import plot_curves
+    from musefusion.pipelines.recording import predict_recording as predict
 
     if audio is None and video is None and bio is None:
         raise ConfigError("Give at least one recording: --audio, --video and/or --bio.")

@@ -42,8 +42,8 @@ def reproduce(
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Run the whole paper (Tables 2-6) on a corpus and write report.md beside the paper's numbers."""
-    from musefusion.reproduce import ReproduceConfig
-    from musefusion.reproduce import reproduce as run_reproduce
+    from musefusion.pipelines.reproduce import ReproduceConfig
+    from musefusion.pipelines.reproduce import reproduce as run_reproduce
 
     cfg = ReproduceConfig(root=resolve_data_root(data), task=task, profile=profile, workers=workers,
                           test_labels=test_labels, row_configs=tuple(str(p) for p in row_config or ()),

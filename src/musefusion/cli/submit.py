@@ -24,7 +24,7 @@ def submit(
     = False,
 ) -> None:
     """Write the test predictions of finished runs in the MuSe submission layout, then validate them."""
-    from musefusion.submission import validate_submission, write_submission
+    from musefusion.pipelines.submission import validate_submission, write_submission
 
     sub = write_submission(list(runs), out, overwrite=overwrite)
     console.print("wrote submission to", markup=False)
@@ -39,7 +39,7 @@ def validate(
     task: TaskOpt = Task.STRESS,
 ) -> None:
     """Check a submission's ids, timestamps, row counts, NaN/inf and value ranges; exit 1 listing every problem."""
-    from musefusion.submission import validate_submission
+    from musefusion.pipelines.submission import validate_submission
 
     _report_problems(validate_submission(sub, resolve_data_root(data), task))
 

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from musefusion import rundir
+from musefusion.api import build_run_config
 from musefusion.cli.options import (
     ConfigOpt,
     DataOpt,
@@ -23,7 +24,7 @@ from musefusion.cli.options import (
     TaskOverrideOpt,
     WinLenOpt,
 )
-from musefusion.cli.train import build_run_config, log_to_file
+from musefusion.cli.train import log_to_file
 from musefusion.config import Sampler, SweepConfig
 from musefusion.progress import make_progress, print_table
 from musefusion.progress import out as console

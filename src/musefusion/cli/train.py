@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from musefusion import fsutil, rundir
+from musefusion.api import build_run_config
 from musefusion.cli.options import (
     ConfigOpt,
     DataOpt,
@@ -25,16 +25,9 @@ from musefusion.cli.options import (
     WinLenOpt,
 )
 from musefusion.config import (
-    DataConfig,
-    ModelConfig,
-    RunConfig,
-    TrainConfig,
-    model_preset,
     resolve_data_root,
-    unknown_key_error,
 )
 from musefusion.data import formats
-from musefusion.errors import ConfigError
 from musefusion.progress import make_progress, print_table
 from musefusion.progress import out as console
 from musefusion.rundir import RunDir
@@ -74,35 +67,6 @@ def epoch_progress(total_epochs: int, seeds: tuple[int, ...], label: str = "") -
         progress.update(tasks[seed], completed=int(row["epoch"]), ccc=f"{ccc:.4f}" if ccc == ccc else "-")
 
     return progress, on_epoch
-
-
-def build_run_config(config: Path | None, overrides: dict[str, dict[str, Any]]) -> RunConfig:
-    """Defaults < ``--config`` file < flags. ``overrides`` holds the flags given (None = not given)."""
-    base: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "train": {}}
-    if config is not None:
-        file_cfg = fsutil.read_toml(config)
-        file_cfg.pop("versions", None)
-        file_cfg.pop("inputs", None)  # a run's config.toml may be given as --config
-        unknown = sorted(set(file_cfg) - set(base))
-        if unknown:
-            raise unknown_key_error(f"the sections of '{config}'", unknown[0], list(base))
-        for k, cls in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig)):
-            section = file_cfg.get(k, {})
-            if not isinstance(section, dict):
-                raise ConfigError(f"'{config}': [{k}] must be a table of keys, not {section!r}.")
-            fields = {f.name for f in dataclasses.fields(cls)}
-            bad = sorted(set(section) - fields)
-            if bad:
-                raise unknown_key_error(f"[{k}] of '{config}'", bad[0], fields)
-            base[k].update(section)
-    for section, values in overrides.items():
-        base[section].update({k: v for k, v in values.items() if v is not None})
-    if "root" not in base["data"]:
-        base["data"]["root"] = str(resolve_data_root(None))
-    name = base["model"].get("name", "selfattn_lstm")
-    model_fields = {k: v for k, v in base["model"].items() if k != "name"}
-    model = model_preset(name, **model_fields)
-    return RunConfig(DataConfig.from_dict(base["data"]), model, TrainConfig.from_dict(base["train"]))
 
 
 def train(
@@ -157,28 +121,12 @@ def train(
 
         console.print(tomli_w.dumps(cfg.to_dict()), highlight=False, markup=False)
         return
-    from musefusion.data.corpus import load_corpus
-    from musefusion.training.loop import resolve_device
-    from musefusion.training.run import resolve_run_config, run_status, train_run
+    from musefusion.api import prepare_train, train_config
 
-    resolve_device(cfg.train.device)  # a device this machine lacks is refused before any work
-    cfg = resolve_run_config(cfg)
-    if out is None:
-        out = rundir.default_run_dir(Path("runs"), [cfg.data.task.value, cfg.data.target, "+".join(cfg.data.features),
-                                                    cfg.model.name], cfg.to_dict())
-    from musefusion.data.corpus import find_corpus_dir
-
-    rundir.refuse_inside(out, find_corpus_dir(cfg.data.root, cfg.data.task))
-    rundir.check_out(out, "run", overwrite)
-    state = run_status(cfg, out, overwrite=overwrite)  # refuse another config's run before any work
-    if state is rundir.Status.FINISHED and not overwrite:
-        logger.info("%s: finished with the same config and corpus files; showing its scores (--overwrite to "
-                    "retrain)", out)
-    with log_to_file(RunDir(out).log):
-        corpus = load_corpus(cfg.data)
-        progress, on_epoch = epoch_progress(cfg.train.epochs, cfg.train.seeds)
-        with progress:
-            result = train_run(cfg, out, data=corpus, on_epoch=on_epoch, resume=not overwrite)
+    cfg, out = prepare_train(cfg, out, overwrite=overwrite)  # refused before log.txt is created in --out
+    progress, on_epoch = epoch_progress(cfg.train.epochs, cfg.train.seeds)
+    with log_to_file(RunDir(out).log), progress:
+        result = train_config(cfg, out, overwrite=overwrite, on_epoch=on_epoch)
     m = result.metrics
     console.print(f"devel CCC {m['devel_ccc_mean']:.4f} ± {m['devel_ccc_std']:.4f} over seeds "
                   f"{list(cfg.train.seeds)}; best seed {m['best']['seed']} ({m['best'].get('devel_ccc', float('nan')):.4f}, "

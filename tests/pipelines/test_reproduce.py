@@ -56,7 +56,7 @@ def test_a_sweep_best_config_sets_its_row(tmp_path):
     from musefusion import fsutil
     from musefusion.config import DataConfig, RunConfig, TrainConfig, model_preset
     from musefusion.errors import ConfigError
-    from musefusion.reproduce import ReproduceConfig, reproduce, run_config
+    from musefusion.pipelines.reproduce import ReproduceConfig, reproduce, run_config
 
     best = RunConfig(DataConfig(root=tmp_path, features=("bio",), target="valence"),
                      model_preset("bio_lstm", hidden=24, lstm_layers=4), TrainConfig(lr=0.005, batch_size=128))

@@ -11,7 +11,7 @@ import pytest
 from musefusion import fsutil
 from musefusion.cli.app import main
 from musefusion.data import formats
-from musefusion.submission import validate_submission
+from musefusion.pipelines.submission import validate_submission
 from musefusion.types import Task
 
 
@@ -67,7 +67,7 @@ def test_validator_flags_out_of_range(good_submission, synth_stress):
 
 
 def test_written_submission_has_the_label_files_layout_and_passes(synth_stress, tmp_path):
-    from musefusion.submission import write_submission
+    from musefusion.pipelines.submission import write_submission
 
     hidden = synth_stress / "test_labels" / "c3_muse_stress" / "label_segments"
     runs = []

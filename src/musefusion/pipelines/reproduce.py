@@ -30,7 +30,7 @@ from musefusion.config import ConfigBase, DataConfig, RunConfig, TrainConfig, _e
 from musefusion.data.corpus import find_corpus_dir
 from musefusion.errors import ConfigError
 from musefusion.evaluation import paper
-from musefusion.evaluation.report import ReproduceSummary, write_report
+from musefusion.pipelines.report import ReproduceSummary, write_report
 from musefusion.rundir import ReproduceDir, Status
 from musefusion.types import Task
 from musefusion.workers import die_with_parent
@@ -292,7 +292,7 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     _run_jobs(jobs, cfg.workers, progress("fusion", len(jobs)))
 
     # 4. submission of the full fusion row, validated against the corpus
-    from musefusion.submission import validate_submission, write_submission
+    from musefusion.pipelines.submission import validate_submission, write_submission
 
     full = paper.full_fusion_row(cfg.task)
     sub = write_submission([fusion_dir(out, t, full, "oof") for t in targets], ReproduceDir(out).submission)
