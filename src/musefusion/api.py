@@ -3,11 +3,11 @@
 Each function takes the same settings as its command, by name, and returns the result object the command prints
 from; the commands in ``musefusion.cli`` are thin shells over these (progress display and messages only).
 
-Examples:
-    >>> import musefusion as mf  # doctest: +SKIP
-    >>> run = mf.train("demo/data", target="valence", features=["vggface"], model="lstm", epochs=8)  # doctest: +SKIP
-    >>> run.devel_ccc  # doctest: +SKIP
-    0.6538
+A session in a notebook (``tests/test_api.py`` runs the same on a small corpus)::
+
+    import musefusion as mf
+    run = mf.train("demo/data", target="valence", features=["vggface"], model="lstm", epochs=8)
+    run.devel_ccc, run.run_dir
 """
 
 from __future__ import annotations
