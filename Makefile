@@ -27,8 +27,10 @@ sysdeps:
 demo: venv
 	$(BIN)/musefusion demo --out $(DEMO_DIR)
 
+# The coverage floor is the level the suite reached when it was set (93.6 % of lines on 2026-12-01).
 test: venv sysdeps
-	$(BIN)/python -m pytest -q -n 2 --durations=10 --doctest-modules tests src/musefusion
+	$(BIN)/python -m pytest -q -n 2 --durations=10 --doctest-modules tests src/musefusion \
+	    --cov=musefusion --cov-report= --cov-fail-under=93
 
 # Everything but the tests marked slow (whole reproductions, subprocess runs): about half the time.
 test-fast: venv sysdeps
