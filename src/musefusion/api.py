@@ -173,6 +173,16 @@ def train(data: str | Path | None = None, *, out: str | Path | None = None, over
                         on_epoch=on_epoch)
 
 
+def default_fusion_out(cfg: Any) -> Path:
+    """``runs/fusion-<names>-<8 hex of the FusionConfig>``: the default folder of a fusion run."""
+    return rundir.default_run_dir(Path("runs"), ["fusion", "+".join(cfg.names)], {"fusion": cfg.to_dict()})
+
+
+def default_reproduce_out(cfg: Any) -> Path:
+    """``runs/reproduce-<task>-<profile>``: the default folder of a reproduction."""
+    return Path("runs") / f"reproduce-{cfg.task.value}-{cfg.profile}"
+
+
 def fuse(streams: Iterable[str | Path], *, out: str | Path | None = None, overwrite: bool = False,
          **fields: Any) -> dict[str, Any]:
     """Late fusion of unimodal runs' prediction streams (``musefusion fuse``); returns the fusion's metrics.
@@ -192,9 +202,8 @@ def fuse(streams: Iterable[str | Path], *, out: str | Path | None = None, overwr
             raise unknown_key_error("the fusion settings", key, known)
     cfg = FusionConfig.from_dict({"streams": [str(s) for s in streams],
                                   **{k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}})
-    if out is None:
-        out = rundir.default_run_dir(Path("runs"), ["fusion", "+".join(cfg.names)], {"fusion": cfg.to_dict()})
-    rundir.check_out(Path(out), "run", overwrite)
+    out = Path(out) if out is not None else default_fusion_out(cfg)
+    rundir.check_out(out, "run", overwrite)
     return fuse_streams(cfg, Path(out), resume=not overwrite, overwrite=overwrite)
 
 
@@ -214,9 +223,9 @@ def reproduce(data: str | Path | None = None, *, out: str | Path | None = None, 
         if key not in known:
             raise unknown_key_error("the reproduce settings", key, known)
     cfg = ReproduceConfig(root=resolve_data_root(data), **fields)
-    out = Path(out) if out is not None else Path("runs") / f"reproduce-{cfg.task.value}-{cfg.profile}"
+    out = Path(out) if out is not None else default_reproduce_out(cfg)
     rundir.check_out(out, "reproduce", cfg.overwrite)
     return run_reproduce(cfg, out)
 
 
-__all__ = ["build_run_config", "fuse", "prepare_train", "reproduce", "run_config", "train", "train_config"]
+__all__ = ["build_run_config", "default_fusion_out", "default_reproduce_out", "fuse", "prepare_train", "reproduce", "run_config", "train", "train_config"]

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -36,8 +37,6 @@ def plain(text: object, style: str = "") -> Text:
 def print_table(table: Table, console: Console | None = None) -> None:
     """Print a table at its natural width (never squeezed into ``COLUMNS``, so no cell is wrapped)."""
     console = console or out
-    from rich.measure import Measurement
-
     natural = Measurement.get(console, console.options.update_width(100_000), table).maximum
     if natural <= console.width:
         console.print(table)

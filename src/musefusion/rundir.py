@@ -51,6 +51,7 @@ PLOTS_DIR = "plots"
 EVALUATION_FILE = "evaluation.json"
 TRIAL_FILE = "trial.json"
 FINAL_DIR = "final"
+PREDICT_DIR = "predict"  # `musefusion predict`'s default output folder inside a run
 #: Per-seed files.
 HISTORY_FILE = "history.csv"
 RESULT_FILE = "result.json"
@@ -79,9 +80,6 @@ class RunDir:
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
 
-    def __fspath__(self) -> str:
-        return str(self.path)
-
     # files
     @property
     def config(self) -> Path:
@@ -107,6 +105,11 @@ class RunDir:
     def evaluation(self) -> Path:
         """``evaluation.json`` (``musefusion evaluate``)."""
         return self.path / EVALUATION_FILE
+
+    @property
+    def predict(self) -> Path:
+        """``predict/``: where ``musefusion predict`` writes by default."""
+        return self.path / PREDICT_DIR
 
     @property
     def trial(self) -> Path:
@@ -232,10 +235,6 @@ class ReproduceDir:
         """``fusion/<target>/<A+V+B>-<fit>``."""
         return RunDir(self.path / "fusion" / target / f"{'+'.join(row)}-{fit}")
 
-    def unimodal_metrics(self) -> list[Path]:
-        """Every row run's ``metrics.json`` present."""
-        return sorted(self.path.glob(f"runs/*/*/{METRICS_FILE}"))
-
     @property
     def submission(self) -> Path:
         """``submission/``."""
@@ -349,8 +348,9 @@ def status(out: Path, record: dict[str, Any], *, what: str = "run", overwrite: b
 
 
 #: What a run directory (unimodal, fold, final, fusion, sweep trial) may hold; :func:`clear` removes only these.
-RUN_ENTRIES = frozenset({CONFIG_FILE, METRICS_FILE, "checkpoint.pt", "predictions", "plots", "evaluation.json",
-                         "predict", "final", "trial.json", "history.csv", "checkpoint.pt.tmp"})
+RUN_ENTRIES = frozenset({CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE, PREDICTIONS_DIR, PLOTS_DIR, EVALUATION_FILE,
+                         PREDICT_DIR, FINAL_DIR, TRIAL_FILE, HISTORY_FILE,
+                         f"{CHECKPOINT_FILE}.tmp"})  # the last: what a crash of an earlier version could leave
 RUN_PREFIXES = ("seed_", "oof_k")
 #: What the other output folders may hold (besides ``log.txt`` and leftover ``.<name>.tmp`` files).
 OUTPUT_ENTRIES: dict[str, frozenset[str]] = {

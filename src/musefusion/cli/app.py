@@ -11,6 +11,7 @@ import typer.main
 from rich.text import Text
 
 from musefusion.errors import ConfigError, MuseFusionError
+from musefusion.fsutil import OUTPUT_ERRNOS
 from musefusion.progress import configure_logging, err
 
 app = typer.Typer(help="musefusion: time-continuous multimodal emotion recognition on MuSe corpora "
@@ -166,10 +167,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except OSError as exc:
-        import errno
-
-        if _state["debug"] or exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
+    except OSError as exc:  # a full disk, quota, read-only folder or permission outside an atomic write
+        if _state["debug"] or exc.errno not in OUTPUT_ERRNOS:
             raise
         err.print(Text("error: ", style="red") + Text(f"{exc.strerror}: '{exc.filename}'"), soft_wrap=True)
         sys.exit(2)

@@ -9,6 +9,7 @@ import typer
 from rich.text import Text
 
 from musefusion import rundir
+from musefusion.api import default_fusion_out
 from musefusion.cli.train import log_to_file
 from musefusion.progress import out as console
 from musefusion.rundir import RunDir
@@ -36,8 +37,7 @@ def fuse(
     cfg = FusionConfig(streams=tuple(str(s) for s in streams), names=tuple(names or ()),
                        train_on=train_on,  # type: ignore[arg-type]  # a str: checked (ConfigError) by FusionConfig
                        folds=folds, epochs=epochs, seeds=tuple(seeds or (1,)))
-    if out is None:
-        out = rundir.default_run_dir(Path("runs"), ["fusion", "+".join(cfg.names)], {"fusion": cfg.to_dict()})
+    out = out or default_fusion_out(cfg)
     rundir.check_out(out, "run", overwrite)
     with log_to_file(RunDir(out).log):
         m = fuse_streams(cfg, out, resume=not overwrite, overwrite=overwrite)

@@ -11,6 +11,7 @@ import typer
 from rich.text import Text
 
 from musefusion import rundir
+from musefusion.api import default_reproduce_out
 from musefusion.cli.options import DataOpt, OverwriteOpt, TaskOpt
 from musefusion.cli.train import log_to_file
 from musefusion.config import resolve_data_root
@@ -48,7 +49,7 @@ def reproduce(
     cfg = ReproduceConfig(root=resolve_data_root(data), task=task, profile=profile, workers=workers,
                           test_labels=test_labels, row_configs=tuple(str(p) for p in row_config or ()),
                           seeds=tuple(seeds or ()), stage=stage, all_models=all_models, overwrite=overwrite)
-    out = out or Path("runs") / f"reproduce-{task.value}-{profile}"
+    out = out or default_reproduce_out(cfg)
     rundir.check_out(out, "reproduce", overwrite)
     progress = make_progress("{last}", description_width=22)
 

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from musefusion import fsutil, rundir
-from musefusion.api import build_run_config
+from musefusion.api import build_run_config, prepare_train, train_config
 from musefusion.cli.options import (
     ConfigOpt,
     DataOpt,
@@ -121,8 +121,6 @@ def train(
 
         console.print(tomli_w.dumps(cfg.to_dict()), highlight=False, markup=False)
         return
-    from musefusion.api import prepare_train, train_config
-
     cfg, out = prepare_train(cfg, out, overwrite=overwrite)  # refused before log.txt is created in --out
     progress, on_epoch = epoch_progress(cfg.train.epochs, cfg.train.seeds)
     with log_to_file(RunDir(out).log), progress:
@@ -180,7 +178,7 @@ def predict(
     data_cfg = cfg.data.replace(root=resolve_data_root(data) if data else cfg.data.root)
     stats = (payload["norm_mean"].numpy().astype(np.float64), payload["norm_std"].numpy().astype(np.float64))
     corpus = load_corpus(data_cfg, norm_stats=stats)
-    out = out or Path(run_dir) / "predict"
+    out = out or RunDir(run_dir).predict
     rundir.check_out(out, "run")
     device = resolve_device("auto")
     net.to(device)
@@ -190,7 +188,7 @@ def predict(
         if seqs:
             preds = predict_arrays(net, [s.x for s in seqs], device)
             formats.write_predictions(RunDir(out).predictions(part.value),
-                                 {s.id: (s.timestamps, p) for s, p in zip(seqs, preds, strict=True)})
+                                      {s.id: (s.timestamps, p) for s, p in zip(seqs, preds, strict=True)})
             n += len(seqs)
     console.print(f"wrote predictions for {n} subjects to", markup=False)
     console.print(Text(str(RunDir(out).predictions_root), style="bold"))

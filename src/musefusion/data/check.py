@@ -12,6 +12,7 @@ import pandas as pd
 
 from musefusion.data import formats
 from musefusion.data.corpus import (
+    case_clashes,
     feature_path,
     find_corpus_dir,
     label_path,
@@ -80,13 +81,7 @@ def check_corpus(root: Path, task: Task, progress: bool = False) -> CheckReport:
         problems.append(f"No feature folders under '{corpus / 'feature_segments'}'.")
     if not targets:
         problems.append(f"No label folders under '{corpus / 'label_segments'}'.")
-    by_lower: dict[str, list[str]] = {}
-    for f in features:
-        by_lower.setdefault(f.lower(), []).append(f)
-    for names in by_lower.values():
-        if len(names) > 1:
-            problems.append(f"Feature folders {' and '.join(repr(n) for n in names)} under "
-                            f"'{corpus / 'feature_segments'}' differ only by case; keep one of them.")
+    problems += case_clashes(corpus)
     resolved = {}
     for group, members in FEATURE_GROUPS.items():
         try:

@@ -111,6 +111,17 @@ def list_targets(corpus_dir: Path) -> list[str]:
     return sorted(p.name for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
 
 
+def case_clashes(corpus_dir: Path, groups: list[list[str]] | None = None) -> list[str]:
+    """One message per set of feature folders that differ only by case (all of them, or those in ``groups``)."""
+    if groups is None:
+        by_lower: dict[str, list[str]] = {}
+        for name in list_features(corpus_dir):
+            by_lower.setdefault(name.lower(), []).append(name)
+        groups = list(by_lower.values())
+    return [f"Feature folders {' and '.join(repr(n) for n in names)} under '{corpus_dir / 'feature_segments'}' "
+            "differ only by case; keep one of them." for names in groups if len(names) > 1]
+
+
 def resolve_feature_names(corpus_dir: Path, features: tuple[str, ...], task: Task | None = None) -> tuple[str, ...]:
     """The corpus's own folder names for ``features`` (matched without regard to case).
 
@@ -135,10 +146,9 @@ def resolve_feature_names(corpus_dir: Path, features: tuple[str, ...], task: Tas
     by_lower: dict[str, list[str]] = {}
     for name in available:
         by_lower.setdefault(name.lower(), []).append(name)
-    for names in by_lower.values():
-        if len(names) > 1 and any(f.lower() == names[0].lower() for f in features):
-            raise ConfigError(f"Feature folders {' and '.join(repr(n) for n in names)} under "
-                              f"'{corpus_dir / 'feature_segments'}' differ only by case; keep one of them.")
+    wanted = {f.lower() for f in features}
+    for problem in case_clashes(corpus_dir, [names for key, names in by_lower.items() if key in wanted]):
+        raise ConfigError(problem)
     bio = {b.lower() for b in FEATURE_GROUPS["bio"]}
     wanted_bio = [f for f in features if f.lower() in bio and f.lower() not in by_lower]
     out: list[str] = []

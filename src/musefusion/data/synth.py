@@ -279,7 +279,7 @@ def synthesize(out: str | Path, cfg: SynthConfig, overwrite: bool = False) -> Pa
                 if part == Partition.TEST:
                     formats.write_sequence_csv(dest, grid, np.full(n, np.nan), float_decimals=4)
                     formats.write_sequence_csv(tmp_hidden / "label_segments" / target / f"{sid}.csv", grid, lab,
-                                          float_decimals=4)
+                                               float_decimals=4)
                 else:
                     formats.write_sequence_csv(dest, grid, lab, float_decimals=4)
             for fname, x in feats.items():
@@ -293,7 +293,7 @@ def synthesize(out: str | Path, cfg: SynthConfig, overwrite: bool = False) -> Pa
                 else:
                     cols = [f"{fname}_{j}" for j in range(vals.shape[1])] if vals.shape[1] > 1 else [fname]
                 formats.write_sequence_csv(tmp_corpus / "feature_segments" / fname / f"{sid}.csv",
-                                      idx[keep] * STEP_MS, vals[keep], columns=cols, float_decimals=4)
+                                           idx[keep] * STEP_MS, vals[keep], columns=cols, float_decimals=4)
         fsutil.write_toml(tmp_corpus / "metadata" / "synth.toml", cfg.to_dict())
     logger.info("wrote synthetic %s corpus with %d subjects to %s", cfg.task.value, cfg.n_subjects, corpus)
     return corpus

@@ -217,8 +217,8 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
     run = RunDir(out)
     fsutil.write_toml(run.config, {**record, "versions": versions()})
     checkpoint.save_checkpoint(run.checkpoint, {"model": model.state_dict(), "config": cfg.to_dict(),
-                                               "n_streams": len(cfg.streams), "seed": best,
-                                               "best_score": float(per_seed[best]["devel_ccc"])})
+                                                "n_streams": len(cfg.streams), "seed": best,
+                                                "best_score": float(per_seed[best]["devel_ccc"])})
     test_xs = [test_stack[s][1] for s in ids[Partition.TEST]]
     preds = {Partition.DEVEL: (ids[Partition.DEVEL], dev_pred[best]),
              Partition.TEST: (ids[Partition.TEST], predict_arrays(model, test_xs, device) if test_xs else [])}
@@ -230,7 +230,7 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
     for part, (pids, part_preds) in preds.items():
         if pids:
             formats.write_predictions(run.predictions(part.value),
-                                 {s: (stacks[part][s][0], v) for s, v in zip(pids, part_preds, strict=True)})
+                                      {s: (stacks[part][s][0], v) for s, v in zip(pids, part_preds, strict=True)})
     stream_scores = {n: ccc_concatenated([x[:, k] for x in dev_xs], dev_ys) for k, n in enumerate(names)}
     vals = np.array([r["devel_ccc"] for r in per_seed.values()])
     metrics = {"kind": "fusion", "streams": dict(zip(names, cfg.streams, strict=True)),

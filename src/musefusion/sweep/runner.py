@@ -452,7 +452,7 @@ def _run_trial(study: Any, trial: Any, sweep: SweepConfig, data: Any, me: dict[s
         trial_dir(sweep.out, retry_of).rename(run_dir)  # continue from the interrupted trial's epoch state
     run_dir.mkdir(parents=True, exist_ok=True)
     fsutil.write_json(RunDir(run_dir).trial, {"study": sweep.study, "number": number, "params": params,
-                                           "retry_of": retry_of})
+                                              "retry_of": retry_of})
     trial.set_user_attr("run_dir", str(run_dir))
     epochs = sweep.base.train.epochs
     seed_index = {s: i for i, s in enumerate(cfg.train.seeds)}

@@ -83,7 +83,7 @@ def _write_seed_outputs(seed_dir: RunDir, model: torch.nn.Module, result: FitRes
             continue
         preds = predict_arrays(model, [s.x for s in seqs], device)
         formats.write_predictions(seed_dir.predictions(part.value),
-                             {s.id: (s.timestamps, p) for s, p in zip(seqs, preds, strict=True)})
+                                  {s.id: (s.timestamps, p) for s, p in zip(seqs, preds, strict=True)})
         if part != Partition.TEST:
             ys = [s.y for s in seqs]
             scores[f"{part.value}_ccc"] = ccc_concatenated(preds, ys)
