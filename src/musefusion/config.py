@@ -168,7 +168,12 @@ class ConfigBase:
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]
 
 
-def _enum_field(cls_name: str, name: str, value: Any, enum: type[Enum]) -> Enum:
+def enum_field(cls_name: str, name: str, value: Any, enum: type[Enum]) -> Enum:
+    """``value`` as a member of ``enum``, for a config's ``__post_init__``.
+
+    Raises:
+        ConfigError: ``value`` is none of the members; the message names ``cls_name.name`` and the choices.
+    """
     try:
         return enum(value)
     except ValueError:
@@ -196,8 +201,8 @@ class DataConfig(ConfigBase):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
-        object.__setattr__(self, "task", _enum_field("DataConfig", "task", self.task, Task))
-        object.__setattr__(self, "fill", _enum_field("DataConfig", "fill", self.fill, FillPolicy))
+        object.__setattr__(self, "task", enum_field("DataConfig", "task", self.task, Task))
+        object.__setattr__(self, "fill", enum_field("DataConfig", "fill", self.fill, FillPolicy))
         feats = expand_features(self.features)
         if not feats:
             raise ConfigError("DataConfig.features: give at least one feature set, e.g. --features egemaps.")
@@ -289,7 +294,7 @@ class TrainConfig(ConfigBase):
     eval_every: int = 1  # evaluate on devel every N epochs
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "schedule", _enum_field("TrainConfig", "schedule", self.schedule, Schedule))
+        object.__setattr__(self, "schedule", enum_field("TrainConfig", "schedule", self.schedule, Schedule))
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
         if not 1 <= self.epochs <= 100_000:
             raise ConfigError(f"TrainConfig.epochs: {self.epochs} must be between 1 and 100000 (--epochs).")
@@ -377,7 +382,7 @@ class SweepConfig(ConfigBase):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out))
-        object.__setattr__(self, "sampler", _enum_field("SweepConfig", "sampler", self.sampler, Sampler))
+        object.__setattr__(self, "sampler", enum_field("SweepConfig", "sampler", self.sampler, Sampler))
         space = tuple((str(k), tuple(v)) for k, v in (self.space.items() if isinstance(self.space, dict)
                                                        else self.space))
         object.__setattr__(self, "space", space)

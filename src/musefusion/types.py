@@ -44,6 +44,14 @@ class Partition(StrEnum):
     TEST = "test"
 
 
+class FusionTrain(StrEnum):
+    """What a late-fusion model is fitted on (``musefusion.fusion.late`` explains each)."""
+
+    OOF = "oof"  # out-of-fold train predictions of k models per stream (the default)
+    IN_SAMPLE = "in-sample"  # the streams' own train predictions (the MuSe baseline's practice)
+    DEVEL = "devel"  # k-fold cross-validation on devel
+
+
 class Modality(StrEnum):
     """The modality a feature set belongs to (paper's 'M' column)."""
 

@@ -180,7 +180,6 @@ def test_a_config_file_with_an_unknown_section_is_refused(synth_stress, tmp_path
     (["--features", "mfcc"], "Unknown feature 'mfcc' for task 'stress'"),
     (["--target", "dominance"], "Unknown target 'dominance' for task 'stress'"),
     (["--epochs", "0"], "TrainConfig.epochs: 0 must be between 1 and 100000 (--epochs)"),
-    (["--schedule", "cosine"], "TrainConfig.schedule: 'cosine' is not one of paper, plateau"),
     (["--win-len", "10", "--hop-len", "20"], "DataConfig.hop_len: 20 must be between 1 and win_len=10"),
 ])
 def test_bad_flags_give_one_error_line(synth_stress, tmp_path, capsys, flags, message):
@@ -190,6 +189,15 @@ def test_bad_flags_give_one_error_line(synth_stress, tmp_path, capsys, flags, me
     assert line.startswith("error: ")
     assert message in line
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_a_choice_outside_its_enum_is_a_usage_error(synth_stress, tmp_path, capsys):
+    code = run_cli(["train", "--data", synth_stress, "--schedule", "cosine", "--out", tmp_path / "run"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "Invalid value for '--schedule'" in err and "'cosine' is not one of 'paper', 'plateau'" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_feature_the_task_does_not_have(synth_physio, tmp_path, capsys):

@@ -10,12 +10,15 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from musefusion import rundir
+from musefusion import fsutil, rundir
 from musefusion.cli.options import DataOpt, SeedOpt, TaskOpt
+from musefusion.cli.parsing import Command
+from musefusion.cli.reproduce import reproduce_shown
 from musefusion.config import resolve_data_root
 from musefusion.data.check import check_corpus
 from musefusion.data.synth import SYNTH_FEATURES, SynthConfig, synthesize
 from musefusion.errors import ConfigError
+from musefusion.pipelines.reproduce import Profile, ReproduceConfig
 from musefusion.progress import out as console
 from musefusion.progress import print_table
 from musefusion.types import Task
@@ -51,16 +54,21 @@ def synth(
     n_train, n_devel, n_test = _parse_split(split)
     cfg = SynthConfig(task=task, seed=seed, n_train=n_train, n_devel=n_devel, n_test=n_test, minutes=minutes,
                       features=tuple(features) if features else SynthConfig.features)
+    _synthesize_shown(out, cfg, overwrite)
+
+
+def _synthesize_shown(out: Path, cfg: SynthConfig, overwrite: bool) -> None:
+    """Write the synthetic corpus and say what was written where."""
     t0 = time.perf_counter()
     corpus = synthesize(out, cfg, overwrite=overwrite)
-    console.print(f"wrote {cfg.n_subjects} subjects ({n_train}/{n_devel}/{n_test}), features "
+    console.print(f"wrote {cfg.n_subjects} subjects ({cfg.n_train}/{cfg.n_devel}/{cfg.n_test}), features "
                   f"{' '.join(cfg.features)}, in {time.perf_counter() - t0:.1f} s to", markup=False)
     console.print(Text(str(corpus), style="bold"))
     console.print("hidden test labels in", markup=False)
     console.print(Text(str(Path(out) / "test_labels")))
 
 
-@data_app.command("check")
+@data_app.command("check", cls=Command)
 def check(
     root: Annotated[Path | None, typer.Argument(help="Data root or corpus folder (default $MUSEFUSION_DATA).",
                                                  show_default=False)] = None,
@@ -68,7 +76,13 @@ def check(
     data: DataOpt = None,
 ) -> None:
     """Validate a corpus and print a summary; exit 1 with the list of problems when it is broken."""
-    report = check_corpus(resolve_data_root(root or data), task, progress=True)
+    if not _check_shown(resolve_data_root(root or data), task):
+        raise typer.Exit(1)
+
+
+def _check_shown(root: Path, task: Task) -> bool:
+    """Check the corpus under ``root`` and print the summary and its problems; True when it has none."""
+    report = check_corpus(root, task, progress=True)
     console.print(Text(str(report.corpus_dir), style="bold"))
     for title, df in (("partitions", report.partitions), ("features", report.features), ("targets", report.targets)):
         table = Table(title=title, title_justify="left")
@@ -86,27 +100,24 @@ def check(
         for p in report.problems:
             console.print(Text("problem: ", style="red") + Text(p))
         console.print(f"[red]{len(report.problems)} problem(s) found.[/red]")
-        raise typer.Exit(1)
+        return False
     console.print("[green]corpus OK[/green]")
+    return True
 
 
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the synthetic corpus and the results.")] = Path("demo"),
     task: TaskOpt = Task.STRESS,
     seed: SeedOpt = 0,
-    profile: Annotated[str, typer.Option(help="reproduce profile: quick, paper or smoke (see reproduce --help).")]
-    = "quick",
+    profile: Annotated[Profile, typer.Option(help="reproduce profile: quick, paper or smoke (see reproduce --help).",
+                                             case_sensitive=False)] = Profile.QUICK,
     workers: Annotated[int, typer.Option(help="Parallel training processes.")] = 2,
     split: Annotated[str, typer.Option(help="Synthetic subjects per partition, TRAIN/DEVEL/TEST.")] = "41/14/14",
     minutes: Annotated[float, typer.Option(help="Synthetic recording length per subject in minutes.")] = 5.0,
 ) -> None:
     """The main job on the embedded default: synthesise the default corpus, check it, reproduce the paper."""
-    from musefusion.cli.reproduce import reproduce
-
     rundir.check_out(out, "demo")
     corpus_root = out / "data"
-    from musefusion import fsutil
-
     stamp = corpus_root / task.corpus_dirs[0] / "metadata" / "synth.toml"
     n_train, n_devel, n_test = _parse_split(split)
     wanted = SynthConfig(task=task, seed=seed, n_train=n_train, n_devel=n_devel, n_test=n_test, minutes=minutes)
@@ -114,10 +125,8 @@ def demo(
         console.print(Text(f"using the synthetic corpus already in {corpus_root}"))
     else:
         # demo's own folder: a synthetic corpus of other settings there is demo's too and may be replaced
-        synth(corpus_root, task=task, seed=seed, split=split, minutes=minutes, overwrite=stamp.is_file())
-    try:
-        check(corpus_root, task=task)
-    except typer.Exit as exc:
-        if exc.exit_code:
-            raise
-    reproduce(data=corpus_root, task=task, profile=profile, out=out / f"reproduce-{task.value}", workers=workers)
+        _synthesize_shown(corpus_root, wanted, overwrite=stamp.is_file())
+    if not _check_shown(corpus_root, task):
+        raise typer.Exit(1)
+    reproduce_shown(ReproduceConfig(root=corpus_root, task=task, profile=profile, workers=workers),
+                    out / f"reproduce-{task.value}")

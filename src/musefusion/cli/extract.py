@@ -10,6 +10,7 @@ from rich.text import Text
 
 from musefusion import rundir
 from musefusion.cli.options import TaskOpt
+from musefusion.cli.parsing import Command
 from musefusion.errors import ConfigError
 from musefusion.features.audio import EGEMAPS_WIN_S
 from musefusion.features.extract import (
@@ -150,5 +151,5 @@ def predict_recording(
 
 def register(app: typer.Typer) -> None:
     """Add ``extract`` and ``predict-recording`` to the app."""
-    app.command("extract")(extract)
-    app.command("predict-recording")(predict_recording)
+    app.command("extract", cls=Command)(extract)
+    app.command("predict-recording", cls=Command)(predict_recording)

@@ -10,9 +10,11 @@ from rich.text import Text
 
 from musefusion import rundir
 from musefusion.api import default_fusion_out
+from musefusion.cli.parsing import Command
 from musefusion.cli.train import log_to_file
 from musefusion.progress import out as console
 from musefusion.rundir import RunDir
+from musefusion.types import FusionTrain
 
 
 def fuse(
@@ -20,9 +22,9 @@ def fuse(
                                                 "e.g. --streams runs/A runs/V runs/B.", show_default=False)],
     out: Annotated[Path | None, typer.Option(help="Fusion run directory [default: runs/fusion-<names>-<hash of the "
                                              "config>].", show_default=False)] = None,
-    train_on: Annotated[str, typer.Option(help="What the fusion is fitted on: oof (out-of-fold train "
+    train_on: Annotated[FusionTrain, typer.Option(help="What the fusion is fitted on: oof (out-of-fold train "
                                           "predictions), in-sample (the baseline's practice) or devel (k-fold CV "
-                                          "on devel).")] = "oof",
+                                          "on devel).", case_sensitive=False)] = FusionTrain.OOF,
     folds: Annotated[int, typer.Option(help="k for out-of-fold predictions / devel CV.")] = 5,
     epochs: Annotated[int, typer.Option(help="Fusion epochs (paper: at most 20).")] = 20,
     seeds: Annotated[list[int] | None, typer.Option(help="Seeds (default: 1).", show_default=False)] = None,
@@ -35,7 +37,7 @@ def fuse(
     from musefusion.fusion.late import fuse as fuse_streams
 
     cfg = FusionConfig(streams=tuple(str(s) for s in streams), names=tuple(names or ()),
-                       train_on=train_on,  # type: ignore[arg-type]  # a str: checked (ConfigError) by FusionConfig
+                       train_on=train_on,
                        folds=folds, epochs=epochs, seeds=tuple(seeds or (1,)))
     out = out or default_fusion_out(cfg)
     rundir.check_out(out, "run", overwrite)
@@ -48,4 +50,4 @@ def fuse(
 
 def register(app: typer.Typer) -> None:
     """Add ``fuse`` to the app."""
-    app.command("fuse")(fuse)
+    app.command("fuse", cls=Command)(fuse)

@@ -13,8 +13,11 @@ from rich.text import Text
 from musefusion import rundir
 from musefusion.api import default_reproduce_out
 from musefusion.cli.options import DataOpt, OverwriteOpt, TaskOpt
+from musefusion.cli.parsing import Command
 from musefusion.cli.train import log_to_file
 from musefusion.config import resolve_data_root
+from musefusion.pipelines.reproduce import Profile, ReproduceConfig, Stage
+from musefusion.pipelines.reproduce import reproduce as run_reproduce
 from musefusion.progress import make_progress
 from musefusion.progress import out as console
 from musefusion.rundir import ReproduceDir
@@ -24,9 +27,9 @@ from musefusion.types import Task
 def reproduce(
     data: DataOpt = None,
     task: TaskOpt = Task.STRESS,
-    profile: Annotated[str, typer.Option(help="quick (8 epochs, 2 seeds: 5.9 min for the default stress corpus "
+    profile: Annotated[Profile, typer.Option(help="quick (8 epochs, 2 seeds: 5.9 min for the default stress corpus "
                                          "on 2 cores), paper (Sec. 5.2 as written) or smoke (tiny models, 2 "
-                                         "epochs: a wiring check).")] = "quick",
+                                         "epochs: a wiring check).", case_sensitive=False)] = Profile.QUICK,
     out: Annotated[Path | None, typer.Option(help="Output folder [default: runs/reproduce-<task>-<profile>]; "
                                              "resumable: finished runs of the same config are reused.",
                                              show_default=False)] = None,
@@ -38,19 +41,24 @@ def reproduce(
                                                           show_default=False)] = None,
     seeds: Annotated[list[int] | None, typer.Option(help="Seeds, overriding the profile's.", show_default=False)]
     = None,
-    stage: Annotated[str, typer.Option(help="all, or unimodal (stop after Tables 2/3).")] = "all",
+    stage: Annotated[Stage, typer.Option(help="all, or unimodal (stop after Tables 2/3).", case_sensitive=False)]
+    = Stage.ALL,
     all_models: Annotated[bool, typer.Option(help="Also train every model family on every feature set.")] = False,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Run the whole paper (Tables 2-6) on a corpus and write report.md beside the paper's numbers."""
-    from musefusion.pipelines.reproduce import ReproduceConfig
-    from musefusion.pipelines.reproduce import reproduce as run_reproduce
-
     cfg = ReproduceConfig(root=resolve_data_root(data), task=task, profile=profile, workers=workers,
                           test_labels=test_labels, row_configs=tuple(str(p) for p in row_config or ()),
                           seeds=tuple(seeds or ()), stage=stage, all_models=all_models, overwrite=overwrite)
-    out = out or default_reproduce_out(cfg)
-    rundir.check_out(out, "reproduce", overwrite)
+    reproduce_shown(cfg, out or default_reproduce_out(cfg))
+
+
+def reproduce_shown(cfg: ReproduceConfig, out: Path) -> Path:
+    """Run ``cfg`` into ``out`` with a progress display per stage and the log in ``out``; returns the report.
+
+    The part of the ``reproduce`` command that ``demo`` shares.
+    """
+    rundir.check_out(out, "reproduce", cfg.overwrite)
     progress = make_progress("{last}", description_width=22)
 
     def on_stage(name: str, n: int) -> Callable[[str], None]:
@@ -66,8 +74,9 @@ def reproduce(
         report = run_reproduce(cfg, out, progress=on_stage)
     console.print(f"reproduction finished in {(time.perf_counter() - t0) / 60:.1f} min; report:", markup=False)
     console.print(Text(str(report), style="bold"))
+    return report
 
 
 def register(app: typer.Typer) -> None:
     """Add ``reproduce`` to the app."""
-    app.command("reproduce")(reproduce)
+    app.command("reproduce", cls=Command)(reproduce)

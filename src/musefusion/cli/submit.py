@@ -9,6 +9,7 @@ import typer
 from rich.text import Text
 
 from musefusion.cli.options import DataOpt, TaskOpt
+from musefusion.cli.parsing import Command
 from musefusion.config import resolve_data_root
 from musefusion.progress import out as console
 from musefusion.types import Task
@@ -55,5 +56,5 @@ def _report_problems(problems: list[str]) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add ``submit`` and ``validate-submission`` to the app."""
-    app.command("submit")(submit)
-    app.command("validate-submission")(validate)
+    app.command("submit", cls=Command)(submit)
+    app.command("validate-submission", cls=Command)(validate)

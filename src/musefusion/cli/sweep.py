@@ -24,13 +24,15 @@ from musefusion.cli.options import (
     TaskOverrideOpt,
     WinLenOpt,
 )
+from musefusion.cli.parsing import Command, DefaultCommandGroup
 from musefusion.cli.train import log_to_file
 from musefusion.config import Sampler, SweepConfig
 from musefusion.progress import make_progress, print_table
 from musefusion.progress import out as console
 from musefusion.rundir import RunDir
 
-sweep_app = typer.Typer(help="Hyper-parameter sweeps (paper Sec. 5.2 grid) with Optuna: resumable, several "
+sweep_app = typer.Typer(cls=DefaultCommandGroup,
+                        help="Hyper-parameter sweeps (paper Sec. 5.2 grid) with Optuna: resumable, several "
                              "workers and machines on one study. `musefusion sweep --data ...` is short for `sweep run --data ...`.",
                         no_args_is_help=True)
 
@@ -56,7 +58,7 @@ def _init_worker(log_path: Path, level: int, index: int) -> None:
     _quiet_optuna()
 
 
-@sweep_app.command("run")
+@sweep_app.command("run", cls=Command)
 def run(
     data: DataOpt = None,
     task: TaskOverrideOpt = None,
@@ -164,7 +166,7 @@ def run(
     console.print(Text(f"next: musefusion sweep report --study {study} --storage {redact_url(sweep.storage_url)}"))
 
 
-@sweep_app.command("report")
+@sweep_app.command("report", cls=Command)
 def report(
     study: Annotated[str, typer.Option(help="Study name.")],
     storage: Annotated[str | None, typer.Option(help="Study database URL [default: sqlite:///sweeps/<study>/"

@@ -24,9 +24,8 @@ from musefusion.cli.options import (
     TaskOverrideOpt,
     WinLenOpt,
 )
-from musefusion.config import (
-    resolve_data_root,
-)
+from musefusion.cli.parsing import Command
+from musefusion.config import Schedule, resolve_data_root
 from musefusion.data import formats
 from musefusion.progress import make_progress, print_table
 from musefusion.progress import out as console
@@ -81,9 +80,9 @@ def train(
     lr: Annotated[float | None, typer.Option(help="Adam learning rate (default: 0.001).", show_default=False)] = None,
     batch_size: Annotated[int | None, typer.Option(help="Windows per batch (default: 64).", show_default=False)]
     = None,
-    schedule: Annotated[str | None, typer.Option(help="LR schedule: paper (halve after 15 epochs without train-"
+    schedule: Annotated[Schedule | None, typer.Option(help="LR schedule: paper (halve after 15 epochs without train-"
                                                  "loss decrease) or plateau (baseline: patience 5, early stop 15) "
-                                                 "[default: paper].", show_default=False)] = None,
+                                                 "[default: paper].", show_default=False, case_sensitive=False)] = None,
     win_len: WinLenOpt = None,
     hop_len: HopLenOpt = None,
     fill: Annotated[FillPolicy | None, typer.Option(help="Fill policy for steps without a feature row "
@@ -196,6 +195,6 @@ def predict(
 
 def register(app: typer.Typer) -> None:
     """Add train, evaluate and predict to the app."""
-    app.command("train")(train)
-    app.command("evaluate")(evaluate)
-    app.command("predict")(predict)
+    app.command("train", cls=Command)(train)
+    app.command("evaluate", cls=Command)(evaluate)
+    app.command("predict", cls=Command)(predict)

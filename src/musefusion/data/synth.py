@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from musefusion import fsutil
-from musefusion.config import ConfigBase, _enum_field
+from musefusion.config import ConfigBase, enum_field
 from musefusion.data import formats
 from musefusion.errors import ConfigError
 from musefusion.types import BIOSIGNALS, STEP_MS, Partition, Task, expand_features
@@ -56,7 +56,7 @@ class SynthConfig(ConfigBase):
     missing_face_rate: float = 0.06  # fraction of steps with no vggface/fau row
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "task", _enum_field("SynthConfig", "task", self.task, Task))
+        object.__setattr__(self, "task", enum_field("SynthConfig", "task", self.task, Task))
         if isinstance(self.features, str):
             raise ConfigError(f"SynthConfig.features: give a list of folder names, e.g. [\"{self.features}\"], "
                               "not one string.")

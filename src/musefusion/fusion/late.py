@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 
 from musefusion import fsutil, rundir
-from musefusion.config import ConfigBase, TrainConfig, _enum_field
+from musefusion.config import ConfigBase, TrainConfig, enum_field
 from musefusion.data import formats
 from musefusion.data.corpus import load_labels
 from musefusion.errors import ConfigError
@@ -38,17 +37,9 @@ from musefusion.training import checkpoint
 from musefusion.training.loop import Windows, fit, predict_arrays, resolve_device
 from musefusion.training.run import load_run_config, make_train_windows, versions
 from musefusion.training.seeds import pick_best_seed, seed_everything
-from musefusion.types import Partition
+from musefusion.types import FusionTrain, Partition
 
 logger = logging.getLogger(__name__)
-
-
-class FusionTrain(StrEnum):
-    """What the fusion model is fitted on (see module docstring)."""
-
-    OOF = "oof"
-    IN_SAMPLE = "in-sample"
-    DEVEL = "devel"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +60,7 @@ class FusionConfig(ConfigBase):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "streams", tuple(str(s) for s in self.streams))
-        object.__setattr__(self, "train_on", _enum_field("FusionConfig", "train_on", self.train_on, FusionTrain))
+        object.__setattr__(self, "train_on", enum_field("FusionConfig", "train_on", self.train_on, FusionTrain))
         if not self.streams:
             raise ConfigError("FusionConfig.streams: give at least one unimodal run directory (--streams).")
         names = tuple(self.names) or tuple(Path(s).name for s in self.streams)

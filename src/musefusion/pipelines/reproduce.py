@@ -20,13 +20,14 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from musefusion import families, fsutil, rundir
-from musefusion.config import ConfigBase, DataConfig, RunConfig, TrainConfig, _enum_field, model_preset
+from musefusion.config import ConfigBase, DataConfig, RunConfig, TrainConfig, enum_field, model_preset
 from musefusion.data.corpus import find_corpus_dir
 from musefusion.errors import ConfigError
 from musefusion.evaluation import paper
@@ -37,12 +38,27 @@ from musefusion.workers import die_with_parent
 
 logger = logging.getLogger(__name__)
 
+class Profile(StrEnum):
+    """How long ``reproduce`` trains (the numbers are in :data:`PROFILES`)."""
+
+    QUICK = "quick"  # 8 epochs, 2 seeds: every README figure
+    PAPER = "paper"  # Sec. 5.2 as written
+    SMOKE = "smoke"  # tiny models, 2 epochs: a wiring check for tests
+
+
+class Stage(StrEnum):
+    """Where ``reproduce`` stops."""
+
+    ALL = "all"  # every table
+    UNIMODAL = "unimodal"  # after the unimodal tables (Tables 2/3)
+
+
 #: Profiles: ``quick`` fits the whole stress reproduction into about 15 minutes on 2 cores; ``paper`` is Sec. 5.2.
-PROFILES: dict[str, dict[str, Any]] = {
-    "quick": {"epochs": 8, "seeds": (1, 2), "hop_len": 100, "folds": 3, "fusion_epochs": 10, "fusion_hop": 25},
-    "paper": {"epochs": 100, "seeds": (1, 2, 3), "hop_len": 50, "folds": 5, "fusion_epochs": 20, "fusion_hop": 25},
+PROFILES: dict[Profile, dict[str, Any]] = {
+    Profile.QUICK: {"epochs": 8, "seeds": (1, 2), "hop_len": 100, "folds": 3, "fusion_epochs": 10, "fusion_hop": 25},
+    Profile.PAPER: {"epochs": 100, "seeds": (1, 2, 3), "hop_len": 50, "folds": 5, "fusion_epochs": 20, "fusion_hop": 25},
     # for tests and smoke runs only
-    "smoke": {"epochs": 2, "seeds": (1,), "hop_len": 50, "folds": 2, "fusion_epochs": 2, "fusion_hop": 30,
+    Profile.SMOKE: {"epochs": 2, "seeds": (1,), "hop_len": 50, "folds": 2, "fusion_epochs": 2, "fusion_hop": 30,
               "win_len": 60,
               "small": True},
 }
@@ -54,24 +70,22 @@ class ReproduceConfig(ConfigBase):
 
     root: Path  # data root
     task: Task = Task.STRESS  # stress: Tables 2, 4, 6; physio: Tables 3, 5, 6
-    profile: str = "quick"  # quick | paper
+    profile: Profile = Profile.QUICK  # quick | paper | smoke
     workers: int = 2  # parallel training processes (one torch thread each)
     test_labels: Path | None = None  # folder with true test labels (Table 6 only)
     row_configs: tuple[str, ...] = ()  # TOML files (e.g. from `sweep report`) overriding rows' model/train settings
     seeds: tuple[int, ...] = ()  # overrides the profile's seeds when given
-    stage: str = "all"  # all | unimodal (stop after the unimodal tables)
+    stage: Stage = Stage.ALL  # all | unimodal (stop after the unimodal tables)
     all_models: bool = False  # also train every model family on every feature set (an extra table)
     overwrite: bool = False  # replace runs in `out` made with another config (same-config runs are still reused)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
-        object.__setattr__(self, "task", _enum_field("ReproduceConfig", "task", self.task, Task))
-        if self.profile not in PROFILES:
-            raise ConfigError(f"--profile '{self.profile}': choose one of {', '.join(PROFILES)}.")
+        object.__setattr__(self, "task", enum_field("ReproduceConfig", "task", self.task, Task))
+        object.__setattr__(self, "profile", enum_field("ReproduceConfig", "profile", self.profile, Profile))
         if self.workers < 1:
             raise ConfigError(f"--workers {self.workers} must be >= 1.")
-        if self.stage not in ("all", "unimodal"):
-            raise ConfigError(f"--stage '{self.stage}': choose all or unimodal.")
+        object.__setattr__(self, "stage", enum_field("ReproduceConfig", "stage", self.stage, Stage))
         object.__setattr__(self, "seeds", tuple(int(x) for x in self.seeds))
         object.__setattr__(self, "row_configs", tuple(str(x) for x in self.row_configs))
 
@@ -249,7 +263,7 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
             if run_status(rc, d, overwrite=cfg.overwrite) is not Status.FINISHED:
                 jobs.append((_job_train, (rc.to_dict(), str(d)), f"{target}/{features}-{model}"))
     _run_jobs(jobs, cfg.workers, progress("unimodal runs", len(jobs)))
-    if cfg.stage == "unimodal":
+    if cfg.stage == Stage.UNIMODAL:
         return write_report(cfg, out, summarize(out, cfg, with_test=False), wall_s=time.perf_counter() - t0,
                             submission_problems=None)
 
