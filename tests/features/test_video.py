@@ -1,4 +1,4 @@
-"""MTCNN + alignment + VGG-Face on a PyAV-encoded video of scikit-image's astronaut."""
+"""Alignment + VGG-Face on a PyAV-encoded video of scikit-image's astronaut."""
 
 from __future__ import annotations
 
@@ -8,23 +8,14 @@ import torch
 
 from musefusion.data import formats
 from musefusion.errors import CheckpointError, DataFormatError, MissingDataError
+from musefusion.features import mtcnn as mtcnn_module
 from musefusion.features import video
 from musefusion.features.extract import ExtractConfig, Recording, extract_file, extract_files
-
-#: The astronaut's face (brow to chin, cheek to cheek) in the 512x512 image, checked by eye on a drawn box.
-FACE_BOX = (175, 55, 270, 175)
-
-
-def _iou(a, b) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 @pytest.fixture(scope="module")
 def mtcnn():
-    return video.load_mtcnn()
+    return mtcnn_module.load_mtcnn()
 
 
 @pytest.fixture(scope="module")
@@ -40,39 +31,17 @@ def vggface_file(tmp_path_factory):
     return path
 
 
-def test_mtcnn_finds_the_astronaut_face(mtcnn):
-    from skimage import data
-
-    boxes, marks = video.detect_faces(data.astronaut(), mtcnn)
-    assert len(boxes) == 1 and boxes[0, 4] > 0.9
-    assert _iou(boxes[0, :4], FACE_BOX) > 0.5
-    left_eye, right_eye, nose = marks[0, 0], marks[0, 1], marks[0, 2]
-    assert left_eye[0] < nose[0] < right_eye[0] and nose[1] > left_eye[1]
-
-
-def test_mtcnn_finds_nothing_in_a_black_frame(mtcnn):
-    boxes, marks = video.detect_faces(np.zeros((240, 320, 3), np.uint8), mtcnn)
-    assert boxes.shape == (0, 5) and marks.shape == (0, 5, 2)
-
-
 def test_alignment_puts_landmarks_on_the_template(mtcnn):
     from skimage import data
 
     img = data.astronaut()
-    _, marks = video.detect_faces(img, mtcnn)
+    _, marks = mtcnn_module.detect_faces(img, mtcnn)
     m = video.similarity_transform(marks[0], video.FACE_TEMPLATE)
     mapped = (m @ np.c_[marks[0], np.ones(5)].T).T
     err = np.abs(mapped - video.FACE_TEMPLATE)
     assert err[:2].max() < 5 and err.max() < 10  # eyes land tightly; a smiling mouth is wider than the template
     face = video.align_face(img, marks[0])
     assert face.shape == (3, 224, 224) and face.mean() > 50
-
-
-def test_nms_union_and_min():
-    boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30], [2, 2, 6, 6]], dtype=torch.float32)
-    scores = torch.tensor([0.9, 0.8, 0.7, 0.95])
-    assert video.nms(boxes, scores, 0.5).tolist() == [3, 0, 2]
-    assert video.nms(boxes, scores, 0.5, mode="min").tolist() == [3, 2]  # the small box lies inside both
 
 
 def test_vggface_pipeline_on_the_astronaut_video(astronaut_video, mtcnn, vggface_file):
@@ -115,11 +84,6 @@ def test_vggface_weights_errors(tmp_path, monkeypatch):
     torch.save(bad, tmp_path / "bad.pth")
     with pytest.raises(CheckpointError, match=r"bad.pth': 'conv5_3.weight' has shape \(512, 512, 1, 1\)"):
         video.load_vggface(tmp_path / "bad.pth")
-
-
-def test_mtcnn_weights_folder_must_hold_the_nets(tmp_path):
-    with pytest.raises(MissingDataError, match="pnet.pt' not found"):
-        video.load_mtcnn(tmp_path)
 
 
 def test_undecodable_video(tmp_path, vggface_file):

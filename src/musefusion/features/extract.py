@@ -8,11 +8,13 @@ folder (the audinterface ``process_file/process_files/process_folder`` pattern).
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import logging
 import os
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -44,6 +46,15 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac", ".opus")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg")
 #: Bio inputs: a CSV table, a WFDB record (its .hea header; the .dat beside it), an EDF(+) or BDF(+) file.
 BIO_SUFFIXES = (".csv", *bio_records.RECORD_SUFFIXES)
+
+
+def _torch_module(name: str) -> ModuleType:
+    """``musefusion.features.<name>`` (``video`` or ``mtcnn``), imported on first use.
+
+    Both import torch; the CLI imports this module at start-up for every command, and ``--help`` or an
+    eGeMAPS-only extraction should not wait for torch.
+    """
+    return importlib.import_module(f"musefusion.features.{name}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,8 +170,7 @@ class Extractor:
                 audio_mod.resolve_weights(self.config.vggish_weights, audio_mod.VGGISH_WEIGHTS_ENV, "VGGish",
                                           audio_mod.VGGISH_HINT)
             elif feature == "vggface":
-                from musefusion.features import video
-
+                video = _torch_module("video")
                 video.resolve_weights(self.config.vggface_weights, video.VGGFACE_WEIGHTS_ENV, "VGG-Face",
                                       video.VGGFACE_HINT)
         except MissingDataError as exc:
@@ -191,10 +201,8 @@ class Extractor:
         if "vggish" in features and "vggish" not in self._models:
             self._models["vggish"] = audio_mod.load_vggish(self.config.vggish_weights)
         if "vggface" in features and "vggface" not in self._models:
-            from musefusion.features import video
-
-            self._models["vggface"] = video.load_vggface(self.config.vggface_weights)
-            self._models["mtcnn"] = video.load_mtcnn(self.config.mtcnn_weights)
+            self._models["vggface"] = _torch_module("video").load_vggface(self.config.vggface_weights)
+            self._models["mtcnn"] = _torch_module("mtcnn").load_mtcnn(self.config.mtcnn_weights)
 
     def extract_file(self, audio: str | os.PathLike[str] | None = None, video: str | os.PathLike[str] | None = None,
                      bio: str | os.PathLike[str] | None = None, features: Sequence[str] | None = None) -> Extracted:
@@ -272,9 +280,7 @@ class Extractor:
             out[f], out.columns[f] = (grid, vals), cols
 
     def _extract_video(self, path: Path, out: Extracted) -> None:
-        from musefusion.features import video
-
-        grid, vals, face_rate = video.extract_vggface(path, self._models["mtcnn"], self._models["vggface"],
+        grid, vals, face_rate = _torch_module("video").extract_vggface(path, self._models["mtcnn"], self._models["vggface"],
                                                       min_face_px=self.config.face_min_size_px,
                                                       bf16=self.config.vggface_bf16)
         out["vggface"], out.columns["vggface"] = (grid, vals), [f"vggface_{j}" for j in range(vals.shape[1])]
