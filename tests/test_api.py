@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import musefusion as mf
-from cli_helpers import tree_digest
 from musefusion.errors import ConfigError
+from tests.cli_helpers import tree_digest
 
 
 def test_train_and_fuse_in_a_notebook(synth_stress, tmp_path, monkeypatch):

@@ -6,7 +6,6 @@ import pytest
 import torch
 from torch import nn
 
-from cli_helpers import run_cli
 from musefusion import families
 from musefusion.config import DataConfig, RunConfig, SweepConfig, TrainConfig, model_preset
 from musefusion.data.synth import SynthConfig, synthesize
@@ -15,6 +14,7 @@ from musefusion.evaluation import paper
 from musefusion.sweep.grid import paper_space
 from musefusion.sweep.runner import run_sweep
 from musefusion.types import Task
+from tests.cli_helpers import run_cli
 
 
 class StepMLP(nn.Module):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import musefusion
@@ -69,3 +71,32 @@ def test_the_graph_sees_function_level_imports():
     graph = import_graph()
     assert "musefusion.training.run" in graph["musefusion.pipelines.reproduce"]  # imported inside reproduce()
     assert "musefusion.cli" not in {m.rsplit(".", 1)[0] for m in graph["musefusion.pipelines.reproduce"]}
+
+
+def function_level_imports() -> list[tuple[str, int, str]]:
+    """``(file, line, statement)`` of every import inside a function, with no comment on its line or the one above."""
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        lines = path.read_text().splitlines()
+        tree = ast.parse("\n".join(lines))
+        for fn in ast.walk(tree):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    here, above = lines[node.lineno - 1], lines[node.lineno - 2]
+                    if "#" not in here and not above.strip().startswith("#"):
+                        found.append((str(path.relative_to(SRC)), node.lineno, here.strip()))
+    return found
+
+
+def test_an_import_inside_a_function_says_why():
+    """Imports belong at the top; one inside a function (a heavy or optional dependency) carries its reason."""
+    assert function_level_imports() == []
+
+
+def test_the_command_line_starts_without_torch():
+    """What the lazy imports buy: ``musefusion --help`` and ``data check`` never load torch or matplotlib."""
+    code = "import sys, musefusion.cli.app; print(sorted({'torch', 'matplotlib', 'optuna'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

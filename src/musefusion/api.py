@@ -28,7 +28,10 @@ from musefusion.config import (
     resolve_data_root,
     unknown_key_error,
 )
+from musefusion.data.corpus import find_corpus_dir, load_corpus
 from musefusion.errors import ConfigError
+from musefusion.pipelines.reproduce import ReproduceConfig
+from musefusion.pipelines.reproduce import reproduce as run_reproduce
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +118,10 @@ def prepare_train(cfg: RunConfig, out: str | Path | None = None, *, overwrite: b
         ConfigError: a device this machine lacks; ``out`` holds another config's run, lies inside the corpus or
             holds foreign files.
     """
-    from musefusion.data.corpus import find_corpus_dir
+    # torch: imported on first use, so the CLI starts without it
     from musefusion.training.loop import resolve_device
+
+    # torch: imported on first use, so the CLI starts without it
     from musefusion.training.run import resolve_run_config, run_status
 
     resolve_device(cfg.train.device)  # a device this machine lacks is refused before any work
@@ -145,7 +150,7 @@ def train_config(cfg: RunConfig, out: str | Path | None = None, *, overwrite: bo
     Raises:
         ConfigError: as :func:`prepare_train`.
     """
-    from musefusion.data.corpus import load_corpus
+    # torch: imported on first use, so the CLI starts without it
     from musefusion.training.run import train_run
 
     cfg, out = prepare_train(cfg, out, overwrite=overwrite)
@@ -193,7 +198,10 @@ def fuse(streams: Iterable[str | Path], *, out: str | Path | None = None, overwr
         overwrite: refit and replace what ``out`` holds.
         **fields: FusionConfig fields by name (``names``, ``train_on``, ``folds``, ``epochs``, ``seeds``, ...).
     """
+    # torch: imported on first use, so the CLI starts without it
     from musefusion.fusion.late import FusionConfig
+
+    # torch: imported on first use, so the CLI starts without it
     from musefusion.fusion.late import fuse as fuse_streams
 
     known = {f.name for f in dataclasses.fields(FusionConfig)} - {"streams"}
@@ -215,9 +223,6 @@ def reproduce(data: str | Path | None = None, *, out: str | Path | None = None, 
         out: the output folder (default ``runs/reproduce-<task>-<profile>``).
         **fields: ReproduceConfig fields by name (``task``, ``profile``, ``workers``, ``seeds``, ``stage``, ...).
     """
-    from musefusion.pipelines.reproduce import ReproduceConfig
-    from musefusion.pipelines.reproduce import reproduce as run_reproduce
-
     known = {f.name for f in dataclasses.fields(ReproduceConfig)} - {"root"}
     for key in fields:
         if key not in known:

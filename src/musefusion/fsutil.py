@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import tomli_w
 
-from musefusion.errors import DataFormatError, MissingDataError
+from musefusion.errors import DataFormatError, MissingDataError, OutputError
 
 # ----------------------------------------------------------------------------------------------- atomic writes
 
@@ -34,8 +34,6 @@ OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES
 def _raise_output_error(exc: OSError, path: Path) -> None:
     """Re-raise a full disk, quota, read-only or permission error while writing ``path`` as one clear line."""
     if exc.errno in OUTPUT_ERRNOS:
-        from musefusion.errors import OutputError
-
         raise OutputError(f"Could not write '{path}': {exc.strerror or exc}; nothing partial was left there. Free "
                           "space or pick another --out.") from None
 

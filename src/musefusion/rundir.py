@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -415,9 +417,6 @@ def default_run_dir(parent: Path, parts: list[str], record: dict[str, Any]) -> P
         >>> default_run_dir(Path("runs"), ["stress", "arousal"], {"data": {"target": "arousal"}}).name[:15]
         'stress-arousal-'
     """
-    import hashlib
-    import json
-
     digest = hashlib.blake2b(json.dumps(comparable(record), sort_keys=True, default=str).encode(),
                              digest_size=4).hexdigest()
     safe = ["".join(c if c.isalnum() or c in "._+" else "_" for c in p) for p in parts]

@@ -5,9 +5,12 @@ or torch state dicts)."""
 from __future__ import annotations
 
 import os
+import pickle
 import re
 from pathlib import Path
 from typing import Any
+
+from safetensors import SafetensorError
 
 from musefusion.errors import CheckpointError, MissingDataError
 
@@ -35,9 +38,7 @@ def torch_load(path: Path) -> Any:
         PickledObjectsError: the file references code or objects beyond tensors and plain values.
         UnreadableError: the file is not a readable torch file.
     """
-    import pickle
-
-    import torch
+    import torch  # torch: imported on first use, so the CLI starts without it
 
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
@@ -66,13 +67,13 @@ def load_state_dict(path: str | os.PathLike[str], what: str, hint: str) -> dict[
         MissingDataError: the file does not exist.
         CheckpointError: the file holds pickled code or objects, is corrupt, or is not a dict of tensors.
     """
-    import torch
+    import torch  # torch: imported on first use, so the CLI starts without it
 
     path = Path(path)
     if not path.is_file():
         raise MissingDataError(f"{what} weights file '{path}' not found. {hint}")
     if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
+        # torch: imported on first use, so the CLI starts without it
         from safetensors.torch import load_file
 
         try:

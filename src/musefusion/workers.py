@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 
@@ -17,8 +18,6 @@ def die_with_parent(parent_pid: int | None = None) -> None:
         parent_pid: the pid of the process that started the pool (``os.getpid()`` there).
     """
     with contextlib.suppress(Exception):
-        import ctypes
-
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if parent_pid is not None and os.getppid() != parent_pid:
         os._exit(1)  # orphaned before PR_SET_PDEATHSIG took effect

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-import corpus_faults
-from cli_helpers import run_cli, the_error_line
 from musefusion.cli.app import main
 from musefusion.errors import MissingDataError
+from tests import corpus_faults
+from tests.cli_helpers import run_cli, the_error_line
 
 FAULTS = corpus_faults.FAULTS
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-import corpus_faults
 import musefusion.cli.data as data_cli
-from cli_helpers import run_cli
 from musefusion import SynthConfig, synthesize
 from musefusion.types import Task
+from tests import corpus_faults
+from tests.cli_helpers import run_cli
 
 FAULTS = [f for f in corpus_faults.FAULTS if f.in_check]
 

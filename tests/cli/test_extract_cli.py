@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cli_helpers import run_cli
 from musefusion.data import formats
+from tests.cli_helpers import run_cli
 
 
 def _one_line_error(capsys) -> str:

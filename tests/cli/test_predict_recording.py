@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cli_helpers import run_cli
 from musefusion.config import DataConfig, RunConfig, TrainConfig, model_preset
 from musefusion.fusion.late import FusionConfig, fuse
 from musefusion.training.run import train_run
+from tests.cli_helpers import run_cli
 
 SMALL = {"hidden": 8, "d_model": 8, "channels": 8}
 

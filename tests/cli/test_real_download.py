@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cli_helpers import run_cli, the_error_line
 from musefusion import fsutil
 from musefusion.config import DataConfig, RunConfig, TrainConfig, model_preset
 from musefusion.data import formats
@@ -23,6 +22,7 @@ from musefusion.data.check import check_corpus
 from musefusion.data.synth import SynthConfig, synthesize
 from musefusion.training.run import load_run_config, train_run
 from musefusion.types import Task
+from tests.cli_helpers import run_cli, the_error_line
 
 TINY = ["--model", "lstm", "--hidden", "8", "--epochs", "1", "--win-len", "40", "--hop-len", "20"]
 

@@ -14,12 +14,12 @@ import pytest
 import torch
 
 import musefusion.cli.train as train_cli
-from cli_helpers import run_cli, the_error_line
 from musefusion import fsutil
 from musefusion.config import DataConfig, RunConfig, TrainConfig, model_preset
 from musefusion.data import formats
 from musefusion.training import checkpoint
 from musefusion.types import Partition
+from tests.cli_helpers import run_cli, the_error_line
 
 FAST = ["--epochs", "2", "--win-len", "40", "--hop-len", "20"]
 

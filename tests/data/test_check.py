@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from corpus_faults import FAULTS, Fault, label_file
 from musefusion.data.check import check_corpus
 from musefusion.errors import MissingDataError
 from musefusion.types import Task
+from tests.corpus_faults import FAULTS, Fault, label_file
 
 CHECKED = [f for f in FAULTS if f.in_check]
 

@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-import corpus_faults
-from cli_helpers import run_cli as run
-from cli_helpers import tree_digest as digest
 from musefusion.data.synth import SynthConfig, synthesize
 from musefusion.types import Task
+from tests import corpus_faults
+from tests.cli_helpers import run_cli as run
+from tests.cli_helpers import tree_digest as digest
 
 TINY = ["--model", "lstm", "--hidden", "8", "--epochs", "1", "--win-len", "40", "--hop-len", "20"]
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import run_cli as run
-from cli_helpers import the_error_line as one_error_line
-from cli_helpers import tree_digest
 from musefusion.data import formats
 from musefusion.data.check import check_corpus
 from musefusion.data.synth import SynthConfig, synthesize
 from musefusion.types import Task
+from tests.cli_helpers import run_cli as run
+from tests.cli_helpers import the_error_line as one_error_line
+from tests.cli_helpers import tree_digest
 
 TINY = ["--model", "lstm", "--hidden", "8", "--epochs", "1", "--win-len", "40", "--hop-len", "20"]
 

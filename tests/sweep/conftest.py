@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sweep_helpers import make_tiny_root
+
+from tests.sweep.sweep_helpers import make_tiny_root
 
 
 @pytest.fixture(scope="module")

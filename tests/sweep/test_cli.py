@@ -5,9 +5,9 @@ from __future__ import annotations
 import tomllib
 
 import pytest
-from sweep_helpers import FAST
 
 from musefusion.cli.app import main
+from tests.sweep.sweep_helpers import FAST
 
 
 def _run(capsys, *args: str) -> tuple[int, str, str]:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import optuna
 import pytest
-from sweep_helpers import FAST, cli_command, cli_env
 
 from musefusion import fsutil
 from musefusion.sweep.runner import open_storage
+from tests.sweep.sweep_helpers import FAST, cli_command, cli_env
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "pg_test_server.sh"
 

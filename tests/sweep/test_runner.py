@@ -10,12 +10,12 @@ from pathlib import Path
 
 import optuna
 import pytest
-from sweep_helpers import FAST, cli_command, cli_env
 
 from musefusion import fsutil
 from musefusion.config import DataConfig, RunConfig, SweepConfig, TrainConfig, model_preset
 from musefusion.errors import ConfigError, StorageError
 from musefusion.sweep.runner import open_storage, open_study, run_sweep, study_counts
+from tests.sweep.sweep_helpers import FAST, cli_command, cli_env
 
 SPACE = {"hidden": (8, 16), "lr": (1e-3, 5e-3)}
 

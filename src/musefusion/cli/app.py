@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
+from musefusion.cli import data as data_cmds
 from musefusion.cli.parsing import Command
 from musefusion.errors import MuseFusionError
 from musefusion.fsutil import OUTPUT_ERRNOS
@@ -31,8 +32,6 @@ def _main(
 
 
 def _register() -> None:
-    from musefusion.cli import data as data_cmds
-
     app.command("synth", cls=Command)(data_cmds.synth)
     app.command("demo", cls=Command)(data_cmds.demo)
     app.add_typer(data_cmds.data_app, name="data")

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.text import Text
 
-from musefusion import rundir
+from musefusion import fsutil, rundir
 from musefusion.cli.options import TaskOpt
 from musefusion.cli.parsing import Command
 from musefusion.errors import ConfigError
@@ -20,6 +20,8 @@ from musefusion.features.extract import (
     recordings_from_manifest,
     recordings_in_folder,
 )
+from musefusion.pipelines.recording import plot_curves
+from musefusion.pipelines.recording import predict_recording as predict
 from musefusion.progress import out as console
 from musefusion.types import Task
 
@@ -127,10 +129,6 @@ def predict_recording(
     resp_channel: RespChannelOpt = None,
 ) -> None:
     """Emotion curves for a new recording: extract the features the models need, run them, write CSV + PNG."""
-    from musefusion import fsutil
-    from musefusion.pipelines.recording import plot_curves
-    from musefusion.pipelines.recording import predict_recording as predict
-
     if audio is None and video is None and bio is None:
         raise ConfigError("Give at least one recording: --audio, --video and/or --bio.")
     cfg = ExtractConfig(egemaps_win_s=egemaps_win_s, vggish_weights=vggish_weights, vggface_weights=vggface_weights,

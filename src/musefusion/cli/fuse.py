@@ -33,7 +33,10 @@ def fuse(
                                             "config's or this one's).")] = False,
 ) -> None:
     """Late fusion: a Bi-LSTM (32 cells) over the prediction streams of unimodal runs (paper Eq. 12-14)."""
+    # torch: imported on first use, so the CLI starts without it
     from musefusion.fusion.late import FusionConfig
+
+    # torch: imported on first use, so the CLI starts without it
     from musefusion.fusion.late import fuse as fuse_streams
 
     cfg = FusionConfig(streams=tuple(str(s) for s in streams), names=tuple(names or ()),

@@ -11,6 +11,7 @@ from rich.text import Text
 from musefusion.cli.options import DataOpt, TaskOpt
 from musefusion.cli.parsing import Command
 from musefusion.config import resolve_data_root
+from musefusion.pipelines.submission import validate_submission, write_submission
 from musefusion.progress import out as console
 from musefusion.types import Task
 
@@ -25,8 +26,6 @@ def submit(
     = False,
 ) -> None:
     """Write the test predictions of finished runs in the MuSe submission layout, then validate them."""
-    from musefusion.pipelines.submission import validate_submission, write_submission
-
     sub = write_submission(list(runs), out, overwrite=overwrite)
     console.print("wrote submission to", markup=False)
     console.print(Text(str(sub), style="bold"))
@@ -40,8 +39,6 @@ def validate(
     task: TaskOpt = Task.STRESS,
 ) -> None:
     """Check a submission's ids, timestamps, row counts, NaN/inf and value ranges; exit 1 listing every problem."""
-    from musefusion.pipelines.submission import validate_submission
-
     _report_problems(validate_submission(sub, resolve_data_root(data), task))
 
 

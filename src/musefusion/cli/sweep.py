@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Annotated, Any
 
+import tomli_w
 import typer
 from rich.table import Table
 from rich.text import Text
@@ -27,9 +28,12 @@ from musefusion.cli.options import (
 from musefusion.cli.parsing import Command, DefaultCommandGroup
 from musefusion.cli.train import log_to_file
 from musefusion.config import Sampler, SweepConfig
-from musefusion.progress import make_progress, print_table
+from musefusion.progress import ConsoleLogHandler, make_progress, print_table
 from musefusion.progress import out as console
 from musefusion.rundir import RunDir
+from musefusion.sweep.grid import grid_points, load_space, paper_space
+from musefusion.sweep.report import report_study
+from musefusion.sweep.runner import check_storage_url, redact_url, run_sweep, target_trials
 
 sweep_app = typer.Typer(cls=DefaultCommandGroup,
                         help="Hyper-parameter sweeps (paper Sec. 5.2 grid) with Optuna: resumable, several "
@@ -42,15 +46,13 @@ def _default_storage(study: str, out: Path | None) -> str:
 
 
 def _quiet_optuna() -> None:
-    import optuna
+    import optuna  # optional: pip install musefusion[sweep]
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def _init_worker(log_path: Path, level: int, index: int) -> None:
     """Logging in a spawned worker: the console (stderr, lines prefixed ``[w<index>]``) and the sweep's log.txt."""
-    from musefusion.progress import ConsoleLogHandler
-
     file_handler = logging.FileHandler(log_path, encoding="utf-8")
     file_handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s worker{index} %(name)s: %(message)s"))
     logging.basicConfig(level=level, format="%(message)s", force=True,
@@ -98,9 +100,6 @@ def run(
                                           "exit.")] = False,
 ) -> None:
     """Sweep a model's hyper-parameters on devel CCC; rerun the same command to resume after a crash or kill."""
-    from musefusion.sweep.grid import grid_points, load_space, paper_space
-    from musefusion.sweep.runner import run_sweep, target_trials
-
     overrides: dict[str, dict[str, Any]] = {
         "data": {"root": str(data) if data else None, "task": task.value if task else None, "target": target,
                  "features": list(features) if features else None, "win_len": win_len, "hop_len": hop_len},
@@ -117,10 +116,6 @@ def run(
                         workers=workers, threads=threads, heartbeat_s=heartbeat)
     target_n = target_trials(sweep)
     if dry_run:
-        import tomli_w
-
-        from musefusion.sweep.runner import redact_url
-
         shown = sweep.to_dict()
         if shown.get("storage"):
             shown["storage"] = redact_url(shown["storage"])
@@ -158,7 +153,6 @@ def run(
             counts = run_sweep(sweep, on_event=on_event, worker_init=init)
         finally:
             progress.stop()
-    from musefusion.sweep.runner import redact_url
 
     console.print(Text(f"study {study}: {counts.complete} complete, {counts.pruned} pruned, {counts.failed} failed "
                        "(retried or given up); run dirs in"))
@@ -177,9 +171,6 @@ def report(
     data: DataOpt = None,
 ) -> None:
     """Best trials, parameter importances, optimisation history plots and the best config as TOML."""
-    from musefusion.sweep.report import report_study
-    from musefusion.sweep.runner import check_storage_url, redact_url
-
     url = storage or _default_storage(study, None)
     if out is None:
         out = (Path(url[len("sqlite:///"):]).parent / "report" if check_storage_url(url) == "sqlite"

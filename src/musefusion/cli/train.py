@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
+import tomli_w
 import typer
 from rich.table import Table
 from rich.text import Text
@@ -27,6 +29,7 @@ from musefusion.cli.options import (
 from musefusion.cli.parsing import Command
 from musefusion.config import Schedule, resolve_data_root
 from musefusion.data import formats
+from musefusion.data.corpus import load_corpus
 from musefusion.progress import make_progress, print_table
 from musefusion.progress import out as console
 from musefusion.rundir import RunDir
@@ -116,8 +119,6 @@ def train(
     }
     cfg = build_run_config(config, overrides)
     if dry_run:
-        import tomli_w
-
         console.print(tomli_w.dumps(cfg.to_dict()), highlight=False, markup=False)
         return
     cfg, out = prepare_train(cfg, out, overwrite=overwrite)  # refused before log.txt is created in --out
@@ -138,7 +139,10 @@ def evaluate(
     data: DataOpt = None,
 ) -> None:
     """Rescore a run's saved predictions against the labels (and the test labels when given)."""
+    # torch: imported on first use, so the CLI starts without it
     from musefusion.evaluation.scoring import score_predictions
+
+    # torch: imported on first use, so the CLI starts without it
     from musefusion.training.run import load_run_config
 
     cfg = load_run_config(run_dir)
@@ -166,10 +170,10 @@ def predict(
                                              "[default: RUN_DIR/predict].", show_default=False)] = None,
 ) -> None:
     """Run a saved model on a corpus's features (normalised with the statistics it was trained with)."""
-    import numpy as np
-
-    from musefusion.data.corpus import load_corpus
+    # torch: imported on first use, so the CLI starts without it
     from musefusion.training.loop import predict_arrays, resolve_device
+
+    # torch: imported on first use, so the CLI starts without it
     from musefusion.training.run import load_model, load_run_config
 
     cfg = load_run_config(run_dir)

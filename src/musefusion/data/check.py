@@ -23,6 +23,7 @@ from musefusion.data.corpus import (
 )
 from musefusion.errors import MuseFusionError
 from musefusion.features.align import align_to_grid
+from musefusion.progress import track
 from musefusion.types import FEATURE_GROUPS, STEP_MS, Partition, Task
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,6 @@ def check_corpus(root: Path, task: Task, progress: bool = False) -> CheckReport:
     ids = list(partition.items())
     subject_iter: Iterable[tuple[str, Partition]] = ids
     if progress:
-        from musefusion.progress import track
         subject_iter = track(ids, description="labels")
     for sid, part in subject_iter:
         for t in targets:
@@ -130,7 +130,6 @@ def check_corpus(root: Path, task: Task, progress: bool = False) -> CheckReport:
     frows = []
     feature_iter: Iterable[str] = features
     if progress:
-        from musefusion.progress import track
         feature_iter = track(features, description="features")
     for f in feature_iter:
         dim, dim_src, files, rows, nan_rows, steps, filled, starts = None, None, 0, 0, 0, 0, 0, []

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from musefusion.errors import CheckpointError, DataFormatError, MissingDependencyError
+from musefusion import weights
+from musefusion.errors import CheckpointError, DataFormatError, MissingDataError, MissingDependencyError
 from musefusion.features.align import align_to_grid
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def check_audible(signal: np.ndarray, path: str | os.PathLike[str] | None) -> No
 
 def _import_opensmile() -> Any:
     try:
-        import opensmile
+        import opensmile  # optional: pip install musefusion[audio]
     except ImportError:
         raise MissingDependencyError("eGeMAPS needs openSMILE: pip install musefusion[audio]") from None
     return opensmile
@@ -171,6 +172,7 @@ def to_audio_sr(signal: np.ndarray, sr_hz: int) -> np.ndarray:
     """Resample ``signal`` to 16 kHz (polyphase, scipy); returned unchanged when already at 16 kHz."""
     if int(sr_hz) == AUDIO_SR_HZ:
         return signal
+    # optional: pip install musefusion[audio]
     from scipy.signal import resample_poly
 
     g = np.gcd(int(sr_hz), AUDIO_SR_HZ)
@@ -231,7 +233,7 @@ def vggish_patches(signal: np.ndarray, sr_hz: int, grid_ms: np.ndarray) -> tuple
 
 def _import_torch() -> Any:
     try:
-        import torch
+        import torch  # torch: imported on first use, so the CLI starts without it
     except ImportError:  # pragma: no cover - torch is a core dependency
         raise MissingDependencyError("VGGish needs PyTorch: pip install torch") from None
     return torch
@@ -270,8 +272,6 @@ def load_network(model: Any, path: str | os.PathLike[str], what: str, hint: str,
         MissingDataError: the file does not exist.
         CheckpointError: pickled code, unreadable file, missing keys or wrong shapes.
     """
-    from musefusion import weights
-
     state = weights.load_state_dict(path, what, hint)
     state = {k: v for k, v in state.items() if not k.startswith(ignore_prefixes)}
     expected = model.state_dict()
@@ -295,8 +295,6 @@ def resolve_weights(path: str | os.PathLike[str] | None, env: str, what: str, hi
     Raises:
         MissingDataError: neither is set, or the file does not exist.
     """
-    from musefusion.errors import MissingDataError
-
     if path is None or str(path) == "":
         path = os.environ.get(env) or None
     if path is None:

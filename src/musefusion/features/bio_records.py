@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from musefusion.errors import DataFormatError, MissingDataError
+from musefusion.errors import DataFormatError, MissingDataError, MissingDependencyError
 from musefusion.features.media import check_media_file
 
 
@@ -96,10 +96,8 @@ def _wfdb_errors(path: Path) -> Iterator[None]:
 
 def _read_wfdb(path: Path) -> list[RecordChannel]:
     try:
-        import wfdb
+        import wfdb  # optional: pip install musefusion[physio]
     except ImportError:
-        from musefusion.errors import MissingDependencyError
-
         raise MissingDependencyError("Reading WFDB records needs wfdb: pip install musefusion[physio]") from None
     check_media_file(path, "WFDB header")
     record_name = str(path.with_suffix(""))
@@ -151,10 +149,8 @@ def _edf_header_problem(path: Path) -> str | None:
 
 def _read_edf(path: Path) -> list[RecordChannel]:
     try:
-        import pyedflib
+        import pyedflib  # optional: pip install musefusion[physio]
     except ImportError:
-        from musefusion.errors import MissingDependencyError
-
         raise MissingDependencyError("Reading EDF/BDF files needs pyedflib: pip install musefusion[physio]") from None
     what = "BDF" if path.suffix.lower() == ".bdf" else "EDF"
     check_media_file(path, what)

@@ -22,10 +22,11 @@ import pandas as pd
 
 from musefusion.config import ConfigBase
 from musefusion.data import formats
-from musefusion.errors import ConfigError, DataFormatError
+from musefusion.errors import ConfigError, DataFormatError, MissingDataError
 from musefusion.features import audio as audio_mod
 from musefusion.features import bio_records, media, physio
 from musefusion.features.align import step_grid
+from musefusion.progress import track
 from musefusion.types import Task, expand_features
 
 logger = logging.getLogger(__name__)
@@ -163,8 +164,6 @@ class Extractor:
 
     def missing_weights(self, feature: str) -> str | None:
         """Why ``feature`` cannot be made here (its weights file is not given or absent), else None."""
-        from musefusion.errors import MissingDataError
-
         try:
             if feature == "vggish":
                 audio_mod.resolve_weights(self.config.vggish_weights, audio_mod.VGGISH_WEIGHTS_ENV, "VGGish",
@@ -348,8 +347,6 @@ class Extractor:
         rows = []
         iterator: Iterable[tuple[Recording, dict[str, Path]]] = todo
         if verbose:
-            from musefusion.progress import track
-
             iterator = track(todo, description="extracting")
         for rec, paths in iterator:
             if not paths:
@@ -377,8 +374,6 @@ def recordings_in_folder(folder: str | os.PathLike[str]) -> list[Recording]:
         MissingDataError: the folder does not exist or holds no recording.
         ConfigError: two files of the same kind share a stem.
     """
-    from musefusion.errors import MissingDataError
-
     folder = Path(folder)
     if not folder.is_dir():
         raise MissingDataError(f"Input folder '{folder}' not found (--input-dir).")

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from musefusion.errors import DataFormatError, MissingDataError
+from musefusion.errors import DataFormatError, MissingDataError, MissingDependencyError
 
 # ----------------------------------------------------------------------------------------------- raw recordings
 
@@ -23,10 +23,8 @@ def check_media_file(path: Path, what: str) -> None:
 
 def _open_container(path: Path, what: str) -> Any:
     try:
-        import av
+        import av  # optional: pip install musefusion[audio] or [video]
     except ImportError:
-        from musefusion.errors import MissingDependencyError
-
         raise MissingDependencyError("Decoding media needs PyAV: pip install musefusion[audio]") from None
     check_media_file(path, what)
     try:
@@ -52,7 +50,7 @@ def read_audio(path: str | os.PathLike[str], sr_hz: int = 16000, *,
         MissingDataError: the file does not exist.
         DataFormatError: the file is empty or cannot be decoded.
     """
-    import av
+    import av  # optional: pip install musefusion[audio] or [video]
 
     path = Path(path)
     container = _open_container(path, what)
@@ -93,7 +91,7 @@ def read_video_frames(path: str | os.PathLike[str], times_s: np.ndarray) -> Iter
         MissingDataError: the file does not exist.
         DataFormatError: empty file, no video stream, or undecodable.
     """
-    import av
+    import av  # optional: pip install musefusion[audio] or [video]
 
     path = Path(path)
     container = _open_container(path, "Video")

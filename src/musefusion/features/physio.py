@@ -54,7 +54,7 @@ def _import_neurokit() -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            import neurokit2 as nk
+            import neurokit2 as nk  # optional: pip install musefusion[physio]
     except ImportError:
         raise MissingDependencyError("ECG/RESP/BPM need NeuroKit2: pip install musefusion[physio]") from None
     return nk

@@ -16,6 +16,7 @@ from the stream's own test predictions. Test labels are never opened.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ import torch
 from musefusion import fsutil, rundir
 from musefusion.config import ConfigBase, TrainConfig, enum_field
 from musefusion.data import formats
-from musefusion.data.corpus import load_labels
+from musefusion.data.corpus import Sequence, load_labels
 from musefusion.errors import ConfigError
 from musefusion.evaluation.metrics import ccc_concatenated, ccc_per_sequence_mean
 from musefusion.fusion.oof import ensure_oof, subject_folds
@@ -94,8 +95,6 @@ def _xy(stacked: dict[str, tuple[np.ndarray, np.ndarray]], labels: dict[str, tup
 
 
 def _windows(xs: list[np.ndarray], ys: list[np.ndarray], cfg: FusionConfig) -> Windows:
-    from musefusion.data.corpus import Sequence
-
     seqs = [Sequence(str(i), Partition.TRAIN, np.arange(len(x)), x, y, np.ones((len(x), 1), bool))
             for i, (x, y) in enumerate(zip(xs, ys, strict=True))]
     return make_train_windows(seqs, cfg.win_len, cfg.hop_len)
@@ -111,8 +110,6 @@ def _fit_one(cfg: FusionConfig, xs, ys, dev_xs, dev_ys, seed: int, epochs: int |
 
 def stream_digest(run: Path) -> str:
     """A digest of what a stream contributes: its run's and its final model's metrics (they change on retraining)."""
-    import hashlib
-
     h = hashlib.blake2b(digest_size=12)
     for f in (RunDir(run).metrics, RunDir(run).final.metrics):
         if f.is_file():
@@ -230,6 +227,7 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
                "stream_devel_ccc": stream_scores, "train_on": cfg.train_on.value, "task": data_cfg.task.value,
                "target": data_cfg.target}
     try:
+        # matplotlib: imported only when a plot is drawn
         from musefusion.evaluation.plots import plot_predictions
 
         plot_predictions(run.predictions("devel"), {s: labels[s] for s in ids[Partition.DEVEL]},

@@ -19,6 +19,7 @@ from musefusion import fsutil
 from musefusion.data.corpus import normalize_and_fill
 from musefusion.errors import CheckpointError, ConfigError, MissingDataError
 from musefusion.features.align import align_to_grid
+from musefusion.features.extract import extract_file
 from musefusion.rundir import Kind, RunDir
 from musefusion.training import checkpoint
 from musefusion.types import STEP_MS
@@ -59,9 +60,12 @@ def _unimodal_runs(models: list[Path]) -> list[Path]:
 
 
 def _predict_unimodal(run: Path, feats: dict[str, tuple[np.ndarray, np.ndarray]], grid: np.ndarray) -> np.ndarray:
-    import torch
+    import torch  # torch: imported on first use, so the CLI starts without it
 
+    # torch: imported on first use, so the CLI starts without it
     from musefusion.training.loop import predict_arrays
+
+    # torch: imported on first use, so the CLI starts without it
     from musefusion.training.run import load_model, load_run_config
 
     cfg = load_run_config(run)
@@ -84,9 +88,12 @@ def _predict_unimodal(run: Path, feats: dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 def _predict_fusion(run: Path, stream_preds: dict[Path, np.ndarray]) -> np.ndarray:
-    import torch
+    import torch  # torch: imported on first use, so the CLI starts without it
 
+    # torch: imported on first use, so the CLI starts without it
     from musefusion.models.fusion import LateFusion
+
+    # torch: imported on first use, so the CLI starts without it
     from musefusion.training.loop import predict_arrays
 
     payload = checkpoint.load_checkpoint(RunDir(run).checkpoint)
@@ -120,12 +127,11 @@ def predict_recording(models: list[Path], audio: Path | None = None, video: Path
         ConfigError: a model needs a feature the inputs cannot give.
         CheckpointError / MissingDataError: a model directory or its weights cannot be loaded.
     """
-    from musefusion.features.extract import extract_file
-
     models = [Path(m) for m in models]
     if not models:
         raise ConfigError("Give at least one trained model directory (--model RUN_DIR).")
     runs = _unimodal_runs(models)
+    # torch: imported on first use, so the CLI starts without it
     from musefusion.training.run import load_run_config
 
     needed = list(dict.fromkeys(f for r in runs for f in load_run_config(r).data.features))
@@ -143,10 +149,10 @@ def predict_recording(models: list[Path], audio: Path | None = None, video: Path
 
 def plot_curves(curves: pd.DataFrame, path: Path, title: str = "") -> Path:
     """A PNG of the predicted curves over time."""
-    import matplotlib
+    import matplotlib  # matplotlib: imported only when a plot is drawn
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: imported only when a plot is drawn
 
     fig, ax = plt.subplots(figsize=(10, 3.2))
     t = curves["timestamp"].to_numpy() / 1000.0

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tomli_w
 
 from musefusion import fsutil
 from musefusion.data import formats
+from musefusion.data.corpus import load_labels
 from musefusion.evaluation import paper
 from musefusion.rundir import ReproduceDir
 from musefusion.types import Task
@@ -31,10 +33,10 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _bar_chart(res: dict[str, Any], task: Task, targets: tuple[str, ...], path: Path) -> Path | None:
-    import matplotlib
+    import matplotlib  # matplotlib: imported only when a plot is drawn
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: imported only when a plot is drawn
 
     rows = [k for k in res["unimodal"] if k[3] == targets[0]]
     if not rows:
@@ -65,12 +67,11 @@ def _bar_chart(res: dict[str, Any], task: Task, targets: tuple[str, ...], path: 
 
 def _curves(out: Path, cfg, target: str, path: Path) -> Path | None:  # noqa: ANN001
     """Fused and unimodal devel predictions against the label, for one devel subject."""
-    import matplotlib
+    import matplotlib  # matplotlib: imported only when a plot is drawn
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: imported only when a plot is drawn
 
-    from musefusion.data.corpus import load_labels
     full = paper.full_fusion_row(cfg.task)
     fdir = ReproduceDir(out).fusion(target, full, "oof").predictions("devel")
     if not fdir.is_dir():
@@ -115,6 +116,7 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
         wall_s: the reproduction's wall time.
         submission_problems: the validator's findings; None for a ``--stage unimodal`` report.
     """
+    # torch: imported on first use, so the CLI starts without it
     from musefusion.training.run import versions
 
     out = Path(out)
@@ -219,8 +221,6 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
 
 def io_toml(cfg) -> str:  # noqa: ANN001
     """The reproduce config as TOML text."""
-    import tomli_w
-
     return tomli_w.dumps({"reproduce": {k: v for k, v in cfg.to_dict().items() if v is not None}}).strip()
 
 

@@ -33,7 +33,7 @@ from musefusion.errors import ConfigError
 from musefusion.evaluation import paper
 from musefusion.pipelines.report import ReproduceSummary, write_report
 from musefusion.rundir import ReproduceDir, Status
-from musefusion.types import Task
+from musefusion.types import Partition, Task
 from musefusion.workers import die_with_parent
 
 logger = logging.getLogger(__name__)
@@ -163,8 +163,9 @@ def run_dir(out: Path, target: str, features: str, model: str) -> Path:
 
 
 def _job_train(cfg_dict: dict[str, Any], out: str) -> str:
-    import torch
+    import torch  # torch: imported on first use, so the CLI starts without it
 
+    # torch: imported on first use, so the CLI starts without it
     from musefusion.training.run import train_run
 
     torch.set_num_threads(1)
@@ -173,8 +174,9 @@ def _job_train(cfg_dict: dict[str, Any], out: str) -> str:
 
 
 def _job_fold(run: str, k: int, fold: int) -> str:
-    import torch
+    import torch  # torch: imported on first use, so the CLI starts without it
 
+    # torch: imported on first use, so the CLI starts without it
     from musefusion.fusion.oof import train_fold
 
     torch.set_num_threads(1)
@@ -182,8 +184,9 @@ def _job_fold(run: str, k: int, fold: int) -> str:
 
 
 def _job_final(run: str) -> str:
-    import torch
+    import torch  # torch: imported on first use, so the CLI starts without it
 
+    # torch: imported on first use, so the CLI starts without it
     from musefusion.fusion.oof import train_final
 
     torch.set_num_threads(1)
@@ -191,8 +194,9 @@ def _job_final(run: str) -> str:
 
 
 def _job_fuse(cfg_dict: dict[str, Any], out: str) -> str:
-    import torch
+    import torch  # torch: imported on first use, so the CLI starts without it
 
+    # torch: imported on first use, so the CLI starts without it
     from musefusion.fusion.late import FusionConfig, fuse
 
     torch.set_num_threads(1)
@@ -269,6 +273,7 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
 
     # 2. out-of-fold predictions and final (train+devel) models of the fusion streams
     streams = paper.STREAMS[cfg.task.value]
+    # torch: imported on first use, so the CLI starts without it
     from musefusion.fusion.oof import collect_oof, final_finished, fold_finished
 
     jobs = []
@@ -287,6 +292,8 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
 
     # 3. fusion rows (+ the full row fitted in-sample and on devel)
     from musefusion.fusion.late import FusionConfig, FusionTrain, fusion_record
+
+    # torch: imported on first use, so the CLI starts without it
     from musefusion.training.run import load_run_config
 
     jobs = []
@@ -364,8 +371,8 @@ def hidden_labels_dir(cfg: ReproduceConfig) -> Path | None:
 
 def score_test(out: Path, cfg: ReproduceConfig) -> dict[str, float] | None:
     """Table 6: CCC of the fused test predictions against the true test labels (None when withheld)."""
+    # torch: imported on first use, so the CLI starts without it
     from musefusion.evaluation.scoring import score_predictions
-    from musefusion.types import Partition
 
     labels = hidden_labels_dir(cfg)
     if labels is None:

@@ -105,10 +105,10 @@ def _importances(study: Any) -> dict[str, float]:
 
 
 def _plot_history(table: pd.DataFrame, path: Path) -> Path:
-    import matplotlib
+    import matplotlib  # matplotlib: imported only when a plot is drawn
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: imported only when a plot is drawn
 
     fig, ax = plt.subplots(figsize=(7, 4))
     done = table[table["state"] == "COMPLETE"].sort_values("number")
@@ -130,10 +130,10 @@ def _plot_history(table: pd.DataFrame, path: Path) -> Path:
 
 
 def _plot_importances(importances: dict[str, float], path: Path) -> Path:
-    import matplotlib
+    import matplotlib  # matplotlib: imported only when a plot is drawn
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: imported only when a plot is drawn
 
     names = list(importances)[::-1]
     fig, ax = plt.subplots(figsize=(6, 0.4 * max(len(names), 1) + 1.2))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.util
 import json
 import logging
 import math
@@ -32,8 +33,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import numpy as np
+
 from musefusion import fsutil
 from musefusion.config import RunConfig, Sampler, SweepConfig
+from musefusion.data.corpus import load_corpus
 from musefusion.errors import (
     ConfigError,
     MissingDependencyError,
@@ -62,7 +66,7 @@ EventFn = Callable[[dict[str, Any]], None]
 
 def _optuna() -> Any:
     try:
-        import optuna
+        import optuna  # optional: pip install musefusion[sweep]
     except ImportError:  # pragma: no cover - optuna is in the 'sweep' extra
         raise MissingDependencyError("Sweeps need Optuna: pip install 'musefusion[sweep]'.") from None
     return optuna
@@ -130,7 +134,6 @@ def _postgres_driver_url(url: str) -> str:
     psycopg 3 is not installed."""
     if not url.startswith("postgresql://"):
         return url
-    import importlib.util
 
     if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
         return "postgresql+psycopg2://" + url[len("postgresql://"):]
@@ -235,7 +238,6 @@ def make_sampler(sweep: SweepConfig, worker_index: int = 0) -> Any:
         return _grid_sampler_class()({k: list(v) for k, v in sweep.space}, seed=sweep.seed)
     seed = sweep.seed
     if worker_index:  # nearby MT19937 seeds share draws (RandomState(0) and (1) agree on the 2nd): mix them
-        import numpy as np
 
         seed = int(np.random.SeedSequence([sweep.seed, worker_index]).generate_state(1)[0])
     with warnings.catch_warnings():
@@ -434,6 +436,7 @@ def _is_surplus(study: Any, number: int, target: int) -> bool:
 def _run_trial(study: Any, trial: Any, sweep: SweepConfig, data: Any, me: dict[str, Any],
                on_event: EventFn | None) -> str:
     optuna = _optuna()
+    # torch: imported on first use, so the CLI starts without it
     from musefusion.training.run import train_run
 
     number = trial.number
@@ -533,9 +536,7 @@ def run_worker(sweep: SweepConfig, worker_index: int = 0, on_event: EventFn | No
         ConfigError: the study belongs to another sweep, or a trial's config is invalid.
     """
     optuna = _optuna()
-    import torch
-
-    from musefusion.data.corpus import load_corpus
+    import torch  # torch: imported on first use, so the CLI starts without it
 
     torch.set_num_threads(sweep.threads)
     study = open_study(sweep, worker_index)

@@ -17,7 +17,7 @@ from musefusion.weights import PickledObjectsError, UnreadableError, torch_load
 
 def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
     """Save a checkpoint dict (state dicts, tensors, plain values; never a pickled module) atomically."""
-    import torch
+    import torch  # torch: imported on first use, so the CLI starts without it
 
     with atomic_path(path) as tmp:
         try:

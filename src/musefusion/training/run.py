@@ -58,6 +58,7 @@ class RunResult:
 
 def versions() -> dict[str, str]:
     """Versions of Python and the libraries that decide the numbers."""
+    # the package's __init__ (which sets __version__) may still be running when this module loads
     from musefusion import __version__
 
     return {"musefusion": __version__, "python": sys.version.split()[0], "torch": str(torch.__version__),
@@ -231,6 +232,7 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
         metrics["notes"] = ("no devel scores: devel is part of the fitting data" if "devel" in cfg.data.train_partitions
                             else "no devel scores: the corpus lists no devel subject")
     try:
+        # matplotlib: imported only when a plot is drawn
         from musefusion.evaluation.plots import plot_run
 
         plot_run(out, data)

@@ -1,0 +1,1 @@
+"""Tests of musefusion, one folder per package of src/musefusion (faults/: hostile inputs across them)."""

@@ -1,0 +1,1 @@
+"""Hostile inputs and every user-facing failure, through the real entry point."""
