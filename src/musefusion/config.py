@@ -229,6 +229,13 @@ _MODEL_LIMITS = {"d_model": 8192, "heads": 64, "attn_layers": 32, "hidden": 8192
 MODEL_NAMES = families.names()
 
 
+class Attention(StrEnum):
+    """Which self-attention the ``selfattn`` families use (``musefusion.models.sequence`` explains both)."""
+
+    PAPER = "paper"  # Eq. 1-3: multi-head attention over the raw features, d_k = d_a / h, output width d_a
+    TRANSFORMER = "transformer"  # projection to d_model, positions, pre-norm Transformer encoder layers
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig(ConfigBase):
     """Architecture of a unimodal sequence regressor (one output per 2 Hz step)."""
@@ -236,7 +243,9 @@ class ModelConfig(ConfigBase):
     _section: typing.ClassVar[str] = "[model]"
 
     name: str = "selfattn_lstm"  # a registered family (musefusion.families): lstm, selfattn, selfattn_lstm, ...
-    d_model: int = 128  # width of the input projection / attention (paper Sec. 5.2 is silent; see models/)
+    d_model: int = 128  # width of the input projection (transformer attention, project_input); paper silent
+    attention: Attention = Attention.PAPER  # paper (Eq. 1-3 on the raw features) | transformer (before 0.1)
+    project_input: bool = False  # lstm / paper attention: project the features linearly to d_model first
     heads: int = 4  # attention heads (paper grid: 4 or 8)
     attn_layers: int = 1  # self-attention layers (paper grid: 1, 2 or 4)
     hidden: int = 64  # LSTM hidden size (paper grid: 64/128/256; GCNN+LSTM 128/256/1024)
@@ -248,10 +257,11 @@ class ModelConfig(ConfigBase):
 
     def __post_init__(self) -> None:
         families.family(self.name)  # ConfigError naming the choices for an unknown model
+        object.__setattr__(self, "attention", enum_field("ModelConfig", "attention", self.attention, Attention))
         for f, most in _MODEL_LIMITS.items():  # checked before any allocation: hidden = 1e9 is refused, not tried
             if not 1 <= getattr(self, f) <= most:
                 raise ConfigError(f"ModelConfig.{f}: {getattr(self, f)} must be between 1 and {most} (--{f.replace('_', '-')}).")
-        if self.d_model % self.heads:
+        if (self.attention == Attention.TRANSFORMER or self.project_input) and self.d_model % self.heads:
             raise ConfigError(f"ModelConfig.d_model ({self.d_model}) must be divisible by heads ({self.heads}).")
         if self.kernel % 2 == 0:
             raise ConfigError(f"ModelConfig.kernel: {self.kernel} must be odd (centred 'same' convolution).")
@@ -275,6 +285,20 @@ class Schedule(StrEnum):
     PLATEAU = "plateau"  # MuSe 2021 baseline: halve on devel-loss plateau (patience 5), stop after 15 stale epochs
 
 
+class Monitor(StrEnum):
+    """The loss whose stalling halves the learning rate under the paper schedule."""
+
+    TRAIN = "train"  # Sec. 5.2 reads "when the loss does not decrease": the training loss
+    DEVEL = "devel"  # 1 - devel CCC
+
+
+class LossMode(StrEnum):
+    """How the CCC loss (Eq. 20-21) pools a batch of windows."""
+
+    BATCH = "batch"  # one CCC over every labelled step of the batch
+    SEQUENCE = "sequence"  # the mean of per-window CCCs (the MuSe 2021 baseline's loss.py)
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig(ConfigBase):
     """How a model is fitted (defaults: paper Sec. 5.2)."""
@@ -285,7 +309,9 @@ class TrainConfig(ConfigBase):
     lr: float = 1e-3  # Adam learning rate (paper grid: 2e-4, 1e-3, 2e-3, 5e-3)
     batch_size: int = 64  # windows per batch (paper grid: 64, 128, 256)
     schedule: Schedule = Schedule.PAPER  # paper | plateau
-    lr_patience: int = 15  # epochs without loss decrease before halving (paper: 15; plateau: 5)
+    lr_patience: int = 15  # paper: halve once the monitored loss has not decreased for this many epochs in a row
+    lr_monitor: Monitor = Monitor.TRAIN  # paper schedule: the loss that must decrease (train, as Sec. 5.2 reads)
+    loss: LossMode = LossMode.BATCH  # CCC loss pooling: batch (one CCC per batch) | sequence (mean per window)
     early_stop: int = 15  # plateau schedule: stop after this many epochs without devel improvement
     weight_decay: float = 0.0  # Adam weight decay (paper silent)
     seeds: tuple[int, ...] = (1,)  # one model per seed; the best on devel is kept
@@ -295,6 +321,8 @@ class TrainConfig(ConfigBase):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "schedule", enum_field("TrainConfig", "schedule", self.schedule, Schedule))
+        object.__setattr__(self, "lr_monitor", enum_field("TrainConfig", "lr_monitor", self.lr_monitor, Monitor))
+        object.__setattr__(self, "loss", enum_field("TrainConfig", "loss", self.loss, LossMode))
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
         if not 1 <= self.epochs <= 100_000:
             raise ConfigError(f"TrainConfig.epochs: {self.epochs} must be between 1 and 100000 (--epochs).")

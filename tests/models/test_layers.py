@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from musefusion.models.layers import (
     GatedConvBlock,
     MaskedBiLSTM,
+    PaperSelfAttention,
     SelfAttentionLayer,
     SinusoidalPositions,
     reverse_padded,
@@ -118,6 +120,54 @@ def test_self_attention_mixes_information_across_steps():
     with torch.no_grad():
         a, b = layer(x, mask), layer(later, mask)
     assert (a[0, :5] - b[0, :5]).abs().max() > 1e-3  # non-causal: earlier steps see step 5
+
+
+def _eq1(x: np.ndarray, wq, wk, wv, bq, bk, bv, h: int) -> np.ndarray:
+    """Eq. 1 written out in NumPy for one unpadded sequence ``x`` (T x d_a): per head softmax(Q K^T / sqrt(d_k)) V."""
+    d_a = x.shape[1]
+    d_k = d_a // h
+    q, k, v = x @ wq.T + bq, x @ wk.T + bk, x @ wv.T + bv
+    heads = []
+    for j in range(h):
+        cols = slice(j * d_k, (j + 1) * d_k)
+        scores = q[:, cols] @ k[:, cols].T / np.sqrt(d_k)
+        weights = np.exp(scores - scores.max(axis=1, keepdims=True))
+        heads.append((weights / weights.sum(axis=1, keepdims=True)) @ v[:, cols])
+    return np.concatenate(heads, axis=1)
+
+
+@pytest.mark.parametrize("d_a, heads", [(88, 4), (128, 8), (12, 4)])
+def test_paper_attention_is_eq1_with_output_width_d_a(d_a, heads):
+    torch.manual_seed(0)
+    layer = PaperSelfAttention(d_a, heads).double().eval()
+    x = torch.randn(1, 7, d_a, dtype=torch.float64)
+    with torch.no_grad():
+        out = layer(x, _mask([7]))
+    w, b = layer.qkv.weight.detach().numpy(), layer.qkv.bias.detach().numpy()
+    want = _eq1(x[0].numpy(), w[:d_a], w[d_a:2 * d_a], w[2 * d_a:], b[:d_a], b[d_a:2 * d_a], b[2 * d_a:], heads)
+    assert out.shape == (1, 7, d_a) and layer.heads == heads
+    np.testing.assert_allclose(out[0].numpy(), want, rtol=1e-10, atol=1e-12)
+
+
+def test_paper_attention_padding_never_changes_real_steps():
+    torch.manual_seed(0)
+    layer = PaperSelfAttention(8, 2).eval()
+    mask = _mask([9, 4])
+    x = torch.randn(2, 9, 8)
+    noisy = torch.where(mask.unsqueeze(-1), x, torch.randn(x.shape) * 50)
+    with torch.no_grad():
+        a, b = layer(x, mask), layer(noisy, mask)
+        alone = layer(x[1:, :4], mask[1:, :4])
+    assert torch.equal(a[mask], b[mask])
+    torch.testing.assert_close(a[1, :4], alone[0], atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("d_a, heads, used", [(17, 4, 1), (3, 4, 1), (18, 4, 2), (12, 8, 4)])
+def test_paper_attention_falls_back_to_the_largest_dividing_head_count(d_a, heads, used):
+    layer = PaperSelfAttention(d_a, heads)
+    assert layer.heads == used
+    with torch.no_grad():
+        assert layer(torch.randn(2, 5, d_a), _mask([5, 3])).shape == (2, 5, d_a)
 
 
 @pytest.mark.parametrize("d_model", [4, 6, 16])

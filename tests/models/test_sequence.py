@@ -90,23 +90,36 @@ def test_stages_follow_the_model_name():
         m = _model(name)
         return (m.proj is not None, m.attn is not None, m.gcnn is not None, m.lstm is not None)
 
-    assert stages("lstm") == (True, False, False, True)
-    assert stages("selfattn") == (True, True, False, False)
-    assert stages("selfattn_lstm") == (True, True, False, True)
+    assert stages("lstm") == (False, False, False, True)  # the paper describes no input projection
+    assert stages("selfattn") == (False, True, False, False)  # Eq. 1-3 on the raw features
+    assert stages("selfattn_lstm") == (False, True, False, True)
     assert stages("gcnn") == (False, False, True, False)
     assert stages("gcnn_lstm") == (False, False, True, True)
     assert stages("bio_lstm") == (False, False, False, True)
 
 
+def test_the_transformer_variant_and_the_projection_option():
+    def stages(name, **o):
+        m = _model(name, **o)
+        return (m.proj is not None, m.pos is not None, type(m.attn[0]).__name__ if m.attn else None)
+
+    assert stages("selfattn", attention="transformer") == (True, True, "SelfAttentionLayer")
+    assert stages("selfattn_lstm") == (False, False, "PaperSelfAttention")
+    assert stages("selfattn_lstm", project_input=True) == (True, False, "PaperSelfAttention")
+    assert _model("lstm", project_input=True).proj.out_features == SMALL["d_model"]
+    assert _model("selfattn_lstm").attn[0].qkv.in_features == D_IN  # C has the width d_a of the features
+
+
 def test_grid_sizes_are_honoured():
-    m = _model("selfattn_lstm", heads=8, attn_layers=4, hidden=32, lstm_layers=4)
+    torch.manual_seed(0)
+    m = build_model(model_preset("selfattn_lstm", heads=8, attn_layers=4, hidden=32, lstm_layers=4), 16)
     assert len(m.attn) == 4 and m.attn[0].heads == 8
     assert m.lstm.hidden_size == 32 and m.lstm.num_layers == 4
     g = _model("gcnn_lstm", channels=12, hidden=24)
     assert g.gcnn[-1].conv.out_channels == 12 and g.lstm.hidden_size == 24 and g.lstm.num_layers == 1
 
 
-def _overfit(name: str, steps: int, lr: float = 1e-2) -> float:
+def _overfit(name: str, steps: int, lr: float = 1e-2, **model) -> float:
     """Fit one 40-step sequence (random inputs, a smooth target) and return the final CCC."""
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
@@ -114,7 +127,7 @@ def _overfit(name: str, steps: int, lr: float = 1e-2) -> float:
     x = torch.randn(1, t, D_IN, generator=g)
     y = torch.sin(torch.linspace(0, 6, t)).unsqueeze(0) + 0.3 * torch.randn(1, t, generator=g)
     mask = torch.ones(1, t, dtype=torch.bool)
-    model = build_model(model_preset(name, **SMALL, dropout=0.0), D_IN)
+    model = build_model(model_preset(name, **SMALL, dropout=0.0, **model), D_IN)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = CCCLoss()
     model.train()
@@ -129,4 +142,11 @@ def _overfit(name: str, steps: int, lr: float = 1e-2) -> float:
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_a_tiny_run_overfits_one_sequence(name):
-    assert _overfit(name, steps=150) > 0.9
+    if name == "selfattn":  # Eq. 1-3 alone: no positions, no non-linearity but the softmax; it learns slower
+        assert _overfit(name, steps=400) > 0.8
+    else:
+        assert _overfit(name, steps=150) > 0.9
+
+
+def test_a_tiny_run_of_the_transformer_variant_overfits_one_sequence():
+    assert _overfit("selfattn", steps=150, attention="transformer") > 0.9

@@ -63,23 +63,50 @@ def test_paper_schedule_never_stops_early(corpus, windows):
 
 
 def test_paper_schedule_halves_the_lr_when_the_train_loss_stalls(corpus, windows):
-    """With a learning rate too small to move the weights the train loss stalls at once; patience 1 halves it
-    after 2 stale epochs (the replay below checks every epoch against ReduceLROnPlateau's rule)."""
-    _, r = _fit(corpus, windows, schedule=Schedule.PAPER, epochs=8, lr_patience=1, lr=1e-6)
+    """With a learning rate too small to move the weights the train loss stalls at once; lr_patience 2 halves it
+    once 2 epochs in a row brought no decrease (the replay checks every epoch against the paper's rule)."""
+    _, r = _fit(corpus, windows, schedule=Schedule.PAPER, epochs=8, lr_patience=2, lr=1e-6)
     lrs = [row["lr"] for row in r.history]
     losses = [row["train_loss"] for row in r.history]
     assert lrs[0] == 1e-6 and min(lrs) < 1e-6
     best, stale = np.inf, 0
-    for k, loss in enumerate(losses[:-1]):  # replay ReduceLROnPlateau(patience=1, threshold 1e-4 rel)
-        if loss < best * (1 - 1e-4):
+    for k, loss in enumerate(losses[:-1]):  # replay: any decrease resets the count; 2 stale epochs halve
+        if loss < best:
             best, stale = loss, 0
         else:
             stale += 1
-        if stale > 1:
+        if stale == 2:
             assert lrs[k + 1] == lrs[k] / 2
             stale = 0
         else:
             assert lrs[k + 1] == lrs[k]
+
+
+class _Constant(torch.nn.Module):
+    """Predicts 0.5 everywhere: the CCC loss is exactly 1 in every epoch and its weight never moves."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return x[..., 0] * 0.0 + self.w * 0.0 + 0.5
+
+
+@pytest.mark.parametrize("monitor", ["train", "devel"])
+def test_paper_schedule_halves_after_15_epochs_without_a_decrease_and_not_before(corpus, windows, monitor):
+    """Sec. 5.2: "when the loss does not decrease in 15 consecutive epochs, the learning rate will be halved".
+    A constant loss from epoch 1: epochs 2-16 are the 15 without a decrease, so epoch 17 runs at half the rate,
+    and epochs 17-31 the next 15 (epoch 32 at a quarter)."""
+    dev = corpus.partition("devel")
+    cfg = TrainConfig(schedule="paper", lr_patience=15, lr_monitor=monitor, epochs=33, batch_size=64, lr=1e-3,
+                      device="cpu")
+    r = fit(_Constant(), windows, [s.x for s in dev], [s.y for s in dev], cfg, seed=1)
+    lrs = [row["lr"] for row in r.history]
+    assert {row["train_loss"] for row in r.history} == {1.0}
+    assert lrs[:16] == [1e-3] * 16  # epochs 1-16
+    assert lrs[16:31] == [5e-4] * 15  # epochs 17-31
+    assert lrs[31:] == [2.5e-4] * 2  # epochs 32-33
 
 
 def test_the_best_devel_epoch_is_kept(corpus, windows):

@@ -27,7 +27,7 @@ from musefusion.cli.options import (
     WinLenOpt,
 )
 from musefusion.cli.parsing import Command
-from musefusion.config import Schedule, resolve_data_root
+from musefusion.config import Attention, Schedule, resolve_data_root
 from musefusion.data import formats
 from musefusion.data.corpus import load_corpus
 from musefusion.progress import make_progress, print_table
@@ -36,10 +36,6 @@ from musefusion.rundir import RunDir
 from musefusion.types import FillPolicy, Partition
 
 logger = logging.getLogger(__name__)
-
-_MODEL_FIELDS = ("d_model", "heads", "attn_layers", "hidden", "lstm_layers", "channels", "gcnn_blocks", "kernel",
-                 "dropout")
-
 
 @contextmanager
 def log_to_file(path: Path):
@@ -91,6 +87,13 @@ def train(
     fill: Annotated[FillPolicy | None, typer.Option(help="Fill policy for steps without a feature row "
                                                     "[default: zero].", show_default=False)] = None,
     hidden: Annotated[int | None, typer.Option(help="LSTM hidden size.", show_default=False)] = None,
+    attention: Annotated[Attention | None, typer.Option(
+        help="Self-attention: paper (Eq. 1-3 over the raw features) or transformer (projection to d_model, "
+             "positions, Transformer encoder layers); default: paper.", show_default=False,
+        case_sensitive=False)] = None,
+    project_input: Annotated[bool | None, typer.Option(
+        "--project-input/--no-project-input", help="Project the features linearly to d_model before the lstm "
+        "family's LSTM or the paper attention (default: no).", show_default=False)] = None,
     heads: Annotated[int | None, typer.Option(help="Attention heads.", show_default=False)] = None,
     attn_layers: Annotated[int | None, typer.Option(help="Self-attention layers.", show_default=False)] = None,
     lstm_layers: Annotated[int | None, typer.Option(help="LSTM layers.", show_default=False)] = None,
@@ -113,6 +116,7 @@ def train(
                  "features": list(features) if features else None, "win_len": win_len, "hop_len": hop_len,
                  "fill": fill.value if fill else None},
         "model": {"name": model, "hidden": hidden, "heads": heads, "attn_layers": attn_layers,
+                  "attention": attention.value if attention else None, "project_input": project_input,
                   "lstm_layers": lstm_layers, "channels": channels, "dropout": dropout},
         "train": {"seeds": list(seeds) if seeds else None, "epochs": epochs, "lr": lr, "batch_size": batch_size,
                   "schedule": schedule, "device": device},

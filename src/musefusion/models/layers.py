@@ -1,4 +1,5 @@
-"""Building blocks shared by the models: positional encoding, gated conv block, masked LSTM helpers."""
+"""Building blocks shared by the models: the paper's self-attention (Eq. 1-3), a Transformer encoder layer,
+positional encoding, the gated conv block (Eq. 15), masked LSTM helpers."""
 
 from __future__ import annotations
 
@@ -29,6 +30,34 @@ class SinusoidalPositions(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: ``(batch, time, d_model)``."""
         return x + self.pe[: x.shape[1]].unsqueeze(0)
+
+
+class PaperSelfAttention(nn.Module):
+    """The paper's self-attention (Eq. 1-3) over the raw feature sequence ``X`` of width ``d_a``.
+
+    ``Q, K, V = X W_Q, X W_K, X W_V`` with ``W_* in R^{d_a x d_a}`` (Eq. 1: "mapped by the input sequence"),
+    split into ``h`` heads of ``d_k = d_a / h``; each head computes ``softmax(Q K^T / sqrt(d_k)) V`` (Eq. 1) and the
+    heads are concatenated, so ``C`` has width ``d_a`` (Eq. 2-3: ``C in R^{d_a}``). Nothing else: no output
+    projection, residual, layer norm, feed-forward block or positional encoding, since Eq. 1 has none.
+
+    Choices where the paper is silent: the three maps have biases (``nn.Linear``); padded keys are masked, so
+    padding never changes the outputs at real steps. Fallback when ``d_a`` does not divide by ``h`` (17 FAU
+    columns, 3 bio columns): ``gcd(d_a, h)`` heads, the largest head count not above ``h`` that divides ``d_a``
+    (1 for a prime width), so ``C`` keeps width ``d_a`` and no parameter is added (``heads`` says what was used).
+    """
+
+    def __init__(self, d_a: int, heads: int) -> None:
+        super().__init__()
+        self.heads = math.gcd(d_a, heads)
+        self.qkv = nn.Linear(d_a, 3 * d_a)  # [W_Q | W_K | W_V] of Eq. 1 in one matrix
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``x``: ``(batch, time, d_a)``, ``mask``: ``(batch, time)`` True on real steps -> ``C``, same shape as x."""
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        # Eq. 1 per head: softmax(Q K^T / sqrt(d_k)) V, d_k = d_a / h (the last dimension of q: SDPA's default scale)
+        c = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.bool()[:, None, None, :])
+        return c.transpose(1, 2).reshape(b, t, d)  # heads concatenated: width d_a
 
 
 class SelfAttentionLayer(nn.Module):

@@ -6,26 +6,34 @@ switched off, so all share ``forward(x, mask) -> (batch, time)``:
 ================  ===========  =============  =====  ========================================
 name              projection   encoder        LSTM   paper
 ================  ===========  =============  =====  ========================================
-``lstm``          yes          -              yes    Eq. 4-8 without attention ('LSTM' rows)
-``selfattn``      yes          attention      -      'Self-Attn' rows
-``selfattn_lstm`` yes          attention      yes    Eq. 1-8
+``lstm``          option       -              yes    Eq. 4-8 without attention ('LSTM' rows)
+``selfattn``      option       attention      -      Eq. 1-3 + Eq. 7 ('Self-Attn' rows)
+``selfattn_lstm`` option       attention      yes    Eq. 1-8
 ``gcnn``          -            gated conv     -      Eq. 15 ('GCNN' rows)
 ``gcnn_lstm``     -            gated conv     yes    Eq. 15-18
 ``bio_lstm``      -            -              yes    Eq. 9-11 (ECG+RESP+BPM concatenated)
 ================  ===========  =============  =====  ========================================
 
+``ModelConfig.attention`` chooses the attention:
+
+* ``paper`` (default): Eq. 1-3 on the raw features, ``d_k = d_a / h``, ``attn_layers`` of them stacked, their
+  output ``C`` (width ``d_a``) into the LSTM (Eq. 4) or the head (``layers.PaperSelfAttention``; its docstring
+  gives the fallback when ``d_a`` does not divide by ``h``). No input projection unless ``project_input``.
+* ``transformer`` (musefusion before 0.1): inputs projected to ``d_model`` (default 128), fixed sinusoidal
+  positions added, pre-norm Transformer encoder layers (attention + feed-forward 2×d_model, residuals, layer
+  norm; ``layers.SelfAttentionLayer``), a final layer norm.
+
+``project_input`` (default off, as the paper describes none) puts a linear projection to ``d_model`` before the
+``lstm`` family's LSTM or the paper attention.
+
 Choices where the paper is silent:
 
-* **Input projection.** The paper applies attention to the raw features with ``d_k = d_a / h``; that needs
-  the feature dimension to be divisible by the heads (17 FAU columns or 1-d signals are not), so inputs are
-  first projected linearly to ``d_model`` (default 128) and ``d_k = d_model / h``.
-* **Positional information.** Fixed sinusoidal encodings are added before attention (order-blind otherwise).
+* **Positional information.** None in the paper attention (Eq. 1 has none; the LSTM after it sees order);
+  fixed sinusoidal encodings in the transformer variant.
 * **Causality.** Attention and gated convolutions see the whole window (non-causal); LSTMs are
   unidirectional as the paper states; the label lag of annotators makes look-ahead useful.
-* **Attention layer** = a pre-norm Transformer encoder layer (multi-head scaled dot-product attention +
-  feed-forward 2×d_model, residuals, layer norm), padded keys masked (``layers.SelfAttentionLayer``).
-* **Dropout** (default 0.1) on the attention layers' residual branches (not on the attention weights, which
-  is slow on the CPU), after the encoder and between LSTM layers.
+* **Dropout** (default 0.1) after the encoder and between LSTM layers, and on the transformer layers' residual
+  branches (not on attention weights, which is slow on the CPU).
 """
 
 from __future__ import annotations
@@ -33,8 +41,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from musefusion.config import ModelConfig
-from musefusion.models.layers import GatedConvBlock, SelfAttentionLayer, SinusoidalPositions
+from musefusion.config import Attention, ModelConfig
+from musefusion.models.layers import (
+    GatedConvBlock,
+    PaperSelfAttention,
+    SelfAttentionLayer,
+    SinusoidalPositions,
+)
 
 
 class SequenceRegressor(nn.Module):
@@ -45,17 +58,22 @@ class SequenceRegressor(nn.Module):
         assert d_in >= 1, "d_in must be >= 1"
         self.config = config
         name = config.name
-        use_proj = name in ("lstm", "selfattn", "selfattn_lstm")
         use_attn = name in ("selfattn", "selfattn_lstm")
+        paper_attn = config.attention == Attention.PAPER
+        projectable = name in ("lstm", "selfattn", "selfattn_lstm")
+        use_proj = (use_attn and not paper_attn) or (config.project_input and projectable)
         use_gcnn = name in ("gcnn", "gcnn_lstm")
         use_lstm = name in ("lstm", "selfattn_lstm", "gcnn_lstm", "bio_lstm")
         width = d_in
         self.proj = nn.Linear(d_in, config.d_model) if use_proj else None
         if use_proj:
             width = config.d_model
-        self.pos = SinusoidalPositions(width) if use_attn else None
-        self.attn = None
-        if use_attn:
+        self.pos = SinusoidalPositions(width) if use_attn and not paper_attn else None
+        self.attn: nn.ModuleList | None = None
+        self.attn_norm: nn.Module = nn.Identity()
+        if use_attn and paper_attn:  # Eq. 1-3, stacked attn_layers times: C = ATT(... ATT(X))
+            self.attn = nn.ModuleList(PaperSelfAttention(width, config.heads) for _ in range(config.attn_layers))
+        elif use_attn:
             self.attn = nn.ModuleList(SelfAttentionLayer(width, config.heads, config.dropout)
                                       for _ in range(config.attn_layers))
             self.attn_norm = nn.LayerNorm(width)
@@ -89,8 +107,8 @@ class SequenceRegressor(nn.Module):
         if self.proj is not None:
             h = self.proj(h)
         if self.attn is not None:
-            assert self.pos is not None  # built together with the attention layers
-            h = self.pos(h)
+            if self.pos is not None:  # transformer variant only
+                h = self.pos(h)
             for layer in self.attn:
                 h = layer(h, mask)
             h = self.drop(self.attn_norm(h))
@@ -98,7 +116,7 @@ class SequenceRegressor(nn.Module):
             for block in self.gcnn:
                 h = block(h, mask)
             h = self.drop(h)
-        if self.lstm is not None:
+        if self.lstm is not None:  # Eq. 4-6 (Eq. 10 for bio, Eq. 16-17 after the gated convolutions)
             h, _ = self.lstm(h)
             h = self.drop(h)
-        return self.head(h).squeeze(-1)
+        return self.head(h).squeeze(-1)  # Eq. 7-8: Y = H W + b

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from musefusion.config import Schedule, TrainConfig
+from musefusion.config import Monitor, Schedule, TrainConfig
 from musefusion.data.segment import pad_sequences
 from musefusion.errors import ConfigError, TrainingError
 from musefusion.evaluation.metrics import ccc_concatenated
@@ -89,6 +89,23 @@ def _score(preds: list[np.ndarray], ys: Sequence[np.ndarray]) -> float:
     return ccc_concatenated(preds, list(ys))
 
 
+def _lr_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.ReduceLROnPlateau:
+    """The learning-rate schedule of ``cfg``.
+
+    ``paper`` (Sec. 5.2): "when the loss does not decrease in 15 consecutive epochs, the learning rate will be
+    halved": with a constant loss from epoch 1, epochs 2-16 are the 15 without a decrease and the rate halves
+    after epoch 16. torch's ``patience`` counts the stale epochs it tolerates, so it is ``lr_patience - 1``; any
+    decrease counts (``threshold=0``; torch's default ignores decreases under 0.01 %). The count restarts after
+    each halving.
+    ``plateau``: the MuSe 2021 baseline's own call, ``ReduceLROnPlateau(patience=5)`` on the devel loss (halves
+    after the 6th stale epoch), with early stopping after ``early_stop`` epochs without a better devel CCC.
+    """
+    if cfg.schedule == Schedule.PAPER:
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=cfg.lr_patience - 1,
+                                                          threshold=0.0)
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=min(cfg.lr_patience, 5))
+
+
 def fit(model: nn.Module, windows: Windows, devel_x: Sequence[np.ndarray], devel_y: Sequence[np.ndarray],
         cfg: TrainConfig, seed: int, state_path: Path | None = None,
         on_epoch: Callable[[dict[str, float]], None] | None = None, epochs: int | None = None) -> FitResult:
@@ -112,9 +129,8 @@ def fit(model: nn.Module, windows: Windows, devel_x: Sequence[np.ndarray], devel
     device = resolve_device(cfg.device)
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    patience = cfg.lr_patience if cfg.schedule == Schedule.PAPER else min(cfg.lr_patience, 5)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=patience)
-    loss_fn = CCCLoss("batch")
+    sched = _lr_schedule(opt, cfg)
+    loss_fn = CCCLoss(cfg.loss.value)
     gen = torch.Generator().manual_seed(seed)
     history: list[dict[str, float]] = []
     best: dict[str, Any] = {"score": -np.inf, "epoch": 0, "state": copy.deepcopy(model.state_dict())}
@@ -161,8 +177,9 @@ def fit(model: nn.Module, windows: Windows, devel_x: Sequence[np.ndarray], devel
         if has_devel and (epoch % cfg.eval_every == 0 or epoch == n_epochs):
             preds = predict_arrays(model, devel_x, device)
             row["devel_ccc"] = _score(preds, devel_y)
-        # paper: LR halved when the (train) loss stalls; baseline: when the devel loss (1 - CCC) stalls
-        monitor = train_loss if cfg.schedule == Schedule.PAPER or not has_devel else 1 - row["devel_ccc"]
+        # paper: LR halved when the monitored loss (train by default) stalls; baseline: when the devel loss stalls
+        on_devel = cfg.schedule == Schedule.PLATEAU or cfg.lr_monitor == Monitor.DEVEL
+        monitor = 1 - row["devel_ccc"] if on_devel and has_devel else train_loss
         if monitor == monitor:
             sched.step(monitor)
         score = row["devel_ccc"] if has_devel else -train_loss

@@ -9,11 +9,12 @@ from musefusion.evaluation.metrics import ccc_masked
 
 
 class CCCLoss(nn.Module):
-    """``1 − CCC`` over the masked steps of a batch.
+    """``1 − CCC`` over the masked steps of a batch (Eq. 20-21).
 
     Args:
-        mode: ``batch`` (default, as the issue and MuSe baseline: one CCC over all masked steps of the batch) or
-            ``sequence`` (mean of per-sequence CCCs).
+        mode: ``batch`` (one CCC over every labelled step of the batch, all windows pooled) or ``sequence`` (the
+            mean of per-window CCCs, which is what the MuSe 2021 baseline's ``loss.py`` computes). The paper does
+            not say which; ``TrainConfig.loss`` chooses (see the README for the measured comparison).
     """
 
     def __init__(self, mode: str = "batch") -> None:
