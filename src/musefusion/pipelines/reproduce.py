@@ -32,8 +32,9 @@ from musefusion.data.corpus import find_corpus_dir
 from musefusion.errors import ConfigError
 from musefusion.evaluation import paper
 from musefusion.pipelines.report import ReproduceSummary, write_report
+from musefusion.pipelines.submission import validate_submission, write_submission
 from musefusion.rundir import ReproduceDir, Status
-from musefusion.types import Partition, Task
+from musefusion.types import FusionTrain, Partition, Task
 from musefusion.workers import die_with_parent
 
 logger = logging.getLogger(__name__)
@@ -256,8 +257,12 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     progress = progress or _no_progress
     _check_row_configs(cfg)
 
+    # torch: imported on first use, so the CLI starts without it
+    from musefusion.fusion.late import FusionConfig, fusion_record
+    from musefusion.fusion.oof import collect_oof, final_finished, fold_finished
+    from musefusion.training.run import load_run_config, resolve_run_config, run_status
+
     # 1. unimodal rows (a finished row is reused only for the same config and corpus files; see rundir)
-    from musefusion.training.run import resolve_run_config, run_status
 
     jobs: list[Job] = []
     for (features, _m, model) in unimodal_rows(cfg):
@@ -273,9 +278,6 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
 
     # 2. out-of-fold predictions and final (train+devel) models of the fusion streams
     streams = paper.STREAMS[cfg.task.value]
-    # torch: imported on first use, so the CLI starts without it
-    from musefusion.fusion.oof import collect_oof, final_finished, fold_finished
-
     jobs = []
     for target in targets:
         for feats, model in streams.values():
@@ -291,11 +293,6 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
             collect_oof(run_dir(out, target, feats, model), s["folds"])
 
     # 3. fusion rows (+ the full row fitted in-sample and on devel)
-    from musefusion.fusion.late import FusionConfig, FusionTrain, fusion_record
-
-    # torch: imported on first use, so the CLI starts without it
-    from musefusion.training.run import load_run_config
-
     jobs = []
     for target in targets:
         rows = list(paper.fusion_table(cfg.task))
@@ -313,8 +310,6 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     _run_jobs(jobs, cfg.workers, progress("fusion", len(jobs)))
 
     # 4. submission of the full fusion row, validated against the corpus
-    from musefusion.pipelines.submission import validate_submission, write_submission
-
     full = paper.full_fusion_row(cfg.task)
     sub = write_submission([fusion_dir(out, t, full, "oof") for t in targets], ReproduceDir(out).submission)
     problems = validate_submission(sub, cfg.root, cfg.task)
