@@ -101,7 +101,9 @@ def test_physio_reproduce_runs_its_bio_row_on_the_download_layout(tmp_path):
     assert load_run_config(bio).data.features == ("ECG", "resp", "BPM")
     assert (bio / "final" / "metrics.json").is_file() and (bio / "oof_k2" / "predictions" / "train").is_dir()
     assert len(list((out / "submission" / "anno12_EDA").glob("*.csv"))) == 2
-    assert "| ECG+RESP+BPM | B | LSTM |" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "| ECG+RESP+BPM | B | LSTM |" in report
+    assert "final models, retrained on train+devel for their best epoch count (Sec. 5.5)" in report
 
 
 # ----------------------------------------------------------------------------------------------- terminals

@@ -9,7 +9,7 @@ import pytest
 
 from musefusion.config import DataConfig, RunConfig, TrainConfig, model_preset
 from musefusion.data import formats
-from musefusion.errors import DataFormatError, MissingDataError
+from musefusion.errors import ConfigError, DataFormatError, MissingDataError
 from musefusion.fusion import oof as oof_mod
 from musefusion.fusion.late import FusionConfig, fuse
 from musefusion.fusion.stack import stack_streams
@@ -104,3 +104,39 @@ def test_fusion_modes_and_test_labels_never_read(streams, synth_stress, tmp_path
         assert "test_labels" not in path
         if any(path.endswith(f"/{sid}.csv") and "label_segments" in path for sid in test_ids):
             assert values is False  # only the timestamp grid of a test subject is read
+
+
+def test_refit_on_train_and_devel_changes_only_the_test_predictions(streams, tmp_path):
+    base = dict(streams=tuple(streams), names=("A", "B"), folds=2, epochs=3, win_len=40, hop_len=20)
+    kept = fuse(FusionConfig(**base), tmp_path / "kept")
+    refit = fuse(FusionConfig(**base, refit=True), tmp_path / "refit")
+    assert kept["test_from"]["fusion"] == "kept seed" and refit["test_from"]["fusion"] == "refit on train+devel"
+    assert refit["best"]["devel_ccc"] == kept["best"]["devel_ccc"]  # devel scores the model fitted on train
+    for part, same in (("devel", True), ("test", False)):
+        a = formats.read_predictions(tmp_path / "kept" / "predictions" / part)
+        b = formats.read_predictions(tmp_path / "refit" / "predictions" / part)
+        assert set(a) == set(b)
+        assert all(np.array_equal(a[s][1], b[s][1]) for s in a) is same, part
+
+
+def test_final_streams_off_ignores_a_final_model(streams, tmp_path):
+    runs = [tmp_path / "A", tmp_path / "B"]
+    for src, dst in zip(streams, runs, strict=True):
+        shutil.copytree(src, dst)
+    final = runs[0] / "final" / "predictions" / "test"  # a 'final' model whose test predictions are all 5
+    shutil.copytree(runs[0] / "predictions" / "test", final)
+    formats.write_predictions(final, {s: (ts, np.full_like(v, 5.0))
+                                      for s, (ts, v) in formats.read_predictions(final).items()})
+    (runs[0] / "final" / "metrics.json").write_text("{}")
+    base = dict(streams=tuple(str(r) for r in runs), names=("A", "B"), folds=2, epochs=2, win_len=40, hop_len=20)
+    on = fuse(FusionConfig(**base), tmp_path / "on")
+    off = fuse(FusionConfig(**base, final_streams=False), tmp_path / "off")
+    assert on["test_from"]["streams"] == "final" and off["test_from"]["streams"] == "run"
+    a = formats.read_predictions(tmp_path / "on" / "predictions" / "test")
+    b = formats.read_predictions(tmp_path / "off" / "predictions" / "test")
+    assert any(not np.array_equal(a[s][1], b[s][1]) for s in a)
+
+
+def test_refit_needs_a_train_fit():
+    with pytest.raises(ConfigError, match="--train-on devel.*has no train\\+devel refit"):
+        FusionConfig(streams=("a",), train_on="devel", refit=True)

@@ -16,7 +16,7 @@ from musefusion.cli.options import DataOpt, OverwriteOpt, TaskOpt
 from musefusion.cli.parsing import Command
 from musefusion.cli.train import log_to_file
 from musefusion.config import resolve_data_root
-from musefusion.pipelines.reproduce import Profile, ReproduceConfig, Stage
+from musefusion.pipelines.reproduce import Profile, ReproduceConfig, Retrain, Stage
 from musefusion.pipelines.reproduce import reproduce as run_reproduce
 from musefusion.progress import make_progress
 from musefusion.progress import out as console
@@ -44,12 +44,19 @@ def reproduce(
     stage: Annotated[Stage, typer.Option(help="all, or unimodal (stop after Tables 2/3).", case_sensitive=False)]
     = Stage.ALL,
     all_models: Annotated[bool, typer.Option(help="Also train every model family on every feature set.")] = False,
+    retrain: Annotated[Retrain, typer.Option(
+        help="Retrain the fusion streams on train+devel for the test predictions: auto (as the paper: physio "
+             "yes, stress no), yes or no.", case_sensitive=False)] = Retrain.AUTO,
+    fusion_refit: Annotated[bool, typer.Option(
+        help="Refit each fusion model on the train+devel streams (its best epoch count) for the test "
+             "predictions; the paper does not say whether it did.")] = False,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Run the whole paper (Tables 2-6) on a corpus and write report.md beside the paper's numbers."""
     cfg = ReproduceConfig(root=resolve_data_root(data), task=task, profile=profile, workers=workers,
                           test_labels=test_labels, row_configs=tuple(str(p) for p in row_config or ()),
-                          seeds=tuple(seeds or ()), stage=stage, all_models=all_models, overwrite=overwrite)
+                          seeds=tuple(seeds or ()), stage=stage, all_models=all_models, overwrite=overwrite,
+                          retrain=retrain, fusion_refit=fusion_refit)
     reproduce_shown(cfg, out or default_reproduce_out(cfg))
 
 

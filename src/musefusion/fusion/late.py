@@ -9,8 +9,11 @@ What the fusion is fitted on (``FusionConfig.train_on``):
 * ``devel``: fitted on devel predictions with k-fold cross-validation by devel subject (the reported devel
   score is the cross-validated one); the test model is fitted on all devel subjects.
 
-Test predictions come from each stream's ``final/`` model (retrained on train+devel) when it exists, else
-from the stream's own test predictions. Test labels are never opened.
+Test inputs come from each stream's ``final/`` model (retrained on train+devel) when it exists and
+``final_streams`` is on (the default), else from the stream's own test predictions. With ``refit`` the kept
+fusion seed is fitted again on the train and devel streams together for its best epoch count, and that model
+makes the test predictions (Sec. 5.5 retrains the unimodal models on train+devel; it does not say whether the
+fusion model was). Test labels are never opened.
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ class FusionConfig(ConfigBase):
     win_len: int = 300  # train windows in steps
     hop_len: int = 25  # train window hop: finer than the unimodal default, the small fusion model needs the updates
     seeds: tuple[int, ...] = (1,)  # one fusion model per seed, best on devel kept
+    final_streams: bool = True  # test inputs from the streams' final/ (train+devel) models where they exist
+    refit: bool = False  # refit the kept seed on train+devel streams (its best epoch count) for the test predictions
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "streams", tuple(str(s) for s in self.streams))
@@ -73,6 +78,9 @@ class FusionConfig(ConfigBase):
             raise ConfigError(f"FusionConfig.folds: {self.folds} must be >= 2 (--folds).")
         if self.epochs < 1 or self.hidden < 1 or self.batch_size < 1:
             raise ConfigError("FusionConfig: epochs, hidden and batch_size must be >= 1.")
+        if self.refit and self.train_on == FusionTrain.DEVEL:
+            raise ConfigError("FusionConfig.refit: a fusion fitted on devel (--train-on devel) has no train+devel "
+                              "refit; use --train-on oof or in-sample, or drop --refit.")
 
 
 def _train_cfg(cfg: FusionConfig) -> TrainConfig:
@@ -162,7 +170,8 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
     names = list(cfg.names)
 
     devel_stack = stack_streams([load_stream(r.predictions("devel")) for r in runs], names, ids[Partition.DEVEL])
-    test_stack = stack_streams([load_stream(r.test_predictions()) for r in runs], names, ids[Partition.TEST])
+    test_dirs = [r.test_predictions() if cfg.final_streams else r.predictions("test") for r in runs]
+    test_stack = stack_streams([load_stream(d) for d in test_dirs], names, ids[Partition.TEST])
     dev_xs, dev_ys = _xy(devel_stack, labels, ids[Partition.DEVEL])
     device = resolve_device("auto")
     per_seed: dict[int, dict[str, Any]] = {}
@@ -201,15 +210,19 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
 
     best = pick_best_seed({s: r["devel_ccc"] for s, r in per_seed.items()})
     model = models[best]
+    test_model = model
+    if cfg.refit and train_xs is not None and train_ys is not None:  # the kept seed again, on train + devel, for its best epoch count
+        test_model, _ = _fit_one(cfg, [*train_xs, *dev_xs], [*train_ys, *dev_ys], [], [], best,
+                                 epochs=max(1, int(per_seed[best]["best_epoch"])))
     out.mkdir(parents=True, exist_ok=True)
     run = RunDir(out)
     fsutil.write_toml(run.config, {**record, "versions": versions()})
-    checkpoint.save_checkpoint(run.checkpoint, {"model": model.state_dict(), "config": cfg.to_dict(),
+    checkpoint.save_checkpoint(run.checkpoint, {"model": test_model.state_dict(), "config": cfg.to_dict(),
                                                 "n_streams": len(cfg.streams), "seed": best,
                                                 "best_score": float(per_seed[best]["devel_ccc"])})
     test_xs = [test_stack[s][1] for s in ids[Partition.TEST]]
     preds = {Partition.DEVEL: (ids[Partition.DEVEL], dev_pred[best]),
-             Partition.TEST: (ids[Partition.TEST], predict_arrays(model, test_xs, device) if test_xs else [])}
+             Partition.TEST: (ids[Partition.TEST], predict_arrays(test_model, test_xs, device) if test_xs else [])}
     if train_xs is not None:
         preds[Partition.TRAIN] = (ids[Partition.TRAIN], train_pred[best])
     stacks = {Partition.DEVEL: devel_stack, Partition.TEST: test_stack}
@@ -225,6 +238,8 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
                "best": {"seed": best, **per_seed[best]}, "seeds": {str(s): r for s, r in per_seed.items()},
                "devel_ccc_mean": float(np.mean(vals)), "devel_ccc_std": float(np.std(vals)),
                "stream_devel_ccc": stream_scores, "train_on": cfg.train_on.value, "task": data_cfg.task.value,
+               "test_from": {"streams": "final" if cfg.final_streams and any(r.final.finished for r in runs)
+                             else "run", "fusion": "refit on train+devel" if cfg.refit else "kept seed"},
                "target": data_cfg.target}
     try:
         # matplotlib: imported only when a plot is drawn

@@ -129,7 +129,14 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
              f"window hop {s['hop_len']}, {s['folds']} folds, fusion {s['fusion_epochs']} epochs); "
              f"{cfg.workers} worker process(es); wall time **{wall_s / 60:.1f} min**.",
              "All numbers are devel CCC (one CCC over all devel subjects concatenated), mean ± std over seeds, "
-             "and the best seed's; *paper* is the value the paper reports on the real Ulm-TSST data."]
+             "and the best seed's; *paper* is the value the paper reports on the real Ulm-TSST data.",
+             "Test predictions: the fusion streams' "
+             + ("final models, retrained on train+devel for their best epoch count (Sec. 5.5)" if cfg.retrains
+                else "devel-selected models (trained on train only)")
+             + "; the fusion models' "
+             + ("refit on the train+devel streams" if cfg.fusion_refit else "kept seed (fitted on train, epoch "
+                "chosen on devel)") + f" (--retrain {cfg.retrain.value}"
+             + (", --fusion-refit)." if cfg.fusion_refit else ").")]
     header = ["Feature", "M", "Model"]
     for t in targets:
         header += [f"{t} (ours)", f"{t} best seed", f"{t} (paper)"]

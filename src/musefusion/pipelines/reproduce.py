@@ -47,6 +47,14 @@ class Profile(StrEnum):
     SMOKE = "smoke"  # tiny models, 2 epochs: a wiring check for tests
 
 
+class Retrain(StrEnum):
+    """Whether the fusion streams' test predictions come from models retrained on train+devel (Sec. 5.5)."""
+
+    AUTO = "auto"  # as the paper: MuSe-Physio yes ("in this sub-challenge"), MuSe-Stress no
+    YES = "yes"
+    NO = "no"
+
+
 class Stage(StrEnum):
     """Where ``reproduce`` stops."""
 
@@ -79,6 +87,8 @@ class ReproduceConfig(ConfigBase):
     stage: Stage = Stage.ALL  # all | unimodal (stop after the unimodal tables)
     all_models: bool = False  # also train every model family on every feature set (an extra table)
     overwrite: bool = False  # replace runs in `out` made with another config (same-config runs are still reused)
+    retrain: Retrain = Retrain.AUTO  # final (train+devel) unimodal models for the test predictions; auto: physio only
+    fusion_refit: bool = False  # refit each fusion model on train+devel streams for its test predictions
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
@@ -87,8 +97,14 @@ class ReproduceConfig(ConfigBase):
         if self.workers < 1:
             raise ConfigError(f"--workers {self.workers} must be >= 1.")
         object.__setattr__(self, "stage", enum_field("ReproduceConfig", "stage", self.stage, Stage))
+        object.__setattr__(self, "retrain", enum_field("ReproduceConfig", "retrain", self.retrain, Retrain))
         object.__setattr__(self, "seeds", tuple(int(x) for x in self.seeds))
         object.__setattr__(self, "row_configs", tuple(str(x) for x in self.row_configs))
+
+    @property
+    def retrains(self) -> bool:
+        """Whether final (train+devel) models of the fusion streams are trained and feed the test predictions."""
+        return self.retrain == Retrain.YES or (self.retrain == Retrain.AUTO and self.task == Task.PHYSIO)
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -285,9 +301,9 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
             for fold in range(s["folds"]):
                 if not fold_finished(d, s["folds"], fold):
                     jobs.append((_job_fold, (str(d), s["folds"], fold), f"{target}/{feats}-{model} fold {fold}"))
-            if not final_finished(d):
+            if cfg.retrains and not final_finished(d):
                 jobs.append((_job_final, (str(d),), f"{target}/{feats}-{model} final"))
-    _run_jobs(jobs, cfg.workers, progress("folds + final models", len(jobs)))
+    _run_jobs(jobs, cfg.workers, progress("folds + final models" if cfg.retrains else "folds", len(jobs)))
     for target in targets:
         for feats, model in streams.values():
             collect_oof(run_dir(out, target, feats, model), s["folds"])
@@ -302,7 +318,8 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
             for mode in modes:
                 fc = FusionConfig(streams=tuple(str(run_dir(out, target, *streams[n])) for n in row), names=row,
                                   train_on=FusionTrain(mode), folds=s["folds"], epochs=s["fusion_epochs"], seeds=s["seeds"],
-                                  hop_len=s["fusion_hop"], win_len=s.get("win_len", 300))
+                                  hop_len=s["fusion_hop"], win_len=s.get("win_len", 300),
+                                  final_streams=cfg.retrains, refit=cfg.fusion_refit and mode != "devel")
                 d = fusion_dir(out, target, row, mode)
                 record = fusion_record(fc, load_run_config(Path(fc.streams[0])).data.to_dict())
                 if rundir.status(d, record, what="fusion run", overwrite=cfg.overwrite) is not Status.FINISHED:
