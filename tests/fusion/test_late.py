@@ -131,7 +131,8 @@ def test_final_streams_off_ignores_a_final_model(streams, tmp_path):
     base = dict(streams=tuple(str(r) for r in runs), names=("A", "B"), folds=2, epochs=2, win_len=40, hop_len=20)
     on = fuse(FusionConfig(**base), tmp_path / "on")
     off = fuse(FusionConfig(**base, final_streams=False), tmp_path / "off")
-    assert on["test_from"]["streams"] == "final" and off["test_from"]["streams"] == "run"
+    assert on["test_from"]["streams"] == "train+devel models"
+    assert off["test_from"]["streams"] == "devel-selected models"
     a = formats.read_predictions(tmp_path / "on" / "predictions" / "test")
     b = formats.read_predictions(tmp_path / "off" / "predictions" / "test")
     assert any(not np.array_equal(a[s][1], b[s][1]) for s in a)

@@ -15,8 +15,9 @@ LR = (2e-4, 1e-3, 2e-3, 5e-3)
 BATCH = (64, 128, 256)
 
 
-def _sweep(model: str, space: dict | None = None, **kw) -> SweepConfig:
-    base = RunConfig(DataConfig("data"), model_preset(model), TrainConfig(epochs=3))
+def _sweep(model: str, space: dict | None = None, attention: str | None = None, **kw) -> SweepConfig:
+    base = RunConfig(DataConfig("data"), model_preset(model, **({"attention": attention} if attention else {})),
+                     TrainConfig(epochs=3))
     return SweepConfig(base=base, space=tuple((space or paper_space(model)).items()), **kw)
 
 
@@ -95,5 +96,6 @@ def test_space_file_value_must_be_a_list(tmp_path):
 
 
 def test_check_space_rejects_heads_that_do_not_divide_d_model():
-    with pytest.raises(ConfigError, match="invalid for model 'selfattn'"):
-        check_space(_sweep("selfattn", {"heads": (4, 3)}))
+    with pytest.raises(ConfigError, match="invalid for model 'selfattn'"):  # the transformer projects to d_model
+        check_space(_sweep("selfattn", {"heads": (4, 3)}, attention="transformer"))
+    check_space(_sweep("selfattn", {"heads": (4, 3)}))  # the paper attention falls back to gcd(d_a, h) heads

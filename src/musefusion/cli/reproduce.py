@@ -15,7 +15,7 @@ from musefusion.api import default_reproduce_out
 from musefusion.cli.options import DataOpt, OverwriteOpt, TaskOpt
 from musefusion.cli.parsing import Command
 from musefusion.cli.train import log_to_file
-from musefusion.config import resolve_data_root
+from musefusion.config import Attention, resolve_data_root
 from musefusion.pipelines.reproduce import Profile, ReproduceConfig, Retrain, Stage
 from musefusion.pipelines.reproduce import reproduce as run_reproduce
 from musefusion.progress import make_progress
@@ -44,6 +44,9 @@ def reproduce(
     stage: Annotated[Stage, typer.Option(help="all, or unimodal (stop after Tables 2/3).", case_sensitive=False)]
     = Stage.ALL,
     all_models: Annotated[bool, typer.Option(help="Also train every model family on every feature set.")] = False,
+    attention: Annotated[Attention, typer.Option(
+        help="Self-attention of the Self-Attn rows: paper (Eq. 1-3 over the raw features) or transformer "
+             "(projection, positions, encoder layers).", case_sensitive=False)] = Attention.PAPER,
     retrain: Annotated[Retrain, typer.Option(
         help="Retrain the fusion streams on train+devel for the test predictions: auto (as the paper: physio "
              "yes, stress no), yes or no.", case_sensitive=False)] = Retrain.AUTO,
@@ -56,7 +59,7 @@ def reproduce(
     cfg = ReproduceConfig(root=resolve_data_root(data), task=task, profile=profile, workers=workers,
                           test_labels=test_labels, row_configs=tuple(str(p) for p in row_config or ()),
                           seeds=tuple(seeds or ()), stage=stage, all_models=all_models, overwrite=overwrite,
-                          retrain=retrain, fusion_refit=fusion_refit)
+                          retrain=retrain, fusion_refit=fusion_refit, attention=attention)
     reproduce_shown(cfg, out or default_reproduce_out(cfg))
 
 

@@ -238,8 +238,9 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
                "best": {"seed": best, **per_seed[best]}, "seeds": {str(s): r for s, r in per_seed.items()},
                "devel_ccc_mean": float(np.mean(vals)), "devel_ccc_std": float(np.std(vals)),
                "stream_devel_ccc": stream_scores, "train_on": cfg.train_on.value, "task": data_cfg.task.value,
-               "test_from": {"streams": "final" if cfg.final_streams and any(r.final.finished for r in runs)
-                             else "run", "fusion": "refit on train+devel" if cfg.refit else "kept seed"},
+               "test_from": {"streams": ("train+devel models" if cfg.final_streams and any(r.final.finished for r in runs)
+                                         else "devel-selected models"),
+                             "fusion": "refit on train+devel" if cfg.refit else "kept seed"},
                "target": data_cfg.target}
     try:
         # matplotlib: imported only when a plot is drawn

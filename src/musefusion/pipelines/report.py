@@ -136,7 +136,10 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
              + "; the fusion models' "
              + ("refit on the train+devel streams" if cfg.fusion_refit else "kept seed (fitted on train, epoch "
                 "chosen on devel)") + f" (--retrain {cfg.retrain.value}"
-             + (", --fusion-refit)." if cfg.fusion_refit else ").")]
+             + (", --fusion-refit)." if cfg.fusion_refit else ")."),
+             f"Self-attention: **{cfg.attention.value}** ("
+             + ("Eq. 1-3 over the raw features" if cfg.attention.value == "paper" else
+                "projection to d_model, positions, Transformer encoder layers") + ")."]
     header = ["Feature", "M", "Model"]
     for t in targets:
         header += [f"{t} (ours)", f"{t} best seed", f"{t} (paper)"]

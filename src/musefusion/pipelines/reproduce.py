@@ -27,7 +27,15 @@ from typing import Any
 import numpy as np
 
 from musefusion import families, fsutil, rundir
-from musefusion.config import ConfigBase, DataConfig, RunConfig, TrainConfig, enum_field, model_preset
+from musefusion.config import (
+    Attention,
+    ConfigBase,
+    DataConfig,
+    RunConfig,
+    TrainConfig,
+    enum_field,
+    model_preset,
+)
 from musefusion.data.corpus import find_corpus_dir
 from musefusion.errors import ConfigError
 from musefusion.evaluation import paper
@@ -89,6 +97,7 @@ class ReproduceConfig(ConfigBase):
     overwrite: bool = False  # replace runs in `out` made with another config (same-config runs are still reused)
     retrain: Retrain = Retrain.AUTO  # final (train+devel) unimodal models for the test predictions; auto: physio only
     fusion_refit: bool = False  # refit each fusion model on train+devel streams for its test predictions
+    attention: Attention = Attention.PAPER  # the selfattn rows' attention: paper (Eq. 1-3) | transformer
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
@@ -98,6 +107,7 @@ class ReproduceConfig(ConfigBase):
             raise ConfigError(f"--workers {self.workers} must be >= 1.")
         object.__setattr__(self, "stage", enum_field("ReproduceConfig", "stage", self.stage, Stage))
         object.__setattr__(self, "retrain", enum_field("ReproduceConfig", "retrain", self.retrain, Retrain))
+        object.__setattr__(self, "attention", enum_field("ReproduceConfig", "attention", self.attention, Attention))
         object.__setattr__(self, "seeds", tuple(int(x) for x in self.seeds))
         object.__setattr__(self, "row_configs", tuple(str(x) for x in self.row_configs))
 
@@ -161,11 +171,13 @@ def run_config(cfg: ReproduceConfig, features: str, model: str, target: str) -> 
     s = cfg.settings
     data = DataConfig(root=cfg.root, task=cfg.task, target=target, features=(features,), hop_len=s["hop_len"],
                       win_len=s.get("win_len", 300))
-    mcfg = model_preset(model, **({"hidden": 16, "d_model": 16, "channels": 8} if s.get("small") else {}))
+    attention = {"attention": cfg.attention} if "attention" in families.family(model).params else {}
+    mcfg = model_preset(model, **attention, **({"hidden": 16, "d_model": 16, "channels": 8} if s.get("small") else {}))
     train = TrainConfig(epochs=s["epochs"], seeds=s["seeds"], num_threads=1)
     override = _row_overrides(cfg.row_configs).get((data.features, model, target))
     if override:
-        mcfg = model_preset(model, **{k: v for k, v in override.get("model", {}).items() if k != "name"})
+        mcfg = model_preset(model, **{**attention, **{k: v for k, v in override.get("model", {}).items()
+                                                      if k != "name"}})
         tr = override.get("train", {})
         train = train.replace(**{k: tr[k] for k in ("lr", "batch_size") if k in tr})
     return RunConfig(data, mcfg, train)
