@@ -184,8 +184,8 @@ def default_fusion_out(cfg: Any) -> Path:
 
 
 def default_reproduce_out(cfg: Any) -> Path:
-    """``runs/reproduce-<task>-<profile>``: the default folder of a reproduction."""
-    return Path("runs") / f"reproduce-{cfg.task.value}-{cfg.profile}"
+    """``runs/reproduce-<task>-<profile>`` (``-tuned`` with ``--tune``): the default folder of a reproduction."""
+    return Path("runs") / f"reproduce-{cfg.task.value}-{cfg.profile}{'-tuned' if cfg.tune else ''}"
 
 
 def fuse(streams: Iterable[str | Path], *, out: str | Path | None = None, overwrite: bool = False,

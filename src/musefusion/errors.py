@@ -31,6 +31,10 @@ class StorageError(MuseFusionError):
     """A sweep's study storage (SQLite file or PostgreSQL server) cannot be reached or used."""
 
 
+class ClusterError(MuseFusionError):
+    """The distributed engine (a Dask scheduler) cannot be reached."""
+
+
 class SweepError(MuseFusionError):
     """A sweep worker stopped with an error (its own message was printed first)."""
 

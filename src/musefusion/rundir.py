@@ -221,6 +221,7 @@ class ReproduceDir:
         <out>/runs/<target>/<features>-<model>/     a unimodal run per table row
         <out>/fusion/<target>/<A+V+B>-<fit>/        a fusion run per fusion row and fit
         <out>/submission/<target>/<id>.csv          the validated test submission
+        <out>/tune/study.db, tune/<target>/<features>-<model>/trials/   --tune: a study per row (SQLite default)
         <out>/report.md, report.html, plots/, log.txt
     """
 
@@ -236,6 +237,15 @@ class ReproduceDir:
     def fusion(self, target: str, row: tuple[str, ...], fit: str) -> RunDir:
         """``fusion/<target>/<A+V+B>-<fit>``."""
         return RunDir(self.path / "fusion" / target / f"{'+'.join(row)}-{fit}")
+
+    def tune(self, target: str, features: str, model: str) -> Path:
+        """``tune/<target>/<features>-<model>``: the sweep folder of a row's study (its trials' run dirs)."""
+        return self.path / "tune" / target / f"{features}-{model}"
+
+    @property
+    def tune_db(self) -> Path:
+        """``tune/study.db``: the studies' SQLite file when no ``--storage`` is given."""
+        return self.path / "tune" / "study.db"
 
     @property
     def submission(self) -> Path:
@@ -256,6 +266,11 @@ class ReproduceDir:
     def log(self) -> Path:
         """``log.txt``."""
         return self.path / LOG_FILE
+
+    @property
+    def jobs_log(self) -> Path:
+        """``jobs.log``: one line per job that ended (``musefusion.pipelines.jobs``)."""
+        return self.path / "jobs.log"
 
     def plot(self, name: str) -> Path:
         """``plots/<name>``."""
@@ -357,7 +372,7 @@ RUN_PREFIXES = ("seed_", "oof_k")
 #: What the other output folders may hold (besides ``log.txt`` and leftover ``.<name>.tmp`` files).
 OUTPUT_ENTRIES: dict[str, frozenset[str]] = {
     "run": RUN_ENTRIES,
-    "reproduce": frozenset({"runs", "fusion", "submission", "plots", "report.md", "report.html"}),
+    "reproduce": frozenset({"runs", "fusion", "submission", "plots", "report.md", "report.html", "jobs.log", "tune"}),
     "sweep": frozenset({"study.db", "study.db-journal", "trials", "report"}),
     "curves": frozenset({"curves.csv", "curves.png"}),
     "demo": frozenset({"data", "reproduce-stress", "reproduce-physio"}),

@@ -15,7 +15,7 @@ from musefusion.api import default_reproduce_out
 from musefusion.cli.options import DataOpt, OverwriteOpt, TaskOpt
 from musefusion.cli.parsing import Command
 from musefusion.cli.train import log_to_file
-from musefusion.config import Attention, resolve_data_root
+from musefusion.config import Attention, Sampler, resolve_data_root
 from musefusion.pipelines.reproduce import Profile, ReproduceConfig, Retrain, Stage
 from musefusion.pipelines.reproduce import reproduce as run_reproduce
 from musefusion.progress import make_progress
@@ -47,6 +47,20 @@ def reproduce(
     attention: Annotated[Attention, typer.Option(
         help="Self-attention of the Self-Attn rows: paper (Eq. 1-3 over the raw features) or transformer "
              "(projection, positions, encoder layers).", case_sensitive=False)] = Attention.PAPER,
+    tune: Annotated[bool, typer.Option(
+        help="Tune every unimodal row first: an Optuna study over its family's Sec. 5.2 grid (one seed per "
+             "trial, median pruning on devel CCC); the best parameters then train with the profile's seeds.")]
+    = False,
+    tune_trials: Annotated[int, typer.Option(help="Trials per row's study (complete + pruned).")] = 20,
+    tune_sampler: Annotated[Sampler, typer.Option(help="tpe, or grid (the grid's combinations in turn).",
+                                                  case_sensitive=False)] = Sampler.TPE,
+    storage: Annotated[str | None, typer.Option(
+        help="Database of the --tune studies (default: sqlite in OUT/tune/); a postgresql:// URL lets many "
+             "machines tune together.", show_default=False)] = None,
+    cluster: Annotated[str | None, typer.Option(
+        help="A Dask scheduler address (tcp://HOST:8786): every job (tuning, seed runs, folds, final models, "
+             "fusion) runs on its workers, which share OUT and the corpus (docs/cluster.md).",
+        show_default=False)] = None,
     retrain: Annotated[Retrain, typer.Option(
         help="Retrain the fusion streams on train+devel for the test predictions: auto (as the paper: physio "
              "yes, stress no), yes or no.", case_sensitive=False)] = Retrain.AUTO,
@@ -59,7 +73,9 @@ def reproduce(
     cfg = ReproduceConfig(root=resolve_data_root(data), task=task, profile=profile, workers=workers,
                           test_labels=test_labels, row_configs=tuple(str(p) for p in row_config or ()),
                           seeds=tuple(seeds or ()), stage=stage, all_models=all_models, overwrite=overwrite,
-                          retrain=retrain, fusion_refit=fusion_refit, attention=attention)
+                          retrain=retrain, fusion_refit=fusion_refit, attention=attention,
+                          tune=tune, tune_trials=tune_trials, tune_sampler=tune_sampler, storage=storage,
+                          cluster=cluster)
     reproduce_shown(cfg, out or default_reproduce_out(cfg))
 
 

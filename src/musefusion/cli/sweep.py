@@ -33,7 +33,7 @@ from musefusion.progress import out as console
 from musefusion.rundir import RunDir
 from musefusion.sweep.grid import grid_points, load_space, paper_space
 from musefusion.sweep.report import report_study
-from musefusion.sweep.runner import check_storage_url, redact_url, run_sweep, target_trials
+from musefusion.sweep.runner import check_storage_url, quiet_optuna, redact_url, run_sweep, target_trials
 
 sweep_app = typer.Typer(cls=DefaultCommandGroup,
                         help="Hyper-parameter sweeps (paper Sec. 5.2 grid) with Optuna: resumable, several "
@@ -45,19 +45,13 @@ def _default_storage(study: str, out: Path | None) -> str:
     return f"sqlite:///{((out or Path('sweeps') / study) / 'study.db').resolve()}"
 
 
-def _quiet_optuna() -> None:
-    import optuna  # optional: pip install musefusion[sweep]
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
 def _init_worker(log_path: Path, level: int, index: int) -> None:
     """Logging in a spawned worker: the console (stderr, lines prefixed ``[w<index>]``) and the sweep's log.txt."""
     file_handler = logging.FileHandler(log_path, encoding="utf-8")
     file_handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s worker{index} %(name)s: %(message)s"))
     logging.basicConfig(level=level, format="%(message)s", force=True,
                         handlers=[ConsoleLogHandler(prefix=f"[w{index}] "), file_handler])
-    _quiet_optuna()
+    quiet_optuna()
 
 
 @sweep_app.command("run", cls=Command)
@@ -125,7 +119,7 @@ def run(
     if target_n < trials:
         logging.getLogger(__name__).info("the grid has %d points; running %d trials, not %d", target_n, target_n,
                                          trials)
-    _quiet_optuna()
+    quiet_optuna()
     rundir.check_out(out, "sweep")
     out.mkdir(parents=True, exist_ok=True)
     progress = make_progress()

@@ -103,6 +103,22 @@ class ReproduceSummary:
 
     runs: dict[str, Any]  # "unimodal": {(features, modality, model, target): scores}, "fusion": {(row, target, fit): ...}
     test: dict[str, float] | None = None  # Table 6: test CCC per target (None when test labels are withheld)
+    tuning: dict[tuple[str, str, str], dict[str, Any]] | None = None  # --tune: (features, model, target) -> search
+
+
+def _tuning_table(summary: ReproduceSummary, res: dict[str, Any]) -> str:
+    """Each row's search: trials, the best trial (one seed) and the row trained with its parameters (all seeds)."""
+    header = ["Feature", "Model", "Target", "trials (complete/pruned of grid)", "best trial devel CCC",
+              "row devel CCC (seeds)", "chosen hyper-parameters", "search time"]
+    rows = []
+    for (features, model, target), t in sorted((summary.tuning or {}).items()):
+        r = next((v for k, v in res["unimodal"].items() if (k[0], k[2], k[3]) == (features, model, target)), None)
+        params = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(t["params"].items()))
+        rows.append([paper.FEATURE_LABELS.get(features, features), paper.MODEL_LABELS.get(model, model), target,
+                     f"{t['complete']}/{t['pruned']} of {t['grid_size']}", _f(t["best_devel_ccc"]),
+                     f"{r['mean']:.4f} ± {r['std']:.4f}" if r else "-", params or "-",
+                     f"{t['wall_seconds'] / 60:.1f} min ({t['trial_seconds'] / 60:.1f} min of trials)"])
+    return _md_table(header, rows)
 
 
 def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
@@ -154,6 +170,8 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
         rows.append(row)
     parts += [f"## Table {tno[0]}: unimodal models", _md_table(header, rows),
               "![unimodal devel CCC](plots/unimodal.png)"]
+    if summary.tuning:
+        parts += ["## Tuning (Sec. 5.2 grid, one Optuna study per row)", _tuning_table(summary, res)]
     if cfg.all_models:
         header = ["Feature", "Model"] + [f"{t} (ours)" for t in targets] + ["train-mean predictor"]
         rows = []

@@ -13,11 +13,8 @@ Steps (each skipped when its output already exists):
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import dataclasses
 import logging
-import multiprocessing
-import os
 import time
 from collections.abc import Callable
 from enum import StrEnum
@@ -32,6 +29,8 @@ from musefusion.config import (
     ConfigBase,
     DataConfig,
     RunConfig,
+    Sampler,
+    SweepConfig,
     TrainConfig,
     enum_field,
     model_preset,
@@ -39,11 +38,12 @@ from musefusion.config import (
 from musefusion.data.corpus import find_corpus_dir
 from musefusion.errors import ConfigError
 from musefusion.evaluation import paper
+from musefusion.pipelines import tune
+from musefusion.pipelines.jobs import Job, job_final, job_fold, job_fuse, job_train, job_tune, run_jobs
 from musefusion.pipelines.report import ReproduceSummary, write_report
 from musefusion.pipelines.submission import validate_submission, write_submission
 from musefusion.rundir import ReproduceDir, Status
 from musefusion.types import FusionTrain, Partition, Task
-from musefusion.workers import die_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +98,11 @@ class ReproduceConfig(ConfigBase):
     retrain: Retrain = Retrain.AUTO  # final (train+devel) unimodal models for the test predictions; auto: physio only
     fusion_refit: bool = False  # refit each fusion model on train+devel streams for its test predictions
     attention: Attention = Attention.PAPER  # the selfattn rows' attention: paper (Eq. 1-3) | transformer
+    tune: bool = False  # an Optuna study per unimodal row over its Sec. 5.2 grid; the best config then trains
+    tune_trials: int = 20  # COMPLETE + PRUNED trials per row's study
+    tune_sampler: Sampler = Sampler.TPE  # tpe | grid (every combination, at most tune_trials of them)
+    storage: str | None = None  # the studies' database URL; default sqlite:///<out>/tune/study.db
+    cluster: str | None = None  # a Dask scheduler address (tcp://host:8786): every job runs there
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
@@ -108,6 +113,10 @@ class ReproduceConfig(ConfigBase):
         object.__setattr__(self, "stage", enum_field("ReproduceConfig", "stage", self.stage, Stage))
         object.__setattr__(self, "retrain", enum_field("ReproduceConfig", "retrain", self.retrain, Retrain))
         object.__setattr__(self, "attention", enum_field("ReproduceConfig", "attention", self.attention, Attention))
+        object.__setattr__(self, "tune_sampler", enum_field("ReproduceConfig", "tune_sampler", self.tune_sampler,
+                                                            Sampler))
+        if self.tune_trials < 1:
+            raise ConfigError(f"--tune-trials {self.tune_trials} must be >= 1.")
         object.__setattr__(self, "seeds", tuple(int(x) for x in self.seeds))
         object.__setattr__(self, "row_configs", tuple(str(x) for x in self.row_configs))
 
@@ -183,82 +192,18 @@ def run_config(cfg: ReproduceConfig, features: str, model: str, target: str) -> 
     return RunConfig(data, mcfg, train)
 
 
+def tune_sweep(cfg: ReproduceConfig, out: Path, features: str, model: str, target: str) -> SweepConfig:
+    """The ``--tune`` study of one row: the row's profile config over its family's Sec. 5.2 grid."""
+    storage = cfg.storage or f"sqlite:///{ReproduceDir(out).tune_db.resolve()}"
+    ReproduceDir(out).tune_db.parent.mkdir(parents=True, exist_ok=True)
+    return tune.row_sweep(run_config(cfg, features, model, target), target, features, model, storage=storage,
+                          out=ReproduceDir(out).tune(target, features, model), trials=cfg.tune_trials,
+                          sampler=cfg.tune_sampler)
+
+
 def run_dir(out: Path, target: str, features: str, model: str) -> Path:
     """The run directory of a table row (see :class:`musefusion.rundir.ReproduceDir`)."""
     return ReproduceDir(out).run(target, features, model).path
-
-
-# -------------------------------------------------------------------------------------------- jobs (processes)
-
-
-def _job_train(cfg_dict: dict[str, Any], out: str) -> str:
-    import torch  # torch: imported on first use, so the CLI starts without it
-
-    # torch: imported on first use, so the CLI starts without it
-    from musefusion.training.run import train_run
-
-    torch.set_num_threads(1)
-    train_run(RunConfig.from_dict(cfg_dict), Path(out))
-    return out
-
-
-def _job_fold(run: str, k: int, fold: int) -> str:
-    import torch  # torch: imported on first use, so the CLI starts without it
-
-    # torch: imported on first use, so the CLI starts without it
-    from musefusion.fusion.oof import train_fold
-
-    torch.set_num_threads(1)
-    return str(train_fold(Path(run), k, fold, num_threads=1))
-
-
-def _job_final(run: str) -> str:
-    import torch  # torch: imported on first use, so the CLI starts without it
-
-    # torch: imported on first use, so the CLI starts without it
-    from musefusion.fusion.oof import train_final
-
-    torch.set_num_threads(1)
-    return str(train_final(Path(run), num_threads=1))
-
-
-def _job_fuse(cfg_dict: dict[str, Any], out: str) -> str:
-    import torch  # torch: imported on first use, so the CLI starts without it
-
-    # torch: imported on first use, so the CLI starts without it
-    from musefusion.fusion.late import FusionConfig, fuse
-
-    torch.set_num_threads(1)
-    fuse(FusionConfig.from_dict(cfg_dict), Path(out))
-    return out
-
-
-#: A job for a worker process: the function, its arguments and a label for progress and errors.
-Job = tuple[Callable[..., str], tuple[Any, ...], str]
-
-
-def _run_jobs(jobs: list[Job], workers: int,
-              on_done: Callable[[str], None]) -> None:
-    """Run jobs in ``workers`` processes (inline when 1); re-raise the first failure after the rest finish."""
-    if workers == 1:
-        for fn, args, label in jobs:
-            fn(*args)
-            on_done(label)
-        return
-    errors = []
-    ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent,
-                                initargs=(os.getpid(),)) as pool:
-        futures = {pool.submit(fn, *args): label for fn, args, label in jobs}
-        for fut in cf.as_completed(futures):
-            try:
-                fut.result()
-            except Exception as exc:  # keep the other jobs' work; report the first failure
-                errors.append(exc)
-                logger.error("job %s failed: %s", futures[fut], exc)
-            on_done(futures[fut])
-    if errors:
-        raise errors[0]
 
 
 def _no_progress(stage: str, n_jobs: int) -> Callable[[str], None]:
@@ -290,16 +235,27 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     from musefusion.fusion.oof import collect_oof, final_finished, fold_finished
     from musefusion.training.run import load_run_config, resolve_run_config, run_status
 
-    # 1. unimodal rows (a finished row is reused only for the same config and corpus files; see rundir)
+    def run(stage: str, jobs: list[Job]) -> None:
+        run_jobs(jobs, ReproduceDir(out).jobs_log, progress(stage, len(jobs)), cfg.workers, cfg.cluster)
 
+    # 0. --tune: a study per unimodal row; its best parameters set the row's config below
+    tuned: dict[tuple[str, str, str], dict[str, Any] | None] = {}
+    if cfg.tune:
+        sweeps = {(f, m, t): tune_sweep(cfg, out, f, m, t) for (f, _m, m) in unimodal_rows(cfg) for t in targets}
+        run("tuning", [(job_tune, (sw.to_dict(),), f"tune {t}/{f}-{m}") for (f, m, t), sw in sweeps.items()
+                       if not tune.is_done(sw)])
+        tuned = {key: tune.best_params(sw) for key, sw in sweeps.items()}
+
+    # 1. unimodal rows (a finished row is reused only for the same config and corpus files; see rundir)
     jobs: list[Job] = []
     for (features, _m, model) in unimodal_rows(cfg):
         for target in targets:
-            rc = resolve_run_config(run_config(cfg, features, model, target))
+            rc = resolve_run_config(tune.tuned_config(run_config(cfg, features, model, target),
+                                                      tuned.get((features, model, target))))
             d = run_dir(out, target, features, model)
             if run_status(rc, d, overwrite=cfg.overwrite) is not Status.FINISHED:
-                jobs.append((_job_train, (rc.to_dict(), str(d)), f"{target}/{features}-{model}"))
-    _run_jobs(jobs, cfg.workers, progress("unimodal runs", len(jobs)))
+                jobs.append((job_train, (rc.to_dict(), str(d)), f"{target}/{features}-{model}"))
+    run("unimodal runs", jobs)
     if cfg.stage == Stage.UNIMODAL:
         return write_report(cfg, out, summarize(out, cfg, with_test=False), wall_s=time.perf_counter() - t0,
                             submission_problems=None)
@@ -312,10 +268,10 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
             d = run_dir(out, target, feats, model)
             for fold in range(s["folds"]):
                 if not fold_finished(d, s["folds"], fold):
-                    jobs.append((_job_fold, (str(d), s["folds"], fold), f"{target}/{feats}-{model} fold {fold}"))
+                    jobs.append((job_fold, (str(d), s["folds"], fold), f"{target}/{feats}-{model} fold {fold}"))
             if cfg.retrains and not final_finished(d):
-                jobs.append((_job_final, (str(d),), f"{target}/{feats}-{model} final"))
-    _run_jobs(jobs, cfg.workers, progress("folds + final models" if cfg.retrains else "folds", len(jobs)))
+                jobs.append((job_final, (str(d),), f"{target}/{feats}-{model} final"))
+    run("folds + final models" if cfg.retrains else "folds", jobs)
     for target in targets:
         for feats, model in streams.values():
             collect_oof(run_dir(out, target, feats, model), s["folds"])
@@ -335,8 +291,8 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
                 d = fusion_dir(out, target, row, mode)
                 record = fusion_record(fc, load_run_config(Path(fc.streams[0])).data.to_dict())
                 if rundir.status(d, record, what="fusion run", overwrite=cfg.overwrite) is not Status.FINISHED:
-                    jobs.append((_job_fuse, (fc.to_dict(), str(d)), f"{target}/{'+'.join(row)} {mode}"))
-    _run_jobs(jobs, cfg.workers, progress("fusion", len(jobs)))
+                    jobs.append((job_fuse, (fc.to_dict(), str(d)), f"{target}/{'+'.join(row)} {mode}"))
+    run("fusion", jobs)
 
     # 4. submission of the full fusion row, validated against the corpus
     full = paper.full_fusion_row(cfg.task)
@@ -382,7 +338,10 @@ def summarize_runs(out: Path, cfg: ReproduceConfig) -> dict[str, Any]:
 
 def summarize(out: Path, cfg: ReproduceConfig, with_test: bool = True) -> ReproduceSummary:
     """What the report shows: every finished run's scores and, when test labels are at hand, Table 6."""
-    return ReproduceSummary(runs=summarize_runs(out, cfg), test=score_test(out, cfg) if with_test else None)
+    tuning = ({(f, m, t): tune.summary(tune_sweep(cfg, out, f, m, t)) for (f, _m, m) in unimodal_rows(cfg)
+               for t in cfg.task.default_targets} if cfg.tune else None)
+    return ReproduceSummary(runs=summarize_runs(out, cfg), test=score_test(out, cfg) if with_test else None,
+                            tuning=tuning)
 
 
 def hidden_labels_dir(cfg: ReproduceConfig) -> Path | None:

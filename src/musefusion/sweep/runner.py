@@ -72,6 +72,11 @@ def _optuna() -> Any:
     return optuna
 
 
+def quiet_optuna() -> None:
+    """Optuna's own INFO lines ("A new study created", "Using an existing study") off; warnings stay."""
+    _optuna().logging.set_verbosity(_optuna().logging.WARNING)
+
+
 @dataclasses.dataclass(frozen=True)
 class StudyCounts:
     """How many trials of a study are in each state."""

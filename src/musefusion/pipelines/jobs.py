@@ -1,0 +1,194 @@
+"""The jobs of ``reproduce`` and where they run: this machine's process pool, or a Dask cluster.
+
+Every job is idempotent: it first asks its run directory whether its work is finished (same configuration,
+same inputs; see ``musefusion.rundir``) and returns ``False`` without doing anything when it is. A job that
+dies half-way (a killed worker, a machine that leaves) resumes from the per-epoch state it left on disk when it
+runs again. So a cluster that reruns a lost job never trains anything twice, and every job writes one line
+``<label> <did-work|already-finished> <host> <pid>`` to ``<out>/jobs.log`` when it ends.
+
+Dask (``dask.distributed``) is the engine for many machines: a scheduler (``dask scheduler``) and workers
+(``dask worker ADDRESS``, one per machine or core) that share the output folder and the corpus on a shared
+filesystem; ``reproduce --cluster ADDRESS`` submits the jobs there instead of to the local pool. The scheduler
+reschedules the jobs of a worker that dies or leaves; workers may join at any time. ``docs/cluster.md`` says
+why Dask rather than Ray and how to start one.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import multiprocessing
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from musefusion import rundir
+from musefusion.config import RunConfig, SweepConfig
+from musefusion.errors import ClusterError, ConfigError, MissingDependencyError
+from musefusion.pipelines import tune
+from musefusion.rundir import Status
+from musefusion.workers import die_with_parent
+
+logger = logging.getLogger(__name__)
+
+#: A job: the function, its arguments and a label for progress, errors and the ledger.
+Job = tuple[Callable[..., bool], tuple[Any, ...], str]
+
+CLUSTER_HINT = "pip install 'musefusion[cluster]' (dask.distributed) on this machine and on every worker"
+
+
+def _one_thread() -> None:
+    import torch  # torch: imported on first use, so the CLI starts without it
+
+    torch.set_num_threads(1)
+
+
+def _finished(check: Callable[[], bool]) -> bool:
+    """``check()``, False where it refuses a run of another configuration (the job itself then decides)."""
+    try:
+        return check()
+    except ConfigError:
+        return False
+
+
+def job_train(cfg_dict: dict[str, Any], out: str) -> bool:
+    """Train a unimodal row; False when the run is finished already."""
+    # torch: imported on first use, so the CLI starts without it
+    from musefusion.training.run import resolve_run_config, run_status, train_run
+
+    cfg = resolve_run_config(RunConfig.from_dict(cfg_dict))
+    if _finished(lambda: run_status(cfg, Path(out)) is Status.FINISHED):
+        return False
+    _one_thread()
+    train_run(cfg, Path(out))
+    return True
+
+
+def job_fold(run: str, k: int, fold: int) -> bool:
+    """Refit a fusion stream on fold ``fold`` of ``k`` (out-of-fold predictions); False when finished."""
+    # torch: imported on first use, so the CLI starts without it
+    from musefusion.fusion.oof import fold_finished, train_fold
+
+    if _finished(lambda: fold_finished(Path(run), k, fold)):
+        return False
+    _one_thread()
+    train_fold(Path(run), k, fold, num_threads=1)
+    return True
+
+
+def job_final(run: str) -> bool:
+    """Retrain a fusion stream on train+devel; False when finished."""
+    # torch: imported on first use, so the CLI starts without it
+    from musefusion.fusion.oof import final_finished, train_final
+
+    if _finished(lambda: final_finished(Path(run))):
+        return False
+    _one_thread()
+    train_final(Path(run), num_threads=1)
+    return True
+
+
+def job_fuse(cfg_dict: dict[str, Any], out: str) -> bool:
+    """Fit a fusion row; False when finished (``fuse`` itself reuses a finished run of the same config)."""
+    # torch: imported on first use, so the CLI starts without it
+    from musefusion.fusion.late import FusionConfig, fuse, fusion_record
+    from musefusion.training.run import load_run_config
+
+    cfg = FusionConfig.from_dict(cfg_dict)
+    record = fusion_record(cfg, load_run_config(Path(cfg.streams[0])).data.to_dict())
+    if _finished(lambda: rundir.status(Path(out), record, what="fusion run") is Status.FINISHED):
+        return False
+    _one_thread()
+    fuse(cfg, Path(out))
+    return True
+
+
+def job_tune(sweep_dict: dict[str, Any]) -> bool:
+    """Run trials of a row's study until it holds its budget; False when it does already."""
+    # torch: imported on first use, so the CLI starts without it
+    from musefusion.sweep.runner import quiet_optuna, run_worker
+
+    quiet_optuna()
+    sweep = SweepConfig.from_dict(sweep_dict)
+    if tune.is_done(sweep):
+        return False
+    _one_thread()
+    run_worker(sweep)
+    return True
+
+
+def _ledgered(ledger: str, label: str, fn: Callable[..., bool], args: tuple[Any, ...]) -> bool:
+    """Run one job and append its line to the ledger (one ``write`` of one line: atomic on POSIX appends)."""
+    did = fn(*args)
+    line = f"{label}\t{'did-work' if did else 'already-finished'}\t{socket.gethostname()}\t{os.getpid()}\n"
+    fd = os.open(ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+    return did
+
+
+def run_jobs(jobs: list[Job], ledger: Path, on_done: Callable[[str], None], workers: int = 1,
+             cluster: str | None = None) -> None:
+    """Run ``jobs`` on ``workers`` local processes (inline when 1) or on the Dask cluster at ``cluster``.
+
+    Every job runs even when another fails; the first failure is raised at the end.
+
+    Raises:
+        MissingDependencyError: ``cluster`` given but dask.distributed is not installed.
+        ClusterError: the scheduler at ``cluster`` cannot be reached.
+    """
+    if not jobs:
+        return
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    if cluster:
+        _run_on_cluster(jobs, str(ledger), on_done, cluster)
+        return
+    if workers == 1:
+        for fn, args, label in jobs:
+            _ledgered(str(ledger), label, fn, args)
+            on_done(label)
+        return
+    errors = []
+    ctx = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent,
+                                initargs=(os.getpid(),)) as pool:
+        futures = {pool.submit(_ledgered, str(ledger), label, fn, args): label for fn, args, label in jobs}
+        for fut in cf.as_completed(futures):
+            try:
+                fut.result()
+            except Exception as exc:  # keep the other jobs' work; report the first failure
+                errors.append(exc)
+                logger.error("job %s failed: %s", futures[fut], exc)
+            on_done(futures[fut])
+    if errors:
+        raise errors[0]
+
+
+def _run_on_cluster(jobs: list[Job], ledger: str, on_done: Callable[[str], None], address: str) -> None:
+    try:
+        from dask.distributed import Client, as_completed  # optional: pip install musefusion[cluster]
+    except ImportError:
+        raise MissingDependencyError(f"--cluster needs Dask: {CLUSTER_HINT}.") from None
+    try:
+        client = Client(address, timeout="20s", set_as_default=False)
+    except OSError as exc:
+        raise ClusterError(f"--cluster {address}: no Dask scheduler answers there ({exc}); start one with "
+                           "`dask scheduler` and workers with `dask worker ADDRESS` (docs/cluster.md).") from None
+    errors = []
+    with client:
+        # pure=False: a job is never served from the cache of an earlier identical call
+        futures = {client.submit(_ledgered, ledger, label, fn, args, pure=False, key=f"{label}-{os.urandom(4).hex()}"):
+                   label for fn, args, label in jobs}
+        for fut in as_completed(futures):
+            try:
+                fut.result()
+            except Exception as exc:  # keep the other jobs' work; report the first failure
+                errors.append(exc)
+                logger.error("job %s failed: %s", futures[fut], exc)
+            on_done(futures[fut])
+    if errors:
+        raise errors[0]

@@ -1,0 +1,66 @@
+"""``reproduce --tune``: a study per unimodal row, whose best parameters the row then trains with."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from musefusion.data.synth import SynthConfig, synthesize
+from musefusion.pipelines import tune
+from musefusion.pipelines.reproduce import ReproduceConfig, tune_sweep, unimodal_rows
+from musefusion.rundir import ReproduceDir
+from musefusion.training.run import load_run_config
+from musefusion.types import Task
+from tests.cli_helpers import run_cli
+
+pytestmark = pytest.mark.slow  # 28 trials and 14 rows on a tiny corpus
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tune_data")
+    synthesize(root, SynthConfig(task=Task.STRESS, seed=3, n_train=4, n_devel=2, n_test=2, minutes=0.5,
+                                 features=("egemaps", "vggface", "ECG", "resp", "BPM")))
+    out = tmp_path_factory.mktemp("tune_out")
+    args = ["reproduce", "--data", root, "--profile", "smoke", "--tune", "--tune-trials", "2", "--stage", "unimodal",
+            "--workers", "1", "--out", out]
+    assert run_cli(args) == 0
+    return root, out, args
+
+
+def test_every_row_trains_with_its_studys_best_parameters(tuned):
+    root, out, _ = tuned
+    cfg = ReproduceConfig(root=root, profile="smoke", tune=True, tune_trials=2)
+    rows = [(f, m, t) for (f, _mod, m) in unimodal_rows(cfg) for t in ("arousal", "valence")]
+    assert len(rows) == 14
+    seen_params = set()
+    for f, m, t in rows:
+        sweep = tune_sweep(cfg, out, f, m, t)
+        best = tune.best_params(sweep)
+        assert best and set(best) == set(sweep.space_dict)  # every Sec. 5.2 parameter of the family was chosen
+        run = load_run_config(ReproduceDir(out).run(t, f, m).path)
+        for name, value in best.items():
+            section = run.train if name in ("lr", "batch_size") else run.model
+            assert getattr(section, name) == value, (f, m, t, name)
+        seen_params.add(tuple(sorted(best.items())))
+    assert len(seen_params) > 3  # each row has its own sampler seed: rows of a family draw different trials
+
+
+def test_the_report_shows_each_rows_search(tuned):
+    _, out, _ = tuned
+    text = (out / "report.md").read_text()
+    assert "## Tuning (Sec. 5.2 grid, one Optuna study per row)" in text
+    assert re.search(r"\| eGeMAPS \| Self-Attn\+LSTM \| arousal \| [0-2]/[0-2] of 432 \| -?0\.\d{4} \|", text)
+    assert text.count(" of 72 |") + text.count(" of 432 |") == 14
+
+
+def test_a_rerun_adds_no_trials_and_retrains_nothing(tuned):
+    root, out, args = tuned
+    before = (out / "jobs.log").read_text()
+    assert run_cli(args) == 0
+    assert (out / "jobs.log").read_text() == before  # nothing was left to do
+    cfg = ReproduceConfig(root=root, profile="smoke", tune=True, tune_trials=2)
+    for f, _mod, m in unimodal_rows(cfg):
+        counts = tune.summary(tune_sweep(cfg, out, f, m, "arousal"))
+        assert counts["complete"] + counts["pruned"] == 2
