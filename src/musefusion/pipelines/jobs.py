@@ -174,7 +174,7 @@ def _run_on_cluster(jobs: list[Job], ledger: str, on_done: Callable[[str], None]
     except ImportError:
         raise MissingDependencyError(f"--cluster needs Dask: {CLUSTER_HINT}.") from None
     try:
-        client = Client(address, timeout="20s", set_as_default=False)
+        client = Client(address, timeout="20s")
     except OSError as exc:
         raise ClusterError(f"--cluster {address}: no Dask scheduler answers there ({exc}); start one with "
                            "`dask scheduler` and workers with `dask worker ADDRESS` (docs/cluster.md).") from None

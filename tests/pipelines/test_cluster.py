@@ -1,0 +1,95 @@
+"""``reproduce --cluster``: the jobs run on a Dask cluster; a worker killed mid-run loses nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from musefusion.data.synth import SynthConfig, synthesize
+from musefusion.errors import ClusterError
+from musefusion.pipelines.jobs import run_jobs
+from musefusion.types import Task
+from tests.cli_helpers import run_cli
+
+pytest.importorskip("distributed", reason="the cluster extra is not installed (pip install musefusion[cluster])")
+pytestmark = pytest.mark.slow  # a scheduler, two workers and 14 training jobs
+
+
+def _start(args: list[str], log: Path) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    return subprocess.Popen([sys.executable, "-m", *args], stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """A scheduler on 127.0.0.1 and two single-thread workers without nannies (a killed worker stays dead)."""
+    info = tmp_path / "scheduler.json"
+    procs = [_start(["distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                     "--scheduler-file", str(info)], tmp_path / "scheduler.log")]
+    deadline = time.monotonic() + 60
+    while not info.is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    address = json.loads(info.read_text())["address"]
+    workers = [_start(["distributed.cli.dask_worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
+                       "--name", f"w{i}"], tmp_path / f"worker{i}.log") for i in (1, 2)]
+    procs += workers
+    try:
+        from dask.distributed import Client
+
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address, workers
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def test_a_worker_killed_mid_run_loses_nothing_and_no_job_runs_twice(cluster, tmp_path):
+    address, workers = cluster
+    root = tmp_path / "data"
+    synthesize(root, SynthConfig(task=Task.STRESS, seed=3, n_train=4, n_devel=2, n_test=2, minutes=0.5,
+                                 features=("egemaps", "vggface", "ECG", "resp", "BPM")))
+    out = tmp_path / "out"
+    ledger = out / "jobs.log"
+    killed = threading.Event()
+
+    def kill_one_worker_after_the_first_job() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if ledger.is_file() and ledger.read_text().count("\n") >= 2:
+                workers[0].send_signal(signal.SIGKILL)
+                killed.set()
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_one_worker_after_the_first_job, daemon=True)
+    killer.start()
+    code = run_cli(["reproduce", "--data", root, "--profile", "smoke", "--stage", "unimodal", "--cluster", address,
+                    "--out", out])
+    killer.join(timeout=5)
+    assert code == 0 and killed.is_set() and workers[0].poll() is not None
+    lines = [line.split("\t") for line in ledger.read_text().splitlines()]
+    did = Counter(label for label, what, *_ in lines if what == "did-work")
+    assert len(did) == 14 and set(did.values()) == {1}, did  # every job's work done exactly once
+    assert len(list(out.glob("runs/*/*/metrics.json"))) == 14
+    assert {host_pid for *_, host_pid in lines} - {str(w.pid) for w in workers} == set()  # all ran on the cluster
+
+
+def test_no_scheduler_is_one_clear_error(tmp_path):
+    with pytest.raises(ClusterError, match=r"--cluster tcp://127.0.0.1:9: no Dask scheduler answers there"):
+        run_jobs([(print, ("x",), "x")], tmp_path / "jobs.log", lambda label: None, cluster="tcp://127.0.0.1:9")
