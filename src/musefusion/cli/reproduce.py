@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 from rich.text import Text
 
 from musefusion import rundir
@@ -16,9 +17,10 @@ from musefusion.cli.options import DataOpt, OverwriteOpt, TaskOpt
 from musefusion.cli.parsing import Command
 from musefusion.cli.train import log_to_file
 from musefusion.config import Attention, Sampler, resolve_data_root
-from musefusion.pipelines.reproduce import Profile, ReproduceConfig, Retrain, Stage
+from musefusion.pipelines.cost import plan
+from musefusion.pipelines.reproduce import Profile, ReproduceConfig, Retrain, Stage, run_config, unimodal_rows
 from musefusion.pipelines.reproduce import reproduce as run_reproduce
-from musefusion.progress import make_progress
+from musefusion.progress import make_progress, print_table
 from musefusion.progress import out as console
 from musefusion.rundir import ReproduceDir
 from musefusion.types import Task
@@ -68,6 +70,9 @@ def reproduce(
         help="Refit each fusion model on the train+devel streams (its best epoch count) for the test "
              "predictions; the paper does not say whether it did.")] = False,
     overwrite: OverwriteOpt = False,
+    dry_run: Annotated[bool, typer.Option(
+        help="Train nothing: print the jobs per stage and the wall time projected on this machine from one "
+             "measured epoch per row.")] = False,
 ) -> None:
     """Run the whole paper (Tables 2-6) on a corpus and write report.md beside the paper's numbers."""
     cfg = ReproduceConfig(root=resolve_data_root(data), task=task, profile=profile, workers=workers,
@@ -76,7 +81,30 @@ def reproduce(
                           retrain=retrain, fusion_refit=fusion_refit, attention=attention,
                           tune=tune, tune_trials=tune_trials, tune_sampler=tune_sampler, storage=storage,
                           cluster=cluster)
+    if dry_run:
+        show_plan(cfg)
+        return
     reproduce_shown(cfg, out or default_reproduce_out(cfg))
+
+
+def show_plan(cfg: ReproduceConfig) -> float:
+    """Print the stages of ``cfg`` with their jobs and projected time; returns the projected wall seconds."""
+    def measured(features: str, model: str, sec: float) -> None:
+        console.print(Text(f"one epoch of {features} {model}: {sec:.2f} s"))
+
+    stages = plan(cfg, unimodal_rows(cfg), run_config, retrains=cfg.retrains, tune=cfg.tune,
+                  tune_trials=cfg.tune_trials, on_measured=measured)
+    table = Table(title=f"reproduce --task {cfg.task.value} --profile {cfg.profile.value}", title_justify="left")
+    for col in ("stage", "jobs", "epochs", "projected wall time"):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    for st in stages:
+        table.add_row(st.name, str(st.jobs), str(st.epochs), f"{st.wall_s / 60:.1f} min")
+    print_table(table)
+    total = sum(st.wall_s for st in stages)
+    tuned = " --tune" if cfg.tune else ""
+    console.print(Text(f"projected reproduce --profile {cfg.profile.value} --task {cfg.task.value}{tuned}: "
+                       f"{total / 60:.0f} min with {cfg.workers} worker(s) on this machine"))
+    return total
 
 
 def reproduce_shown(cfg: ReproduceConfig, out: Path) -> Path:
