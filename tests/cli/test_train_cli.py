@@ -216,3 +216,16 @@ def test_train_on_physio_with_the_gcnn_lstm(synth_physio, tmp_path, capsys):
     assert code == 0
     assert len(list((tmp_path / "run" / "predictions" / "devel").glob("*.csv"))) == 2
     assert fsutil.read_toml(tmp_path / "run" / "config.toml")["data"]["task"] == "physio"
+
+
+def test_the_paper_options_reach_the_config(synth_stress, tmp_path, capsys):
+    code = run_cli(["train", "--data", synth_stress, "--model", "selfattn_lstm", "--features", "egemaps", *FAST,
+                    "--attention", "transformer", "--loss", "sequence", "--schedule", "plateau", "--out",
+                    tmp_path / "run", "--dry-run"])
+    assert code == 0
+    printed = RunConfig.from_dict(tomllib.loads(capsys.readouterr().out))
+    assert (printed.model.attention, printed.train.loss, printed.train.schedule) == ("transformer", "sequence",
+                                                                                    "plateau")
+    assert run_cli(["train", "--data", synth_stress, "--model", "lstm", "--project-input", *FAST, "--out",
+                    tmp_path / "run", "--dry-run"]) == 0
+    assert RunConfig.from_dict(tomllib.loads(capsys.readouterr().out)).model.project_input is True

@@ -27,7 +27,7 @@ from musefusion.cli.options import (
     WinLenOpt,
 )
 from musefusion.cli.parsing import Command
-from musefusion.config import Attention, Schedule, resolve_data_root
+from musefusion.config import Attention, LossMode, Schedule, resolve_data_root
 from musefusion.data import formats
 from musefusion.data.corpus import load_corpus
 from musefusion.progress import make_progress, print_table
@@ -82,6 +82,10 @@ def train(
     schedule: Annotated[Schedule | None, typer.Option(help="LR schedule: paper (halve after 15 epochs without train-"
                                                  "loss decrease) or plateau (baseline: patience 5, early stop 15) "
                                                  "[default: paper].", show_default=False, case_sensitive=False)] = None,
+    loss: Annotated[LossMode | None, typer.Option(
+        help="CCC loss pooling: batch (one CCC over the labelled steps of a batch) or sequence (the mean of "
+             "per-window CCCs, as the MuSe 2021 baseline); default: batch.", show_default=False,
+        case_sensitive=False)] = None,
     win_len: WinLenOpt = None,
     hop_len: HopLenOpt = None,
     fill: Annotated[FillPolicy | None, typer.Option(help="Fill policy for steps without a feature row "
@@ -119,7 +123,7 @@ def train(
                   "attention": attention.value if attention else None, "project_input": project_input,
                   "lstm_layers": lstm_layers, "channels": channels, "dropout": dropout},
         "train": {"seeds": list(seeds) if seeds else None, "epochs": epochs, "lr": lr, "batch_size": batch_size,
-                  "schedule": schedule, "device": device},
+                  "schedule": schedule, "device": device, "loss": loss.value if loss else None},
     }
     cfg = build_run_config(config, overrides)
     if dry_run:
