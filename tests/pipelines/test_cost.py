@@ -47,3 +47,10 @@ def test_the_projection_adds_up_from_the_measured_epochs(tiny, monkeypatch):
     # final models on train+devel: 6 of 4 train subjects' worth
     assert stages["final models"].cpu_s == pytest.approx(4.0 * 2 * 2 * 1.5)
     assert stages["fusion"].jobs == 12 and stages["seed runs"].wall_s == stages["seed runs"].cpu_s  # one worker
+
+
+def test_the_report_masks_a_storage_password(tiny):
+    from musefusion.pipelines.report import io_toml
+
+    text = io_toml(ReproduceConfig(root=tiny, tune=True, storage="postgresql://sweeper:s3cret@dbhost/sweeps"))
+    assert "s3cret" not in text and "postgresql://sweeper:***@dbhost/sweeps" in text

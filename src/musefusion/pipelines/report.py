@@ -17,6 +17,7 @@ from musefusion.data import formats
 from musefusion.data.corpus import load_labels
 from musefusion.evaluation import paper
 from musefusion.rundir import ReproduceDir
+from musefusion.sweep.runner import redact_url
 from musefusion.types import Task
 
 logger = logging.getLogger(__name__)
@@ -249,7 +250,10 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
 
 def io_toml(cfg) -> str:  # noqa: ANN001
     """The reproduce config as TOML text."""
-    return tomli_w.dumps({"reproduce": {k: v for k, v in cfg.to_dict().items() if v is not None}}).strip()
+    shown = {k: v for k, v in cfg.to_dict().items() if v is not None}
+    if shown.get("storage"):  # a PostgreSQL URL may carry a password
+        shown["storage"] = redact_url(shown["storage"])
+    return tomli_w.dumps({"reproduce": shown}).strip()
 
 
 def _to_html(md: str) -> str:
