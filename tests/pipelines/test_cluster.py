@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from musefusion.data.synth import SynthConfig, synthesize
 from musefusion.errors import ClusterError
 from musefusion.pipelines.jobs import run_jobs
-from musefusion.types import Task
 from tests.cli_helpers import run_cli
+from tests.pipelines import synth_tiny
 
 pytest.importorskip("distributed", reason="the cluster extra is not installed (pip install musefusion[cluster])")
 pytestmark = pytest.mark.slow  # a scheduler, two workers and 14 training jobs
@@ -62,8 +61,7 @@ def cluster(tmp_path):
 def test_a_worker_killed_mid_run_loses_nothing_and_no_job_runs_twice(cluster, tmp_path):
     address, workers = cluster
     root = tmp_path / "data"
-    synthesize(root, SynthConfig(task=Task.STRESS, seed=3, n_train=4, n_devel=2, n_test=2, minutes=0.5,
-                                 features=("egemaps", "vggface", "ECG", "resp", "BPM")))
+    synth_tiny(root)
     out = tmp_path / "out"
     ledger = out / "jobs.log"
     killed = threading.Event()

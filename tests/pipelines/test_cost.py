@@ -6,18 +6,16 @@ import re
 
 import pytest
 
-from musefusion.data.synth import SynthConfig, synthesize
 from musefusion.pipelines import cost
 from musefusion.pipelines.reproduce import ReproduceConfig, run_config, unimodal_rows
-from musefusion.types import Task
 from tests.cli_helpers import run_cli
+from tests.pipelines import synth_tiny
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("cost_data")
-    synthesize(root, SynthConfig(task=Task.STRESS, seed=3, n_train=4, n_devel=2, n_test=2, minutes=0.5,
-                                 features=("egemaps", "vggface", "ECG", "resp", "BPM")))
+    synth_tiny(root)
     return root
 
 

@@ -8,6 +8,7 @@ from musefusion.cli.app import main
 from musefusion.data.synth import SynthConfig, synthesize
 from musefusion.evaluation import paper
 from musefusion.types import Task
+from tests.pipelines import synth_tiny
 
 pytestmark = pytest.mark.slow  # a whole reproduction (every table row) on a tiny corpus
 
@@ -15,8 +16,7 @@ pytestmark = pytest.mark.slow  # a whole reproduction (every table row) on a tin
 @pytest.fixture(scope="module")
 def reproduced(tmp_path_factory):
     root = tmp_path_factory.mktemp("rep_data")
-    synthesize(root, SynthConfig(task=Task.STRESS, seed=3, n_train=4, n_devel=2, n_test=2, minutes=0.6,
-                                 features=("egemaps", "vggface", "ECG", "resp", "BPM")))
+    synth_tiny(root, minutes=0.6)
     out = tmp_path_factory.mktemp("rep_out")
     main_args = ["reproduce", "--data", str(root), "--profile", "smoke", "--out", str(out), "--workers", "1"]
     try:

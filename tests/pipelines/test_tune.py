@@ -6,13 +6,12 @@ import re
 
 import pytest
 
-from musefusion.data.synth import SynthConfig, synthesize
 from musefusion.pipelines import tune
 from musefusion.pipelines.reproduce import ReproduceConfig, tune_sweep, unimodal_rows
 from musefusion.rundir import ReproduceDir
 from musefusion.training.run import load_run_config
-from musefusion.types import Task
 from tests.cli_helpers import run_cli
+from tests.pipelines import synth_tiny
 
 pytestmark = pytest.mark.slow  # 28 trials and 14 rows on a tiny corpus
 
@@ -20,8 +19,7 @@ pytestmark = pytest.mark.slow  # 28 trials and 14 rows on a tiny corpus
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory):
     root = tmp_path_factory.mktemp("tune_data")
-    synthesize(root, SynthConfig(task=Task.STRESS, seed=3, n_train=4, n_devel=2, n_test=2, minutes=0.5,
-                                 features=("egemaps", "vggface", "ECG", "resp", "BPM")))
+    synth_tiny(root)
     out = tmp_path_factory.mktemp("tune_out")
     args = ["reproduce", "--data", root, "--profile", "smoke", "--tune", "--tune-trials", "2", "--stage", "unimodal",
             "--workers", "1", "--out", out]

@@ -152,18 +152,23 @@ def run_jobs(jobs: list[Job], ledger: Path, on_done: Callable[[str], None], work
             _ledgered(str(ledger), label, fn, args)
             on_done(label)
         return
-    errors = []
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent,
                                 initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(_ledgered, str(ledger), label, fn, args): label for fn, args, label in jobs}
-        for fut in cf.as_completed(futures):
-            try:
-                fut.result()
-            except Exception as exc:  # keep the other jobs' work; report the first failure
-                errors.append(exc)
-                logger.error("job %s failed: %s", futures[fut], exc)
-            on_done(futures[fut])
+        _collect(futures, cf.as_completed(futures), on_done)
+
+
+def _collect(futures: dict[Any, str], finished: Any, on_done: Callable[[str], None]) -> None:
+    """Wait for every future as ``finished`` yields it; raise the first failure once all have ended."""
+    errors = []
+    for fut in finished:
+        try:
+            fut.result()
+        except Exception as exc:  # keep the other jobs' work; report the first failure
+            errors.append(exc)
+            logger.error("job %s failed: %s", futures[fut], exc)
+        on_done(futures[fut])
     if errors:
         raise errors[0]
 
@@ -178,17 +183,8 @@ def _run_on_cluster(jobs: list[Job], ledger: str, on_done: Callable[[str], None]
     except OSError as exc:
         raise ClusterError(f"--cluster {address}: no Dask scheduler answers there ({exc}); start one with "
                            "`dask scheduler` and workers with `dask worker ADDRESS` (docs/cluster.md).") from None
-    errors = []
     with client:
         # pure=False: a job is never served from the cache of an earlier identical call
         futures = {client.submit(_ledgered, ledger, label, fn, args, pure=False, key=f"{label}-{os.urandom(4).hex()}"):
                    label for fn, args, label in jobs}
-        for fut in as_completed(futures):
-            try:
-                fut.result()
-            except Exception as exc:  # keep the other jobs' work; report the first failure
-                errors.append(exc)
-                logger.error("job %s failed: %s", futures[fut], exc)
-            on_done(futures[fut])
-    if errors:
-        raise errors[0]
+        _collect(futures, as_completed(futures), on_done)
