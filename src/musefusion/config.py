@@ -311,7 +311,7 @@ class TrainConfig(ConfigBase):
     schedule: Schedule = Schedule.PAPER  # paper | plateau
     lr_patience: int = 15  # paper: halve once the monitored loss has not decreased for this many epochs in a row
     lr_monitor: Monitor = Monitor.TRAIN  # paper schedule: the loss that must decrease (train, as Sec. 5.2 reads)
-    loss: LossMode = LossMode.BATCH  # CCC loss pooling: batch (one CCC per batch) | sequence (mean per window)
+    loss: LossMode = LossMode.SEQUENCE  # CCC loss pooling: sequence (mean per window; measured better) | batch
     early_stop: int = 15  # plateau schedule: stop after this many epochs without devel improvement
     weight_decay: float = 0.0  # Adam weight decay (paper silent)
     seeds: tuple[int, ...] = (1,)  # one model per seed; the best on devel is kept

@@ -27,7 +27,12 @@ SMALL = {"hidden": 16, "d_model": 16, "channels": 8}
 
 def _cfg(root: Path, name: str = "lstm", features: tuple[str, ...] = ("egemaps",), target: str = "arousal",
          epochs: int = 3, seeds: tuple[int, ...] = (1,), cache: bool = True, **train) -> RunConfig:
-    """A tiny run: 40-step windows, a 16-unit model, batches of 8 (about 9 updates per epoch)."""
+    """A tiny run: 40-step windows, a 16-unit model, batches of 8 (about 9 updates per epoch).
+
+    The loss is pooled per batch: on 40-step windows the per-window CCC of the default (``sequence``) is too noisy
+    for 3 epochs to reach these tests' thresholds; these tests are about the run, not the loss.
+    """
+    train = {"loss": "batch", **train}
     return RunConfig(DataConfig(root=root, features=features, target=target, win_len=40, hop_len=20, cache=cache),
                      model_preset(name, **SMALL),
                      TrainConfig(epochs=epochs, seeds=seeds, batch_size=8, lr=5e-3, device="cpu", **train))

@@ -84,7 +84,7 @@ def train(
                                                  "[default: paper].", show_default=False, case_sensitive=False)] = None,
     loss: Annotated[LossMode | None, typer.Option(
         help="CCC loss pooling: batch (one CCC over the labelled steps of a batch) or sequence (the mean of "
-             "per-window CCCs, as the MuSe 2021 baseline); default: batch.", show_default=False,
+             "per-window CCCs, as the MuSe 2021 baseline); default: sequence.", show_default=False,
         case_sensitive=False)] = None,
     win_len: WinLenOpt = None,
     hop_len: HopLenOpt = None,
