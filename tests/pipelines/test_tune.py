@@ -62,3 +62,17 @@ def test_a_rerun_adds_no_trials_and_retrains_nothing(tuned):
     for f, _mod, m in unimodal_rows(cfg):
         counts = tune.summary(tune_sweep(cfg, out, f, m, "arousal"))
         assert counts["complete"] + counts["pruned"] == 2
+
+
+def test_two_jobs_on_one_study_share_its_trials(tuned, tmp_path):
+    """``--tune-jobs 2``: two processes work on one study; it ends with its budget, not twice it."""
+    from musefusion.pipelines.jobs import job_tune, run_jobs
+
+    root, _, _ = tuned
+    cfg = ReproduceConfig(root=root, profile="smoke", tune=True, tune_trials=4, tune_jobs=2)
+    sweep = tune_sweep(cfg, tmp_path, "bio", "bio_lstm", "arousal")
+    run_jobs([(job_tune, (sweep.to_dict(), i), f"tune #{i}") for i in range(2)], tmp_path / "jobs.log",
+             lambda label: None, workers=2)
+    s = tune.summary(sweep)
+    assert s["complete"] + s["pruned"] == 4
+    assert (tmp_path / "jobs.log").read_text().count("\n") == 2  # both ended (the later may have found it done)

@@ -54,6 +54,9 @@ def reproduce(
              "trial, median pruning on devel CCC); the best parameters then train with the profile's seeds.")]
     = False,
     tune_trials: Annotated[int, typer.Option(help="Trials per row's study (complete + pruned).")] = 20,
+    tune_jobs: Annotated[int, typer.Option(help="Jobs working on each row's study at once (Optuna shares its "
+                                           "trials out through the storage); more than 1 pays off on a "
+                                           "cluster with more workers than studies.")] = 1,
     tune_sampler: Annotated[Sampler, typer.Option(help="tpe, or grid (the grid's combinations in turn).",
                                                   case_sensitive=False)] = Sampler.TPE,
     storage: Annotated[str | None, typer.Option(
@@ -79,7 +82,7 @@ def reproduce(
                           test_labels=test_labels, row_configs=tuple(str(p) for p in row_config or ()),
                           seeds=tuple(seeds or ()), stage=stage, all_models=all_models, overwrite=overwrite,
                           retrain=retrain, fusion_refit=fusion_refit, attention=attention,
-                          tune=tune, tune_trials=tune_trials, tune_sampler=tune_sampler, storage=storage,
+                          tune=tune, tune_trials=tune_trials, tune_jobs=tune_jobs, tune_sampler=tune_sampler, storage=storage,
                           cluster=cluster)
     if dry_run:
         show_plan(cfg)
@@ -93,7 +96,7 @@ def show_plan(cfg: ReproduceConfig) -> float:
         console.print(Text(f"one epoch of {features} {model}: {sec:.2f} s"))
 
     stages = plan(cfg, unimodal_rows(cfg), run_config, retrains=cfg.retrains, tune=cfg.tune,
-                  tune_trials=cfg.tune_trials, on_measured=measured)
+                  tune_trials=cfg.tune_trials, tune_jobs=cfg.tune_jobs, on_measured=measured)
     table = Table(title=f"reproduce --task {cfg.task.value} --profile {cfg.profile.value}", title_justify="left")
     for col in ("stage", "jobs", "epochs", "projected wall time"):
         table.add_column(col, justify="left" if col == "stage" else "right")

@@ -91,7 +91,7 @@ def measure_fusion_epoch(n_streams: int, n_windows: int, win_len: int, hidden: i
 
 
 def plan(cfg: Any, rows: list[tuple[str, str, str]], run_config: Any, *, retrains: bool, tune: bool = False,
-         tune_trials: int = 0, on_measured: Any = None) -> list[StageCost]:
+         tune_trials: int = 0, tune_jobs: int = 1, on_measured: Any = None) -> list[StageCost]:
     """The stages of a reproduction of ``cfg`` (a ReproduceConfig) with their projected cost on this machine.
 
     Args:
@@ -99,7 +99,7 @@ def plan(cfg: Any, rows: list[tuple[str, str, str]], run_config: Any, *, retrain
         rows: its unimodal rows ``(features, modality, model)``.
         run_config: ``run_config(cfg, features, model, target)`` -> the row's RunConfig.
         retrains: whether final models are trained.
-        tune: whether the tuning stage runs, with ``tune_trials`` trials per row.
+        tune: whether the tuning stage runs, with ``tune_trials`` trials per row shared by ``tune_jobs`` jobs.
         on_measured: called with ``(features, model, seconds)`` after each measurement.
     """
     s = cfg.settings
@@ -121,7 +121,7 @@ def plan(cfg: Any, rows: list[tuple[str, str, str]], run_config: Any, *, retrain
     n_rows = len(rows) * len(targets)
     row_s = sum(per_epoch[(f, m)] for f, _mod, m in rows) * len(targets)
     if tune:
-        add("tuning (at most)", n_rows, n_rows * tune_trials * epochs, row_s * tune_trials * epochs)
+        add("tuning (at most)", n_rows * tune_jobs, n_rows * tune_trials * epochs, row_s * tune_trials * epochs)
     add("seed runs", n_rows * n_seeds, n_rows * n_seeds * epochs, row_s * n_seeds * epochs)
     streams = list(paper.STREAMS[cfg.task.value].values())
     stream_s = sum(per_epoch.get((f, m), 0.0) for f, m in streams) * len(targets)

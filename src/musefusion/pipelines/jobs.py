@@ -105,8 +105,12 @@ def job_fuse(cfg_dict: dict[str, Any], out: str) -> bool:
     return True
 
 
-def job_tune(sweep_dict: dict[str, Any]) -> bool:
-    """Run trials of a row's study until it holds its budget; False when it does already."""
+def job_tune(sweep_dict: dict[str, Any], worker_index: int = 0) -> bool:
+    """Run trials of a row's study until it holds its budget; False when it does already.
+
+    Several jobs may work on one study at once (``reproduce --tune-jobs``): Optuna hands each trial to one of
+    them through the study's storage, and ``worker_index`` offsets the TPE seed so they do not propose alike.
+    """
     # torch: imported on first use, so the CLI starts without it
     from musefusion.sweep.runner import quiet_optuna, run_worker
 
@@ -115,7 +119,7 @@ def job_tune(sweep_dict: dict[str, Any]) -> bool:
     if tune.is_done(sweep):
         return False
     _one_thread()
-    run_worker(sweep)
+    run_worker(sweep, worker_index)
     return True
 
 

@@ -100,6 +100,7 @@ class ReproduceConfig(ConfigBase):
     attention: Attention = Attention.PAPER  # the selfattn rows' attention: paper (Eq. 1-3) | transformer
     tune: bool = False  # an Optuna study per unimodal row over its Sec. 5.2 grid; the best config then trains
     tune_trials: int = 20  # COMPLETE + PRUNED trials per row's study
+    tune_jobs: int = 1  # jobs working on each study at once (more than 1 pays on a cluster with spare workers)
     tune_sampler: Sampler = Sampler.TPE  # tpe | grid (every combination, at most tune_trials of them)
     storage: str | None = None  # the studies' database URL; default sqlite:///<out>/tune/study.db
     cluster: str | None = None  # a Dask scheduler address (tcp://host:8786): every job runs there
@@ -115,8 +116,8 @@ class ReproduceConfig(ConfigBase):
         object.__setattr__(self, "attention", enum_field("ReproduceConfig", "attention", self.attention, Attention))
         object.__setattr__(self, "tune_sampler", enum_field("ReproduceConfig", "tune_sampler", self.tune_sampler,
                                                             Sampler))
-        if self.tune_trials < 1:
-            raise ConfigError(f"--tune-trials {self.tune_trials} must be >= 1.")
+        if self.tune_trials < 1 or self.tune_jobs < 1:
+            raise ConfigError(f"--tune-trials {self.tune_trials} and --tune-jobs {self.tune_jobs} must be >= 1.")
         object.__setattr__(self, "seeds", tuple(int(x) for x in self.seeds))
         object.__setattr__(self, "row_configs", tuple(str(x) for x in self.row_configs))
 
@@ -242,8 +243,8 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     tuned: dict[tuple[str, str, str], dict[str, Any] | None] = {}
     if cfg.tune:
         sweeps = {(f, m, t): tune_sweep(cfg, out, f, m, t) for (f, _m, m) in unimodal_rows(cfg) for t in targets}
-        run("tuning", [(job_tune, (sw.to_dict(),), f"tune {t}/{f}-{m}") for (f, m, t), sw in sweeps.items()
-                       if not tune.is_done(sw)])
+        run("tuning", [(job_tune, (sw.to_dict(), i), f"tune {t}/{f}-{m}" + (f" #{i}" if cfg.tune_jobs > 1 else ""))
+                       for (f, m, t), sw in sweeps.items() if not tune.is_done(sw) for i in range(cfg.tune_jobs)])
         tuned = {key: tune.best_params(sw) for key, sw in sweeps.items()}
 
     # 1. unimodal rows (a finished row is reused only for the same config and corpus files; see rundir)
