@@ -1,4 +1,4 @@
-"""``reproduce --cluster``: the jobs run on a Dask cluster; a worker killed mid-run loses nothing."""
+"""``reproduce --tune --cluster``: the jobs run on a Dask cluster; a worker killed mid-run loses nothing."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tests.cli_helpers import run_cli
 from tests.pipelines import synth_tiny
 
 pytest.importorskip("distributed", reason="the cluster extra is not installed (pip install musefusion[cluster])")
-pytestmark = pytest.mark.slow  # a scheduler, two workers and 14 training jobs
+pytestmark = pytest.mark.slow  # a scheduler, two workers, 14 tuning and 14 training jobs
 
 
 def _start(args: list[str], log: Path) -> subprocess.Popen:
@@ -77,13 +77,14 @@ def test_a_worker_killed_mid_run_loses_nothing_and_no_job_runs_twice(cluster, tm
 
     killer = threading.Thread(target=kill_one_worker_after_the_first_job, daemon=True)
     killer.start()
-    code = run_cli(["reproduce", "--data", root, "--profile", "smoke", "--stage", "unimodal", "--cluster", address,
-                    "--out", out])
+    code = run_cli(["reproduce", "--data", root, "--profile", "smoke", "--tune", "--tune-trials", "2", "--stage",
+                    "unimodal", "--cluster", address, "--out", out])
     killer.join(timeout=5)
     assert code == 0 and killed.is_set() and workers[0].poll() is not None
     lines = [line.split("\t") for line in ledger.read_text().splitlines()]
     did = Counter(label for label, what, *_ in lines if what == "did-work")
-    assert len(did) == 14 and set(did.values()) == {1}, did  # every job's work done exactly once
+    assert len(did) == 28 and set(did.values()) == {1}, did  # 14 studies and 14 rows, each job's work done once
+    assert sum(label.startswith("tune ") for label in did) == 14
     assert len(list(out.glob("runs/*/*/metrics.json"))) == 14
     assert {host_pid for *_, host_pid in lines} - {str(w.pid) for w in workers} == set()  # all ran on the cluster
 
