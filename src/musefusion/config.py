@@ -223,7 +223,7 @@ class DataConfig(ConfigBase):
 
 #: Upper bounds of the architecture fields (far above the paper's grid, below what would exhaust memory).
 _MODEL_LIMITS = {"d_model": 8192, "heads": 64, "attn_layers": 32, "hidden": 8192, "lstm_layers": 32,
-                 "channels": 8192, "gcnn_blocks": 64, "kernel": 99}
+                 "channels": 8192, "gcnn_blocks": 64, "kernel": 99, "fc_hidden": 8192}
 
 #: The paper's model families (Tab. 2-3); :func:`musefusion.families.names` also lists families registered later.
 MODEL_NAMES = families.names()
@@ -253,6 +253,7 @@ class ModelConfig(ConfigBase):
     channels: int = 64  # gated-conv channels (paper grid: 64 or 128)
     gcnn_blocks: int = 2  # stacked gated conv blocks (paper silent)
     kernel: int = 3  # gated conv kernel size in steps (paper silent)
+    fc_hidden: int = 64  # baseline family: hidden width of its two-layer output head (the baseline's d_fc_out)
     dropout: float = 0.1  # dropout between layers (paper silent)
 
     def __post_init__(self) -> None:
@@ -313,6 +314,7 @@ class TrainConfig(ConfigBase):
     lr_monitor: Monitor = Monitor.TRAIN  # paper schedule: the loss that must decrease (train, as Sec. 5.2 reads)
     loss: LossMode = LossMode.SEQUENCE  # CCC loss pooling: sequence (mean per window; measured better) | batch
     early_stop: int = 15  # plateau schedule: stop after this many epochs without devel improvement
+    stop_halvings: int = 0  # paper schedule: stop once the LR was halved this often since the best devel CCC (0: never)
     weight_decay: float = 0.0  # Adam weight decay (paper silent)
     seeds: tuple[int, ...] = (1,)  # one model per seed; the best on devel is kept
     device: str = "auto"  # auto (cuda when available) | cpu | cuda
@@ -335,8 +337,9 @@ class TrainConfig(ConfigBase):
             raise ConfigError(f"TrainConfig.weight_decay: {self.weight_decay} must be in [0, 1).")
         if any(s < 0 or s >= 2**32 for s in self.seeds):
             raise ConfigError(f"TrainConfig.seeds: {list(self.seeds)} must be whole numbers in [0, 2^32).")
-        if self.lr_patience < 1 or self.early_stop < 1 or self.num_threads < 0:
-            raise ConfigError("TrainConfig: lr_patience and early_stop must be >= 1 and num_threads >= 0.")
+        if self.lr_patience < 1 or self.early_stop < 1 or self.num_threads < 0 or self.stop_halvings < 0:
+            raise ConfigError("TrainConfig: lr_patience and early_stop must be >= 1, num_threads and stop_halvings "
+                              ">= 0.")
         if not self.seeds:
             raise ConfigError("TrainConfig.seeds: give at least one seed (--seeds 1 2 3).")
         if len(set(self.seeds)) != len(self.seeds):
@@ -386,7 +389,7 @@ class Sampler(StrEnum):
 #: Parameters a sweep may vary, with the config section that holds them.
 SWEEP_PARAMS: dict[str, str] = {
     "d_model": "model", "heads": "model", "attn_layers": "model", "hidden": "model", "lstm_layers": "model",
-    "channels": "model", "gcnn_blocks": "model", "kernel": "model", "dropout": "model",
+    "channels": "model", "gcnn_blocks": "model", "kernel": "model", "fc_hidden": "model", "dropout": "model",
     "lr": "train", "batch_size": "train", "weight_decay": "train",
 }
 

@@ -38,6 +38,9 @@ class ModelFamily:
     space: Mapping[str, tuple[Any, ...]]  # paper Sec. 5.2 grid of the family (model fields and lr/batch_size)
     label: str  # how the paper's tables name it
     doc: str = ""  # one line for help texts
+    #: per task ("stress", "physio"): {"model": ModelConfig fields, "train": TrainConfig fields, "data": window
+    #: fields} that ``reproduce`` trains the family's rows with (the baseline's README settings); empty for the paper's
+    task_presets: Mapping[str, Mapping[str, Mapping[str, Any]]] = dataclasses.field(default_factory=dict)
 
     def build(self, config: Any, d_in: int) -> Any:
         """The family's network for ``config`` and ``d_in`` input features."""
@@ -88,6 +91,18 @@ def family(name: str) -> ModelFamily:
         raise ConfigError(f"Unknown model '{name}' (--model); choose one of {', '.join(FAMILIES)}.") from None
 
 
+#: The MuSe 2021 baseline's README calls (``lstappen/MuSe2021``): per sub-challenge its LSTM size and depth, learning
+#: rate, batch size, epochs and windows; its ``train.py`` halves the rate on a devel plateau (patience 5) and stops
+#: after 15 epochs without a better devel CCC (``schedule = "plateau"``). Features are z-normalised (its
+#: ``--normalize``), as for every row here.
+BASELINE_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
+    "stress": {"model": {"hidden": 64, "lstm_layers": 4},
+               "train": {"lr": 0.002, "batch_size": 1024, "epochs": 100, "schedule": "plateau", "early_stop": 15},
+               "data": {"win_len": 300, "hop_len": 50}},
+    "physio": {"model": {"hidden": 32, "lstm_layers": 2},
+               "train": {"lr": 0.005, "batch_size": 1024, "epochs": 100, "schedule": "plateau", "early_stop": 15},
+               "data": {"win_len": 300, "hop_len": 50}},
+}
 # The paper's families (Tab. 2-3). Presets: the smallest sensible member of the Sec. 5.2 grid where the paper gives
 # none. Spaces: the paper gives heads/attention layers/LSTM hidden/LSTM layers for the MuSe-Stress model
 # (Self-Attn+LSTM) and channels/LSTM hidden for the MuSe-Physio model (GCNN+LSTM, 'a unidirectional LSTM layer': its
@@ -117,5 +132,11 @@ for _f in (
                 frozenset({"hidden", "lstm_layers", "dropout"}),
                 {"hidden": (64, 128, 256), "lstm_layers": (2, 4), **TRAIN_GRID}, "LSTM",
                 "LSTM on ECG+resp+BPM (Eq. 9-11)"),
+    ModelFamily("baseline", "musefusion.models.baseline:MuseBaseline",
+                {"hidden": 64, "lstm_layers": 4, "fc_hidden": 64, "dropout": 0.0},
+                frozenset({"hidden", "lstm_layers", "fc_hidden", "dropout"}),
+                {"hidden": (32, 64, 128), "lstm_layers": (1, 2, 4), **TRAIN_GRID}, "MuSe 2021 baseline",
+                "the official MuSe 2021 baseline: projection -> bidirectional LSTM -> 2-layer head",
+                task_presets=BASELINE_SETTINGS),
 ):
     register(_f)

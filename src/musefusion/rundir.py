@@ -220,6 +220,7 @@ class ReproduceDir:
 
         <out>/runs/<target>/<features>-<model>/     a unimodal run per table row
         <out>/fusion/<target>/<A+V+B>-<fit>/        a fusion run per fusion row and fit
+        <out>/fusion/<target>/selected/             the fuser chosen on devel (the submission's source)
         <out>/submission/<target>/<id>.csv          the validated test submission
         <out>/tune/study.db, tune/<target>/<features>-<model>/trials/   --tune: a study per row (SQLite default)
         <out>/report.md, report.html, plots/, log.txt
@@ -237,6 +238,10 @@ class ReproduceDir:
     def fusion(self, target: str, row: tuple[str, ...], fit: str) -> RunDir:
         """``fusion/<target>/<A+V+B>-<fit>``."""
         return RunDir(self.path / "fusion" / target / f"{'+'.join(row)}-{fit}")
+
+    def selected(self, target: str) -> RunDir:
+        """``fusion/<target>/selected``: the fuser chosen on devel (``musefusion.pipelines.selection``)."""
+        return RunDir(self.path / "fusion" / target / "selected")
 
     def tune(self, target: str, features: str, model: str) -> Path:
         """``tune/<target>/<features>-<model>``: the sweep folder of a row's study (its trials' run dirs)."""

@@ -149,6 +149,60 @@ def test_audio_features_carry_arousal(tmp_path):
     assert corr["arousal"] > corr["valence"]
 
 
+def _readout(root: Path, features: tuple[str, ...], target: str) -> float:
+    """Devel correlation of a linear read-out of ``features`` fitted on train."""
+    data = load_corpus(DataConfig(root=root, target=target, features=features, cache=False))
+    x = np.concatenate([s.x for s in data.partition(Partition.TRAIN)])
+    y = np.concatenate([s.y for s in data.partition(Partition.TRAIN)])
+    w, *_ = np.linalg.lstsq(np.c_[x, np.ones(len(x))], y, rcond=None)
+    xd = np.concatenate([s.x for s in data.partition(Partition.DEVEL)])
+    yd = np.concatenate([s.y for s in data.partition(Partition.DEVEL)])
+    return float(np.corrcoef(np.c_[xd, np.ones(len(xd))] @ w, yd)[0, 1])
+
+
+@pytest.fixture(scope="module")
+def variants(tmp_path_factory):
+    base = SynthConfig(seed=3, n_train=12, n_devel=6, n_test=1, minutes=1.5, features=("egemaps", "vggface", "BPM"))
+    return {v: synthesize(tmp_path_factory.mktemp(v), base.replace(variant=v)).parent
+            for v in ("default", "bio-led", "sparse-face", "idiosyncratic")}
+
+
+def test_variants_change_which_modality_carries_what(variants):
+    bio = {v: _readout(root, ("BPM",), "arousal") for v, root in variants.items()}
+    voice = {v: _readout(root, ("egemaps",), "arousal") for v, root in variants.items()}
+    assert bio["bio-led"] > bio["default"] + 0.1  # bio carries arousal more strongly
+    assert voice["bio-led"] < voice["default"]  # and the voice less
+    voice_valence = {v: _readout(root, ("egemaps",), "valence") for v, root in variants.items()}
+    assert voice_valence["sparse-face"] > voice_valence["default"] + 0.05  # the voice carries valence too
+
+
+def test_sparse_face_misses_about_30_percent_of_faces(variants):
+    def missing(root: Path) -> float:
+        corpus = root / "c3_muse_stress"
+        have = sum(len(pd.read_csv(f)) for f in (corpus / "feature_segments" / "vggface").glob("*.csv"))
+        total = sum(len(pd.read_csv(f)) for f in (corpus / "label_segments" / "arousal").glob("*.csv"))
+        return 1 - have / total
+    assert missing(variants["default"]) < 0.12
+    assert 0.2 < missing(variants["sparse-face"]) < 0.4
+
+
+def test_idiosyncratic_subjects_differ_more_in_their_features(variants):
+    def spread(root: Path) -> float:  # mean over columns of the between-subject std of per-subject means
+        means = [pd.read_csv(f).iloc[:, 2:].to_numpy().mean(axis=0)
+                 for f in sorted((root / "c3_muse_stress" / "feature_segments" / "egemaps").glob("*.csv"))]
+        return float(np.std(means, axis=0).mean())
+    assert spread(variants["idiosyncratic"]) > 1.5 * spread(variants["default"])
+
+
+def test_the_default_variant_leaves_the_stamp_as_before(tmp_path):
+    corpus = synthesize(tmp_path, SMALL)
+    assert "variant" not in read_toml(corpus / "metadata" / "synth.toml")
+    other = synthesize(tmp_path / "b", SMALL.replace(variant="bio-led"))
+    assert read_toml(other / "metadata" / "synth.toml")["variant"] == "bio-led"
+    with pytest.raises(ConfigError, match="variant: 'nope' is not one of default, bio-led"):
+        SynthConfig(variant="nope")
+
+
 def test_synth_config_round_trips():
     cfg = SynthConfig(task="physio", seed=9, n_train=3, n_devel=2, n_test=1, minutes=0.5,
                       features=["ECG", "vggface"], missing_face_rate=0.2)

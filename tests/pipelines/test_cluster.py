@@ -78,7 +78,7 @@ def test_a_worker_killed_mid_run_loses_nothing_and_no_job_runs_twice(cluster, tm
     killer = threading.Thread(target=kill_one_worker_after_the_first_job, daemon=True)
     killer.start()
     code = run_cli(["reproduce", "--data", root, "--profile", "smoke", "--tune", "--tune-trials", "2", "--stage",
-                    "unimodal", "--cluster", address, "--out", out])
+                    "unimodal", "--no-baseline", "--cluster", address, "--out", out])
     killer.join(timeout=5)
     assert code == 0 and killed.is_set() and workers[0].poll() is not None
     lines = [line.split("\t") for line in ledger.read_text().splitlines()]

@@ -23,9 +23,10 @@ def test_dry_run_counts_the_jobs_and_writes_nothing(tiny, tmp_path, monkeypatch,
     monkeypatch.chdir(tmp_path)
     assert run_cli(["reproduce", "--data", tiny, "--profile", "smoke", "--dry-run", "--tune", "--tune-trials", "3"]) == 0
     text = capsys.readouterr().out
-    # smoke: 1 seed, 2 epochs, 2 folds; 7 rows x 2 targets; 3 streams; 4 fusion rows + 2 more fits of the full row
+    # smoke: 1 seed, 2 epochs, 2 folds; 7 paper rows + 3 baseline peers (never tuned) x 2 targets; 3 streams;
+    # 4 fusion rows + 2 more fits of the full row
     assert re.search(r"tuning \(at most\)\s*│\s*14 │\s*84 │", text)  # 14 studies x 3 trials x 2 epochs
-    assert re.search(r"seed runs\s*│\s*14 │\s*28 │", text)
+    assert re.search(r"seed runs\s*│\s*20 │\s*40 │", text)
     assert re.search(r"folds\s*│\s*12 │\s*24 │", text)
     assert re.search(r"fusion\s*│\s*12 │\s*24 │", text)
     assert "final models" not in text  # MuSe-Stress: no train+devel retraining by default (Sec. 5.5)
@@ -38,8 +39,8 @@ def test_the_projection_adds_up_from_the_measured_epochs(tiny, monkeypatch):
     monkeypatch.setattr(cost, "measure_epoch", lambda rc: (2.0 if rc.model.name == "bio_lstm" else 1.0, 100, 4, 2))
     monkeypatch.setattr(cost, "measure_fusion_epoch", lambda n, w, t: 0.5)
     stages = {s.name: s for s in cost.plan(cfg, unimodal_rows(cfg), run_config, retrains=cfg.retrains)}
-    # seed runs: 6 rows at 1 s + bio at 2 s, 2 targets, 1 seed, 2 epochs
-    assert stages["seed runs"].cpu_s == pytest.approx((6 * 1.0 + 2.0) * 2 * 1 * 2)
+    # seed runs: 6 paper rows and 3 baseline peers at 1 s + bio at 2 s, 2 targets, 1 seed, 2 epochs
+    assert stages["seed runs"].cpu_s == pytest.approx((9 * 1.0 + 2.0) * 2 * 1 * 2)
     # folds of A (1 s), V (1 s), B (2 s): 2 targets x 2 epochs x 2 folds x 1/2 of the train subjects
     assert stages["folds"].cpu_s == pytest.approx(4.0 * 2 * 2 * 2 * 0.5)
     # final models on train+devel: 6 of 4 train subjects' worth

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from musefusion.pipelines import tune
-from musefusion.pipelines.reproduce import ReproduceConfig, tune_sweep, unimodal_rows
+from musefusion.pipelines.reproduce import ReproduceConfig, tune_sweep, tuned_rows, unimodal_rows
 from musefusion.rundir import ReproduceDir
 from musefusion.training.run import load_run_config
 from tests.cli_helpers import run_cli
@@ -30,8 +30,8 @@ def tuned(tmp_path_factory):
 def test_every_row_trains_with_its_studys_best_parameters(tuned):
     root, out, _ = tuned
     cfg = ReproduceConfig(root=root, profile="smoke", tune=True, tune_trials=2)
-    rows = [(f, m, t) for (f, _mod, m) in unimodal_rows(cfg) for t in ("arousal", "valence")]
-    assert len(rows) == 14
+    rows = [(f, m, t) for (f, _mod, m) in tuned_rows(cfg) for t in ("arousal", "valence")]
+    assert len(rows) == 14 and len(unimodal_rows(cfg)) == 10  # the 3 baseline peers keep their README settings
     seen_params = set()
     for f, m, t in rows:
         sweep = tune_sweep(cfg, out, f, m, t)
@@ -59,7 +59,7 @@ def test_a_rerun_adds_no_trials_and_retrains_nothing(tuned):
     assert run_cli(args) == 0
     assert (out / "jobs.log").read_text() == before  # nothing was left to do
     cfg = ReproduceConfig(root=root, profile="smoke", tune=True, tune_trials=2)
-    for f, _mod, m in unimodal_rows(cfg):
+    for f, _mod, m in tuned_rows(cfg):
         counts = tune.summary(tune_sweep(cfg, out, f, m, "arousal"))
         assert counts["complete"] + counts["pruned"] == 2
 

@@ -109,6 +109,18 @@ def test_paper_schedule_halves_after_15_epochs_without_a_decrease_and_not_before
     assert lrs[31:] == [2.5e-4] * 2  # epochs 32-33
 
 
+def test_paper_schedule_stops_after_k_halvings_without_a_new_best(corpus, windows):
+    """stop_halvings = 2 with a constant model: the best devel epoch is the first, the rate halves after epochs 4
+    and 7 (lr_patience 3), so training ends after epoch 7; with stop_halvings = 0 it runs every epoch."""
+    dev = corpus.partition("devel")
+    base = {"schedule": "paper", "lr_patience": 3, "epochs": 12, "batch_size": 64, "lr": 1e-3, "device": "cpu"}
+    r = fit(_Constant(), windows, [s.x for s in dev], [s.y for s in dev], TrainConfig(**base, stop_halvings=2), seed=1)
+    assert r.best_epoch == 1 and len(r.history) == 7
+    assert [row["lr"] for row in r.history] == [1e-3] * 4 + [5e-4] * 3
+    full = fit(_Constant(), windows, [s.x for s in dev], [s.y for s in dev], TrainConfig(**base), seed=1)
+    assert len(full.history) == 12
+
+
 def test_the_best_devel_epoch_is_kept(corpus, windows):
     model, r = _fit(corpus, windows, epochs=4)
     devel = [row["devel_ccc"] for row in r.history]

@@ -16,7 +16,7 @@ from musefusion.cli.parsing import Command
 from musefusion.cli.reproduce import reproduce_shown
 from musefusion.config import resolve_data_root
 from musefusion.data.check import check_corpus
-from musefusion.data.synth import SYNTH_FEATURES, SynthConfig, synthesize
+from musefusion.data.synth import SYNTH_FEATURES, SynthConfig, Variant, synthesize
 from musefusion.errors import ConfigError
 from musefusion.pipelines.reproduce import Profile, ReproduceConfig
 from musefusion.progress import out as console
@@ -34,6 +34,12 @@ def _parse_split(split: str) -> tuple[int, int, int]:
     return n_train, n_devel, n_test
 
 
+VariantOpt = Annotated[Variant, typer.Option(
+    help="Synthetic generator: default, bio-led (bio carries arousal, long lags), sparse-face (30 % of faces "
+         "missing, the voice carries valence) or idiosyncratic (strong per-subject gains and offsets).",
+    case_sensitive=False)]
+
+
 def synth(
     out: Annotated[Path, typer.Argument(help="Destination root; writes OUT/<corpus>/ and OUT/test_labels/<corpus>/.")],
     task: TaskOpt = Task.STRESS,
@@ -44,6 +50,7 @@ def synth(
     features: Annotated[list[str] | None, typer.Option(
         help=f"Feature folders to write, space- or comma-separated (default: {' '.join(SYNTH_FEATURES)}; "
              "biosignals writes one 3-column folder as MuSe 2022 does).", show_default=False)] = None,
+    variant: VariantOpt = Variant.DEFAULT,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a corpus folder already in OUT (without "
                                             "it, only a synthetic corpus of the same settings is rewritten).")]
     = False,
@@ -53,7 +60,7 @@ def synth(
         raise ConfigError(f"OUT '{out}' is a file, not a folder; pass the data root to write the corpus under.")
     n_train, n_devel, n_test = _parse_split(split)
     cfg = SynthConfig(task=task, seed=seed, n_train=n_train, n_devel=n_devel, n_test=n_test, minutes=minutes,
-                      features=tuple(features) if features else SynthConfig.features)
+                      features=tuple(features) if features else SynthConfig.features, variant=variant)
     _synthesize_shown(out, cfg, overwrite)
 
 
@@ -114,13 +121,15 @@ def demo(
     workers: Annotated[int, typer.Option(help="Parallel training processes.")] = 2,
     split: Annotated[str, typer.Option(help="Synthetic subjects per partition, TRAIN/DEVEL/TEST.")] = "41/14/14",
     minutes: Annotated[float, typer.Option(help="Synthetic recording length per subject in minutes.")] = 5.0,
+    variant: VariantOpt = Variant.DEFAULT,
 ) -> None:
     """The main job on the embedded default: synthesise the default corpus, check it, reproduce the paper."""
     rundir.check_out(out, "demo")
     corpus_root = out / "data"
     stamp = corpus_root / task.corpus_dirs[0] / "metadata" / "synth.toml"
     n_train, n_devel, n_test = _parse_split(split)
-    wanted = SynthConfig(task=task, seed=seed, n_train=n_train, n_devel=n_devel, n_test=n_test, minutes=minutes)
+    wanted = SynthConfig(task=task, seed=seed, n_train=n_train, n_devel=n_devel, n_test=n_test, minutes=minutes,
+                         variant=variant)
     if stamp.is_file() and fsutil.read_toml(stamp) == wanted.to_dict():
         console.print(Text(f"using the synthetic corpus already in {corpus_root}"))
     else:

@@ -46,6 +46,9 @@ def reproduce(
     stage: Annotated[Stage, typer.Option(help="all, or unimodal (stop after Tables 2/3).", case_sensitive=False)]
     = Stage.ALL,
     all_models: Annotated[bool, typer.Option(help="Also train every model family on every feature set.")] = False,
+    baseline: Annotated[bool, typer.Option(
+        help="Train the official MuSe 2021 baseline (its README settings) on each of the task's feature sets as "
+             "peer rows of the unimodal table.")] = True,
     attention: Annotated[Attention, typer.Option(
         help="Self-attention of the Self-Attn rows: paper (Eq. 1-3 over the raw features) or transformer "
              "(projection, positions, encoder layers).", case_sensitive=False)] = Attention.PAPER,
@@ -80,7 +83,8 @@ def reproduce(
     """Run the whole paper (Tables 2-6) on a corpus and write report.md beside the paper's numbers."""
     cfg = ReproduceConfig(root=resolve_data_root(data), task=task, profile=profile, workers=workers,
                           test_labels=test_labels, row_configs=tuple(str(p) for p in row_config or ()),
-                          seeds=tuple(seeds or ()), stage=stage, all_models=all_models, overwrite=overwrite,
+                          seeds=tuple(seeds or ()), stage=stage, all_models=all_models, baseline=baseline,
+                          overwrite=overwrite,
                           retrain=retrain, fusion_refit=fusion_refit, attention=attention,
                           tune=tune, tune_trials=tune_trials, tune_jobs=tune_jobs, tune_sampler=tune_sampler, storage=storage,
                           cluster=cluster)

@@ -82,6 +82,9 @@ def train(
     schedule: Annotated[Schedule | None, typer.Option(help="LR schedule: paper (halve after 15 epochs without train-"
                                                  "loss decrease) or plateau (baseline: patience 5, early stop 15) "
                                                  "[default: paper].", show_default=False, case_sensitive=False)] = None,
+    stop_halvings: Annotated[int | None, typer.Option(
+        help="Paper schedule: stop once the learning rate was halved this many times since the best devel CCC "
+             "(default: 0, never; the paper trains all its epochs).", show_default=False)] = None,
     loss: Annotated[LossMode | None, typer.Option(
         help="CCC loss pooling: batch (one CCC over the labelled steps of a batch) or sequence (the mean of "
              "per-window CCCs, as the MuSe 2021 baseline); default: sequence.", show_default=False,
@@ -123,7 +126,8 @@ def train(
                   "attention": attention.value if attention else None, "project_input": project_input,
                   "lstm_layers": lstm_layers, "channels": channels, "dropout": dropout},
         "train": {"seeds": list(seeds) if seeds else None, "epochs": epochs, "lr": lr, "batch_size": batch_size,
-                  "schedule": schedule, "device": device, "loss": loss.value if loss else None},
+                  "schedule": schedule, "device": device, "loss": loss.value if loss else None,
+                  "stop_halvings": stop_halvings},
     }
     cfg = build_run_config(config, overrides)
     if dry_run:

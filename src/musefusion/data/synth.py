@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +44,42 @@ _BIO = ("ecg", "resp", "bpm")
 _SYNTHESISABLE = {**{k.lower(): v for k, v in SYNTH_FEATURES.items()}, BIOSIGNALS: 3}
 
 
+class Variant(StrEnum):
+    """Generators of clearly different corpora in the same layout (``synth --variant``), so that defaults can be
+    judged on a family of corpora rather than the one they were developed on (:data:`VARIANTS` has the numbers)."""
+
+    DEFAULT = "default"  # the corpus every README figure comes from
+    BIO_LED = "bio-led"  # bio signals carry arousal strongly, the voice weakly; longer annotator lags (3-8 s)
+    SPARSE_FACE = "sparse-face"  # the face is missing 30 % of the time and weak; the voice carries valence too
+    IDIOSYNCRATIC = "idiosyncratic"  # strong per-subject feature gains and offsets, lags of 1-10 s
+
+
+@dataclasses.dataclass(frozen=True)
+class _Generator:
+    """What a variant changes (1.0 / the default range: as the default corpus)."""
+
+    voice_arousal: float = 1.0  # weight of arousal in the audio drivers
+    voice_valence: float = 1.0  # weight of valence in the audio drivers
+    face_valence: float = 1.0  # weight of valence in the face drivers
+    audio_noise: float = 1.0  # audio observation noise, times the default
+    face_noise: float = 1.0  # face observation noise, times the default
+    bio_gain: float = 1.0  # arousal's share in the bio signals
+    bio_noise: float = 1.0  # bio signal noise, times the default
+    lag: tuple[int, int] = (4, 11)  # annotator lag in steps, [low, high)
+    subject_gain_sd: float = 0.0  # per-subject, per-column random gain of the audio/face signals
+    offset: float = 1.0  # per-subject feature offsets (identity, voice, channel), times the default
+    missing_face_rate: float | None = None  # overrides SynthConfig.missing_face_rate
+
+
+#: The variants' generators.
+VARIANTS: dict[Variant, _Generator] = {
+    Variant.DEFAULT: _Generator(),
+    Variant.BIO_LED: _Generator(voice_arousal=0.55, audio_noise=1.3, bio_gain=2.2, bio_noise=0.6, lag=(6, 17)),
+    Variant.SPARSE_FACE: _Generator(face_valence=0.6, face_noise=1.3, voice_valence=2.5, missing_face_rate=0.3),
+    Variant.IDIOSYNCRATIC: _Generator(subject_gain_sd=0.6, offset=2.5, lag=(2, 21)),
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class SynthConfig(ConfigBase):
     """Size and seed of a synthetic corpus (defaults: Ulm-TSST's 69 subjects, 41/14/14, ~5 min each)."""
@@ -53,10 +91,12 @@ class SynthConfig(ConfigBase):
     n_test: int = 14  # Ulm-TSST test subjects
     minutes: float = 5.0  # mean recording length per subject (Ulm-TSST: ~5 min)
     features: tuple[str, ...] = tuple(SYNTH_FEATURES)  # feature folders to write
-    missing_face_rate: float = 0.06  # fraction of steps with no vggface/fau row
+    missing_face_rate: float = 0.06  # fraction of steps with no vggface/fau row (a variant may override it)
+    variant: Variant = Variant.DEFAULT  # which generator (see Variant)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", enum_field("SynthConfig", "task", self.task, Task))
+        object.__setattr__(self, "variant", enum_field("SynthConfig", "variant", self.variant, Variant))
         if isinstance(self.features, str):
             raise ConfigError(f"SynthConfig.features: give a list of folder names, e.g. [\"{self.features}\"], "
                               "not one string.")
@@ -77,6 +117,24 @@ class SynthConfig(ConfigBase):
             raise ConfigError(f"SynthConfig.features: {list(self.features)} names a folder twice (case ignored).")
         if not 0.0 <= self.missing_face_rate < 0.9:
             raise ConfigError(f"SynthConfig.missing_face_rate: {self.missing_face_rate} must be in [0, 0.9).")
+
+    def to_dict(self) -> dict[str, Any]:
+        """As ConfigBase's, without ``variant`` when it is the default (so older corpora's stamps still match)."""
+        d = super().to_dict()
+        if d.get("variant") == Variant.DEFAULT.value:
+            del d["variant"]
+        return d
+
+    @property
+    def generator(self) -> _Generator:
+        """The variant's generator settings."""
+        return VARIANTS[self.variant]
+
+    @property
+    def face_missing(self) -> float:
+        """The fraction of steps without a face row (the variant's, else ``missing_face_rate``)."""
+        g = self.generator
+        return self.missing_face_rate if g.missing_face_rate is None else g.missing_face_rate
 
     @property
     def n_subjects(self) -> int:
@@ -158,16 +216,18 @@ class _Views:
         self.nuisance = {name: rng.normal(0, 1, (4, d)) / 2.0 for name, d in SYNTH_FEATURES.items()}
 
 
-def _drivers(name: str, a: np.ndarray, v: np.ndarray, speech: np.ndarray) -> np.ndarray:
+def _drivers(name: str, a: np.ndarray, v: np.ndarray, speech: np.ndarray, gen: _Generator) -> np.ndarray:
     """The 8 nonlinear latent drivers a feature family sees (columns of the mixing matrix)."""
     s = speech.astype(float)
     if name in ("egemaps", "vggish"):  # voice: arousal strong, valence weak, mostly while speaking
         w = (1.0, 0.35) if name == "egemaps" else (0.8, 0.25)
+        w = (w[0] * gen.voice_arousal, w[1] * gen.voice_valence)
         return np.stack([w[0] * np.tanh(1.5 * a) * s, w[0] * a * s, w[0] * (a ** 2) * s, w[1] * np.tanh(2 * v) * s,
                          w[1] * v * s, 0.8 * s, 0.3 * w[0] * a, 0.2 * np.tanh(a * v)], axis=1)
     if name in ("vggface", "fau_intensity"):  # face: valence strong, arousal weak
-        return np.stack([np.tanh(1.5 * v), v, np.maximum(v, 0) ** 2, 0.15 * np.tanh(a), 0.1 * a,
-                         0.5 * np.tanh(v - 0.2 * a), 0.3 * s, 0.2 * v * s], axis=1)
+        k = gen.face_valence
+        return np.stack([k * np.tanh(1.5 * v), k * v, k * np.maximum(v, 0) ** 2, 0.15 * np.tanh(a), 0.1 * a,
+                         0.5 * np.tanh(k * v - 0.2 * a), 0.3 * s, 0.2 * k * v * s], axis=1)
     raise AssertionError(name)
 
 
@@ -182,7 +242,8 @@ def _subject(rng: np.random.Generator, views: _Views, n: int, cfg: SynthConfig
     v = rng.normal(0.05, 0.15) + 0.8 * smiles - 0.35 * stress + _ou(rng, n, tau=80, sigma=0.2)
     speech = _runs(rng, n, p_on=0.8, mean_on=18, mean_off=5)
 
-    lag = int(rng.integers(4, 11))  # annotator lag, 2-5 s
+    gen = cfg.generator
+    lag = int(rng.integers(*gen.lag))  # annotator lag (default 2-5 s)
     raw = {}
     for name, lat in (("arousal", a), ("valence", v)):
         raw[name] = _smooth(_shift(lat, lag), 3) + _smooth(rng.normal(0, _LABEL_NOISE, n), 6)
@@ -194,23 +255,25 @@ def _subject(rng: np.random.Generator, views: _Views, n: int, cfg: SynthConfig
     labels = {name: np.tanh(lab) for name, lab in raw.items()}
 
     feats: dict[str, np.ndarray] = {}
-    face_seen = ~_runs(rng, n, p_on=cfg.missing_face_rate, mean_on=6, mean_off=6 / max(cfg.missing_face_rate, 1e-3))
+    face_seen = ~_runs(rng, n, p_on=cfg.face_missing, mean_on=6, mean_off=6 / max(cfg.face_missing, 1e-3))
     for folder in cfg.features:
         name = folder.lower()
         if name in _BIO:
-            feats[folder] = _bio_signal(rng, name, a, t)[:, None]
+            feats[folder] = _bio_signal(rng, name, a, t, gen)[:, None]
             continue
         if name == BIOSIGNALS:
-            feats[folder] = np.stack([_bio_signal(rng, b, a, t) for b in _BIO], axis=1)
+            feats[folder] = np.stack([_bio_signal(rng, b, a, t, gen) for b in _BIO], axis=1)
             continue
         d = _SYNTHESISABLE[name]
-        drivers = _drivers(name, a, v, speech)
+        drivers = _drivers(name, a, v, speech, gen)
         delayed = _shift(drivers, int(rng.integers(1, 5)))
         sig = drivers @ views.mix[name]
         sig[:, views.delay_mask[name]] = (delayed @ views.mix[name])[:, views.delay_mask[name]]
-        gain = 2.0 if name in ("egemaps", "vggface") else 1.5
-        offset = rng.normal(0, 0.8 if name == "vggface" else 0.5, d)  # identity / voice / channel
-        noise_sd = _NOISE_SD[name]
+        gain: float | np.ndarray = 2.0 if name in ("egemaps", "vggface") else 1.5
+        offset = gen.offset * rng.normal(0, 0.8 if name == "vggface" else 0.5, d)  # identity / voice / channel
+        noise_sd = _NOISE_SD[name] * (gen.face_noise if name in ("vggface", "fau_intensity") else gen.audio_noise)
+        if gen.subject_gain_sd:  # this subject's own way of showing it: a gain (and sign) per column
+            gain = gain * rng.normal(1.0, gen.subject_gain_sd, d)
         # slow nuisance (pose, lighting, room noise): unrelated to emotion, not averaged away by context
         nuisance = np.stack([_ou(rng, n, tau=40, sigma=1.0) for _ in range(4)], axis=1) @ views.nuisance[name]
         x = offset + gain * np.tanh(sig) + _NUISANCE * nuisance + rng.normal(0, noise_sd, (n, d))
@@ -222,16 +285,18 @@ def _subject(rng: np.random.Generator, views: _Views, n: int, cfg: SynthConfig
     return labels, feats
 
 
-def _bio_signal(rng: np.random.Generator, name: str, a: np.ndarray, t: np.ndarray) -> np.ndarray:
+def _bio_signal(rng: np.random.Generator, name: str, a: np.ndarray, t: np.ndarray, gen: _Generator) -> np.ndarray:
     """One bio signal (``ecg``, ``resp`` or ``bpm``) at 2 Hz, driven by latent arousal."""
     n = len(a)
+    g, k = gen.bio_gain, gen.bio_noise
     base = {"ecg": 0.0, "resp": 0.0, "bpm": rng.normal(75, 8)}[name]
     hr = _smooth(_shift(a, int(rng.integers(1, 4))), 4)
     if name == "bpm":
-        return base + 9.0 * hr + rng.normal(0, 2.5, n)
+        return base + g * 9.0 * hr + k * rng.normal(0, 2.5, n)
     if name == "ecg":
-        return rng.normal(0, 0.15) + 0.25 * hr + _ou(rng, n, tau=30, sigma=0.15) + rng.normal(0, 0.25, n)
-    return rng.normal(0, 0.3) + 0.3 * _smooth(a, 6) + 0.2 * np.sin(t * rng.uniform(0.5, 1.5)) + rng.normal(0, 0.3, n)
+        return rng.normal(0, 0.15) + g * 0.25 * hr + _ou(rng, n, tau=30, sigma=0.15) + k * rng.normal(0, 0.25, n)
+    return (rng.normal(0, 0.3) + g * 0.3 * _smooth(a, 6) + 0.2 * np.sin(t * rng.uniform(0.5, 1.5))
+            + k * rng.normal(0, 0.3, n))
 
 
 def synthesize(out: str | Path, cfg: SynthConfig, overwrite: bool = False) -> Path:

@@ -3,10 +3,11 @@
 Each distinct row (feature set and model) trains one epoch here, on one torch thread as the jobs do, with the
 profile's window settings; every stage's time is projected from those measurements:
 
-* seed runs: ``epochs x seeds`` epochs per row and target;
+* seed runs: ``epochs x seeds`` epochs per row and target (a peer row such as the baseline at its own budget
+  and windows; an early stop can end it sooner);
 * folds: ``folds x epochs`` epochs of a fusion stream, each on ``(k-1)/k`` of the train subjects;
 * final models: ``epochs`` epochs on train+devel (more windows in proportion);
-* tuning: ``tune_trials x epochs`` epochs per row and target at most (pruning stops weak trials earlier;
+* tuning: ``tune_trials x epochs`` epochs per tuned row and target at most (pruning stops weak trials earlier;
   trials at larger grid sizes cost more than the preset measured here);
 * fusion: ``fusion_epochs x seeds`` epochs of the Bi-LSTM per fusion run, measured on stacked streams.
 
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from musefusion import families
 from musefusion.config import TrainConfig
 from musefusion.evaluation import paper
 
@@ -106,11 +108,14 @@ def plan(cfg: Any, rows: list[tuple[str, str, str]], run_config: Any, *, retrain
     targets = cfg.task.default_targets
     n_seeds, epochs, k = len(s["seeds"]), s["epochs"], s["folds"]
     per_epoch: dict[tuple[str, str], float] = {}
+    row_epochs: dict[tuple[str, str], int] = {}  # a peer row (the baseline) has its own epoch budget
     sizes: dict[tuple[str, str], tuple[int, int, int]] = {}
     for features, _mod, model in rows:
         if (features, model) not in per_epoch:
-            sec, *size = measure_epoch(run_config(cfg, features, model, targets[0]))
+            rc = run_config(cfg, features, model, targets[0])
+            sec, *size = measure_epoch(rc)
             per_epoch[(features, model)], sizes[(features, model)] = sec, (size[0], size[1], size[2])
+            row_epochs[(features, model)] = rc.train.epochs
             if on_measured:
                 on_measured(features, model, sec)
     stages = []
@@ -119,10 +124,14 @@ def plan(cfg: Any, rows: list[tuple[str, str, str]], run_config: Any, *, retrain
         stages.append(StageCost(name, jobs, n_epochs, cpu_s, cpu_s / max(1, min(cfg.workers, jobs))))
 
     n_rows = len(rows) * len(targets)
-    row_s = sum(per_epoch[(f, m)] for f, _mod, m in rows) * len(targets)
-    if tune:
-        add("tuning (at most)", n_rows * tune_jobs, n_rows * tune_trials * epochs, row_s * tune_trials * epochs)
-    add("seed runs", n_rows * n_seeds, n_rows * n_seeds * epochs, row_s * n_seeds * epochs)
+    if tune:  # the peer rows keep their own settings and are not tuned
+        tuned = [(f, m) for f, _mod, m in rows if not families.family(m).task_presets]
+        n_tuned = len(tuned) * len(targets)
+        tuned_s = sum(per_epoch[r] for r in tuned) * len(targets)
+        add("tuning (at most)", n_tuned * tune_jobs, n_tuned * tune_trials * epochs, tuned_s * tune_trials * epochs)
+    seed_epochs = sum(row_epochs[(f, m)] for f, _mod, m in rows) * len(targets) * n_seeds
+    seed_s = sum(per_epoch[(f, m)] * row_epochs[(f, m)] for f, _mod, m in rows) * len(targets) * n_seeds
+    add("seed runs", n_rows * n_seeds, seed_epochs, seed_s)
     streams = list(paper.STREAMS[cfg.task.value].values())
     stream_s = sum(per_epoch.get((f, m), 0.0) for f, m in streams) * len(targets)
     add("folds", len(streams) * len(targets) * k, len(streams) * len(targets) * k * epochs,

@@ -105,6 +105,7 @@ class ReproduceSummary:
     runs: dict[str, Any]  # "unimodal": {(features, modality, model, target): scores}, "fusion": {(row, target, fit): ...}
     test: dict[str, float] | None = None  # Table 6: test CCC per target (None when test labels are withheld)
     tuning: dict[tuple[str, str, str], dict[str, Any]] | None = None  # --tune: (features, model, target) -> search
+    selection: dict[str, dict[str, Any]] | None = None  # target -> the fusion selection's metrics
 
 
 def _tuning_table(summary: ReproduceSummary, res: dict[str, Any]) -> str:
@@ -120,6 +121,46 @@ def _tuning_table(summary: ReproduceSummary, res: dict[str, Any]) -> str:
                      f"{r['mean']:.4f} ± {r['std']:.4f}" if r else "-", params or "-",
                      f"{t['wall_seconds'] / 60:.1f} min ({t['trial_seconds'] / 60:.1f} min of trials)"])
     return _md_table(header, rows)
+
+
+def _selection_table(selection: dict[str, dict[str, Any]], targets: tuple[str, ...], full: tuple[str, ...]) -> str:
+    """Each fuser's cross-validated devel CCC (the selection score) and devel CCC fitted on all devel subjects."""
+    names = {"bilstm": f"paper's Bi-LSTM ({'+'.join(full)}, fitted on out-of-fold train predictions)",
+             "best-stream": "best single row", "weighted-mean": "devel-weighted mean of the streams"}
+    header = ["fuser"] + [h for t in targets if t in selection for h in (f"{t}: CV devel CCC", f"{t}: devel CCC")]
+    rows = []
+    for fuser, label in names.items():
+        row = [label]
+        for t in targets:
+            m = selection.get(t)
+            if m is None:
+                continue
+            detail = ""
+            if fuser == "best-stream":
+                detail = f" ({m['best_stream']})"
+            elif fuser == "weighted-mean":
+                detail = " (" + ", ".join(f"{k} {w:.2f}" for k, w in m["weights"].items()) + ")"
+            mark = " **chosen**" if m["chosen"] == fuser else ""
+            row += [f"{m['cv_devel_ccc'][fuser]:.4f}{mark}", f"{m['devel_ccc'][fuser]:.4f}{detail}"]
+        rows.append(row)
+    return (_md_table(header, rows) + "\n\nThe fuser with the highest CV devel CCC "
+            f"({next(iter(selection.values()))['folds']} folds of devel subjects; a row or weights chosen on the "
+            "other folds, scored on the held-out one) makes the submission; ties go to the paper's Bi-LSTM.")
+
+
+def _peer_line(res: dict[str, Any], table: dict[Any, Any], targets: tuple[str, ...]) -> str:
+    """How far the paper's rows are from the MuSe 2021 baseline peer rows, per target (best seed devel CCC)."""
+    bits = []
+    for t in targets:
+        ours = {k: v["best"] for k, v in res["unimodal"].items() if k[3] == t and k[:3] in table}
+        base = {k: v["best"] for k, v in res["unimodal"].items() if k[3] == t and k[2] == "baseline"}
+        if ours and base:
+            (ko, vo), (kb, vb) = max(ours.items(), key=lambda kv: kv[1]), max(base.items(), key=lambda kv: kv[1])
+            bits.append(f"{t}: best paper row {vo:.4f} ({paper.FEATURE_LABELS.get(ko[0], ko[0])} "
+                        f"{paper.MODEL_LABELS.get(ko[2], ko[2])}), best baseline row {vb:.4f} "
+                        f"({paper.FEATURE_LABELS.get(kb[0], kb[0])}), difference {vo - vb:+.4f}")
+    return ("Peer rows: the official MuSe 2021 baseline (its README settings: bidirectional LSTM, plateau schedule, "
+            "early stop; `--no-baseline` leaves them out). " + "; ".join(bits) + ".")
 
 
 def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
@@ -161,16 +202,27 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
     for t in targets:
         header += [f"{t} (ours)", f"{t} best seed", f"{t} (paper)"]
     rows = []
-    for (features, mod, model) in paper.unimodal_table(cfg.task):
+    table = paper.unimodal_table(cfg.task)
+    peers = sorted({k[:3] for k in res["unimodal"] if k[2] == "baseline"}, key=lambda k: k[0])
+    flagged = False
+    for (features, mod, model) in [*table, *peers]:
         row = [paper.FEATURE_LABELS.get(features, features), mod, paper.MODEL_LABELS.get(model, model)]
         for t in targets:
             r = res["unimodal"].get((features, mod, model, t))
-            ref = paper.unimodal_table(cfg.task)[(features, mod, model)].get(t)
-            row += ([f"{r['mean']:.4f} ± {r['std']:.4f}", f"{r['best']:.4f} (seed {r['best_seed']})"] if r
+            mark = " †" if r and r.get("still_improving") else ""
+            flagged = flagged or bool(mark)
+            ref = table.get((features, mod, model), {}).get(t)
+            row += ([f"{r['mean']:.4f} ± {r['std']:.4f}{mark}", f"{r['best']:.4f} (seed {r['best_seed']})"] if r
                     else ["-", "-"]) + [_f(ref)]
         rows.append(row)
-    parts += [f"## Table {tno[0]}: unimodal models", _md_table(header, rows),
-              "![unimodal devel CCC](plots/unimodal.png)"]
+    parts += [f"## Table {tno[0]}: unimodal models", _md_table(header, rows)]
+    if peers:
+        parts.append(_peer_line(res, table, targets))
+    if flagged:
+        parts.append("† a seed's best devel CCC came at the last epoch of its budget: the row was still improving "
+                     f"when the {cfg.profile} profile stopped it ({s['epochs']} epochs); a longer budget may score "
+                     "higher.")
+    parts.append("![unimodal devel CCC](plots/unimodal.png)")
     if summary.tuning:
         parts += ["## Tuning (Sec. 5.2 grid, one Optuna study per row)", _tuning_table(summary, res)]
     if cfg.all_models:
@@ -221,12 +273,20 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
     rows.append(["best unimodal run (best seed)", *best_uni])
     parts += [f"## What the fusion is fitted on ({' + '.join(full)})", _md_table(["fitted on", *targets], rows)]
 
+    if summary.selection:
+        parts += ["## Fusion selection (what the submission is made from)", _selection_table(summary.selection,
+                                                                                             targets, full)]
     test = summary.test
     t6 = [r for r in paper.TABLE6 if r[1] == cfg.task.value]
     cols = [*targets, "combined"] if cfg.task == Task.STRESS else list(targets)
     rows = [[name, "paper"] + [_f(paper.TABLE6[(name, task)].get(c)) for c in cols] for name, task in t6]
     if test is not None:
-        rows.append(["musefusion (fused, " + "+".join(full) + ")", "ours"] + [_f(test.get(c)) for c in cols])
+        rows.append(["musefusion, paper's fusion (Bi-LSTM, " + "+".join(full) + ")", "ours"]
+                    + [_f(test.get(f"bilstm:{c}")) for c in cols])
+        chosen = ", ".join(f"{t}: {summary.selection[t]['chosen']}" for t in targets
+                           if summary.selection and t in summary.selection)
+        rows.append([f"musefusion, selected fuser ({chosen or '-'}; the submission)", "ours"]
+                    + [_f(test.get(c)) for c in cols])
         note = "Scored against the true test labels (used for this table only)."
     else:
         note = "Test labels are withheld: pass `--test-labels DIR` to fill our row."

@@ -6,8 +6,11 @@ Steps (each skipped when its output already exists):
 2. for the fusion streams: out-of-fold train predictions (k folds by subject) and the final train+devel model;
 3. late fusion: every row of Table 4/5 (fitted on out-of-fold predictions), plus the full row fitted the
    baseline's way (``in-sample``) and on devel with cross-validation, to show the difference;
-4. test: the fused test predictions are written as a submission and validated; Table 6 is scored only when
-   test labels are available (``--test-labels`` or the synthetic corpus's ``test_labels/``);
+4. selection: per target, the paper's full fusion row against the best single row and a weighted mean of the
+   streams, by cross-validation over devel subjects (``musefusion.fusion.select``); the winner's test
+   predictions are written as a submission and validated; Table 6 is scored only when test labels are
+   available (``--test-labels`` or the synthetic corpus's ``test_labels/``), for the selection and for the
+   paper's Bi-LSTM;
 5. ``report.md`` (+ ``report.html``) with each table beside the paper's numbers, plots, config and versions.
 """
 
@@ -72,11 +75,13 @@ class Stage(StrEnum):
 
 #: Profiles: ``quick`` fits the whole stress reproduction into about 15 minutes on 2 cores; ``paper`` is Sec. 5.2.
 PROFILES: dict[Profile, dict[str, Any]] = {
-    Profile.QUICK: {"epochs": 8, "seeds": (1, 2), "hop_len": 100, "folds": 3, "fusion_epochs": 10, "fusion_hop": 25},
-    Profile.PAPER: {"epochs": 100, "seeds": (1, 2, 3), "hop_len": 50, "folds": 5, "fusion_epochs": 20, "fusion_hop": 25},
+    Profile.QUICK: {"epochs": 8, "seeds": (1, 2), "hop_len": 100, "folds": 3, "fusion_epochs": 10, "fusion_hop": 25,
+                    "peer_epochs": 100},
+    Profile.PAPER: {"epochs": 100, "seeds": (1, 2, 3), "hop_len": 50, "folds": 5, "fusion_epochs": 20, "fusion_hop": 25,
+                    "peer_epochs": 100},
     # for tests and smoke runs only
     Profile.SMOKE: {"epochs": 2, "seeds": (1,), "hop_len": 50, "folds": 2, "fusion_epochs": 2, "fusion_hop": 30,
-              "win_len": 60,
+              "win_len": 60, "peer_epochs": 2,
               "small": True},
 }
 
@@ -94,6 +99,7 @@ class ReproduceConfig(ConfigBase):
     seeds: tuple[int, ...] = ()  # overrides the profile's seeds when given
     stage: Stage = Stage.ALL  # all | unimodal (stop after the unimodal tables)
     all_models: bool = False  # also train every model family on every feature set (an extra table)
+    baseline: bool = True  # the MuSe 2021 baseline on each of the task's feature sets, as peer rows
     overwrite: bool = False  # replace runs in `out` made with another config (same-config runs are still reused)
     retrain: Retrain = Retrain.AUTO  # final (train+devel) unimodal models for the test predictions; auto: physio only
     fusion_refit: bool = False  # refit each fusion model on train+devel streams for its test predictions
@@ -142,13 +148,20 @@ ALL_MODEL_FEATURES = {Task.STRESS: ("egemaps", "vggface", "bio"), Task.PHYSIO: (
 def unimodal_rows(cfg: ReproduceConfig) -> list[tuple[str, str, str]]:
     """(features, modality, model) of every unimodal run: the paper's rows, plus all models when asked."""
     rows = list(paper.unimodal_table(cfg.task))
+    mod = {"egemaps": "A", "vggish": "A", "vggface": "V", "bio": "B"}
+    if cfg.baseline:
+        rows += [(feats, mod[feats], "baseline") for feats in ALL_MODEL_FEATURES[cfg.task]]
     if cfg.all_models:
-        mod = {"egemaps": "A", "vggish": "A", "vggface": "V", "bio": "B"}
         for feats in ALL_MODEL_FEATURES[cfg.task]:
             for model in families.names():
                 if (feats, mod[feats], model) not in rows:
                     rows.append((feats, mod[feats], model))
     return rows
+
+
+def tuned_rows(cfg: ReproduceConfig) -> list[tuple[str, str, str]]:
+    """The rows ``--tune`` searches: every unimodal row but the baseline peers (they keep their README settings)."""
+    return [r for r in unimodal_rows(cfg) if not families.family(r[2]).task_presets]
 
 
 def _row_overrides(files: tuple[str, ...]) -> dict[tuple[tuple[str, ...], str, str], dict[str, Any]]:
@@ -177,13 +190,25 @@ def _check_row_configs(cfg: ReproduceConfig) -> None:
 
 
 def run_config(cfg: ReproduceConfig, features: str, model: str, target: str) -> RunConfig:
-    """The RunConfig of one table row under the profile (and a row config file, when one matches)."""
+    """The RunConfig of one table row under the profile (and a row config file, when one matches).
+
+    A family with settings of its own for the task (the ``baseline``'s README calls) trains with them: its model
+    fields, learning rate, batch, schedule and windows; its epochs are capped by the profile's ``peer_epochs``.
+    """
     s = cfg.settings
-    data = DataConfig(root=cfg.root, task=cfg.task, target=target, features=(features,), hop_len=s["hop_len"],
-                      win_len=s.get("win_len", 300))
+    own = families.family(model).task_presets.get(cfg.task.value, {})
+    windows = {"hop_len": s["hop_len"], "win_len": s.get("win_len", 300)}
+    if not s.get("small"):
+        windows.update(own.get("data", {}))
+    data = DataConfig(root=cfg.root, task=cfg.task, target=target, features=(features,), **windows)
     attention = {"attention": cfg.attention} if "attention" in families.family(model).params else {}
-    mcfg = model_preset(model, **attention, **({"hidden": 16, "d_model": 16, "channels": 8} if s.get("small") else {}))
+    small = {"hidden": 16, "d_model": 16, "channels": 8} if s.get("small") else {}
+    mcfg = model_preset(model, **attention, **{**own.get("model", {}), **small})
     train = TrainConfig(epochs=s["epochs"], seeds=s["seeds"], num_threads=1)
+    if own.get("train"):
+        t = dict(own["train"])
+        t["epochs"] = min(int(t.get("epochs", s["epochs"])), s.get("peer_epochs", s["epochs"]))
+        train = train.replace(**t)
     override = _row_overrides(cfg.row_configs).get((data.features, model, target))
     if override:
         mcfg = model_preset(model, **{**attention, **{k: v for k, v in override.get("model", {}).items()
@@ -234,6 +259,7 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     # torch: imported on first use, so the CLI starts without it
     from musefusion.fusion.late import FusionConfig, fusion_record
     from musefusion.fusion.oof import collect_oof, final_finished, fold_finished
+    from musefusion.pipelines.selection import write_selection
     from musefusion.training.run import load_run_config, resolve_run_config, run_status
 
     def run(stage: str, jobs: list[Job]) -> None:
@@ -242,7 +268,7 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     # 0. --tune: a study per unimodal row; its best parameters set the row's config below
     tuned: dict[tuple[str, str, str], dict[str, Any] | None] = {}
     if cfg.tune:
-        sweeps = {(f, m, t): tune_sweep(cfg, out, f, m, t) for (f, _m, m) in unimodal_rows(cfg) for t in targets}
+        sweeps = {(f, m, t): tune_sweep(cfg, out, f, m, t) for (f, _m, m) in tuned_rows(cfg) for t in targets}
         run("tuning", [(job_tune, (sw.to_dict(), i), f"tune {t}/{f}-{m}" + (f" #{i}" if cfg.tune_jobs > 1 else ""))
                        for (f, m, t), sw in sweeps.items() if not tune.is_done(sw) for i in range(cfg.tune_jobs)])
         tuned = {key: tune.best_params(sw) for key, sw in sweeps.items()}
@@ -295,9 +321,16 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
                     jobs.append((job_fuse, (fc.to_dict(), str(d)), f"{target}/{'+'.join(row)} {mode}"))
     run("fusion", jobs)
 
-    # 4. submission of the full fusion row, validated against the corpus
+    # 4. the fuser that generalises (the paper's Bi-LSTM, the best single row or a weighted mean, chosen by
+    # cross-validation over devel subjects), then the submission from it, validated against the corpus
     full = paper.full_fusion_row(cfg.task)
-    sub = write_submission([fusion_dir(out, t, full, "oof") for t in targets], ReproduceDir(out).submission)
+    for target in targets:
+        pool = {f"{f}-{m}": ReproduceDir(out).run(target, f, m).path for (f, _mod, m) in unimodal_rows(cfg)
+                if ReproduceDir(out).run(target, f, m).finished}
+        write_selection(fusion_dir(out, target, full, "oof"), pool,
+                        {n: run_dir(out, target, *streams[n]) for n in full}, ReproduceDir(out).selected(target).path,
+                        folds=s["folds"], root=cfg.root, task=cfg.task)
+    sub = write_submission([ReproduceDir(out).selected(t).path for t in targets], ReproduceDir(out).submission)
     problems = validate_submission(sub, cfg.root, cfg.task)
     if problems:
         logger.warning("submission has %d problem(s): %s", len(problems), problems[0])
@@ -321,9 +354,13 @@ def summarize_runs(out: Path, cfg: ReproduceConfig) -> dict[str, Any]:
             if r.finished:
                 m = r.read_metrics()
                 seeds = {int(k): v.get("devel_ccc", float("nan")) for k, v in m["seeds"].items()}
+                # seeds whose kept epoch was the budget's last: still improving when training stopped
+                improving = [int(k) for k, v in m["seeds"].items()
+                             if v.get("epochs") and v.get("best_epoch") == v.get("epochs_run") == v.get("epochs")]
                 res["unimodal"][(features, mod, model, target)] = {
                     "mean": m["devel_ccc_mean"], "std": m["devel_ccc_std"], "best_seed": m["best"]["seed"],
-                    "best": m["best"].get("devel_ccc", float("nan")), "seeds": seeds}
+                    "best": m["best"].get("devel_ccc", float("nan")), "seeds": seeds, "still_improving": improving,
+                    "best_epochs": {int(k): v.get("best_epoch") for k, v in m["seeds"].items()}}
     for row in paper.fusion_table(cfg.task):
         for target in cfg.task.default_targets:
             for mode in ("oof", "in-sample", "devel"):
@@ -339,10 +376,12 @@ def summarize_runs(out: Path, cfg: ReproduceConfig) -> dict[str, Any]:
 
 def summarize(out: Path, cfg: ReproduceConfig, with_test: bool = True) -> ReproduceSummary:
     """What the report shows: every finished run's scores and, when test labels are at hand, Table 6."""
-    tuning = ({(f, m, t): tune.summary(tune_sweep(cfg, out, f, m, t)) for (f, _m, m) in unimodal_rows(cfg)
+    tuning = ({(f, m, t): tune.summary(tune_sweep(cfg, out, f, m, t)) for (f, _m, m) in tuned_rows(cfg)
                for t in cfg.task.default_targets} if cfg.tune else None)
+    selection = {t: ReproduceDir(out).selected(t).read_metrics() for t in cfg.task.default_targets
+                 if ReproduceDir(out).selected(t).finished} if with_test else None
     return ReproduceSummary(runs=summarize_runs(out, cfg), test=score_test(out, cfg) if with_test else None,
-                            tuning=tuning)
+                            tuning=tuning, selection=selection)
 
 
 def hidden_labels_dir(cfg: ReproduceConfig) -> Path | None:
@@ -362,10 +401,14 @@ def score_test(out: Path, cfg: ReproduceConfig) -> dict[str, float] | None:
     if labels is None:
         return None
     full = paper.full_fusion_row(cfg.task)
-    scores = {}
+    scores: dict[str, float] = {}
     for target in cfg.task.default_targets:
-        d = ReproduceDir(out).fusion(target, full, "oof").predictions("test")
-        scores[target] = score_predictions(d, cfg.root, cfg.task, target, Partition.TEST, labels)["ccc"]
-    if cfg.task == Task.STRESS:
-        scores["combined"] = float(np.mean([scores[t] for t in cfg.task.default_targets]))
+        for key, run in ((target, ReproduceDir(out).selected(target)),
+                         (f"bilstm:{target}", ReproduceDir(out).fusion(target, full, "oof"))):
+            if run.predictions("test").is_dir():
+                scores[key] = score_predictions(run.predictions("test"), cfg.root, cfg.task, target, Partition.TEST,
+                                                labels)["ccc"]
+    for prefix in ("", "bilstm:"):
+        if cfg.task == Task.STRESS and all(f"{prefix}{t}" in scores for t in cfg.task.default_targets):
+            scores[f"{prefix}combined"] = float(np.mean([scores[f"{prefix}{t}"] for t in cfg.task.default_targets]))
     return scores

@@ -98,12 +98,16 @@ def _lr_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr
     decrease counts (``threshold=0``; torch's default ignores decreases under 0.01 %). The count restarts after
     each halving.
     ``plateau``: the MuSe 2021 baseline's own call, ``ReduceLROnPlateau(patience=5)`` on the devel loss (halves
-    after the 6th stale epoch), with early stopping after ``early_stop`` epochs without a better devel CCC.
+    after the 6th stale epoch, never below its ``min_lr=1e-5``), with early stopping after ``early_stop`` epochs
+    without a better devel CCC.
+    ``stop_halvings = k`` (paper schedule, off by default): stop once the rate has been halved k times since the
+    epoch with the best devel CCC, which the paper's 100 epochs would otherwise spend without a new best.
     """
     if cfg.schedule == Schedule.PAPER:
         return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=cfg.lr_patience - 1,
                                                           threshold=0.0)
-    return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=min(cfg.lr_patience, 5))
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=min(cfg.lr_patience, 5),
+                                                      min_lr=1e-5)
 
 
 def fit(model: nn.Module, windows: Windows, devel_x: Sequence[np.ndarray], devel_y: Sequence[np.ndarray],
@@ -188,6 +192,9 @@ def fit(model: nn.Module, windows: Windows, devel_x: Sequence[np.ndarray], devel
             stale = 0
         else:
             stale += 1
+        lr_at_best = history[best["epoch"] - 1]["lr"] if 0 < best["epoch"] <= len(history) else row["lr"]
+        # halvings of the rate since the kept epoch, counted after this epoch's scheduler step
+        halvings = round(math.log2(lr_at_best / opt.param_groups[0]["lr"])) if best["epoch"] != epoch else 0
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
         logger.debug("seed %d epoch %d: train loss %.4f, devel CCC %.4f", seed, epoch, train_loss, row["devel_ccc"])
@@ -201,6 +208,10 @@ def fit(model: nn.Module, windows: Windows, devel_x: Sequence[np.ndarray], devel
             on_epoch(row)
         if cfg.schedule == Schedule.PLATEAU and has_devel and stale >= cfg.early_stop:
             logger.info("seed %d: early stop at epoch %d (%d epochs without devel improvement)", seed, epoch, stale)
+            break
+        if cfg.schedule == Schedule.PAPER and has_devel and cfg.stop_halvings and halvings >= cfg.stop_halvings:
+            logger.info("seed %d: stop at epoch %d (learning rate halved %d times since the best epoch %d)", seed,
+                        epoch, halvings, best["epoch"])
             break
     score = float(best["score"]) if has_devel else float("nan")
     return FitResult(seed, int(best["epoch"]), score, history, best["state"])

@@ -77,7 +77,9 @@ def _write_seed_outputs(seed_dir: RunDir, model: torch.nn.Module, result: FitRes
                         cfg: RunConfig, device: torch.device) -> dict[str, Any]:
     model.load_state_dict(result.state_dict)
     checkpoint.save_checkpoint(seed_dir.checkpoint, checkpoint_payload(result, data, cfg))
-    scores: dict[str, Any] = {"seed": result.seed, "best_epoch": result.best_epoch}
+    # epochs_run < epochs: stopped early; best_epoch == epochs_run == epochs: still improving when the budget ended
+    scores: dict[str, Any] = {"seed": result.seed, "best_epoch": result.best_epoch,
+                              "epochs_run": len(result.history), "epochs": cfg.train.epochs}
     for part in Partition:
         seqs = data.partition(part)
         if not seqs:

@@ -1,0 +1,91 @@
+"""Do the defaults hold on corpora they were not developed on? The quick reproduction on every synthetic variant.
+
+For each variant (``synth --variant``) and task this synthesises the corpus, runs ``reproduce`` (its profile, the
+MuSe 2021 baseline peer rows included) and prints, per target: musefusion's fused test CCC (the selected fuser:
+the submission), the paper's Bi-LSTM fusion's test CCC, the best baseline row's test CCC, the fused devel CCC
+and the best unimodal devel CCC (best seed), with the two checks of issue 14: fused test >= baseline test + 0.05
+and fused devel >= best unimodal devel.
+
+Usage::
+
+    .venv/bin/python bench/robustness.py --out /tmp/robust [--variants default bio-led ...] [--tasks stress physio]
+        [--profile quick] [--workers 2]
+
+Everything is resumable: a second call reuses every finished run under ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from musefusion.data.synth import SynthConfig, Variant, synthesize
+from musefusion.evaluation.scoring import score_predictions
+from musefusion.pipelines.reproduce import (
+    ReproduceConfig,
+    hidden_labels_dir,
+    reproduce,
+    summarize,
+    unimodal_rows,
+)
+from musefusion.rundir import ReproduceDir
+from musefusion.types import Partition, Task
+
+
+def _baseline_test(out: Path, cfg: ReproduceConfig, target: str) -> tuple[float, str]:
+    """The best test CCC of the baseline peer rows (each row's best seed)."""
+    labels = hidden_labels_dir(cfg)
+    best = (float("-inf"), "-")
+    for features, _mod, model in unimodal_rows(cfg):
+        run = ReproduceDir(out).run(target, features, model)
+        if model == "baseline" and run.finished and labels is not None:
+            ccc = score_predictions(run.test_predictions(), cfg.root, cfg.task, target, Partition.TEST, labels)["ccc"]
+            best = max(best, (ccc, features))
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, required=True, help="folder for the corpora and reproductions")
+    ap.add_argument("--variants", nargs="+", default=[v.value for v in Variant], choices=[v.value for v in Variant])
+    ap.add_argument("--tasks", nargs="+", default=["stress", "physio"], choices=["stress", "physio"])
+    ap.add_argument("--profile", default="quick", choices=["quick", "paper", "smoke"])
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--split", default="41/14/14", help="subjects per partition (TRAIN/DEVEL/TEST)")
+    ap.add_argument("--minutes", type=float, default=5.0)
+    args = ap.parse_args()
+    n_train, n_devel, n_test = (int(x) for x in args.split.split("/"))
+    lines = []
+    head = (f"{'variant':14} {'task':6} {'target':10} {'fused test':>10} {'Bi-LSTM test':>12} {'baseline test':>13} "
+            f"{'+0.05?':>6} {'fused devel':>11} {'best uni devel':>14} {'>=?':>4} {'chosen':>13}  minutes")
+    for variant in args.variants:
+        for task in args.tasks:
+            root = args.out / variant / task / "data"
+            synthesize(root, SynthConfig(task=Task(task), variant=Variant(variant), n_train=n_train, n_devel=n_devel,
+                                         n_test=n_test, minutes=args.minutes))
+            cfg = ReproduceConfig(root=root, task=Task(task), profile=args.profile, workers=args.workers)
+            out = args.out / variant / task / "reproduce"
+            t0 = time.perf_counter()
+            reproduce(cfg, out)
+            minutes = (time.perf_counter() - t0) / 60
+            summary = summarize(out, cfg)
+            for target in cfg.task.default_targets:
+                sel = (summary.selection or {}).get(target, {})
+                test = summary.test or {}
+                base, base_feats = _baseline_test(out, cfg, target)
+                uni = max(v["best"] for k, v in summary.runs["unimodal"].items() if k[3] == target)
+                fused_dev = sel.get("chosen_devel_ccc", float("nan"))
+                fused = test.get(target, float("nan"))
+                lines.append(f"{variant:14} {task:6} {target:10} {fused:10.4f} {test.get(f'bilstm:{target}', float('nan')):12.4f} "
+                             f"{base:8.4f} ({base_feats[:3]}) {'yes' if fused >= base + 0.05 else 'NO':>6} "
+                             f"{fused_dev:11.4f} {uni:14.4f} {'yes' if fused_dev >= uni - 1e-12 else 'NO':>4} "
+                             f"{sel.get('chosen', '-'):>13}  {minutes:.1f}")
+                print(lines[-1], flush=True)
+    print()
+    print(head)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

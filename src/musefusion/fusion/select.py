@@ -1,0 +1,101 @@
+"""Fusion that never loses to its best stream: the paper's Bi-LSTM against simpler fusers, chosen by
+cross-validation over devel subjects.
+
+The paper finds that its late fusion beats every single stream (Tables 4-5); on data the defaults were not made
+for that can fail (the fused devel CCC below the best unimodal row's), and nothing would notice. ``select``
+compares three fusers on the same devel predictions:
+
+* ``bilstm``: the paper's fusion row (the Bi-LSTM of Eq. 12-14, 19, as fitted: on out-of-fold train
+  predictions, its seed and epoch chosen on devel);
+* ``best-stream``: the one unimodal row (its best seed) with the highest devel CCC, from every row of the
+  task's table (the baseline peers included);
+* ``weighted-mean``: the fusion streams averaged per step with weights proportional to their devel CCC (a
+  stream with CCC <= 0 gets weight 0), the 2023 winners' practice.
+
+Selection data: ``k`` folds of devel subjects. For each held-out fold, ``best-stream`` and ``weighted-mean`` are
+fitted on the other folds' subjects (which row; which weights) and predict the held-out subjects; ``bilstm`` has
+nothing to fit on devel. The score of a fuser is one CCC over all its held-out predictions; the highest score
+wins and ties go to the paper's Bi-LSTM. The winner is then fitted on every devel subject for its devel and test
+predictions. The choice is made once per target and recorded with every candidate's score.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from musefusion.evaluation.metrics import ccc_concatenated
+
+#: The fusers in order of preference on a tie: the paper's first.
+FUSERS = ("bilstm", "best-stream", "weighted-mean")
+
+Preds = Sequence[np.ndarray]  # one prediction array per subject, in a fixed subject order
+
+
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """The outcome of :func:`select`."""
+
+    chosen: str  # one of FUSERS
+    cv_ccc: dict[str, float]  # each fuser's cross-validated devel CCC (the selection score)
+    devel_ccc: dict[str, float]  # each fuser fitted on all devel subjects, scored on them
+    detail: dict[str, Any]  # what the fitted fusers use: {"best-stream": row, "weighted-mean": {stream: weight}}
+    devel: list[np.ndarray]  # the chosen fuser's devel predictions (fitted on all devel subjects)
+    test: list[np.ndarray]  # its test predictions
+
+
+def _best_row(pool: Mapping[str, Preds], ys: Preds, idx: Sequence[int]) -> str:
+    scores = {n: ccc_concatenated([p[i] for i in idx], [ys[i] for i in idx]) for n, p in pool.items()}
+    return max(scores, key=lambda n: (scores[n], -list(pool).index(n)))
+
+
+def _weights(streams: Mapping[str, Preds], ys: Preds, idx: Sequence[int]) -> dict[str, float]:
+    raw = {n: max(ccc_concatenated([p[i] for i in idx], [ys[i] for i in idx]), 0.0) for n, p in streams.items()}
+    total = sum(raw.values())
+    if total <= 0:  # no stream carries anything: the plain mean
+        return {n: 1.0 / len(raw) for n in raw}
+    return {n: w / total for n, w in raw.items()}
+
+
+def _mean(streams: Mapping[str, Preds], weights: Mapping[str, float], n: int) -> list[np.ndarray]:
+    return [sum(weights[k] * np.asarray(streams[k][i], dtype=np.float64) for k in streams) for i in range(n)]
+
+
+def select(bilstm: tuple[Preds, Preds], pool: Mapping[str, tuple[Preds, Preds]],
+           streams: Mapping[str, tuple[Preds, Preds]], ys: Preds, folds: Sequence[Sequence[int]]) -> Selection:
+    """Choose the fuser with the best cross-validated devel CCC (see the module docstring).
+
+    Args:
+        bilstm: the paper's fused (devel, test) predictions.
+        pool: every unimodal row's (devel, test) predictions, by row name (for ``best-stream``).
+        streams: the fusion streams' (devel, test) predictions, by stream name (for ``weighted-mean``).
+        ys: devel labels, one array per devel subject (NaN where unlabelled), the order of every devel list.
+        folds: devel subject indices per fold (every index in exactly one fold).
+    """
+    n = len(ys)
+    held: dict[str, dict[int, np.ndarray]] = {f: {} for f in FUSERS}
+    for fold in folds:
+        rest = [i for i in range(n) if i not in set(fold)]
+        row = _best_row({k: v[0] for k, v in pool.items()}, ys, rest)
+        w = _weights({k: v[0] for k, v in streams.items()}, ys, rest)
+        mean = _mean({k: v[0] for k, v in streams.items()}, w, n)
+        for i in fold:
+            held["bilstm"][i] = np.asarray(bilstm[0][i])
+            held["best-stream"][i] = np.asarray(pool[row][0][i])
+            held["weighted-mean"][i] = mean[i]
+    cv = {f: ccc_concatenated([held[f][i] for i in range(n)], list(ys)) for f in FUSERS}
+    chosen = max(FUSERS, key=lambda f: (cv[f], -FUSERS.index(f)))
+    everyone = list(range(n))
+    row = _best_row({k: v[0] for k, v in pool.items()}, ys, everyone)
+    w = _weights({k: v[0] for k, v in streams.items()}, ys, everyone)
+    n_test = len(bilstm[1])
+    fitted = {"bilstm": (list(bilstm[0]), list(bilstm[1])),
+              "best-stream": (list(pool[row][0]), list(pool[row][1])),
+              "weighted-mean": (_mean({k: v[0] for k, v in streams.items()}, w, n),
+                                _mean({k: v[1] for k, v in streams.items()}, w, n_test))}
+    devel_ccc = {f: ccc_concatenated(fitted[f][0], list(ys)) for f in FUSERS}
+    return Selection(chosen, cv, devel_ccc, {"best-stream": row, "weighted-mean": w},
+                     [np.asarray(p) for p in fitted[chosen][0]], [np.asarray(p) for p in fitted[chosen][1]])

@@ -1,0 +1,84 @@
+"""Fusion selection: the chosen fuser is never worse than another on the selection data, and each candidate is
+fitted only on the folds it is not scored on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from musefusion.evaluation.metrics import ccc_concatenated
+from musefusion.fusion.select import FUSERS, select
+
+
+def _subjects(rng, n=8, t=120):
+    return [np.cumsum(rng.normal(0, 0.1, t)) for _ in range(n)]
+
+
+def _noisy(rng, ys, noise):
+    return [y + rng.normal(0, noise, len(y)) for y in ys]
+
+
+FOLDS = [[0, 1, 2], [3, 4, 5], [6, 7]]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_chosen_fuser_has_the_best_selection_score(seed):
+    rng = np.random.default_rng(seed)
+    ys = _subjects(rng)
+    tests = _subjects(rng, 3)
+    noise = rng.uniform(0.05, 1.0, 5)
+    pool = {f"row{k}": (_noisy(rng, ys, noise[k]), _noisy(rng, tests, noise[k])) for k in range(3)}
+    streams = {"A": pool["row0"], "B": pool["row1"]}
+    bilstm = (_noisy(rng, ys, noise[3]), _noisy(rng, tests, noise[3]))
+    sel = select(bilstm, pool, streams, ys, FOLDS)
+    assert set(sel.cv_ccc) == set(FUSERS)
+    assert sel.cv_ccc[sel.chosen] == max(sel.cv_ccc.values())
+    # the chosen fuser's devel and test predictions are the fitted fuser's, one per subject
+    assert len(sel.devel) == len(ys) and len(sel.test) == len(tests)
+    assert ccc_concatenated(sel.devel, ys) == pytest.approx(sel.devel_ccc[sel.chosen])
+
+
+def test_a_single_strong_row_beats_a_weak_bilstm_and_is_the_test_source():
+    rng = np.random.default_rng(0)
+    ys, tests = _subjects(rng), _subjects(rng, 3)
+    strong = (_noisy(rng, ys, 0.02), _noisy(rng, tests, 0.02))
+    weak = (_noisy(rng, ys, 2.0), _noisy(rng, tests, 2.0))
+    sel = select(weak, {"weak": weak, "strong": strong}, {"A": weak, "B": weak}, ys, FOLDS)
+    assert sel.chosen == "best-stream" and sel.detail["best-stream"] == "strong"
+    np.testing.assert_array_equal(sel.test[0], strong[1][0])
+
+
+def test_ties_go_to_the_papers_bilstm():
+    rng = np.random.default_rng(1)
+    ys, tests = _subjects(rng), _subjects(rng, 3)
+    same = (_noisy(rng, ys, 0.3), _noisy(rng, tests, 0.3))
+    sel = select(same, {"r": same}, {"A": same}, ys, FOLDS)
+    assert sel.cv_ccc["bilstm"] == sel.cv_ccc["best-stream"] == pytest.approx(sel.cv_ccc["weighted-mean"])
+    assert sel.chosen == "bilstm"
+
+
+def test_the_best_row_is_chosen_on_the_other_folds_only():
+    """A row perfect on fold 0 and random elsewhere: for fold 0's subjects the row is picked on folds 1-2 only (the
+    replay below), so its fold-0 perfection cannot pick it for fold 0."""
+    rng = np.random.default_rng(2)
+    ys, tests = _subjects(rng), _subjects(rng, 3)
+    cheat = [y.copy() if i in FOLDS[0] else rng.normal(0, 1, len(y)) for i, y in enumerate(ys)]
+    fair = _noisy(rng, ys, 0.5)
+    pool = {"cheat": (cheat, tests), "fair": (fair, tests)}
+    sel = select((fair, tests), pool, {"A": (fair, tests)}, ys, FOLDS)
+    held_out_best = []  # replay: on each fold, the row with the better CCC on the other folds
+    for fold in FOLDS:
+        rest = [i for i in range(len(ys)) if i not in fold]
+        pick = max(pool, key=lambda n: ccc_concatenated([pool[n][0][i] for i in rest], [ys[i] for i in rest]))
+        held_out_best += [(i, pool[pick][0][i]) for i in fold]
+    held_out_best.sort(key=lambda kv: kv[0])
+    assert sel.cv_ccc["best-stream"] == pytest.approx(ccc_concatenated([p for _, p in held_out_best], ys))
+
+
+def test_weights_follow_the_streams_devel_ccc_and_ignore_negative_ones():
+    rng = np.random.default_rng(3)
+    ys, tests = _subjects(rng), _subjects(rng, 3)
+    good = (_noisy(rng, ys, 0.1), _noisy(rng, tests, 0.1))
+    anti = ([-y for y in ys], [-y for y in tests])
+    sel = select(good, {"g": good}, {"A": good, "B": anti}, ys, FOLDS)
+    assert sel.detail["weighted-mean"] == {"A": 1.0, "B": 0.0}
