@@ -168,6 +168,10 @@ class RunDir:
         """``oof_k<K>/predictions/train/``: the collected out-of-fold train predictions."""
         return self.oof(k) / PREDICTIONS_DIR / "train"
 
+    def oof_digest(self, k: int) -> Path:
+        """``oof_k<K>/collected.digest``: a digest of the fold predictions the collected ones were copied from."""
+        return self.oof(k) / "collected.digest"
+
     def test_predictions(self) -> Path:
         """The predictions a submission uses: the final model's test predictions when it exists, else the run's."""
         final = self.final.predictions("test")

@@ -14,6 +14,7 @@ Layout inside the unimodal run directory::
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import shutil
 from pathlib import Path
@@ -103,12 +104,25 @@ def collect_oof(run_dir: Path, k: int) -> Path:
     """
     run = RunDir(run_dir)
     target = run.oof_predictions(k)
-    with fsutil.atomic_dir(target) as tmp:  # collected anew each time (cheap), so a retrained fold is never stale
-        for fold in range(k):
-            if not run.fold(k, fold).finished:
-                raise ConfigError(f"Fold {fold} of '{run_dir}' is not trained; run train_fold first.")
-            for f in run.fold(k, fold).predictions("test").glob("*.csv"):
-                shutil.copy2(f, tmp / f.name)
+    h = hashlib.blake2b(digest_size=16)
+    sources = []
+    for fold in range(k):
+        if not run.fold(k, fold).finished:
+            raise ConfigError(f"Fold {fold} of '{run_dir}' is not trained; run train_fold first.")
+        for f in sorted(run.fold(k, fold).predictions("test").glob("*.csv")):
+            h.update(f"{fold}/".encode())
+            fsutil.file_digest(f, h)
+            sources.append(f)
+    digest = h.hexdigest()
+    stamp = run.oof_digest(k)
+    # Rewritten only when a fold's predictions changed (a retrained fold is never stale): several fusion jobs read
+    # the same collected folder at once, and replacing it under them would pull files away mid-read.
+    if target.is_dir() and stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == digest:
+        return target
+    with fsutil.atomic_dir(target) as tmp:
+        for f in sources:
+            shutil.copy2(f, tmp / f.name)
+    fsutil.write_text(stamp, digest + "\n")
     return target
 
 
