@@ -61,7 +61,8 @@ def _weights(streams: Mapping[str, Preds], ys: Preds, idx: Sequence[int]) -> dic
 
 
 def _mean(streams: Mapping[str, Preds], weights: Mapping[str, float], n: int) -> list[np.ndarray]:
-    return [sum(weights[k] * np.asarray(streams[k][i], dtype=np.float64) for k in streams) for i in range(n)]
+    return [np.sum([weights[k] * np.asarray(streams[k][i], dtype=np.float64) for k in streams], axis=0)
+            for i in range(n)]
 
 
 def select(bilstm: tuple[Preds, Preds], pool: Mapping[str, tuple[Preds, Preds]],
