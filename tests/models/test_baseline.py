@@ -86,9 +86,14 @@ def test_reproduce_trains_the_baseline_rows_with_its_readme_settings(tmp_path):
     cfg = ReproduceConfig(root=tmp_path)
     assert [r for r in unimodal_rows(cfg) if r[2] == "baseline"] == [
         ("egemaps", "A", "baseline"), ("vggface", "V", "baseline"), ("bio", "B", "baseline")]
-    rc = run_config(cfg, "vggface", "baseline", "valence")
+    rc = run_config(ReproduceConfig(root=tmp_path, profile="paper"), "vggface", "baseline", "valence")
     assert (rc.model.hidden, rc.model.lstm_layers, rc.train.lr, rc.train.batch_size) == (64, 4, 0.002, 1024)
     assert (rc.train.schedule.value, rc.train.early_stop, rc.data.hop_len, rc.data.win_len) == ("plateau", 15, 50, 300)
+    assert (rc.train.epochs, rc.train.seeds) == (100, (1, 2, 3))
+    quick = run_config(cfg, "vggface", "baseline", "valence")  # one seed at the profile's hop, same model and rate
+    assert (quick.data.hop_len, quick.train.seeds, quick.train.lr, quick.model.lstm_layers) == (100, (1,), 0.002, 4)
+    given = run_config(ReproduceConfig(root=tmp_path, seeds=(4, 5)), "vggface", "baseline", "valence")
+    assert given.train.seeds == (4, 5)  # --seeds trains every row with them
     physio = run_config(ReproduceConfig(root=tmp_path, task="physio"), "vggish", "baseline", "anno12_EDA")
     assert (physio.model.hidden, physio.model.lstm_layers, physio.train.lr) == (32, 2, 0.005)
     # the paper's rows keep the profile's settings

@@ -75,10 +75,12 @@ class Stage(StrEnum):
 
 #: Profiles: ``quick`` fits the whole stress reproduction into about 15 minutes on 2 cores; ``paper`` is Sec. 5.2.
 PROFILES: dict[Profile, dict[str, Any]] = {
+    # peer rows (the baseline): at most peer_epochs (their early stop usually ends them sooner), peer_seeds (the
+    # profile's when absent), and their own windows only with peer_windows (else the profile's)
     Profile.QUICK: {"epochs": 8, "seeds": (1, 2), "hop_len": 100, "folds": 3, "fusion_epochs": 10, "fusion_hop": 25,
-                    "peer_epochs": 100},
+                    "peer_epochs": 100, "peer_seeds": (1,), "peer_windows": False},
     Profile.PAPER: {"epochs": 100, "seeds": (1, 2, 3), "hop_len": 50, "folds": 5, "fusion_epochs": 20, "fusion_hop": 25,
-                    "peer_epochs": 100},
+                    "peer_epochs": 100, "peer_windows": True},
     # for tests and smoke runs only
     Profile.SMOKE: {"epochs": 2, "seeds": (1,), "hop_len": 50, "folds": 2, "fusion_epochs": 2, "fusion_hop": 30,
               "win_len": 60, "peer_epochs": 2,
@@ -136,8 +138,9 @@ class ReproduceConfig(ConfigBase):
     def settings(self) -> dict[str, Any]:
         """The profile's numbers (with ``seeds`` overridden when given)."""
         s = dict(PROFILES[self.profile])
-        if self.seeds:
+        if self.seeds:  # given seeds train every row, the peers too
             s["seeds"] = self.seeds
+            s.pop("peer_seeds", None)
         return s
 
 
@@ -193,12 +196,14 @@ def run_config(cfg: ReproduceConfig, features: str, model: str, target: str) -> 
     """The RunConfig of one table row under the profile (and a row config file, when one matches).
 
     A family with settings of its own for the task (the ``baseline``'s README calls) trains with them: its model
-    fields, learning rate, batch, schedule and windows; its epochs are capped by the profile's ``peer_epochs``.
+    fields, learning rate, batch and schedule; its windows only under a profile with ``peer_windows`` (``paper``),
+    its epochs capped by the profile's ``peer_epochs`` and its seeds the profile's ``peer_seeds`` where given
+    (``quick``: one seed at the profile's window hop, so the peers cost about as much as a paper row).
     """
     s = cfg.settings
     own = families.family(model).task_presets.get(cfg.task.value, {})
     windows = {"hop_len": s["hop_len"], "win_len": s.get("win_len", 300)}
-    if not s.get("small"):
+    if s.get("peer_windows"):
         windows.update(own.get("data", {}))
     data = DataConfig(root=cfg.root, task=cfg.task, target=target, features=(features,), **windows)
     attention = {"attention": cfg.attention} if "attention" in families.family(model).params else {}
@@ -208,7 +213,7 @@ def run_config(cfg: ReproduceConfig, features: str, model: str, target: str) -> 
     if own.get("train"):
         t = dict(own["train"])
         t["epochs"] = min(int(t.get("epochs", s["epochs"])), s.get("peer_epochs", s["epochs"]))
-        train = train.replace(**t)
+        train = train.replace(**t, seeds=s.get("peer_seeds", s["seeds"]))
     override = _row_overrides(cfg.row_configs).get((data.features, model, target))
     if override:
         mcfg = model_preset(model, **{**attention, **{k: v for k, v in override.get("model", {}).items()
