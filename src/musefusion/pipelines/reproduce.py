@@ -53,7 +53,7 @@ logger = logging.getLogger(__name__)
 class Profile(StrEnum):
     """How long ``reproduce`` trains (the numbers are in :data:`PROFILES`)."""
 
-    QUICK = "quick"  # 8 epochs, 2 seeds: every README figure
+    QUICK = "quick"  # 8 epochs, 2 seeds (the peers: 1 seed to their early stop): every README figure
     PAPER = "paper"  # Sec. 5.2 as written
     SMOKE = "smoke"  # tiny models, 2 epochs: a wiring check for tests
 
@@ -73,7 +73,8 @@ class Stage(StrEnum):
     UNIMODAL = "unimodal"  # after the unimodal tables (Tables 2/3)
 
 
-#: Profiles: ``quick`` fits the whole stress reproduction into about 15 minutes on 2 cores; ``paper`` is Sec. 5.2.
+#: Profiles: ``quick`` fits the whole stress reproduction into about 20 minutes on 2 cores (the baseline peers
+#: included); ``paper`` is Sec. 5.2.
 PROFILES: dict[Profile, dict[str, Any]] = {
     # peer rows (the baseline): at most peer_epochs (their early stop usually ends them sooner), peer_seeds (the
     # profile's when absent), and their own windows only with peer_windows (else the profile's)
