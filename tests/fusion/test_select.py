@@ -82,3 +82,19 @@ def test_weights_follow_the_streams_devel_ccc_and_ignore_negative_ones():
     anti = ([-y for y in ys], [-y for y in tests])
     sel = select(good, {"g": good}, {"A": good, "B": anti}, ys, FOLDS)
     assert sel.detail["weighted-mean"] == {"A": 1.0, "B": 0.0}
+
+
+def test_averaging_rows_with_independent_errors_beats_the_best_of_them():
+    """Four rows, each the label plus its own noise: their mean has a quarter of the noise variance, so the
+    top-rows mean wins the selection, with at least two rows weighted, fitted without the held-out subjects."""
+    rng = np.random.default_rng(4)
+    ys, tests = _subjects(rng, n=9), _subjects(rng, 3)
+    pool = {f"r{k}": (_noisy(rng, ys, 0.6), _noisy(rng, tests, 0.6)) for k in range(4)}
+    weak = (_noisy(rng, ys, 3.0), _noisy(rng, tests, 3.0))
+    sel = select(weak, pool, {"A": pool["r0"]}, ys, [[0, 1, 2], [3, 4, 5], [6, 7, 8]])
+    assert sel.chosen == "top-rows-mean"
+    assert sel.cv_ccc["top-rows-mean"] > sel.cv_ccc["best-stream"]
+    weights = sel.detail["top-rows-mean"]
+    assert len(weights) >= 2 and sum(weights.values()) == pytest.approx(1.0)
+    expected = sum(w * pool[n][1][0] for n, w in weights.items())
+    np.testing.assert_allclose(sel.test[0], expected)

@@ -39,6 +39,7 @@ def test_report_has_every_row(reproduced):
     assert "| musefusion, selected fuser (arousal: " in text and "## Fusion selection" in text
     for (feat, mod) in (("eGeMAPS", "A"), ("VGGface", "V"), ("ECG+RESP+BPM", "B")):  # the baseline peer rows
         assert f"| {feat} | {mod} | MuSe 2021 baseline | " in text
+    assert "Peer rows: the official MuSe 2021 baseline" in text and "best baseline row" in text
     assert "out-of-fold train predictions (default)" in text and "in-sample" in text
     assert "submission`: valid." in text.replace("/submission`", "submission`")
     assert (out / "report.html").is_file() and (out / "plots" / "unimodal.png").is_file()

@@ -10,10 +10,13 @@ compares three fusers on the same devel predictions:
 * ``best-stream``: the one unimodal row (its best seed) with the highest devel CCC, from every row of the
   task's table (the baseline peers included);
 * ``weighted-mean``: the fusion streams averaged per step with weights proportional to their devel CCC (a
-  stream with CCC <= 0 gets weight 0), the 2023 winners' practice.
+  stream with CCC <= 0 gets weight 0);
+* ``top-rows-mean``: the ``k`` rows of the table with the best devel CCC averaged with weights proportional to
+  it, ``k`` from 2 to 6 chosen on the same subjects as the weights (the 2023 winners averaged 4-6 models'
+  prediction files).
 
-Selection data: ``k`` folds of devel subjects. For each held-out fold, ``best-stream`` and ``weighted-mean`` are
-fitted on the other folds' subjects (which row; which weights) and predict the held-out subjects; ``bilstm`` has
+Selection data: ``k`` folds of devel subjects. For each held-out fold, ``best-stream`` and the means are fitted
+on the other folds' subjects (which row; which rows and weights) and predict the held-out subjects; ``bilstm`` has
 nothing to fit on devel. The score of a fuser is one CCC over all its held-out predictions; the highest score
 wins and ties go to the paper's Bi-LSTM. The winner is then fitted on every devel subject for its devel and test
 predictions. The choice is made once per target and recorded with every candidate's score.
@@ -30,7 +33,7 @@ import numpy as np
 from musefusion.evaluation.metrics import ccc_concatenated
 
 #: The fusers in order of preference on a tie: the paper's first.
-FUSERS = ("bilstm", "best-stream", "weighted-mean")
+FUSERS = ("bilstm", "best-stream", "weighted-mean", "top-rows-mean")
 
 Preds = Sequence[np.ndarray]  # one prediction array per subject, in a fixed subject order
 
@@ -42,7 +45,8 @@ class Selection:
     chosen: str  # one of FUSERS
     cv_ccc: dict[str, float]  # each fuser's cross-validated devel CCC (the selection score)
     devel_ccc: dict[str, float]  # each fuser fitted on all devel subjects, scored on them
-    detail: dict[str, Any]  # what the fitted fusers use: {"best-stream": row, "weighted-mean": {stream: weight}}
+    detail: dict[str, Any]  # what the fitted fusers use: {"best-stream": row, "weighted-mean": {stream: weight},
+    #                         "top-rows-mean": {row: weight}}
     devel: list[np.ndarray]  # the chosen fuser's devel predictions (fitted on all devel subjects)
     test: list[np.ndarray]  # its test predictions
 
@@ -60,9 +64,28 @@ def _weights(streams: Mapping[str, Preds], ys: Preds, idx: Sequence[int]) -> dic
     return {n: w / total for n, w in raw.items()}
 
 
-def _mean(streams: Mapping[str, Preds], weights: Mapping[str, float], n: int) -> list[np.ndarray]:
-    return [np.sum([weights[k] * np.asarray(streams[k][i], dtype=np.float64) for k in streams], axis=0)
-            for i in range(n)]
+def _top_rows(pool: Mapping[str, Preds], ys: Preds, idx: Sequence[int], most: int = 6) -> dict[str, float]:
+    """Weights of the best ``k`` rows on ``idx`` (proportional to their CCC), ``k`` in 2..most chosen on ``idx``."""
+    ccc = {n: ccc_concatenated([p[i] for i in idx], [ys[i] for i in idx]) for n, p in pool.items()}
+    ranked = sorted((n for n in pool if ccc[n] > 0), key=lambda n: (-ccc[n], list(pool).index(n)))
+    if len(ranked) < 2:
+        return {n: 1.0 if ranked and n == ranked[0] else 0.0 for n in pool} if ranked else \
+            {n: 1.0 / len(pool) for n in pool}
+    best: tuple[float, dict[str, float]] = (-np.inf, {})
+    for k in range(2, min(most, len(ranked)) + 1):
+        total = sum(ccc[n] for n in ranked[:k])
+        w = {n: (ccc[n] / total if n in ranked[:k] else 0.0) for n in pool}
+        score = ccc_concatenated(_mean(pool, w, len(ys), idx), [ys[i] for i in idx])
+        if score > best[0]:
+            best = (score, w)
+    return best[1]
+
+
+def _mean(streams: Mapping[str, Preds], weights: Mapping[str, float], n: int,
+          idx: Sequence[int] | None = None) -> list[np.ndarray]:
+    """The weighted mean per subject (all ``n`` subjects, or those in ``idx``)."""
+    return [np.sum([weights[k] * np.asarray(streams[k][i], dtype=np.float64) for k in streams if weights[k]], axis=0)
+            for i in (range(n) if idx is None else idx)]
 
 
 def select(bilstm: tuple[Preds, Preds], pool: Mapping[str, tuple[Preds, Preds]],
@@ -83,20 +106,27 @@ def select(bilstm: tuple[Preds, Preds], pool: Mapping[str, tuple[Preds, Preds]],
         row = _best_row({k: v[0] for k, v in pool.items()}, ys, rest)
         w = _weights({k: v[0] for k, v in streams.items()}, ys, rest)
         mean = _mean({k: v[0] for k, v in streams.items()}, w, n)
+        tw = _top_rows({k: v[0] for k, v in pool.items()}, ys, rest)
+        top = _mean({k: v[0] for k, v in pool.items()}, tw, n)
         for i in fold:
             held["bilstm"][i] = np.asarray(bilstm[0][i])
             held["best-stream"][i] = np.asarray(pool[row][0][i])
             held["weighted-mean"][i] = mean[i]
+            held["top-rows-mean"][i] = top[i]
     cv = {f: ccc_concatenated([held[f][i] for i in range(n)], list(ys)) for f in FUSERS}
     chosen = max(FUSERS, key=lambda f: (cv[f], -FUSERS.index(f)))
     everyone = list(range(n))
     row = _best_row({k: v[0] for k, v in pool.items()}, ys, everyone)
     w = _weights({k: v[0] for k, v in streams.items()}, ys, everyone)
+    tw = _top_rows({k: v[0] for k, v in pool.items()}, ys, everyone)
     n_test = len(bilstm[1])
     fitted = {"bilstm": (list(bilstm[0]), list(bilstm[1])),
               "best-stream": (list(pool[row][0]), list(pool[row][1])),
               "weighted-mean": (_mean({k: v[0] for k, v in streams.items()}, w, n),
-                                _mean({k: v[1] for k, v in streams.items()}, w, n_test))}
+                                _mean({k: v[1] for k, v in streams.items()}, w, n_test)),
+              "top-rows-mean": (_mean({k: v[0] for k, v in pool.items()}, tw, n),
+                                _mean({k: v[1] for k, v in pool.items()}, tw, n_test))}
     devel_ccc = {f: ccc_concatenated(fitted[f][0], list(ys)) for f in FUSERS}
-    return Selection(chosen, cv, devel_ccc, {"best-stream": row, "weighted-mean": w},
+    return Selection(chosen, cv, devel_ccc, {"best-stream": row, "weighted-mean": w,
+                                             "top-rows-mean": {k: v for k, v in tw.items() if v}},
                      [np.asarray(p) for p in fitted[chosen][0]], [np.asarray(p) for p in fitted[chosen][1]])

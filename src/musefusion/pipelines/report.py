@@ -126,20 +126,23 @@ def _tuning_table(summary: ReproduceSummary, res: dict[str, Any]) -> str:
 def _selection_table(selection: dict[str, dict[str, Any]], targets: tuple[str, ...], full: tuple[str, ...]) -> str:
     """Each fuser's cross-validated devel CCC (the selection score) and devel CCC fitted on all devel subjects."""
     names = {"bilstm": f"paper's Bi-LSTM ({'+'.join(full)}, fitted on out-of-fold train predictions)",
-             "best-stream": "best single row", "weighted-mean": "devel-weighted mean of the streams"}
+             "best-stream": "best single row", "weighted-mean": "devel-weighted mean of the streams",
+             "top-rows-mean": "devel-weighted mean of the best rows"}
     header = ["fuser"] + [h for t in targets if t in selection for h in (f"{t}: CV devel CCC", f"{t}: devel CCC")]
     rows = []
     for fuser, label in names.items():
         row = [label]
         for t in targets:
             m = selection.get(t)
-            if m is None:
+            if m is None or fuser not in m["cv_devel_ccc"]:
                 continue
             detail = ""
             if fuser == "best-stream":
                 detail = f" ({m['best_stream']})"
             elif fuser == "weighted-mean":
                 detail = " (" + ", ".join(f"{k} {w:.2f}" for k, w in m["weights"].items()) + ")"
+            elif fuser == "top-rows-mean" and "top_rows" in m:
+                detail = " (" + ", ".join(f"{k} {w:.2f}" for k, w in m["top_rows"].items()) + ")"
             mark = " **chosen**" if m["chosen"] == fuser else ""
             row += [f"{m['cv_devel_ccc'][fuser]:.4f}{mark}", f"{m['devel_ccc'][fuser]:.4f}{detail}"]
         rows.append(row)

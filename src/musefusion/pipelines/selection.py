@@ -73,6 +73,7 @@ def write_selection(fused: Path, pool: dict[str, Path], streams: dict[str, Path]
                "fusers": list(FUSERS), "cv_devel_ccc": sel.cv_ccc, "devel_ccc": sel.devel_ccc,
                "chosen_devel_ccc": sel.devel_ccc[sel.chosen], "folds": len(split),
                "best_stream": sel.detail["best-stream"], "weights": sel.detail["weighted-mean"],
+               "top_rows": sel.detail["top-rows-mean"],
                "runs": {"bilstm": str(fused), **{f"row {n}": str(p) for n, p in pool.items()}}}
     with fsutil.atomic_dir(out) as tmp:
         run = RunDir(tmp)
