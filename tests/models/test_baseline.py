@@ -99,3 +99,4 @@ def test_reproduce_trains_the_baseline_rows_with_its_readme_settings(tmp_path):
     # the paper's rows keep the profile's settings
     assert run_config(cfg, "egemaps", "lstm", "arousal").train.schedule.value == "paper"
     assert not [r for r in unimodal_rows(ReproduceConfig(root=tmp_path, baseline=False)) if r[2] == "baseline"]
+
