@@ -3,7 +3,7 @@ cross-validation over devel subjects.
 
 The paper finds that its late fusion beats every single stream (Tables 4-5); on data the defaults were not made
 for that can fail (the fused devel CCC below the best unimodal row's), and nothing would notice. ``select``
-compares three fusers on the same devel predictions:
+compares four fusers on the same devel predictions:
 
 * ``bilstm``: the paper's fusion row (the Bi-LSTM of Eq. 12-14, 19, as fitted: on out-of-fold train
   predictions, its seed and epoch chosen on devel);
@@ -51,34 +51,51 @@ class Selection:
     test: list[np.ndarray]  # its test predictions
 
 
-def _best_row(pool: Mapping[str, Preds], ys: Preds, idx: Sequence[int]) -> str:
-    scores = {n: ccc_concatenated([p[i] for i in idx], [ys[i] for i in idx]) for n, p in pool.items()}
-    return max(scores, key=lambda n: (scores[n], -list(pool).index(n)))
+def _cccs(preds: Mapping[str, Preds], ys: Preds, idx: Sequence[int]) -> dict[str, float]:
+    """Each entry's CCC over the subjects ``idx``."""
+    return {n: ccc_concatenated([p[i] for i in idx], [ys[i] for i in idx]) for n, p in preds.items()}
 
 
-def _weights(streams: Mapping[str, Preds], ys: Preds, idx: Sequence[int]) -> dict[str, float]:
-    raw = {n: max(ccc_concatenated([p[i] for i in idx], [ys[i] for i in idx]), 0.0) for n, p in streams.items()}
+def _best_row(ccc: Mapping[str, float]) -> str:
+    """The row with the highest CCC (the first of equals)."""
+    names = list(ccc)
+    return max(names, key=lambda n: (ccc[n], -names.index(n)))
+
+
+def _weights(ccc: Mapping[str, float]) -> dict[str, float]:
+    """Weights proportional to the CCC (0 for CCC <= 0); the plain mean when no entry carries anything."""
+    raw = {n: max(c, 0.0) for n, c in ccc.items()}
     total = sum(raw.values())
-    if total <= 0:  # no stream carries anything: the plain mean
+    if total <= 0:
         return {n: 1.0 / len(raw) for n in raw}
     return {n: w / total for n, w in raw.items()}
 
 
-def _top_rows(pool: Mapping[str, Preds], ys: Preds, idx: Sequence[int], most: int = 6) -> dict[str, float]:
+def _top_rows(pool: Mapping[str, Preds], ccc: Mapping[str, float], ys: Preds, idx: Sequence[int], most: int = 6
+              ) -> dict[str, float]:
     """Weights of the best ``k`` rows on ``idx`` (proportional to their CCC), ``k`` in 2..most chosen on ``idx``."""
-    ccc = {n: ccc_concatenated([p[i] for i in idx], [ys[i] for i in idx]) for n, p in pool.items()}
-    ranked = sorted((n for n in pool if ccc[n] > 0), key=lambda n: (-ccc[n], list(pool).index(n)))
-    if len(ranked) < 2:
-        return {n: 1.0 if ranked and n == ranked[0] else 0.0 for n in pool} if ranked else \
-            {n: 1.0 / len(pool) for n in pool}
+    names = list(pool)
+    ranked = sorted((n for n in names if ccc[n] > 0), key=lambda n: (-ccc[n], names.index(n)))
+    if not ranked:
+        return {n: 1.0 / len(names) for n in names}
+    if len(ranked) == 1:
+        return {n: float(n == ranked[0]) for n in names}
     best: tuple[float, dict[str, float]] = (-np.inf, {})
     for k in range(2, min(most, len(ranked)) + 1):
         total = sum(ccc[n] for n in ranked[:k])
-        w = {n: (ccc[n] / total if n in ranked[:k] else 0.0) for n in pool}
+        w = {n: (ccc[n] / total if n in ranked[:k] else 0.0) for n in names}
         score = ccc_concatenated(_mean(pool, w, len(ys), idx), [ys[i] for i in idx])
         if score > best[0]:
             best = (score, w)
     return best[1]
+
+
+def _fit(pool: Mapping[str, Preds], streams: Mapping[str, Preds], ys: Preds, idx: Sequence[int]
+         ) -> tuple[str, dict[str, float], dict[str, float]]:
+    """What the fitted fusers use, fitted on the subjects ``idx``: the best row, the streams' weights, the top
+    rows' weights."""
+    row_ccc = _cccs(pool, ys, idx)
+    return _best_row(row_ccc), _weights(_cccs(streams, ys, idx)), _top_rows(pool, row_ccc, ys, idx)
 
 
 def _mean(streams: Mapping[str, Preds], weights: Mapping[str, float], n: int,
@@ -100,32 +117,25 @@ def select(bilstm: tuple[Preds, Preds], pool: Mapping[str, tuple[Preds, Preds]],
         folds: devel subject indices per fold (every index in exactly one fold).
     """
     n = len(ys)
+    pool_dev, stream_dev = {k: v[0] for k, v in pool.items()}, {k: v[0] for k, v in streams.items()}
     held: dict[str, dict[int, np.ndarray]] = {f: {} for f in FUSERS}
     for fold in folds:
         rest = [i for i in range(n) if i not in set(fold)]
-        row = _best_row({k: v[0] for k, v in pool.items()}, ys, rest)
-        w = _weights({k: v[0] for k, v in streams.items()}, ys, rest)
-        mean = _mean({k: v[0] for k, v in streams.items()}, w, n)
-        tw = _top_rows({k: v[0] for k, v in pool.items()}, ys, rest)
-        top = _mean({k: v[0] for k, v in pool.items()}, tw, n)
-        for i in fold:
+        row, w, tw = _fit(pool_dev, stream_dev, ys, rest)
+        mean, top = _mean(stream_dev, w, n, fold), _mean(pool_dev, tw, n, fold)
+        for j, i in enumerate(fold):
             held["bilstm"][i] = np.asarray(bilstm[0][i])
             held["best-stream"][i] = np.asarray(pool[row][0][i])
-            held["weighted-mean"][i] = mean[i]
-            held["top-rows-mean"][i] = top[i]
+            held["weighted-mean"][i] = mean[j]
+            held["top-rows-mean"][i] = top[j]
     cv = {f: ccc_concatenated([held[f][i] for i in range(n)], list(ys)) for f in FUSERS}
     chosen = max(FUSERS, key=lambda f: (cv[f], -FUSERS.index(f)))
-    everyone = list(range(n))
-    row = _best_row({k: v[0] for k, v in pool.items()}, ys, everyone)
-    w = _weights({k: v[0] for k, v in streams.items()}, ys, everyone)
-    tw = _top_rows({k: v[0] for k, v in pool.items()}, ys, everyone)
+    row, w, tw = _fit(pool_dev, stream_dev, ys, list(range(n)))
     n_test = len(bilstm[1])
     fitted = {"bilstm": (list(bilstm[0]), list(bilstm[1])),
               "best-stream": (list(pool[row][0]), list(pool[row][1])),
-              "weighted-mean": (_mean({k: v[0] for k, v in streams.items()}, w, n),
-                                _mean({k: v[1] for k, v in streams.items()}, w, n_test)),
-              "top-rows-mean": (_mean({k: v[0] for k, v in pool.items()}, tw, n),
-                                _mean({k: v[1] for k, v in pool.items()}, tw, n_test))}
+              "weighted-mean": (_mean(stream_dev, w, n), _mean({k: v[1] for k, v in streams.items()}, w, n_test)),
+              "top-rows-mean": (_mean(pool_dev, tw, n), _mean({k: v[1] for k, v in pool.items()}, tw, n_test))}
     devel_ccc = {f: ccc_concatenated(fitted[f][0], list(ys)) for f in FUSERS}
     return Selection(chosen, cv, devel_ccc, {"best-stream": row, "weighted-mean": w,
                                              "top-rows-mean": {k: v for k, v in tw.items() if v}},

@@ -6,8 +6,8 @@ Steps (each skipped when its output already exists):
 2. for the fusion streams: out-of-fold train predictions (k folds by subject) and the final train+devel model;
 3. late fusion: every row of Table 4/5 (fitted on out-of-fold predictions), plus the full row fitted the
    baseline's way (``in-sample``) and on devel with cross-validation, to show the difference;
-4. selection: per target, the paper's full fusion row against the best single row and a weighted mean of the
-   streams, by cross-validation over devel subjects (``musefusion.fusion.select``); the winner's test
+4. selection: per target, the paper's full fusion row against the best single row and weighted means of the
+   streams and of the best rows, by cross-validation over devel subjects (``musefusion.fusion.select``); the winner's test
    predictions are written as a submission and validated; Table 6 is scored only when test labels are
    available (``--test-labels`` or the synthetic corpus's ``test_labels/``), for the selection and for the
    paper's Bi-LSTM;
@@ -365,8 +365,7 @@ def summarize_runs(out: Path, cfg: ReproduceConfig) -> dict[str, Any]:
                              if v.get("epochs") and v.get("best_epoch") == v.get("epochs_run") == v.get("epochs")]
                 res["unimodal"][(features, mod, model, target)] = {
                     "mean": m["devel_ccc_mean"], "std": m["devel_ccc_std"], "best_seed": m["best"]["seed"],
-                    "best": m["best"].get("devel_ccc", float("nan")), "seeds": seeds, "still_improving": improving,
-                    "best_epochs": {int(k): v.get("best_epoch") for k, v in m["seeds"].items()}}
+                    "best": m["best"].get("devel_ccc", float("nan")), "seeds": seeds, "still_improving": improving}
     for row in paper.fusion_table(cfg.task):
         for target in cfg.task.default_targets:
             for mode in ("oof", "in-sample", "devel"):

@@ -1,4 +1,4 @@
-"""``reproduce``'s fusion selection: the paper's full fusion row against the best single row and a weighted mean
+"""``reproduce``'s fusion selection: the paper's full fusion row against the best single row and weighted means
 (:mod:`musefusion.fusion.select`), written as ``fusion/<target>/selected/``, the run the submission is made from.
 
 The folder is rebuilt from the runs' prediction files every time (a few seconds of NumPy, nothing trained); it is
@@ -62,7 +62,7 @@ def write_selection(fused: Path, pool: dict[str, Path], streams: dict[str, Path]
                 **{f"stream:{n}": test_dir(RunDir(p)) for n, p in streams.items()}}
 
     ts_dev, dv = _joined(dirs("devel"), dev, labels)
-    ts_test, te = _joined(dirs("test"), test, labels) if test else ([], {k: [] for k in dirs("devel")})
+    ts_test, te = _joined(dirs("test"), test, labels) if test else ([], {k: [] for k in dv})
     ys = [labels[s][1] for s in dev]
     split = subject_folds(dev, min(folds, len(dev)))
     index = {s: i for i, s in enumerate(dev)}

@@ -192,9 +192,9 @@ def fit(model: nn.Module, windows: Windows, devel_x: Sequence[np.ndarray], devel
             stale = 0
         else:
             stale += 1
-        lr_at_best = history[best["epoch"] - 1]["lr"] if 0 < best["epoch"] <= len(history) else row["lr"]
-        # halvings of the rate since the kept epoch, counted after this epoch's scheduler step
-        halvings = round(math.log2(lr_at_best / opt.param_groups[0]["lr"])) if best["epoch"] != epoch else 0
+        halvings = 0  # of the rate since the kept epoch (its row is in history), after this epoch's scheduler step
+        if best["epoch"] not in (0, epoch):
+            halvings = round(math.log2(history[best["epoch"] - 1]["lr"] / opt.param_groups[0]["lr"]))
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
         logger.debug("seed %d epoch %d: train loss %.4f, devel CCC %.4f", seed, epoch, train_loss, row["devel_ccc"])
