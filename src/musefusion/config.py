@@ -282,8 +282,8 @@ def model_preset(name: str, **overrides: Any) -> ModelConfig:
 class Schedule(StrEnum):
     """Learning-rate schedules."""
 
-    PAPER = "paper"  # Sec. 5.2: halve the LR when the train loss has not decreased for 15 epochs, no early stop
-    PLATEAU = "plateau"  # MuSe 2021 baseline: halve on devel-loss plateau (patience 5), stop after 15 stale epochs
+    PAPER = "paper"  # Sec. 5.2: halve the LR when the train loss has not decreased for 15 epochs (no early stop)
+    PLATEAU = "plateau"  # MuSe 2021 baseline: halve on devel-loss plateau (patience 5), early stop 15 by default
 
 
 class Monitor(StrEnum):
@@ -313,7 +313,7 @@ class TrainConfig(ConfigBase):
     lr_patience: int = 15  # paper: halve once the monitored loss has not decreased for this many epochs in a row
     lr_monitor: Monitor = Monitor.TRAIN  # paper schedule: the loss that must decrease (train, as Sec. 5.2 reads)
     loss: LossMode = LossMode.SEQUENCE  # CCC loss pooling: sequence (mean per window; measured better) | batch
-    early_stop: int = 15  # plateau schedule: stop after this many epochs without devel improvement
+    early_stop: int = 0  # stop after this many epochs without a better devel CCC (0: the schedule's own, see stop_after)
     stop_halvings: int = 0  # paper schedule: stop once the LR was halved this often since the best devel CCC (0: never)
     weight_decay: float = 0.0  # Adam weight decay (paper silent)
     seeds: tuple[int, ...] = (1,)  # one model per seed; the best on devel is kept
@@ -337,9 +337,9 @@ class TrainConfig(ConfigBase):
             raise ConfigError(f"TrainConfig.weight_decay: {self.weight_decay} must be in [0, 1).")
         if any(s < 0 or s >= 2**32 for s in self.seeds):
             raise ConfigError(f"TrainConfig.seeds: {list(self.seeds)} must be whole numbers in [0, 2^32).")
-        if self.lr_patience < 1 or self.early_stop < 1 or self.num_threads < 0 or self.stop_halvings < 0:
-            raise ConfigError("TrainConfig: lr_patience and early_stop must be >= 1, num_threads and stop_halvings "
-                              ">= 0.")
+        if self.lr_patience < 1 or self.early_stop < 0 or self.num_threads < 0 or self.stop_halvings < 0:
+            raise ConfigError("TrainConfig: lr_patience must be >= 1, early_stop, num_threads and stop_halvings "
+                              ">= 0 (--early-stop, --stop-halvings).")
         if not self.seeds:
             raise ConfigError("TrainConfig.seeds: give at least one seed (--seeds 1 2 3).")
         if len(set(self.seeds)) != len(self.seeds):
@@ -349,6 +349,15 @@ class TrainConfig(ConfigBase):
             raise ConfigError(f"TrainConfig.device: '{self.device}' must be auto, cpu or cuda[:N] (--device).")
         if self.eval_every < 1:
             raise ConfigError(f"TrainConfig.eval_every: {self.eval_every} must be >= 1.")
+
+    @property
+    def stop_after(self) -> int:
+        """Epochs without a better devel CCC after which training stops (0: never).
+
+        ``early_stop`` when set; else the schedule's own: ``plateau`` 15 (the MuSe 2021 baseline's), ``paper``
+        never (Sec. 5.2 trains all its epochs).
+        """
+        return self.early_stop or (15 if self.schedule == Schedule.PLATEAU else 0)
 
 
 @dataclasses.dataclass(frozen=True)

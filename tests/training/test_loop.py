@@ -57,9 +57,19 @@ def test_plateau_schedule_stops_early(corpus, windows):
     assert all(np.log2(1e-2 / lr) == pytest.approx(round(np.log2(1e-2 / lr))) for lr in lrs)  # halvings only
 
 
-def test_paper_schedule_never_stops_early(corpus, windows):
-    _, r = _fit(corpus, windows, schedule="paper", epochs=6, early_stop=1, lr_patience=1, lr=1e-2)
+def test_paper_schedule_never_stops_early_by_default(corpus, windows):
+    _, r = _fit(corpus, windows, schedule="paper", epochs=6, lr_patience=1, lr=1e-2)
     assert [row["epoch"] for row in r.history] == [1, 2, 3, 4, 5, 6]
+
+
+def test_paper_schedule_stops_on_a_devel_plateau_when_asked(corpus, windows):
+    """early_stop under the paper schedule (the quick profile's convergence budget): training ends after exactly
+    that many epochs without a better devel CCC, and the kept epoch is the best one."""
+    _, r = _fit(corpus, windows, schedule="paper", epochs=40, early_stop=2, lr_patience=1, lr=5e-2)
+    devel = [row["devel_ccc"] for row in r.history]
+    assert len(devel) < 40
+    assert r.best_epoch == int(np.argmax(devel)) + 1
+    assert len(devel) - r.best_epoch == 2
 
 
 def test_paper_schedule_halves_the_lr_when_the_train_loss_stalls(corpus, windows):

@@ -85,6 +85,9 @@ def train(
     stop_halvings: Annotated[int | None, typer.Option(
         help="Paper schedule: stop once the learning rate was halved this many times since the best devel CCC "
              "(default: 0, never; the paper trains all its epochs).", show_default=False)] = None,
+    early_stop: Annotated[int | None, typer.Option(
+        help="Stop after this many epochs without a better devel CCC (default: 0, the schedule's own: plateau 15, "
+             "paper never).", show_default=False)] = None,
     loss: Annotated[LossMode | None, typer.Option(
         help="CCC loss pooling: batch (one CCC over the labelled steps of a batch) or sequence (the mean of "
              "per-window CCCs, as the MuSe 2021 baseline); default: sequence.", show_default=False,
@@ -127,7 +130,7 @@ def train(
                   "lstm_layers": lstm_layers, "channels": channels, "dropout": dropout},
         "train": {"seeds": list(seeds) if seeds else None, "epochs": epochs, "lr": lr, "batch_size": batch_size,
                   "schedule": schedule, "device": device, "loss": loss.value if loss else None,
-                  "stop_halvings": stop_halvings},
+                  "stop_halvings": stop_halvings, "early_stop": early_stop},
     }
     cfg = build_run_config(config, overrides)
     if dry_run:

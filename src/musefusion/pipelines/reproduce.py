@@ -78,7 +78,8 @@ class Stage(StrEnum):
 PROFILES: dict[Profile, dict[str, Any]] = {
     # peer rows (the baseline): at most peer_epochs (their early stop usually ends them sooner), peer_seeds (the
     # profile's when absent), and their own windows only with peer_windows (else the profile's)
-    Profile.QUICK: {"epochs": 8, "seeds": (1, 2), "hop_len": 100, "folds": 3, "fusion_epochs": 10, "fusion_hop": 25,
+    Profile.QUICK: {"epochs": 30, "early_stop": 5, "seeds": (1, 2), "hop_len": 100, "folds": 3, "fusion_epochs": 10,
+                    "fusion_hop": 25,
                     "peer_epochs": 100, "peer_seeds": (1,), "peer_windows": False},
     Profile.PAPER: {"epochs": 100, "seeds": (1, 2, 3), "hop_len": 50, "folds": 5, "fusion_epochs": 20, "fusion_hop": 25,
                     "peer_epochs": 100, "peer_windows": True},
@@ -210,7 +211,7 @@ def run_config(cfg: ReproduceConfig, features: str, model: str, target: str) -> 
     attention = {"attention": cfg.attention} if "attention" in families.family(model).params else {}
     small = {"hidden": 16, "d_model": 16, "channels": 8} if s.get("small") else {}
     mcfg = model_preset(model, **attention, **{**own.get("model", {}), **small})
-    train = TrainConfig(epochs=s["epochs"], seeds=s["seeds"], num_threads=1)
+    train = TrainConfig(epochs=s["epochs"], seeds=s["seeds"], num_threads=1, early_stop=s.get("early_stop", 0))
     if own.get("train"):
         t = dict(own["train"])
         t["epochs"] = min(int(t.get("epochs", s["epochs"])), s.get("peer_epochs", s["epochs"]))

@@ -98,8 +98,9 @@ def _lr_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr
     decrease counts (``threshold=0``; torch's default ignores decreases under 0.01 %). The count restarts after
     each halving.
     ``plateau``: the MuSe 2021 baseline's own call, ``ReduceLROnPlateau(patience=5)`` on the devel loss (halves
-    after the 6th stale epoch, never below its ``min_lr=1e-5``), with early stopping after ``early_stop`` epochs
-    without a better devel CCC.
+    after the 6th stale epoch, never below its ``min_lr=1e-5``).
+    Either schedule stops after ``cfg.stop_after`` epochs without a better devel CCC (``early_stop``; by default
+    15 under ``plateau``, the baseline's early stop, and never under ``paper``).
     ``stop_halvings = k`` (paper schedule, off by default): stop once the rate has been halved k times since the
     epoch with the best devel CCC, which the paper's 100 epochs would otherwise spend without a new best.
     """
@@ -206,7 +207,7 @@ def fit(model: nn.Module, windows: Windows, devel_x: Sequence[np.ndarray], devel
                 "best_epoch": int(best["epoch"]), "best_state": best["state"]})
         if on_epoch is not None:
             on_epoch(row)
-        if cfg.schedule == Schedule.PLATEAU and has_devel and stale >= cfg.early_stop:
+        if has_devel and cfg.stop_after and stale >= cfg.stop_after:
             logger.info("seed %d: early stop at epoch %d (%d epochs without devel improvement)", seed, epoch, stale)
             break
         if cfg.schedule == Schedule.PAPER and has_devel and cfg.stop_halvings and halvings >= cfg.stop_halvings:
