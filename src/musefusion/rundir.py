@@ -172,6 +172,22 @@ class RunDir:
         """``oof_k<K>/collected.digest``: a digest of the fold predictions the collected ones were copied from."""
         return self.oof(k) / "collected.digest"
 
+    def place(self) -> tuple[str, Path | None]:
+        """What the folder's place in a run tree says it is: ``("fold 1/5", parent)`` for ``<parent>/oof_k5/fold_0``,
+        ``("train+devel", parent)`` for ``<parent>/final``, else ``("", None)``.
+
+        Examples:
+            >>> RunDir(Path("runs/a/oof_k5/fold_0")).place(), RunDir(Path("runs/a/final")).place()
+            (('fold 1/5', PosixPath('runs/a')), ('train+devel', PosixPath('runs/a')))
+        """
+        oof, fold = self.path.parent.name, self.path.name
+        k, i = oof.removeprefix("oof_k"), fold.removeprefix("fold_")
+        if oof.startswith("oof_k") and fold.startswith("fold_") and k.isdigit() and i.isdigit():
+            return f"fold {int(i) + 1}/{k}", self.path.parent.parent
+        if RunDir(self.path.parent).final.path == self.path:
+            return "train+devel", self.path.parent
+        return "", None
+
     def test_predictions(self) -> Path:
         """The predictions a submission uses: the final model's test predictions when it exists, else the run's."""
         final = self.final.predictions("test")

@@ -103,8 +103,11 @@ class DefaultCommandGroup(TyperGroup):
     """
 
     default_command = "run"
+    default_on_positional = False  # also when the first argument is not a command name (``runs ROOT``)
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        if args and _is_flag(args[0]) and args[0] not in ("--help", "-h"):
+        first = args[0] if args else None
+        if first is not None and first not in ("--help", "-h") and (
+                _is_flag(first) or (self.default_on_positional and first not in self.commands)):
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)

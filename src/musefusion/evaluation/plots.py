@@ -86,3 +86,26 @@ def plot_run(run_dir: Path, data) -> None:  # noqa: ANN001 - CorpusData (avoids 
     if labels:
         plot_predictions(RunDir(run_dir).predictions("devel"), labels, RunDir(run_dir).plot("devel_predictions.png"),
                          title=f"devel: {data.config.target} ({'+'.join(data.config.features)})")
+
+
+#: The fixed devel-CCC axis of every CCC plot: a change from 0.001 to 0.007 looks as small as it is.
+CCC_LIMITS = (-0.1, 1.0)
+
+
+def plot_curve_overlay(curves: dict[str, pd.DataFrame], path: Path) -> Path:
+    """Devel CCC and train loss per epoch of several runs, one line each (``musefusion runs compare --plot``).
+
+    Args:
+        curves: label -> history (columns epoch, train_loss, devel_ccc).
+        path: PNG to write.
+    """
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for label, h in curves.items():
+        ax1.plot(h["epoch"], h["devel_ccc"], label=label)
+        ax2.plot(h["epoch"], h["train_loss"], label=label)
+    ax1.set(xlabel="epoch", ylabel="devel CCC", title="devel CCC (kept seed)", ylim=CCC_LIMITS)
+    ax2.set(xlabel="epoch", ylabel="train loss (1 - CCC)", title="training loss (kept seed)")
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+    ax1.legend(fontsize=7, loc="lower right")
+    return _save(fig, path)

@@ -92,7 +92,7 @@ def train_fold(run_dir: Path, k: int, fold: int, data: CorpusData | None = None,
         Partition.DEVEL: data.partition(Partition.DEVEL),
         Partition.TEST: [dataclasses.replace(s, partition=Partition.TEST) for s in train if s.id in held],
     })
-    train_run(fold_cfg, out, data=fold_data)
+    train_run(fold_cfg, out, data=fold_data, fit_as=f"fold {fold + 1}/{k}", parent=run_dir)
     return out
 
 
@@ -159,5 +159,5 @@ def train_final(run_dir: Path, num_threads: int = 0) -> Path:
     Returns ``<run>/final`` whose ``predictions/test`` feed the test submission.
     """
     out = RunDir(run_dir).final.path
-    train_run(final_config(run_dir, num_threads), out)
+    train_run(final_config(run_dir, num_threads), out, parent=Path(run_dir))
     return out

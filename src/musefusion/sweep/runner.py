@@ -479,7 +479,7 @@ def _run_trial(study: Any, trial: Any, sweep: SweepConfig, data: Any, me: dict[s
 
     t0 = time.perf_counter()
     try:
-        result = train_run(cfg, run_dir, data=data, on_epoch=on_epoch)
+        result = train_run(cfg, run_dir, data=data, on_epoch=on_epoch, parent=Path(run_dir).parent)
     except optuna.TrialPruned as exc:
         _tell(study, trial, state=optuna.trial.TrialState.PRUNED)
         logger.info("trial %d pruned (%s) %s in %.1f s", number, exc, _fmt(params), time.perf_counter() - t0)

@@ -149,7 +149,8 @@ def run_status(cfg: RunConfig, out: Path, digest: str | None = None, overwrite: 
 
 def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
               on_epoch: Callable[[int, dict[str, float]], None] | None = None, resume: bool = True,
-              epochs: int | None = None, overwrite: bool = False) -> RunResult:
+              epochs: int | None = None, overwrite: bool = False, fit_as: str | None = None,
+              parent: Path | None = None) -> RunResult:
     """Train one model per seed, keep the best seed on devel, write the run directory.
 
     Args:
@@ -162,6 +163,9 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
             False starts over, replacing whatever ``out`` holds (like ``overwrite``).
         epochs: a fixed number of epochs instead of ``cfg.train.epochs`` (final train+devel models).
         overwrite: replace a run of another config in ``out`` instead of refusing it.
+        fit_as: what the run is fitted on, recorded as ``fit`` in metrics.json (default: the fitting partitions,
+            ``train`` or ``train+devel``); fold models say ``fold 2/5``.
+        parent: the run this one belongs to (a fold or final model's unimodal run, a trial's sweep), recorded.
 
     Returns:
         The run's metrics.
@@ -221,7 +225,8 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
     baseline = _train_mean_baseline(data, devel)
     metrics = {
         "kind": "run", "task": cfg.data.task.value, "target": cfg.data.target, "features": list(cfg.data.features),
-        "model": cfg.model.name,
+        "model": cfg.model.name, "fit": fit_as or "+".join(cfg.data.train_partitions),
+        "seed_list": list(cfg.train.seeds), "parent": str(parent) if parent is not None else None,
         "seeds": {str(s): r for s, r in per_seed.items()},
         "best": {"seed": best_seed, **{k: v for k, v in per_seed[best_seed].items() if k != "seed"}},
         "devel_ccc_mean": float(np.nanmean(vals)) if devel else float("nan"),

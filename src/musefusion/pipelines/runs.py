@@ -1,0 +1,220 @@
+"""Find, list and compare the runs under a folder: what ``musefusion runs`` shows.
+
+A run is any folder with a ``metrics.json`` (unimodal, fold, final, sweep-trial, fusion and fusion-selection runs);
+its identity (kind, task, target, features, model, fit, seeds, parent) comes from that file, so runs made by
+``train``, ``sweep``, ``fuse`` and ``reproduce`` list side by side. Runs written before the identity fields existed
+get ``fit`` and ``parent`` from their place in the folder tree (``oof_k5/fold_0`` is a fold, ``final`` the
+train+devel model).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from musefusion import rundir
+from musefusion.errors import ConfigError, MissingDataError, MuseFusionError
+from musefusion.rundir import RunDir
+
+#: ``runs --sort`` keys: the column and whether larger sorts first.
+SORT_KEYS = {"devel": ("devel_ccc", True), "mean": ("devel_ccc_mean", True), "path": ("path", False),
+             "model": ("model", False), "target": ("target", False), "features": ("features", False),
+             "kind": ("kind", False)}
+#: The fields ``runs`` filters on (a glob each: ``--model 'selfattn*'``).
+FILTER_FIELDS = ("kind", "task", "target", "features", "model", "fit")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunInfo:
+    """What one run directory is and how it scored (one line of ``musefusion runs``)."""
+
+    path: str  # relative to the listed root
+    kind: str  # run | fusion | fusion-selection
+    task: str
+    target: str
+    features: str  # feature sets joined with '+'; a fusion run's stream names
+    model: str  # model family; bilstm for a fusion run; the chosen fuser of a selection
+    fit: str  # train | train+devel | fold i/k | oof | in-sample | devel (a fusion's fitting data)
+    seeds: tuple[int, ...]
+    parent: str  # the run this one belongs to ('' when none)
+    devel_ccc: float  # the kept (best) seed's devel CCC
+    devel_ccc_mean: float  # mean over seeds
+    devel_ccc_std: float
+    best_epoch: int  # the kept seed's (0 when not recorded)
+    epochs_run: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (NaN becomes None)."""
+        d = dataclasses.asdict(self)
+        d["seeds"] = list(self.seeds)
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
+
+
+def _metrics_name() -> str:
+    return RunDir(Path(".")).metrics.name
+
+
+def _num(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def run_info(path: Path, root: Path | None = None) -> RunInfo:
+    """The :class:`RunInfo` of the finished run at ``path``.
+
+    Raises:
+        MissingDataError: ``path`` holds no ``metrics.json``.
+    """
+    path = Path(path)
+    run = RunDir(path)
+    if not run.finished:
+        raise MissingDataError(f"'{path}' is not a finished run: it has no {run.metrics.name}; give a run "
+                               "directory (the folder train, fuse or reproduce wrote).")
+    m = run.read_metrics()
+    kind = str(m.get("kind", "run"))
+    fit, parent_dir = run.place()
+    parent = str(parent_dir) if parent_dir is not None else ""
+    best = m.get("best", {}) if isinstance(m.get("best"), dict) else {}
+    seeds = tuple(int(s) for s in m.get("seed_list") or m.get("seeds", {}) or ())
+    if kind == "fusion":
+        features, model, fit = "+".join(m.get("streams", {})), "bilstm", str(m.get("train_on", ""))
+        devel = _num(best.get("devel_ccc"))
+    elif kind == "fusion-selection":
+        features, model, fit = "", str(m.get("chosen", "")), "devel CV"
+        devel, seeds = _num(m.get("chosen_devel_ccc")), ()
+    else:
+        features, model = "+".join(m.get("features", [])), str(m.get("model", ""))
+        fit = str(m.get("fit") or fit or "train")
+        devel = _num(best.get("devel_ccc"))
+    parent = str(m.get("parent") or parent or "")
+    shown = str(path.relative_to(root)) if root is not None and path.is_relative_to(root) else str(path)
+    return RunInfo(path=shown or ".", kind=kind, task=str(m.get("task", "")), target=str(m.get("target", "")),
+                   features=features, model=model, fit=fit, seeds=seeds, parent=parent, devel_ccc=devel,
+                   devel_ccc_mean=_num(m.get("devel_ccc_mean", devel)), devel_ccc_std=_num(m.get("devel_ccc_std")),
+                   best_epoch=int(_num(best.get("best_epoch")) if best.get("best_epoch") is not None else 0),
+                   epochs_run=int(_num(best.get("epochs_run")) if best.get("epochs_run") is not None else 0))
+
+
+def find_runs(root: Path, **filters: str | None) -> list[RunInfo]:
+    """Every finished run under ``root`` (``root`` itself included), optionally filtered.
+
+    Args:
+        root: a folder of runs (``runs/``, a reproduce output, a sweep folder) or one run.
+        **filters: field name (:data:`FILTER_FIELDS`) -> glob pattern, e.g. ``model="selfattn*"``; None: any.
+
+    Raises:
+        MissingDataError: ``root`` is not a folder.
+        ConfigError: an unknown filter field.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise MissingDataError(f"'{root}' is not a folder; give the folder holding your runs (e.g. runs/ or a "
+                               "reproduce output).")
+    bad = sorted(set(filters) - set(FILTER_FIELDS))
+    if bad:
+        raise ConfigError(f"Unknown runs filter {bad}; use one of {list(FILTER_FIELDS)}.")
+    found = sorted({p.parent for p in root.rglob(_metrics_name())})
+    infos = []
+    for p in found:
+        try:
+            info = run_info(p, root)
+        except (OSError, ValueError, MuseFusionError):  # a half-deleted or foreign metrics.json is not a run
+            continue
+        if all(pat is None or fnmatch.fnmatchcase(str(getattr(info, k)), pat) for k, pat in filters.items()):
+            infos.append(info)
+    return infos
+
+
+def sort_runs(infos: list[RunInfo], key: str = "devel") -> list[RunInfo]:
+    """Sorted by a :data:`SORT_KEYS` key (scores best first, NaN last; names A-Z)."""
+    if key not in SORT_KEYS:
+        raise ConfigError(f"--sort {key!r}: use one of {list(SORT_KEYS)}.")
+    field, descending = SORT_KEYS[key]
+    if descending:
+        return sorted(infos, key=lambda r: (math.isnan(getattr(r, field)), -getattr(r, field)
+                                            if not math.isnan(getattr(r, field)) else 0.0, r.path))
+    return sorted(infos, key=lambda r: (str(getattr(r, field)), r.path))
+
+
+def runs_frame(infos: list[RunInfo]) -> pd.DataFrame:
+    """The runs as a DataFrame, one row per run (for notebooks)."""
+    return pd.DataFrame([r.to_dict() for r in infos], columns=[f.name for f in dataclasses.fields(RunInfo)])
+
+
+def _flat(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in record.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flat(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """Runs side by side: the config fields that differ between them and their scores."""
+
+    runs: list[RunInfo]
+    differing: dict[str, list[Any]]  # 'section.key' -> one value per run (None where a run lacks the field)
+    same: int  # how many fields all runs share
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"runs": [r.to_dict() for r in self.runs], "differing": self.differing, "same_fields": self.same}
+
+
+def compare_runs(paths: list[Path]) -> Comparison:
+    """Compare finished runs: every config field (library versions included) whose value is not the same in all.
+
+    The data root and thread/device settings are left out, as in the reuse check (:data:`rundir.IGNORED_FIELDS`):
+    they cannot change a result.
+
+    Raises:
+        ConfigError: fewer than two runs.
+        MissingDataError: a path is not a finished run.
+    """
+    if len(paths) < 2:
+        raise ConfigError("runs compare needs at least two run directories.")
+    infos = [run_info(Path(p)) for p in paths]
+    records = []
+    for p in paths:
+        rec = RunDir(Path(p)).read_record()
+        versions = rec.get("versions", {})
+        flat = _flat(rundir.comparable(rec))
+        flat.update({f"versions.{k}": v for k, v in versions.items()} if isinstance(versions, dict) else {})
+        records.append(flat)
+    keys = sorted(set().union(*records))
+    differing = {k: [r.get(k) for r in records] for k in keys
+                 if len({repr(r.get(k)) for r in records}) > 1}
+    return Comparison(infos, differing, len(keys) - len(differing))
+
+
+def learning_curves(path: Path) -> pd.DataFrame:
+    """The kept seed's per-epoch history (epoch, train_loss, devel_ccc, lr) of a unimodal run."""
+    run = RunDir(Path(path))
+    m = run.read_metrics()
+    seed = m.get("best", {}).get("seed")
+    hist = run.seed(int(seed)).history if seed is not None else None
+    if hist is None or not hist.is_file():
+        raise MissingDataError(f"'{path}' has no per-epoch history (seed_<s>/{run.history.name}); learning curves "
+                               "exist for unimodal runs.")
+    return pd.read_csv(hist)
+
+
+def plot_compare(paths: list[Path], out: Path, labels: list[str] | None = None) -> Path:
+    """``out`` (PNG): the kept seeds' devel CCC and train loss per epoch, one line per run, on fixed CCC axes."""
+    # matplotlib: imported only when a plot is drawn
+    from musefusion.evaluation.plots import plot_curve_overlay
+
+    curves = {lab: learning_curves(p) for lab, p in zip(labels or [str(p) for p in paths], paths, strict=True)}
+    return plot_curve_overlay(curves, Path(out))
+
