@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import html
+import json
+import re
+import shutil
+import subprocess
+
 import pytest
 
 from musefusion import fsutil
@@ -90,3 +96,34 @@ def test_a_sweep_best_config_sets_its_row(tmp_path):
         reproduce(ReproduceConfig(root=tmp_path / "d", profile="smoke", row_configs=(str(stray_path),)),
                   tmp_path / "out")
     assert not (tmp_path / "out" / "runs").exists()
+
+
+def _chromium() -> str | None:
+    return next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no Chromium (make sysdeps installs it)")
+def test_the_html_report_renders_in_a_browser(reproduced, tmp_path):
+    """report.html in headless Chromium: one self-contained UTF-8 page (every image embedded and decoded, alt text
+    kept, no Markdown left as text), and a screenshot of it."""
+    _, out, _ = reproduced
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert '<meta charset="utf-8">' in page and "<style>" in page and "**" not in page
+    assert 'src="plots/' not in page and page.count('src="data:image/png;base64,') >= 2
+    probe = tmp_path / "probe.html"  # a copy whose script writes what the browser saw into the DOM
+    probe.write_text(page.replace("</body>", "<script>window.addEventListener('load', () => {"
+                                  "const imgs = [...document.images]; document.body.dataset.probe = JSON.stringify("
+                                  "{n: imgs.length, broken: imgs.filter(i => !(i.complete && i.naturalWidth > 0))"
+                                  ".length, alts: imgs.map(i => i.alt), strong: document.querySelectorAll('strong')"
+                                  ".length, tables: document.querySelectorAll('table').length, pm: document.body"
+                                  ".innerText.includes('±')});});</script></body>"), encoding="utf-8")
+    args = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000"]
+    dom = subprocess.run([*args, "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120,
+                         check=True).stdout
+    seen = json.loads(html.unescape(re.search(r'data-probe="([^"]*)"', dom).group(1)))
+    assert seen["n"] >= 2 and seen["broken"] == 0 and all(seen["alts"])
+    assert seen["strong"] >= 1 and seen["tables"] >= 4 and seen["pm"]
+    shot = tmp_path / "report.png"
+    subprocess.run([*args, f"--screenshot={shot}", "--window-size=1200,2000", (out / "report.html").as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -18,6 +18,9 @@ from musefusion.rundir import RunDir  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
+#: The fixed CCC axis of every CCC plot: a change from 0.001 to 0.007 looks as small as it is.
+CCC_LIMITS = (-0.1, 1.0)
+
 
 def _save(fig: plt.Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -27,25 +30,32 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def plot_learning_curves(run_dir: Path) -> Path | None:
-    """``plots/learning_curves.png``: train loss and devel CCC per epoch, one line per seed."""
+def plot_learning_curves(run_dir: Path, title: str = "") -> Path | None:
+    """``plots/learning_curves.png``: train loss and devel CCC per epoch, one line per seed.
+
+    A run fitted without a devel score (a final train+devel model) gets the train-loss panel only.
+    """
     run_dir = Path(run_dir)
     files = [s.history for s in RunDir(run_dir).seed_dirs() if s.history.is_file()]
     if not files:
         return None
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
-    for f in files:
-        h = pd.read_csv(f)
-        label = f.parent.name.replace("_", " ")
+    hists = {f.parent.name.replace("_", " "): pd.read_csv(f) for f in files}
+    with_devel = any(h["devel_ccc"].notna().any() for h in hists.values())
+    fig, axes = plt.subplots(1, 2 if with_devel else 1, figsize=(10 if with_devel else 5.5, 3.5), squeeze=False)
+    ax1 = axes[0, 0]
+    for label, h in hists.items():
         ax1.plot(h["epoch"], h["train_loss"], label=label)
-        if h["devel_ccc"].notna().any():
-            ax2.plot(h["epoch"], h["devel_ccc"], label=label)
+        if with_devel and h["devel_ccc"].notna().any():
+            axes[0, 1].plot(h["epoch"], h["devel_ccc"], label=label)
     ax1.set(xlabel="epoch", ylabel="train loss (1 - CCC)", title="training loss")
-    ax2.set(xlabel="epoch", ylabel="devel CCC", title="devel CCC (concatenated)")
-    for ax in (ax1, ax2):
+    if with_devel:
+        axes[0, 1].set(xlabel="epoch", ylabel="devel CCC", title="devel CCC (concatenated)", ylim=CCC_LIMITS)
+    for ax in axes[0]:
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
     return _save(fig, RunDir(run_dir).plot("learning_curves.png"))
 
 
@@ -78,18 +88,16 @@ def plot_predictions(pred_dir: Path, labels: dict[str, tuple[np.ndarray, np.ndar
     return _save(fig, path)
 
 
-def plot_run(run_dir: Path, data) -> None:  # noqa: ANN001 - CorpusData (avoids an import cycle)
-    """Learning curves and devel predictions of a finished run."""
+def plot_run(run_dir: Path, data, name: str = "", in_sample: bool = False) -> None:  # noqa: ANN001 - CorpusData
+    """Learning curves and devel predictions of a finished run, titled with ``name`` (features, model, target,
+    fit); ``in_sample``: devel was part of the fitting data, so its plot says so."""
     run_dir = Path(run_dir)
-    plot_learning_curves(run_dir)
+    plot_learning_curves(run_dir, title=name)
     labels = {s.id: (s.timestamps, s.y) for s in data.partition("devel")}
+    what = "devel, in-sample (devel is in the fitting data)" if in_sample else "devel"
     if labels:
         plot_predictions(RunDir(run_dir).predictions("devel"), labels, RunDir(run_dir).plot("devel_predictions.png"),
-                         title=f"devel: {data.config.target} ({'+'.join(data.config.features)})")
-
-
-#: The fixed devel-CCC axis of every CCC plot: a change from 0.001 to 0.007 looks as small as it is.
-CCC_LIMITS = (-0.1, 1.0)
+                         title=f"{what}: {name or data.config.target}")
 
 
 def plot_curve_overlay(curves: dict[str, pd.DataFrame], path: Path) -> Path:

@@ -83,6 +83,11 @@ class FusionConfig(ConfigBase):
                               "refit; use --train-on oof or in-sample, or drop --refit.")
 
 
+#: How a fusion run's devel plot is titled, per fit (the devel predictions of a devel fit are k-fold CV ones).
+_FIT_TITLE = {"oof": "devel (fitted on out-of-fold train predictions)",
+              "in-sample": "devel (fitted on in-sample train predictions)",
+              "devel": "devel (held-out folds of a subject-wise CV on devel)"}
+
 def _train_cfg(cfg: FusionConfig) -> TrainConfig:
     return TrainConfig(epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, seeds=cfg.seeds)
 
@@ -248,7 +253,8 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
 
         plot_predictions(run.predictions("devel"), {s: labels[s] for s in ids[Partition.DEVEL]},
                          run.plot("devel_predictions.png"),
-                         title=f"fused devel: {data_cfg.target} ({' + '.join(names)})")
+                         title=f"fused {_FIT_TITLE[cfg.train_on.value]}: {data_cfg.target} "
+                               f"({' + '.join(names)}, Bi-LSTM)")
     except Exception as exc:  # plots never lose a finished run
         logger.warning("could not plot %s: %s", out, exc)
     fsutil.write_json(run.metrics, metrics)

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import dataclasses
 import html
 import logging
 import math
+import mimetypes
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import tomli_w
+from markdown_it import MarkdownIt
 
-from musefusion import fsutil
+from musefusion import fsutil, rundir
 from musefusion.data import formats
 from musefusion.data.corpus import load_labels
+from musefusion.errors import MuseFusionError
 from musefusion.evaluation import paper
-from musefusion.rundir import ReproduceDir
+from musefusion.rundir import ReproduceDir, RunDir
 from musefusion.sweep.runner import redact_url
 from musefusion.types import Task
 
@@ -39,6 +45,8 @@ def _bar_chart(res: dict[str, Any], task: Task, targets: tuple[str, ...], path: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # matplotlib: imported only when a plot is drawn
 
+    from musefusion.evaluation.plots import CCC_LIMITS  # matplotlib: imported only when a plot is drawn
+
     rows = [k for k in res["unimodal"] if k[3] == targets[0]]
     if not rows:
         return None
@@ -55,8 +63,7 @@ def _bar_chart(res: dict[str, Any], task: Task, targets: tuple[str, ...], path: 
         ax.bar(x - 0.2, means, 0.4, yerr=stds, color=[colors.get(k[1], "gray") for k in keys], label="musefusion")
         ax.bar(x + 0.2, ref, 0.4, color="lightgray", edgecolor="gray", label="paper")
         ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
-        ax.set_ylabel("devel CCC")
-        ax.set_title(f"{target}: unimodal (A blue, V orange, B green)")
+        ax.set(ylabel="devel CCC", ylim=CCC_LIMITS, title=f"{target}: unimodal (A blue, V orange, B green)")
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=8)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -243,7 +250,7 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
         _bar_chart(res, cfg.task, targets, ReproduceDir(out).plot("unimodal.png"))
         parts.append(f"Wall time {wall_s / 60:.1f} min (unimodal stage only).")
         text = "\n\n".join(parts) + "\n"
-        fsutil.write_text(ReproduceDir(out).report_html, _to_html(text))
+        fsutil.write_text(ReproduceDir(out).report_html, to_html(text, out, text.splitlines()[0].lstrip('# ')))
         return fsutil.write_text(ReproduceDir(out).report_md, text)
 
     header = ["Streams", "M"] + [h for t in targets for h in (f"{t} (ours)", f"{t} (paper)")]
@@ -300,15 +307,39 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
     for t in targets:
         if _curves(out, cfg, t, ReproduceDir(out).plot(f"curves_{t}.png")):
             parts.append(f"![{t} curves](plots/curves_{t}.png)")
-    v = versions()
-    parts += ["## Provenance", "```", io_toml(cfg), "```",
-              "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()),
-              "Every run directory under `runs/` and `fusion/` holds its own config.toml, metrics.json, "
-              "checkpoint and predictions."]
+    parts += _provenance(out, cfg, summary, wall_s, versions())
     text = "\n\n".join(parts) + "\n"
     md = fsutil.write_text(ReproduceDir(out).report_md, text)
-    fsutil.write_text(ReproduceDir(out).report_html, _to_html(text))
+    fsutil.write_text(ReproduceDir(out).report_html, to_html(text, out, text.splitlines()[0].lstrip('# ')))
     return md
+
+
+def _provenance(out: Path, cfg: Any, summary: ReproduceSummary, wall_s: float,
+                versions: dict[str, str]) -> list[str]:
+    """What made these numbers: the config as given and the profile as run (seeds included), the corpus digests
+    the runs recorded, the library versions, this call's wall time and the training time the runs recorded."""
+    digests: dict[str, set[str]] = {}
+    for (features, _mod, model, target) in summary.runs["unimodal"]:
+        run = ReproduceDir(out).run(target, features, model)
+        try:
+            digests.setdefault(features, set()).add(str(run.read_record().get(rundir.INPUTS, {}).get("corpus", "?")))
+        except MuseFusionError:
+            continue
+    history = RunDir(Path(".")).history.name
+    seconds = 0.0
+    for f in Path(out).rglob(history):
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            seconds += float(pd.read_csv(f, usecols=["seconds"])["seconds"].sum())
+    settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.settings.items()}
+    return ["## Provenance", "```", io_toml(cfg), tomli_w.dumps({"profile": settings}).strip(), "```",
+            "Corpus files (digest the runs recorded, per feature set): "
+            + ", ".join(f"{f} `{'`, `'.join(sorted(d))}`" for f, d in sorted(digests.items())) + ".",
+            "Versions: " + ", ".join(f"{k} {val}" for k, val in versions.items()) + ".",
+            f"Wall time of the call that wrote this report: {wall_s / 60:.1f} min (finished runs are reused, so a "
+            f"resumed call is shorter); training time recorded in the runs' histories: {seconds / 60:.1f} min of "
+            "worker time.",
+            "Every run directory under `runs/` and `fusion/` holds its own config.toml, metrics.json, "
+            "checkpoint and predictions."]
 
 
 def io_toml(cfg) -> str:  # noqa: ANN001
@@ -319,37 +350,32 @@ def io_toml(cfg) -> str:  # noqa: ANN001
     return tomli_w.dumps({"reproduce": shown}).strip()
 
 
-def _to_html(md: str) -> str:
-    """A minimal Markdown → HTML rendering (tables, headings, images, code) for browsers."""
-    out, in_table, in_code = [], False, False
-    for line in md.splitlines():
-        if line.startswith("```"):
-            out.append("</pre>" if in_code else "<pre>")
-            in_code = not in_code
-            continue
-        if in_code:
-            out.append(html.escape(line))
-            continue
-        if line.startswith("|"):
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            if all(set(c) <= {"-"} for c in cells):
-                continue
-            if not in_table:
-                out.append("<table border=1 cellpadding=4>")
-                in_table = True
-            out.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-            continue
-        if in_table:
-            out.append("</table>")
-            in_table = False
-        if line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            out.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
-        elif line.startswith("!["):
-            src = line[line.index("(") + 1:-1]
-            out.append(f'<img src="{html.escape(src)}" style="max-width:100%">')
-        elif line.strip():
-            out.append(f"<p>{html.escape(line)}</p>")
-    if in_table:
-        out.append("</table>")
-    return "<html><body style='font-family:sans-serif'>\n" + "\n".join(out) + "\n</body></html>\n"
+#: The report page's stylesheet (inline: the page is one self-contained file).
+_CSS = ("body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1150px;margin:2em auto;"
+        "padding:0 1em;line-height:1.45;color:#1d1d1d}h1,h2{border-bottom:1px solid #ddd;padding-bottom:.2em}"
+        "table{border-collapse:collapse;margin:1em 0;font-size:.88em}th,td{border:1px solid #ccc;padding:.3em .6em;"
+        "text-align:left;vertical-align:top;font-variant-numeric:tabular-nums}thead{background:#f2f4f7}"
+        "tbody tr:nth-child(even){background:#fafafa}img{max-width:100%;height:auto;display:block;margin:1em 0}"
+        "code{background:#f4f4f4;padding:0 .2em}pre{background:#f4f4f4;padding:.8em;overflow-x:auto}")
+
+
+def to_html(md: str, base: Path, title: str) -> str:
+    """``md`` rendered by markdown-it-py (CommonMark + tables) as one self-contained UTF-8 page.
+
+    Every image whose file exists under ``base`` is embedded as a ``data:`` URI (the page can be mailed or served
+    alone); its Markdown alt text is kept. Raw HTML in ``md`` is escaped, not passed through.
+    """
+    parser = MarkdownIt("commonmark", {"html": False}).enable("table")
+    tokens = parser.parse(md)
+    for tok in tokens:
+        for child in tok.children or []:
+            if child.type == "image":
+                src = str(child.attrGet("src") or "")
+                path = Path(base) / src
+                if src and not src.startswith(("data:", "http:", "https:")) and path.is_file():
+                    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                    child.attrSet("src", f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}")
+    body = parser.renderer.render(tokens, parser.options, {})
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+            f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n{body}</body>\n</html>\n")

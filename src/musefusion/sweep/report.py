@@ -4,7 +4,7 @@ Written files (``<out>/``)::
 
     trials.csv               every trial: number, state, value, params, run dir
     best_trials.csv          the best COMPLETE trials by devel CCC
-    importances.json         fANOVA parameter importances (empty with < 2 complete trials or no variation)
+    importances.json         PED-ANOVA parameter importances (Optuna's default evaluator, named explicitly) (empty with < 2 complete trials or no variation)
     optimization_history.png devel CCC per trial and best so far (pruned trials marked)
     param_importances.png    importances as bars
     best_config.toml         the best trial's full RunConfig; ``musefusion train --config`` accepts it
@@ -92,13 +92,18 @@ def best_trials(table: pd.DataFrame, top: int = 10) -> pd.DataFrame:
     return done.sort_values(["devel_ccc", "number"], ascending=[False, True]).head(top).reset_index(drop=True)
 
 
+#: The parameter-importance method (Optuna's ``PedAnovaImportanceEvaluator``), as plots and docs name it.
+IMPORTANCE_METHOD = "PED-ANOVA"
+
+
 def _importances(study: Any) -> dict[str, float]:
     optuna = _optuna()
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
     if len(complete) < 2:
         return {}
     try:
-        return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
+        evaluator = optuna.importance.PedAnovaImportanceEvaluator()  # IMPORTANCE_METHOD
+        return {k: float(v) for k, v in optuna.importance.get_param_importances(study, evaluator=evaluator).items()}
     except (RuntimeError, ValueError) as exc:  # e.g. no parameter varies
         logger.warning("no parameter importances: %s", exc)
         return {}
@@ -121,6 +126,7 @@ def _plot_history(table: pd.DataFrame, path: Path) -> Path:
         ax.step(done["number"], done["devel_ccc"].cummax(), where="post", color="tab:red", label="best so far")
     ax.set_xlabel("trial")
     ax.set_ylabel("devel CCC (mean over seeds)")
+    ax.set_ylim(-0.1, 1.0)  # fixed: a change from 0.001 to 0.007 looks as small as it is
     ax.set_title("Optimisation history")
     ax.legend(loc="lower right")
     fig.tight_layout()
@@ -138,7 +144,7 @@ def _plot_importances(importances: dict[str, float], path: Path) -> Path:
     names = list(importances)[::-1]
     fig, ax = plt.subplots(figsize=(6, 0.4 * max(len(names), 1) + 1.2))
     ax.barh(names, [importances[n] for n in names], color="tab:blue")
-    ax.set_xlabel("importance (fANOVA, sums to 1)")
+    ax.set_xlabel(f"importance ({IMPORTANCE_METHOD}, sums to 1)")
     ax.set_title("Hyper-parameter importances" if names else "Hyper-parameter importances (too few trials)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)

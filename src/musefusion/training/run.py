@@ -89,8 +89,11 @@ def _write_seed_outputs(seed_dir: RunDir, model: torch.nn.Module, result: FitRes
                                   {s.id: (s.timestamps, p) for s, p in zip(seqs, preds, strict=True)})
         if part != Partition.TEST:
             ys = [s.y for s in seqs]
-            scores[f"{part.value}_ccc"] = ccc_concatenated(preds, ys)
-            scores[f"{part.value}_ccc_subject_mean"] = ccc_per_sequence_mean(preds, ys)
+            # a partition the model was fitted on scores in-sample, and says so (a final model's devel)
+            name = part.value + ("_in_sample" if part == Partition.DEVEL and part.value in cfg.data.train_partitions
+                                 else "")
+            scores[f"{name}_ccc"] = ccc_concatenated(preds, ys)
+            scores[f"{name}_ccc_subject_mean"] = ccc_per_sequence_mean(preds, ys)
     with fsutil.atomic_path(seed_dir.history) as tmp:
         pd.DataFrame(result.history).to_csv(tmp, index=False)
     fsutil.write_json(seed_dir.result, scores)
@@ -242,7 +245,8 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
         # matplotlib: imported only when a plot is drawn
         from musefusion.evaluation.plots import plot_run
 
-        plot_run(out, data)
+        plot_run(out, data, name=f"{'+'.join(cfg.data.features)} {cfg.model.name}, {cfg.data.target}, fit "
+                 f"{metrics['fit']}", in_sample="devel" in cfg.data.train_partitions)
     except Exception as exc:  # plotting must never lose a finished run
         logger.warning("could not draw plots for %s: %s", out, exc)
     fsutil.write_json(run.metrics, metrics)
