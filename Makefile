@@ -21,6 +21,7 @@ venv: $(BIN)/.installed
 sysdeps:
 	@missing=""; command -v espeak-ng >/dev/null 2>&1 || missing="espeak-ng"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
 	    || echo "warning: could not install$$missing (their tests will skip)"; fi
 
