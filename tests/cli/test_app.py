@@ -49,7 +49,7 @@ def test_a_missing_root_gives_one_error_line(tmp_path, capsys):
 def test_brackets_in_a_message_are_printed_verbatim(tmp_path, capsys):
     """Rich markup must not eat '[...]' in paths or messages."""
     root = tmp_path / "[data]" / "[red]corpora"
-    code = run_cli(["data", "check", root])
+    code = run_cli(["data", "check", "--data", root])
     assert code == 2
     assert f"'{root}' not found" in the_error_line(capsys.readouterr().err)
 
@@ -64,7 +64,7 @@ def test_a_bad_config_value_names_the_field(tmp_path, capsys):
 
 def test_debug_shows_the_traceback(tmp_path):
     with pytest.raises(MissingDataError, match="nowhere"):
-        main(["--debug", "data", "check", str(tmp_path / "nowhere")])
+        main(["--debug", "data", "check", "--data", str(tmp_path / "nowhere")])
 
 
 def test_usage_errors_keep_their_click_message_and_exit_code(capsys):

@@ -71,7 +71,7 @@ def test_synth_with_an_unknown_feature_exits_2(tmp_path, capsys):
 
 
 def test_check_a_good_corpus_exits_0(synth_stress, capsys):
-    code = run_cli(["data", "check", synth_stress, "--task", "stress"])
+    code = run_cli(["data", "check", "--data", synth_stress, "--task", "stress"])
     captured = capsys.readouterr()
     assert code == 0
     assert "corpus OK" in captured.out
@@ -91,7 +91,7 @@ def test_check_finds_the_root_in_the_environment(tiny_corpus, capsys, monkeypatc
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
 def test_check_a_broken_corpus_exits_1_and_lists_the_problem(tiny_corpus, capsys, fault):
     named = fault.mutate(tiny_corpus / "c3_muse_stress")
-    code = run_cli(["data", "check", tiny_corpus])
+    code = run_cli(["data", "check", "--data", tiny_corpus])
     captured = capsys.readouterr()
     assert code == 1
     problems = [line for line in captured.out.splitlines() if line.startswith("problem: ")]
@@ -102,8 +102,8 @@ def test_check_a_broken_corpus_exits_1_and_lists_the_problem(tiny_corpus, capsys
 
 
 @pytest.mark.parametrize(("args", "match"), [
-    (["nowhere"], r"Data root '.*nowhere' not found"),
-    (["TINY", "--task", "physio"], r"No MuSe corpus for task 'physio' under '.*'"),
+    (["--data", "nowhere"], r"Data root '.*nowhere' not found"),
+    (["--data", "TINY", "--task", "physio"], r"No MuSe corpus for task 'physio' under '.*'"),
     ([], r"No data root given: pass --data ROOT or set \$MUSEFUSION_DATA"),
 ])
 def test_check_without_a_corpus_exits_2_with_one_error_line(tiny_corpus, tmp_path, capsys, args, match):
@@ -120,7 +120,7 @@ def test_check_without_a_corpus_exits_2_with_one_error_line(tiny_corpus, tmp_pat
 
 
 def test_check_with_an_unknown_task_is_a_usage_error(tiny_corpus, capsys):
-    code = run_cli(["data", "check", tiny_corpus, "--task", "humor"])
+    code = run_cli(["data", "check", "--data", tiny_corpus, "--task", "humor"])
     err = capsys.readouterr().err
     assert code == 2
     assert "Invalid value for '--task'" in err and "Traceback" not in err

@@ -48,7 +48,7 @@ def test_synth_writes_the_download_names_and_bio_reads_them(tmp_path, capsys):
     assert {"BPM", "ECG", "resp"} <= set(folders) and "RESP" not in folders
     header = (root / "c3_muse_stress" / "feature_segments" / "resp" / "1.csv").read_text().splitlines()[0]
     assert header == "timestamp,segment_id,resp"
-    assert run_cli(["data", "check", root]) == 0
+    assert run_cli(["data", "check", "--data", root]) == 0
     assert "--features bio reads: ECG + resp + BPM" in capsys.readouterr().out
     assert run_cli(["train", "--data", root, "--features", "bio", *TINY, "--out", tmp_path / "run"]) == 0
     assert load_run_config(tmp_path / "run").data.features == ("ECG", "resp", "BPM")
@@ -69,7 +69,7 @@ def test_a_biosignals_folder_stands_in_for_bio(tmp_path, capsys):
                     "biosignals"]) == 0
     f = root / "c3_muse_stress" / "feature_segments" / "biosignals" / "1.csv"
     assert f.read_text().splitlines()[0] == "timestamp,segment_id,ECG,resp,BPM"
-    assert run_cli(["data", "check", root]) == 0
+    assert run_cli(["data", "check", "--data", root]) == 0
     assert "--features bio reads: biosignals" in capsys.readouterr().out
     assert run_cli(["train", "--data", root, "--features", "bio", *TINY, "--out", tmp_path / "run"]) == 0
     assert load_run_config(tmp_path / "run").data.features == ("biosignals",)
@@ -149,7 +149,7 @@ def test_printed_paths_are_whole_lines_in_any_terminal_width(long_dir, columns, 
     r = _cli(["predict-recording", "--audio", speech_wav, "--model", run, "--out", base / "curves"], columns, base)
     assert r.returncode == 0, r.stderr
     _assert_whole(base / "curves" / "curves.csv", r.stdout)
-    r = _cli(["data", "check", data], columns, base)
+    r = _cli(["data", "check", "--data", data], columns, base)
     assert r.returncode == 0 and "│ egemaps " in r.stdout  # the table is printed at its natural width
     assert all("…" not in line for line in r.stdout.splitlines())
 

@@ -283,15 +283,15 @@ CASES = [
          setup=_seconds),
     Case("feature_file_links_to_etc_passwd", lambda w: _train(w), r"'{path}' is a symbolic link out of the corpus",
          setup=_symlink_out),
-    Case("data_check_of_a_link_to_etc_passwd", lambda w: ["data", "check", w.data],
+    Case("data_check_of_a_link_to_etc_passwd", lambda w: ["data", "check", "--data", w.data],
          r"'{path}' is a symbolic link out of the corpus", setup=_symlink_out, code=1),
-    Case("data_check_no_devel_subject", lambda w: ["data", "check", w.data], r"lists no devel subject",
+    Case("data_check_no_devel_subject", lambda w: ["data", "check", "--data", w.data], r"lists no devel subject",
          setup=_drop_partition("devel"), code=1),
-    Case("data_check_no_train_subject", lambda w: ["data", "check", w.data], r"lists no train subject",
+    Case("data_check_no_train_subject", lambda w: ["data", "check", "--data", w.data], r"lists no train subject",
          setup=_drop_partition("train"), code=1),
-    Case("data_check_features_hours_off", lambda w: ["data", "check", w.data],
+    Case("data_check_features_hours_off", lambda w: ["data", "check", "--data", w.data],
          r"'{path}' does not overlap its label grid at all", setup=_hours_off, code=1),
-    Case("data_check_inf_label", lambda w: ["data", "check", w.data], r"column 'value' holds 1 infinite",
+    Case("data_check_inf_label", lambda w: ["data", "check", "--data", w.data], r"column 'value' holds 1 infinite",
          setup=lambda w: _edit(w.corpus / "label_segments" / "valence" / f"{_devel_id(w)}.csv",
                                lambda ls: [ls[0], ls[1].rsplit(",", 1)[0] + ",inf", *ls[2:]]),
          code=1),
@@ -375,7 +375,7 @@ CHECKED = [f for f in corpus_faults.FAULTS if f.in_check]
 def test_corpus_fault_is_a_data_check_problem(tiny_corpus, capsys, fault):
     named = fault.mutate(tiny_corpus / "c3_muse_stress")
     before = digest(tiny_corpus)
-    code = run(["data", "check", tiny_corpus])
+    code = run(["data", "check", "--data", tiny_corpus])
     out = capsys.readouterr()
     assert code == 1 and "Traceback" not in out.err
     problems = [line for line in out.out.splitlines() if line.startswith("problem:")]

@@ -9,22 +9,31 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
+from musefusion import __version__
 from musefusion.cli import data as data_cmds
 from musefusion.cli.parsing import Command
 from musefusion.errors import MuseFusionError
 from musefusion.fsutil import OUTPUT_ERRNOS
 from musefusion.progress import configure_logging, err
 
-app = typer.Typer(help="musefusion: time-continuous multimodal emotion recognition on MuSe corpora "
+app = typer.Typer(rich_markup_mode=None, help="musefusion: time-continuous multimodal emotion recognition on MuSe corpora "
                        "(Hybrid Multimodal Fusion, MuSe 2021).", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 _state = {"debug": False}
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"musefusion {__version__}")
+        raise typer.Exit(0)
 
 
 @app.callback()
 def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the musefusion version and exit.",
+                                          is_eager=True, callback=_print_version)] = False,
 ) -> None:
     """Configure logging for every command."""
     _state["debug"] = debug
@@ -56,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
         # standalone_mode=False makes click *return* the code of a raised typer.Exit instead of raising it
-        code = app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False, prog_name="musefusion")
     except MuseFusionError as exc:
         if _state["debug"]:
             raise

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from musefusion import fsutil, rundir
 from musefusion.cli.options import DataOpt, SeedOpt, TaskOpt
-from musefusion.cli.parsing import Command
+from musefusion.cli.parsing import Command, Group
 from musefusion.cli.reproduce import reproduce_shown
 from musefusion.config import resolve_data_root
 from musefusion.data.check import check_corpus
@@ -23,7 +23,7 @@ from musefusion.progress import out as console
 from musefusion.progress import print_table
 from musefusion.types import Task
 
-data_app = typer.Typer(help="Inspect and validate corpora.", no_args_is_help=True)
+data_app = typer.Typer(rich_markup_mode=None, cls=Group, help="Inspect and validate corpora.", no_args_is_help=True)
 
 
 def _parse_split(split: str) -> tuple[int, int, int]:
@@ -55,7 +55,10 @@ def synth(
                                             "it, only a synthetic corpus of the same settings is rewritten).")]
     = False,
 ) -> None:
-    """Write a synthetic Ulm-TSST-like corpus in the MuSe 2021 layout (deterministic for a seed)."""
+    """Write a synthetic Ulm-TSST-like corpus in the MuSe 2021 layout (deterministic for a seed).
+
+    Example: `musefusion synth data --task physio --variant bio-led --seed 3`.
+    """
     if out.exists() and not out.is_dir():
         raise ConfigError(f"OUT '{out}' is a file, not a folder; pass the data root to write the corpus under.")
     n_train, n_devel, n_test = _parse_split(split)
@@ -77,13 +80,14 @@ def _synthesize_shown(out: Path, cfg: SynthConfig, overwrite: bool) -> None:
 
 @data_app.command("check", cls=Command)
 def check(
-    root: Annotated[Path | None, typer.Argument(help="Data root or corpus folder (default $MUSEFUSION_DATA).",
-                                                 show_default=False)] = None,
-    task: TaskOpt = Task.STRESS,
     data: DataOpt = None,
+    task: TaskOpt = Task.STRESS,
 ) -> None:
-    """Validate a corpus and print a summary; exit 1 with the list of problems when it is broken."""
-    if not _check_shown(resolve_data_root(root or data), task):
+    """Validate a corpus and print a summary; exit 1 with the list of problems when it is broken.
+
+    Example: `musefusion data check --data ~/muse --task physio`.
+    """
+    if not _check_shown(resolve_data_root(data), task):
         raise typer.Exit(1)
 
 
@@ -123,7 +127,10 @@ def demo(
     minutes: Annotated[float, typer.Option(help="Synthetic recording length per subject in minutes.")] = 5.0,
     variant: VariantOpt = Variant.DEFAULT,
 ) -> None:
-    """The main job on the embedded default: synthesise the default corpus, check it, reproduce the paper."""
+    """The main job on the embedded default: synthesise the default corpus, check it, reproduce the paper.
+
+    Example: `musefusion demo --out demo (what `make demo` runs)`.
+    """
     rundir.check_out(out, "demo")
     corpus_root = out / "data"
     stamp = corpus_root / task.corpus_dirs[0] / "metadata" / "synth.toml"

@@ -82,7 +82,10 @@ def extract(
     resp_channel: RespChannelOpt = None,
     overwrite: Annotated[bool, typer.Option(help="Re-extract ids whose outputs already exist.")] = False,
 ) -> None:
-    """Extract eGeMAPS, VGGish, VGG-Face and ECG/resp/BPM features onto the 500 ms grid."""
+    """Extract eGeMAPS, VGGish, VGG-Face and ECG/resp/BPM features onto the 500 ms grid.
+
+    Example: `musefusion extract --audio talk.wav --video talk.mp4 --bio talk_ecg.csv --id 1 --out mycorpus`.
+    """
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out '{out}' is a file, not a folder; pass the data root to write the corpus under.")
     single = [p for p in (audio, video, bio) if p is not None]
@@ -128,7 +131,10 @@ def predict_recording(
     ecg_channel: EcgChannelOpt = None,
     resp_channel: RespChannelOpt = None,
 ) -> None:
-    """Emotion curves for a new recording: extract the features the models need, run them, write CSV + PNG."""
+    """Emotion curves for a new recording: extract the features the models need, run them, write CSV + PNG.
+
+    Example: `musefusion predict-recording --model runs/egemaps-lstm --audio talk.wav --out curves`.
+    """
     if audio is None and video is None and bio is None:
         raise ConfigError("Give at least one recording: --audio, --video and/or --bio.")
     cfg = ExtractConfig(egemaps_win_s=egemaps_win_s, vggish_weights=vggish_weights, vggface_weights=vggface_weights,

@@ -32,7 +32,10 @@ def fuse(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Refit and replace the fusion run in --out (another "
                                             "config's or this one's).")] = False,
 ) -> None:
-    """Late fusion: a Bi-LSTM (32 cells) over the prediction streams of unimodal runs (paper Eq. 12-14)."""
+    """Late fusion: a Bi-LSTM (32 cells) over the prediction streams of unimodal runs (paper Eq. 12-14).
+
+    Example: `musefusion fuse --streams runs/a runs/v runs/b --names A V B --out fusion/avb`.
+    """
     # torch: imported on first use, so the CLI starts without it
     from musefusion.fusion.late import FusionConfig
 

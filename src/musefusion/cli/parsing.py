@@ -79,8 +79,54 @@ def _once(option: Any, flag: str) -> None:
     option.process = process
 
 
+def _is_argument(param: Any) -> bool:
+    return getattr(param, "param_type_name", "") == "argument"
+
+
+def _metavar(param: Any, ctx: Any) -> str | None:
+    """The metavar an option without one shows: N for a whole number, PATH for a path, NAME... for several values,
+    else the option's own name (``--target TARGET``); a choice keeps typer's ``<a|b>``."""
+    shown = str(param.display_type(ctx)) if callable(getattr(param, "display_type", None)) else ""
+    if not shown.startswith("<") or "|" in shown:
+        return None
+    name = param.name.upper()
+    if shown.startswith("<list["):
+        return f"{name[:-1] if name.endswith('S') else name}..."
+    return {"<int>": "N", "<path>": "PATH"}.get(shown, name)
+
+
+def _short_help(command: Any) -> str:
+    """A command's first docstring paragraph, whole (click cuts it at 45 characters with '...')."""
+    text = command.short_help or command.help or ""
+    return " ".join(text.split("\n\n")[0].split())
+
+
 class Command(TyperCommand):
-    """A typer command whose options follow the module's rules (several values per flag, no repeats)."""
+    """A typer command whose options follow the module's rules (several values per flag, no repeats) and whose
+    help shows real metavars (``--seeds SEED...``, ``--epochs N``, ``RUN_DIR``) instead of Python types, and its
+    summary uncut in the command list."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        for param in self.params:
+            if _is_argument(param):
+                if param.metavar is None:
+                    param.metavar = param.name.upper() + ("..." if param.nargs != 1 else "")
+                param.display_type_rich = lambda ctx=None: ""  # no Python type (<list[Path]>) beside the name
+            elif getattr(param, "metavar", "") is None and not getattr(param, "is_flag", True):
+                param.metavar = _metavar(param, ctx)
+        super().format_help(ctx, formatter)
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = ["[OPTIONS]"] if self.get_params(ctx) and any(not _is_argument(p) for p in self.params) else []
+        for p in self.params:
+            if _is_argument(p):
+                name = p.metavar or p.name.upper()
+                name += "..." if p.nargs != 1 and not name.endswith("...") else ""
+                pieces.append(name if p.required else f"[{name}]")
+        return pieces
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return _short_help(self)
 
     def make_parser(self, ctx: Any) -> Any:
         parser = super().make_parser(ctx)
@@ -96,7 +142,14 @@ class Command(TyperCommand):
         return parser
 
 
-class DefaultCommandGroup(TyperGroup):
+class Group(TyperGroup):
+    """A command group whose summary is not cut in its parent's command list."""
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return _short_help(self)
+
+
+class DefaultCommandGroup(Group):
     """A command group that runs :attr:`default_command` when the first argument is an option.
 
     ``musefusion sweep --data ...`` means ``musefusion sweep run --data ...``; ``sweep --help`` still shows the group.

@@ -81,7 +81,10 @@ def reproduce(
         help="Train nothing: print the jobs per stage and the wall time projected on this machine from one "
              "measured epoch per row.")] = False,
 ) -> None:
-    """Run the whole paper (Tables 2-6) on a corpus and write report.md beside the paper's numbers."""
+    """Run the whole paper (Tables 2-6) on a corpus and write report.md beside the paper's numbers.
+
+    Example: `musefusion reproduce --data data --task stress --profile quick --out out/stress`.
+    """
     cfg = ReproduceConfig(root=resolve_data_root(data), task=task, profile=profile, workers=workers,
                           test_labels=test_labels, row_configs=tuple(str(p) for p in row_config or ()),
                           seeds=tuple(seeds or ()), stage=stage, all_models=all_models, baseline=baseline,

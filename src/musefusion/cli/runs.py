@@ -24,7 +24,7 @@ class _RunsGroup(DefaultCommandGroup):
     default_on_positional = True
 
 
-runs_app = typer.Typer(cls=_RunsGroup, no_args_is_help=True,
+runs_app = typer.Typer(rich_markup_mode=None, cls=_RunsGroup, no_args_is_help=True,
                        help="List and compare finished runs (train, sweep trials, fold/final models, fusion). "
                             "`musefusion runs ROOT` is short for `runs list ROOT`.")
 

@@ -25,7 +25,10 @@ def submit(
                                             "(only its target folders are replaced; nothing else is deleted).")]
     = False,
 ) -> None:
-    """Write the test predictions of finished runs in the MuSe submission layout, then validate them."""
+    """Write the test predictions of finished runs in the MuSe submission layout, then validate them.
+
+    Example: `musefusion submit fusion/arousal fusion/valence --data data --out submission`.
+    """
     sub = write_submission(list(runs), out, overwrite=overwrite)
     console.print("wrote submission to", markup=False)
     console.print(Text(str(sub), style="bold"))
@@ -38,7 +41,10 @@ def validate(
     data: DataOpt = None,
     task: TaskOpt = Task.STRESS,
 ) -> None:
-    """Check a submission's ids, timestamps, row counts, NaN/inf and value ranges; exit 1 listing every problem."""
+    """Check a submission's ids, timestamps, row counts, NaN/inf and value ranges; exit 1 listing every problem.
+
+    Example: `musefusion validate-submission submission --data data --task stress`.
+    """
     _report_problems(validate_submission(sub, resolve_data_root(data), task))
 
 

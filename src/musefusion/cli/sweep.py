@@ -35,7 +35,7 @@ from musefusion.sweep.grid import grid_points, load_space, paper_space
 from musefusion.sweep.report import report_study
 from musefusion.sweep.runner import check_storage_url, quiet_optuna, redact_url, run_sweep, target_trials
 
-sweep_app = typer.Typer(cls=DefaultCommandGroup,
+sweep_app = typer.Typer(rich_markup_mode=None, cls=DefaultCommandGroup,
                         help="Hyper-parameter sweeps (paper Sec. 5.2 grid) with Optuna: resumable, several "
                              "workers and machines on one study. `musefusion sweep --data ...` is short for `sweep run --data ...`.",
                         no_args_is_help=True)
@@ -93,7 +93,10 @@ def run(
     dry_run: Annotated[bool, typer.Option(help="Print the resolved sweep (base config, space, grid size) and "
                                           "exit.")] = False,
 ) -> None:
-    """Sweep a model's hyper-parameters on devel CCC; rerun the same command to resume after a crash or kill."""
+    """Sweep a model's hyper-parameters on devel CCC; rerun the same command to resume after a crash or kill.
+
+    Example: `musefusion sweep --data data --model lstm --features egemaps --trials 40 --workers 2`.
+    """
     overrides: dict[str, dict[str, Any]] = {
         "data": {"root": str(data) if data else None, "task": task.value if task else None, "target": target,
                  "features": list(features) if features else None, "win_len": win_len, "hop_len": hop_len},
@@ -164,7 +167,10 @@ def report(
     top: Annotated[int, typer.Option(help="Rows in the best-trials table.")] = 10,
     data: DataOpt = None,
 ) -> None:
-    """Best trials, parameter importances, optimisation history plots and the best config as TOML."""
+    """Best trials, parameter importances, optimisation history plots and the best config as TOML.
+
+    Example: `musefusion sweep report --study lstm-arousal`.
+    """
     url = storage or _default_storage(study, None)
     if out is None:
         out = (Path(url[len("sqlite:///"):]).parent / "report" if check_storage_url(url) == "sqlite"

@@ -120,7 +120,10 @@ def train(
                                             "reusing or resuming it.")] = False,
     dry_run: Annotated[bool, typer.Option(help="Print the resolved config and exit.")] = False,
 ) -> None:
-    """Train a unimodal model (one per seed), keep the best epoch and seed on devel, write a run directory."""
+    """Train a unimodal model (one per seed), keep the best epoch and seed on devel, write a run directory.
+
+    Example: `musefusion train --data data --features egemaps --model lstm --seeds 1 2 3 --out runs/egemaps-lstm`.
+    """
     overrides: dict[str, dict[str, Any]] = {
         "data": {"root": str(data) if data else None, "task": task.value if task else None, "target": target,
                  "features": list(features) if features else None, "win_len": win_len, "hop_len": hop_len,
@@ -153,7 +156,10 @@ def evaluate(
                                                      "<synth out>/test_labels).", show_default=False)] = None,
     data: DataOpt = None,
 ) -> None:
-    """Rescore a run's saved predictions against the labels (and the test labels when given)."""
+    """Rescore a run's saved predictions against the labels (and the test labels when given).
+
+    Example: `musefusion evaluate runs/egemaps-lstm --test-labels data/test_labels`.
+    """
     # torch: imported on first use, so the CLI starts without it
     from musefusion.evaluation.scoring import score_predictions
 
@@ -184,7 +190,10 @@ def predict(
     out: Annotated[Path | None, typer.Option(help="Where to write predictions/<partition>/<id>.csv "
                                              "[default: RUN_DIR/predict].", show_default=False)] = None,
 ) -> None:
-    """Run a saved model on a corpus's features (normalised with the statistics it was trained with)."""
+    """Run a saved model on a corpus's features (normalised with the statistics it was trained with).
+
+    Example: `musefusion predict runs/egemaps-lstm --data other_corpus --out predictions`.
+    """
     # torch: imported on first use, so the CLI starts without it
     from musefusion.training.loop import predict_arrays, resolve_device
 
