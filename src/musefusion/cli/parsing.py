@@ -111,7 +111,8 @@ class Command(TyperCommand):
             if _is_argument(param):
                 if param.metavar is None:
                     param.metavar = param.name.upper() + ("..." if param.nargs != 1 else "")
-                param.display_type_rich = lambda ctx=None: ""  # no Python type (<list[Path]>) beside the name
+                # no Python type (<list[Path]>) beside the name
+                param.display_type_rich = lambda ctx=None: ""  # type: ignore[attr-defined]
             elif getattr(param, "metavar", "") is None and not getattr(param, "is_flag", True):
                 param.metavar = _metavar(param, ctx)
         super().format_help(ctx, formatter)
