@@ -2,9 +2,19 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from musefusion.api import fuse, reproduce, run_config, train
+from musefusion.api import (
+    ReproduceResult,
+    ccc,
+    evaluate,
+    extract,
+    fuse,
+    load_corpus,
+    reproduce,
+    run_config,
+    train,
+)
 from musefusion.config import DataConfig
-from musefusion.data.corpus import CorpusData, Sequence, load_corpus
+from musefusion.data.corpus import CorpusData, Sequence
 from musefusion.data.synth import SynthConfig, synthesize
 from musefusion.errors import (
     CheckpointError,
@@ -23,6 +33,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 
 __all__ = [
     "CheckpointError", "ConfigError", "CorpusData", "DataConfig", "DataFormatError", "FillPolicy",
-    "MissingDataError", "MissingDependencyError", "Modality", "MuseFusionError", "Partition", "Sequence",
-    "SynthConfig", "Task", "__version__", "fuse", "load_corpus", "reproduce", "run_config", "synthesize", "train",
+    "MissingDataError", "MissingDependencyError", "Modality", "MuseFusionError", "Partition", "ReproduceResult",
+    "Sequence", "SynthConfig", "Task", "__version__", "ccc", "evaluate", "extract", "fuse", "load_corpus",
+    "reproduce", "run_config", "synthesize", "train",
 ]

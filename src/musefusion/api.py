@@ -1,22 +1,30 @@
 """The Python API: what the commands do, callable from a notebook or a script.
 
-Each function takes the same settings as its command, by name, and returns the result object the command prints
-from; the commands in ``musefusion.cli`` are thin shells over these (progress display and messages only).
-
-A session in a notebook (``tests/test_api.py`` runs the same on a small corpus)::
+Each function takes the same settings as its command, by name, and returns a result object (scores, and the
+predictions and learning curves as DataFrames); a run directory is written where you ask for one (``out=``),
+else into a temporary folder that lives as long as the result. The commands in ``musefusion.cli`` are thin shells
+over the same code (progress display and messages only). ``docs/api.md`` walks through a session;
+``tests/test_api.py`` runs one on a small corpus::
 
     import musefusion as mf
-    run = mf.train("demo/data", target="valence", features=["vggface"], model="lstm", epochs=8)
-    run.devel_ccc, run.run_dir
+    a = mf.train("demo/data", target="valence", features=["vggface"], model="lstm", epochs=8)
+    v = mf.train("demo/data", target="valence", features=["egemaps"], model="lstm", epochs=8)
+    a.devel_ccc, a.predictions("devel").head(), a.history()
+    fused = mf.fuse([a, v], names=["V", "A"], out="runs/fused-va")   # written: asked for with out=
+    mf.evaluate(fused)                                                # scores per partition, a DataFrame
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from musefusion import fsutil, rundir
 from musefusion.config import (
@@ -28,10 +36,14 @@ from musefusion.config import (
     resolve_data_root,
     unknown_key_error,
 )
-from musefusion.data.corpus import find_corpus_dir, load_corpus
+from musefusion.data import corpus as _corpus
+from musefusion.data.corpus import CorpusData, find_corpus_dir
 from musefusion.errors import ConfigError
-from musefusion.pipelines.reproduce import ReproduceConfig
+from musefusion.pipelines.report import ReproduceSummary
+from musefusion.pipelines.reproduce import ReproduceConfig, summarize
 from musefusion.pipelines.reproduce import reproduce as run_reproduce
+from musefusion.rundir import RunDir
+from musefusion.types import Partition
 
 logger = logging.getLogger(__name__)
 
@@ -154,8 +166,16 @@ def train_config(cfg: RunConfig, out: str | Path | None = None, *, overwrite: bo
     from musefusion.training.run import train_run
 
     cfg, out = prepare_train(cfg, out, overwrite=overwrite)
-    corpus = load_corpus(cfg.data)
+    corpus = _corpus.load_corpus(cfg.data)
     return train_run(cfg, out, data=corpus, on_epoch=on_epoch, resume=not overwrite)
+
+
+def _scratch(out: str | Path | None, what: str) -> tuple[Path, Any]:
+    """``out``, or a run folder inside a new temporary directory (returned too: it lives as long as it is held)."""
+    if out is not None:
+        return Path(out), None
+    holder = tempfile.TemporaryDirectory(prefix=f"musefusion-{what}-")
+    return Path(holder.name) / what, holder
 
 
 def train(data: str | Path | None = None, *, out: str | Path | None = None, overwrite: bool = False,
@@ -165,17 +185,27 @@ def train(data: str | Path | None = None, *, out: str | Path | None = None, over
 
     Args:
         data: the data root.
-        out: the run directory (see :func:`train_config`).
+        out: the run directory to write; None (default): a temporary one, removed with the result.
         overwrite: replace what ``out`` holds.
         config_file: a TOML file the fields override.
         on_epoch: progress callback ``on_epoch(seed, row)``.
         **fields: run settings by name (``target``, ``features``, ``model``, ``epochs``, ``seeds``, ``hidden``, ...).
 
     Returns:
-        The :class:`musefusion.training.run.RunResult` (``.metrics``, ``.devel_ccc``, ``.run_dir``).
+        A :class:`musefusion.training.run.RunResult`: ``.devel_ccc``, ``.metrics``, ``.predictions(partition)``
+        and ``.history()`` (DataFrames), ``.run_dir``.
+
+    Examples:
+        >>> import musefusion as mf  # doctest: +SKIP
+        >>> run = mf.train("demo/data", features="egemaps", model="lstm", epochs=4)  # doctest: +SKIP
+        >>> run.predictions("devel").columns.tolist()  # doctest: +SKIP
+        ['id', 'timestamp', 'prediction']
     """
-    return train_config(run_config(data, config_file=config_file, **fields), out, overwrite=overwrite,
-                        on_epoch=on_epoch)
+    out, holder = _scratch(out, "run")
+    result = train_config(run_config(data, config_file=config_file, **fields), out, overwrite=overwrite,
+                          on_epoch=on_epoch)
+    result.holder = holder
+    return result
 
 
 def default_fusion_out(cfg: Any) -> Path:
@@ -188,15 +218,19 @@ def default_reproduce_out(cfg: Any) -> Path:
     return Path("runs") / f"reproduce-{cfg.task.value}-{cfg.profile}{'-tuned' if cfg.tune else ''}"
 
 
-def fuse(streams: Iterable[str | Path], *, out: str | Path | None = None, overwrite: bool = False,
-         **fields: Any) -> dict[str, Any]:
-    """Late fusion of unimodal runs' prediction streams (``musefusion fuse``); returns the fusion's metrics.
+def fuse(streams: Iterable[Any], *, out: str | Path | None = None, overwrite: bool = False,
+         **fields: Any) -> Any:
+    """Late fusion of unimodal runs' prediction streams (``musefusion fuse``).
 
     Args:
-        streams: unimodal run directories.
-        out: the fusion run directory (default ``runs/fusion-<names>-<config hash>``).
+        streams: unimodal runs: run directories or the results :func:`train` returned.
+        out: the fusion run directory to write; None (default): a temporary one, removed with the result.
         overwrite: refit and replace what ``out`` holds.
         **fields: FusionConfig fields by name (``names``, ``train_on``, ``folds``, ``epochs``, ``seeds``, ...).
+
+    Returns:
+        A :class:`musefusion.training.run.RunResult` of the fusion run (``.metrics["stream_devel_ccc"]`` holds
+        each stream's devel CCC).
     """
     # torch: imported on first use, so the CLI starts without it
     from musefusion.fusion.late import FusionConfig
@@ -204,33 +238,156 @@ def fuse(streams: Iterable[str | Path], *, out: str | Path | None = None, overwr
     # torch: imported on first use, so the CLI starts without it
     from musefusion.fusion.late import fuse as fuse_streams
 
+    # torch: imported on first use, so the CLI starts without it
+    from musefusion.training.run import RunResult
+
     known = {f.name for f in dataclasses.fields(FusionConfig)} - {"streams"}
     for key in fields:
         if key not in known:
             raise unknown_key_error("the fusion settings", key, known)
-    cfg = FusionConfig.from_dict({"streams": [str(s) for s in streams],
+    streams = list(streams)
+    cfg = FusionConfig.from_dict({"streams": [str(getattr(s, "run_dir", s)) for s in streams],
                                   **{k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}})
-    out = Path(out) if out is not None else default_fusion_out(cfg)
-    rundir.check_out(out, "run", overwrite)
-    return fuse_streams(cfg, Path(out), resume=not overwrite, overwrite=overwrite)
+    target, holder = (Path(out), None) if out is not None else _scratch(None, "fusion")
+    rundir.check_out(target, "run", overwrite)
+    metrics = fuse_streams(cfg, target, resume=not overwrite, overwrite=overwrite)
+    # a temporary fusion keeps its temporary streams alive too (their folders are named in its config)
+    return RunResult(target, metrics, holder=(holder, [getattr(s, "holder", None) for s in streams]))
 
 
-def reproduce(data: str | Path | None = None, *, out: str | Path | None = None, **fields: Any) -> Path:
-    """Every table of the paper on one corpus (``musefusion reproduce``); returns the report's path.
+def evaluate(run: Any, data: str | Path | None = None, test_labels: str | Path | None = None) -> pd.DataFrame:
+    """Score a run's saved predictions against the labels (``musefusion evaluate``, nothing written).
+
+    Args:
+        run: a run directory (unimodal or fusion) or a result of :func:`train` / :func:`fuse`.
+        data: the data root (default: the one the run was trained on).
+        test_labels: a folder of true test labels; test is scored only with it.
+
+    Returns:
+        One row per scored partition (index ``partition``): ``ccc``, ``ccc_subject_mean``, ``pcc``, ``rmse``,
+        ``subjects``.
+    """
+    # torch: imported on first use, so the CLI starts without it
+    from musefusion.evaluation.scoring import score_predictions
+
+    run_dir = Path(getattr(run, "run_dir", run))
+    record = RunDir(run_dir).read_record()  # a unimodal or a fusion run: both record their [data] section
+    if not isinstance(record.get("data"), dict):
+        raise ConfigError(f"'{RunDir(run_dir).config}' has no [data] section; give a run directory written by "
+                          "train or fuse.")
+    data_cfg = DataConfig.from_dict(record["data"])
+    rows = {}
+    for part in Partition:
+        pred_dir = RunDir(run_dir).predictions(part.value)
+        if not pred_dir.is_dir() or (part == Partition.TEST and test_labels is None):
+            continue
+        rows[part.value] = score_predictions(pred_dir, Path(data) if data else data_cfg.root, data_cfg.task,
+                                             data_cfg.target, part, Path(test_labels) if test_labels else None)
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "partition"
+    return frame
+
+
+def load_corpus(data: str | Path | DataConfig | None = None, **fields: Any) -> CorpusData:
+    """A corpus as aligned arrays on the 2 Hz label grid, one :class:`Sequence` per subject and partition.
+
+    Args:
+        data: the data root, or a ready :class:`DataConfig`.
+        **fields: DataConfig fields by name (``task``, ``target``, ``features``, ``fill``, ...).
+
+    Examples:
+        >>> corpus = load_corpus("demo/data", features=["egemaps", "vggface"], target="valence")  # doctest: +SKIP
+        >>> [len(s) for s in corpus.partition("devel")][:3]  # doctest: +SKIP
+        [600, 612, 588]
+    """
+    if isinstance(data, DataConfig):
+        if fields:
+            raise ConfigError("load_corpus: give either a DataConfig or fields, not both.")
+        return _corpus.load_corpus(data)
+    known = {f.name for f in dataclasses.fields(DataConfig)} - {"root"}
+    for key in fields:
+        if key not in known:
+            raise unknown_key_error("the data settings", key, known)
+    return _corpus.load_corpus(run_config(data, **fields).data)
+
+
+def extract(audio: str | Path | None = None, video: str | Path | None = None, bio: str | Path | None = None,
+            features: Iterable[str] | None = None, **settings: Any) -> dict[str, pd.DataFrame]:
+    """Features of one recording on the 500 ms grid, in memory (``musefusion extract`` without writing).
+
+    Args:
+        audio, video, bio: the recording's files (any of them).
+        features: which to extract (default: every one its files allow: egemaps, vggish, vggface, ECG, resp, BPM).
+        **settings: ExtractConfig fields (``vggish_weights``, ``vggface_weights``, ``mtcnn_weights``, ...).
+
+    Returns:
+        Feature -> DataFrame with a ``timestamp`` column (ms) and the feature's named columns.
+    """
+    # torch (and opensmile, optional): imported on first use
+    from musefusion.features.extract import ExtractConfig, extract_file
+
+    known = {f.name for f in dataclasses.fields(ExtractConfig)}
+    for key in settings:
+        if key not in known:
+            raise unknown_key_error("the extract settings", key, known)
+    got = extract_file(audio, video, bio, list(features) if features is not None else None,
+                       ExtractConfig(**settings) if settings else None)
+    return {name: pd.DataFrame(values, columns=got.columns[name]).assign(timestamp=ts)[["timestamp",
+                                                                                       *got.columns[name]]]
+            for name, (ts, values) in got.items()}
+
+
+def ccc(prediction: np.ndarray | Iterable[float], label: np.ndarray | Iterable[float]) -> float:
+    """Concordance correlation coefficient (paper Eq. 20) of two equally long sequences; NaN labels are skipped.
+
+    Examples:
+        >>> round(ccc([0.1, 0.4, 0.35, 0.8], [0.0, 0.5, 0.3, 0.9]), 4)
+        0.9331
+    """
+    # torch: imported on first use, so the CLI starts without it
+    from musefusion.evaluation.metrics import ccc as _ccc
+
+    return _ccc(np.asarray(prediction, dtype=float), np.asarray(label, dtype=float))
+
+
+@dataclasses.dataclass
+class ReproduceResult:
+    """A reproduction: its folder, its report and every number the report shows."""
+
+    out: Path
+    report: Path  # report.md (report.html beside it)
+    summary: ReproduceSummary
+
+    def unimodal(self) -> pd.DataFrame:
+        """Tables 2/3: one row per (features, model, target) with the devel CCC mean, std and best seed's."""
+        rows = [{"features": f, "modality": m, "model": model, "target": t,
+                 **{k: v for k, v in r.items() if not isinstance(v, dict | list)}}
+                for (f, m, model, t), r in self.summary.runs["unimodal"].items()]
+        return pd.DataFrame(rows)
+
+
+def reproduce(data: str | Path | None = None, *, out: str | Path | None = None, **fields: Any) -> ReproduceResult:
+    """Every table of the paper on one corpus (``musefusion reproduce``).
 
     Args:
         data: the data root.
-        out: the output folder (default ``runs/reproduce-<task>-<profile>``).
+        out: the output folder (default ``runs/reproduce-<task>-<profile>``: a reproduction is always written,
+            it is resumable).
         **fields: ReproduceConfig fields by name (``task``, ``profile``, ``workers``, ``seeds``, ``stage``, ...).
+
+    Returns:
+        A :class:`ReproduceResult`: ``.report``, ``.unimodal()`` (a DataFrame), ``.summary`` (every number).
     """
     known = {f.name for f in dataclasses.fields(ReproduceConfig)} - {"root"}
     for key in fields:
         if key not in known:
             raise unknown_key_error("the reproduce settings", key, known)
     cfg = ReproduceConfig(root=resolve_data_root(data), **fields)
-    out = Path(out) if out is not None else default_reproduce_out(cfg)
-    rundir.check_out(out, "reproduce", cfg.overwrite)
-    return run_reproduce(cfg, out)
+    target = Path(out) if out is not None else default_reproduce_out(cfg)
+    rundir.check_out(target, "reproduce", cfg.overwrite)
+    report = run_reproduce(cfg, target)
+    return ReproduceResult(target, report, summarize(target, cfg, with_test=cfg.stage.value == "all"))
 
 
-__all__ = ["build_run_config", "default_fusion_out", "default_reproduce_out", "fuse", "prepare_train", "reproduce", "run_config", "train", "train_config"]
+__all__ = ["ReproduceResult", "build_run_config", "ccc", "default_fusion_out", "default_reproduce_out", "evaluate",
+           "extract", "fuse", "load_corpus", "prepare_train", "reproduce", "run_config", "train", "train_config"]

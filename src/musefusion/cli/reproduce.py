@@ -29,8 +29,8 @@ from musefusion.types import Task
 def reproduce(
     data: DataOpt = None,
     task: TaskOpt = Task.STRESS,
-    profile: Annotated[Profile, typer.Option(help="quick (8 epochs, 2 seeds, the baseline peers 1 seed: about 20 "
-                                         "min for the default stress corpus on 2 cores), paper (Sec. 5.2 as "
+    profile: Annotated[Profile, typer.Option(help="quick (at most 30 epochs, stopping after 5 without a better "
+                                         "devel CCC; 2 seeds, the baseline peers 1 seed), paper (Sec. 5.2 as "
                                          "written) or smoke (tiny models, 2 epochs: a wiring check).",
                                          case_sensitive=False)] = Profile.QUICK,
     out: Annotated[Path | None, typer.Option(help="Output folder [default: runs/reproduce-<task>-<profile>]; "

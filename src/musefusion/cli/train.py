@@ -15,6 +15,7 @@ from rich.text import Text
 
 from musefusion import fsutil, rundir
 from musefusion.api import build_run_config, prepare_train, train_config
+from musefusion.api import evaluate as api_evaluate
 from musefusion.cli.options import (
     ConfigOpt,
     DataOpt,
@@ -160,26 +161,16 @@ def evaluate(
 
     Example: `musefusion evaluate runs/egemaps-lstm --test-labels data/test_labels`.
     """
-    # torch: imported on first use, so the CLI starts without it
-    from musefusion.evaluation.scoring import score_predictions
-
-    # torch: imported on first use, so the CLI starts without it
-    from musefusion.training.run import load_run_config
-
-    cfg = load_run_config(run_dir)
-    root = data or cfg.data.root
-    table = Table(title=Text(f"{run_dir}: {cfg.data.target}"))
+    scores = api_evaluate(run_dir, data=data, test_labels=test_labels)
+    target = RunDir(run_dir).read_record()["data"].get("target", "")
+    table = Table(title=Text(f"{run_dir}: {target}"))
     for col in ("partition", "CCC", "CCC subject mean", "PCC", "RMSE", "subjects"):
         table.add_column(col, justify="right")
     results = {}
-    for part in Partition:
-        pred_dir = RunDir(run_dir).predictions(part.value)
-        if not pred_dir.is_dir() or (part == Partition.TEST and test_labels is None):
-            continue
-        r = score_predictions(pred_dir, root, cfg.data.task, cfg.data.target, part, test_labels)
-        results[part.value] = r
-        table.add_row(part.value, f"{r['ccc']:.4f}", f"{r['ccc_subject_mean']:.4f}", f"{r['pcc']:.4f}",
-                      f"{r['rmse']:.4f}", str(r["subjects"]))
+    for part, r in scores.iterrows():
+        results[str(part)] = {k: (int(v) if k == "subjects" else float(v)) for k, v in r.items()}
+        table.add_row(str(part), f"{r['ccc']:.4f}", f"{r['ccc_subject_mean']:.4f}", f"{r['pcc']:.4f}",
+                      f"{r['rmse']:.4f}", str(int(r["subjects"])))
     fsutil.write_json(RunDir(run_dir).evaluation, results)
     print_table(table)
 

@@ -53,7 +53,7 @@ logger = logging.getLogger(__name__)
 class Profile(StrEnum):
     """How long ``reproduce`` trains (the numbers are in :data:`PROFILES`)."""
 
-    QUICK = "quick"  # 8 epochs, 2 seeds (the peers: 1 seed to their early stop): every README figure
+    QUICK = "quick"  # at most 30 epochs, early stop after 5 stale ones, 2 seeds (the peers: 1 seed to their own)
     PAPER = "paper"  # Sec. 5.2 as written
     SMOKE = "smoke"  # tiny models, 2 epochs: a wiring check for tests
 

@@ -45,15 +45,33 @@ logger = logging.getLogger(__name__)
 
 @dataclasses.dataclass
 class RunResult:
-    """What a finished run reports (the content of metrics.json)."""
+    """A finished run (unimodal or fusion): its scores, and its predictions and history as DataFrames.
+
+    ``holder`` keeps a temporary run directory alive (the Python API's runs that were not asked to be written):
+    the folder is removed when the result is garbage-collected.
+    """
 
     run_dir: Path
     metrics: dict[str, Any]
+    holder: Any = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def devel_ccc(self) -> float:
         """Best seed's devel CCC (concatenated)."""
         return float(self.metrics["best"]["devel_ccc"])
+
+    def predictions(self, partition: str = "devel") -> pd.DataFrame:
+        """The kept seed's predictions of one partition: columns ``id``, ``timestamp`` (ms), ``prediction``."""
+        frames = [pd.DataFrame({"id": sid, "timestamp": ts, "prediction": p})
+                  for sid, (ts, p) in formats.read_predictions(RunDir(self.run_dir).predictions(partition)).items()]
+        return (pd.concat(frames, ignore_index=True) if frames
+                else pd.DataFrame(columns=["id", "timestamp", "prediction"]))
+
+    def history(self) -> pd.DataFrame:
+        """Every seed's per-epoch history (``seed``, ``epoch``, ``train_loss``, ``devel_ccc``, ``lr``, ...)."""
+        frames = [pd.read_csv(d.history).assign(seed=int(d.path.name[5:]))
+                  for d in RunDir(self.run_dir).seed_dirs() if d.history.is_file()]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["seed", "epoch"])
 
 
 def versions() -> dict[str, str]:
