@@ -342,7 +342,7 @@ def ccc(prediction: np.ndarray | Iterable[float], label: np.ndarray | Iterable[f
 
     Examples:
         >>> round(ccc([0.1, 0.4, 0.35, 0.8], [0.0, 0.5, 0.3, 0.9]), 4)
-        0.9331
+        0.9522
     """
     # torch: imported on first use, so the CLI starts without it
     from musefusion.evaluation.metrics import ccc as _ccc
