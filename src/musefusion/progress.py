@@ -11,6 +11,7 @@ as markup, so ``[/oops]`` in a CSV cell or a path prints as itself.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterable, Iterator
@@ -18,7 +19,14 @@ from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.measure import Measurement
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -75,6 +83,22 @@ class ConsoleLogHandler(logging.Handler):
             self.handleError(record)
 
 
+@contextlib.contextmanager
+def console_handler(handler: logging.Handler) -> Iterator[None]:
+    """Use ``handler`` instead of the console handlers of the root logger while the block runs."""
+    root = logging.getLogger()
+    replaced = [h for h in root.handlers if isinstance(h, ConsoleLogHandler)]
+    for h in replaced:
+        root.removeHandler(h)
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        for h in replaced:
+            root.addHandler(h)
+
+
 def configure_logging(level: int = logging.INFO, prefix: str = "") -> None:
     """Send log records to :class:`ConsoleLogHandler` (replacing earlier handlers)."""
     logging.basicConfig(level=level, format="%(message)s", handlers=[ConsoleLogHandler(prefix=prefix)], force=True)
@@ -98,8 +122,13 @@ class PlainProgress:
     def add_task(self, description: str, total: float | None = 100, completed: float = 0, **fields: Any) -> int:
         """Register a task; nothing is printed until it advances."""
         tid = len(self._tasks)
-        self._tasks[tid] = {"description": description, "total": total, "completed": completed, "fields": fields}
+        self._tasks[tid] = {"description": description, "total": total, "completed": completed, "fields": fields,
+                            "t0": time.perf_counter()}
         return tid
+
+    def remove_task(self, task_id: int) -> None:
+        """Forget a task (as rich's: nothing printed)."""
+        self._tasks.pop(task_id, None)
 
     def update(self, task_id: int, *, completed: float | None = None, advance: float | None = None,
                description: str | None = None, total: float | None = None, **fields: Any) -> None:
@@ -126,9 +155,14 @@ class PlainProgress:
         done = int(t["completed"])
         total = f"/{int(t['total'])}" if t["total"] else ""
         extra = self.template.format(**t["fields"]) if self.template else ""
-        elapsed = time.perf_counter() - self._t0
+        now = time.perf_counter()
+        t.setdefault("t0", self._t0)
+        elapsed = now - self._t0
+        eta = ""
+        if t["total"] and 0 < done < t["total"]:  # from this task's own measured pace
+            eta = f", ETA {(now - t['t0']) / done * (t['total'] - done):.0f} s"
         self.console.print(Text(f"{t['description']}: {done}{total}{' ' + extra if extra else ''} "
-                                f"({elapsed:.0f} s)"), soft_wrap=True)
+                                f"({elapsed:.0f} s{eta})"), soft_wrap=True)
 
     def start(self) -> None:
         """Mark the display started (nothing to draw)."""
@@ -164,7 +198,7 @@ def make_progress(template: str = "", description_width: int | None = None) -> A
     columns: list[Any] = [TextColumn(desc), BarColumn(), MofNCompleteColumn()]
     if template:
         columns.append(TextColumn(template.replace("{", "{task.fields[").replace("}", "]}")))
-    columns.append(TimeElapsedColumn())
+    columns += [TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
     return Progress(*columns, console=err, transient=False)
 
 
@@ -179,3 +213,42 @@ def track(items: Iterable[T], description: str) -> Iterator[T]:
             yield item
             if k % every == 0 or k == len(items):
                 progress.update(tid, completed=k)
+
+
+class JobDisplay(logging.Handler):
+    """Where ``reproduce``'s log records go while it runs (its own and its worker processes').
+
+    A job's per-epoch record (one with a ``progress`` dict: job, seed, epoch, epochs, best) updates that job's row
+    of the live display in a terminal (the row goes when the job ends: :meth:`done`), and prints as one plain line
+    naming the run when stderr is redirected. Every other record prints as a :class:`ConsoleLogHandler` line, above
+    the live display, never through it.
+    """
+
+    def __init__(self, progress: Any) -> None:
+        super().__init__()
+        self.progress = progress
+        self.live = not isinstance(progress, PlainProgress)
+        self.lines = ConsoleLogHandler()
+        self.rows: dict[str, Any] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Route one record."""
+        info = getattr(record, "progress", None)
+        if info is None or not self.live:
+            self.lines.emit(record)
+            return
+        try:
+            job, best = str(info["job"]), info["best"]
+            desc = f"  {job} seed {info['seed']}"
+            if job not in self.rows:
+                self.rows[job] = self.progress.add_task(desc, total=info["epochs"], last="")
+            self.progress.update(self.rows[job], description=desc, completed=info["epoch"], total=info["epochs"],
+                                 last=f"best devel CCC {best:.4f}" if best == best else "")
+        except Exception:  # progress must never raise into the job
+            self.handleError(record)
+
+    def done(self, job: str) -> None:
+        """The job ``job`` ended: drop its row."""
+        tid = self.rows.pop(job, None)
+        if tid is not None:
+            self.progress.remove_task(tid)

@@ -20,7 +20,7 @@ from musefusion.config import Attention, Sampler, resolve_data_root
 from musefusion.pipelines.cost import plan
 from musefusion.pipelines.reproduce import Profile, ReproduceConfig, Retrain, Stage, run_config, unimodal_rows
 from musefusion.pipelines.reproduce import reproduce as run_reproduce
-from musefusion.progress import make_progress, print_table
+from musefusion.progress import JobDisplay, console_handler, make_progress, print_table
 from musefusion.progress import out as console
 from musefusion.rundir import ReproduceDir
 from musefusion.types import Task
@@ -125,17 +125,19 @@ def reproduce_shown(cfg: ReproduceConfig, out: Path) -> Path:
     """
     rundir.check_out(out, "reproduce", cfg.overwrite)
     progress = make_progress("{last}", description_width=22)
+    display = JobDisplay(progress)
 
     def on_stage(name: str, n: int) -> Callable[[str], None]:
         tid = progress.add_task(name, total=max(n, 1), last="", completed=0 if n else 1)
 
         def done(label: str) -> None:
+            display.done(label)
             progress.update(tid, advance=1, last=label)
 
         return done
 
     t0 = time.perf_counter()
-    with log_to_file(ReproduceDir(out).log), progress:
+    with log_to_file(ReproduceDir(out).log), progress, console_handler(display):
         report = run_reproduce(cfg, out, progress=on_stage)
     console.print(f"reproduction finished in {(time.perf_counter() - t0) / 60:.1f} min; report:", markup=False)
     console.print(Text(str(report), style="bold"))

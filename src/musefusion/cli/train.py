@@ -58,12 +58,16 @@ def epoch_progress(total_epochs: int, seeds: tuple[int, ...], label: str = "") -
 
     Live in a terminal; one line per epoch when stderr is redirected.
     """
-    progress = make_progress("devel CCC {ccc}")
-    tasks = {s: progress.add_task(f"{label}seed {s}", total=total_epochs, ccc="-") for s in seeds}
+    progress = make_progress("devel CCC {ccc}, best {best}")
+    tasks = {s: progress.add_task(f"{label}seed {s}", total=total_epochs, ccc="-", best="-") for s in seeds}
+    best: dict[int, tuple[float, int]] = {}
 
     def on_epoch(seed: int, row: dict[str, float]) -> None:
-        ccc = row.get("devel_ccc", float("nan"))
-        progress.update(tasks[seed], completed=int(row["epoch"]), ccc=f"{ccc:.4f}" if ccc == ccc else "-")
+        ccc, epoch = row.get("devel_ccc", float("nan")), int(row["epoch"])
+        if ccc == ccc and ccc > best.get(seed, (float("-inf"), 0))[0]:
+            best[seed] = (ccc, epoch)  # the epoch the run keeps, so far
+        kept = f"{best[seed][0]:.4f} (epoch {best[seed][1]})" if seed in best else "-"
+        progress.update(tasks[seed], completed=epoch, ccc=f"{ccc:.4f}" if ccc == ccc else "-", best=kept)
 
     return progress, on_epoch
 

@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +71,8 @@ def fold_finished(run_dir: Path, k: int, fold: int) -> bool:
     return run_status(fold_config(run_dir), RunDir(run_dir).fold(k, fold).path) is Status.FINISHED
 
 
-def train_fold(run_dir: Path, k: int, fold: int, data: CorpusData | None = None, num_threads: int = 0) -> Path:
+def train_fold(run_dir: Path, k: int, fold: int, data: CorpusData | None = None, num_threads: int = 0,
+               on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> Path:
     """Train fold ``fold`` of ``k`` for a finished unimodal run (skipped when already done).
 
     The fold model is trained on the other folds' train subjects with the run's best seed, its epoch chosen on
@@ -92,7 +94,7 @@ def train_fold(run_dir: Path, k: int, fold: int, data: CorpusData | None = None,
         Partition.DEVEL: data.partition(Partition.DEVEL),
         Partition.TEST: [dataclasses.replace(s, partition=Partition.TEST) for s in train if s.id in held],
     })
-    train_run(fold_cfg, out, data=fold_data, fit_as=f"fold {fold + 1}/{k}", parent=run_dir)
+    train_run(fold_cfg, out, data=fold_data, fit_as=f"fold {fold + 1}/{k}", parent=run_dir, on_epoch=on_epoch)
     return out
 
 
@@ -153,11 +155,12 @@ def final_finished(run_dir: Path) -> bool:
     return run_status(final_config(run_dir), RunDir(run_dir).final.path) is Status.FINISHED
 
 
-def train_final(run_dir: Path, num_threads: int = 0) -> Path:
+def train_final(run_dir: Path, num_threads: int = 0,
+                on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> Path:
     """Retrain a unimodal run on train+devel (paper Sec. 5.5) with its best seed for its best epoch count.
 
     Returns ``<run>/final`` whose ``predictions/test`` feed the test submission.
     """
     out = RunDir(run_dir).final.path
-    train_run(final_config(run_dir, num_threads), out, parent=Path(run_dir))
+    train_run(final_config(run_dir, num_threads), out, parent=Path(run_dir), on_epoch=on_epoch)
     return out

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
+import logging.handlers
 import multiprocessing
 import os
 import socket
@@ -37,6 +38,35 @@ logger = logging.getLogger(__name__)
 Job = tuple[Callable[..., bool], tuple[Any, ...], str]
 
 CLUSTER_HINT = "pip install 'musefusion[cluster]' (dask.distributed) on this machine and on every worker"
+
+
+#: Per-epoch progress of the jobs: INFO records with a ``progress`` dict (job, seed, epoch, epochs, ccc, best),
+#: shown as one line each when redirected and as a row per running job in a terminal (``progress.JobDisplay``).
+progress_log = logging.getLogger("musefusion.progress")
+_current = {"label": ""}  # the label of the job this process is running (set by _ledgered)
+
+
+def epoch_reporter(epochs: int) -> Callable[[int, dict[str, float]], None]:
+    """An ``on_epoch(seed, row)`` for ``train_run`` that logs each epoch of the current job, naming it."""
+    best: dict[int, tuple[float, int]] = {}
+
+    def on_epoch(seed: int, row: dict[str, float]) -> None:
+        ccc, epoch = float(row.get("devel_ccc", float("nan"))), int(row["epoch"])
+        if ccc == ccc and ccc > best.get(seed, (float("-inf"), 0))[0]:
+            best[seed] = (ccc, epoch)
+        top, at = best.get(seed, (float("nan"), 0))
+        progress_log.info("%s seed %d epoch %d/%d: devel CCC %.4f (best %.4f at epoch %d)", _current["label"],
+                          seed, epoch, epochs, ccc, top, at,
+                          extra={"progress": {"job": _current["label"], "seed": seed, "epoch": epoch,
+                                              "epochs": epochs, "ccc": ccc, "best": top}})
+
+    return on_epoch
+
+
+def _init_worker(parent_pid: int, queue: Any, level: int) -> None:
+    """A local pool worker: dies with the parent; its log records (progress included) go to the parent."""
+    die_with_parent(parent_pid)
+    logging.basicConfig(level=level, format="%(message)s", handlers=[logging.handlers.QueueHandler(queue)], force=True)
 
 
 def _one_thread() -> None:
@@ -62,31 +92,31 @@ def job_train(cfg_dict: dict[str, Any], out: str) -> bool:
     if _finished(lambda: run_status(cfg, Path(out)) is Status.FINISHED):
         return False
     _one_thread()
-    train_run(cfg, Path(out))
+    train_run(cfg, Path(out), on_epoch=epoch_reporter(cfg.train.epochs))
     return True
 
 
 def job_fold(run: str, k: int, fold: int) -> bool:
     """Refit a fusion stream on fold ``fold`` of ``k`` (out-of-fold predictions); False when finished."""
     # torch: imported on first use, so the CLI starts without it
-    from musefusion.fusion.oof import fold_finished, train_fold
+    from musefusion.fusion.oof import fold_config, fold_finished, train_fold
 
     if _finished(lambda: fold_finished(Path(run), k, fold)):
         return False
     _one_thread()
-    train_fold(Path(run), k, fold, num_threads=1)
+    train_fold(Path(run), k, fold, num_threads=1, on_epoch=epoch_reporter(fold_config(Path(run)).train.epochs))
     return True
 
 
 def job_final(run: str) -> bool:
     """Retrain a fusion stream on train+devel; False when finished."""
     # torch: imported on first use, so the CLI starts without it
-    from musefusion.fusion.oof import final_finished, train_final
+    from musefusion.fusion.oof import final_config, final_finished, train_final
 
     if _finished(lambda: final_finished(Path(run))):
         return False
     _one_thread()
-    train_final(Path(run), num_threads=1)
+    train_final(Path(run), num_threads=1, on_epoch=epoch_reporter(final_config(Path(run)).train.epochs))
     return True
 
 
@@ -125,6 +155,7 @@ def job_tune(sweep_dict: dict[str, Any], worker_index: int = 0) -> bool:
 
 def _ledgered(ledger: str, label: str, fn: Callable[..., bool], args: tuple[Any, ...]) -> bool:
     """Run one job and append its line to the ledger (one ``write`` of one line: atomic on POSIX appends)."""
+    _current["label"] = label
     did = fn(*args)
     line = f"{label}\t{'did-work' if did else 'already-finished'}\t{socket.gethostname()}\t{os.getpid()}\n"
     fd = os.open(ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -157,10 +188,18 @@ def run_jobs(jobs: list[Job], ledger: Path, on_done: Callable[[str], None], work
             on_done(label)
         return
     ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent,
-                                initargs=(os.getpid(),)) as pool:
-        futures = {pool.submit(_ledgered, str(ledger), label, fn, args): label for fn, args, label in jobs}
-        _collect(futures, cf.as_completed(futures), on_done)
+    queue = ctx.Queue()
+    root = logging.getLogger()
+    # the workers' records are handled here, by this process's handlers (the live display, the log file)
+    listener = logging.handlers.QueueListener(queue, *root.handlers, respect_handler_level=True)
+    listener.start()
+    try:
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                    initargs=(os.getpid(), queue, root.level)) as pool:
+            futures = {pool.submit(_ledgered, str(ledger), label, fn, args): label for fn, args, label in jobs}
+            _collect(futures, cf.as_completed(futures), on_done)
+    finally:
+        listener.stop()
 
 
 def _collect(futures: dict[Any, str], finished: Any, on_done: Callable[[str], None]) -> None:

@@ -231,8 +231,8 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
                      state_path=seed_dir.last_state, on_epoch=cb, epochs=epochs)
         per_seed[seed] = _write_seed_outputs(seed_dir, model, result, data, cfg, device)
         seed_dir.last_state.unlink(missing_ok=True)
-        logger.info("seed %d: best epoch %d, devel CCC %.4f", seed, result.best_epoch,
-                    per_seed[seed].get("devel_ccc", float("nan")))
+        logger.info("%s seed %d: best epoch %d of %d, devel CCC %.4f", "/".join(out.parts[-2:]), seed,
+                    result.best_epoch, len(result.history), per_seed[seed].get("devel_ccc", float("nan")))
 
     devel_scores = {s: float(r.get("devel_ccc", float("nan"))) for s, r in per_seed.items()}
     best_seed = pick_best_seed(devel_scores) if devel else cfg.train.seeds[0]
