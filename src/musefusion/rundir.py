@@ -51,6 +51,7 @@ CHECKPOINT_FILE = "checkpoint.pt"
 PREDICTIONS_DIR = "predictions"
 PLOTS_DIR = "plots"
 EVALUATION_FILE = "evaluation.json"
+TRACKED_FILE = "tracked.json"  # where the run was logged to (``--track mlflow``): its tracking URI and run id
 TRIAL_FILE = "trial.json"
 FINAL_DIR = "final"
 PREDICT_DIR = "predict"  # `musefusion predict`'s default output folder inside a run
@@ -107,6 +108,11 @@ class RunDir:
     def evaluation(self) -> Path:
         """``evaluation.json`` (``musefusion evaluate``)."""
         return self.path / EVALUATION_FILE
+
+    @property
+    def tracked(self) -> Path:
+        """``tracked.json``: the MLflow run this run was logged as (``--track mlflow``)."""
+        return self.path / TRACKED_FILE
 
     @property
     def predict(self) -> Path:
@@ -288,6 +294,11 @@ class ReproduceDir:
         return self.path / "report.html"
 
     @property
+    def tracked(self) -> Path:
+        """``tracked.json``: the MLflow parent run the reproduction was logged as (``--track mlflow``)."""
+        return self.path / TRACKED_FILE
+
+    @property
     def log(self) -> Path:
         """``log.txt``."""
         return self.path / LOG_FILE
@@ -391,13 +402,14 @@ def status(out: Path, record: dict[str, Any], *, what: str = "run", overwrite: b
 
 #: What a run directory (unimodal, fold, final, fusion, sweep trial) may hold; :func:`clear` removes only these.
 RUN_ENTRIES = frozenset({CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE, PREDICTIONS_DIR, PLOTS_DIR, EVALUATION_FILE,
-                         PREDICT_DIR, FINAL_DIR, TRIAL_FILE, HISTORY_FILE,
+                         PREDICT_DIR, FINAL_DIR, TRIAL_FILE, HISTORY_FILE, TRACKED_FILE,
                          f"{CHECKPOINT_FILE}.tmp"})  # the last: what a crash of an earlier version could leave
 RUN_PREFIXES = ("seed_", "oof_k")
 #: What the other output folders may hold (besides ``log.txt`` and leftover ``.<name>.tmp`` files).
 OUTPUT_ENTRIES: dict[str, frozenset[str]] = {
     "run": RUN_ENTRIES,
-    "reproduce": frozenset({"runs", "fusion", "submission", "plots", "report.md", "report.html", "jobs.log", "tune"}),
+    "reproduce": frozenset({"runs", "fusion", "submission", "plots", "report.md", "report.html", "jobs.log", "tune",
+                            TRACKED_FILE}),
     "sweep": frozenset({"study.db", "study.db-journal", "trials", "report"}),
     "curves": frozenset({"curves.csv", "curves.png"}),
     "demo": frozenset({"data", "reproduce-stress", "reproduce-physio"}),

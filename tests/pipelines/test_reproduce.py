@@ -127,3 +127,19 @@ def test_the_html_report_renders_in_a_browser(reproduced, tmp_path):
     subprocess.run([*args, f"--screenshot={shot}", "--window-size=1200,2000", (out / "report.html").as_uri()],
                    capture_output=True, timeout=120, check=True)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_reproduction_logs_to_mlflow_as_one_parent_with_every_run(reproduced, tmp_path):
+    mlflow = pytest.importorskip("mlflow")
+    from musefusion.pipelines import tracking
+    from musefusion.pipelines.runs import find_runs
+
+    _, out, _ = reproduced
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    parent = tracking.log_tree(out, "reproduce", store)
+    client = mlflow.tracking.MlflowClient(store)
+    exp = client.get_run(parent).info.experiment_id
+    children = client.search_runs([exp], filter_string=f"tags.mlflow.parentRunId = '{parent}'", max_results=1000)
+    assert len(children) == len(find_runs(out)) > 40  # unimodal, fold, fusion and selection runs
+    assert {r.data.tags["musefusion.kind"] for r in children} == {"run", "fusion", "fusion-selection"}
+    assert {"report.md", "report.html", "plots"} <= {a.path for a in client.list_artifacts(parent)}

@@ -10,8 +10,10 @@ from rich.text import Text
 
 from musefusion import rundir
 from musefusion.api import default_fusion_out
+from musefusion.cli.options import TrackOpt, TrackUriOpt, check_track
 from musefusion.cli.parsing import Command
 from musefusion.cli.train import log_to_file
+from musefusion.pipelines import tracking
 from musefusion.progress import out as console
 from musefusion.rundir import RunDir
 from musefusion.types import FusionTrain
@@ -31,6 +33,8 @@ def fuse(
     names: Annotated[list[str] | None, typer.Option(help="A short name per stream.", show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Refit and replace the fusion run in --out (another "
                                             "config's or this one's).")] = False,
+    track: TrackOpt = None,
+    track_uri: TrackUriOpt = None,
 ) -> None:
     """Late fusion: a Bi-LSTM (32 cells) over the prediction streams of unimodal runs (paper Eq. 12-14).
 
@@ -42,6 +46,7 @@ def fuse(
     # torch: imported on first use, so the CLI starts without it
     from musefusion.fusion.late import fuse as fuse_streams
 
+    check_track(track, track_uri)
     cfg = FusionConfig(streams=tuple(str(s) for s in streams), names=tuple(names or ()),
                        train_on=train_on,
                        folds=folds, epochs=epochs, seeds=tuple(seeds or (1,)))
@@ -52,6 +57,8 @@ def fuse(
     streams_txt = ", ".join(f"{n} {v:.4f}" for n, v in m["stream_devel_ccc"].items())
     console.print(f"fused devel CCC {m['best']['devel_ccc']:.4f} (streams: {streams_txt}); run dir:", markup=False)
     console.print(Text(str(out), style="bold"))
+    if track:
+        console.print(Text(f"logged to MLflow as run {tracking.log_run(out, track_uri)}"))
 
 
 def register(app: typer.Typer) -> None:

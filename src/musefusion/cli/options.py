@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from musefusion import families
+from musefusion.errors import ConfigError
 from musefusion.types import Task
 
 DataOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045 - typer needs Optional here
@@ -39,3 +40,20 @@ ConfigOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045
 OverwriteOpt = Annotated[bool, typer.Option(
     "--overwrite", help="Replace runs in --out that were made with another configuration (without it they are "
                         "refused); files musefusion did not write are kept.")]
+
+TrackOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    "--track", metavar="mlflow", help="Log the finished runs to MLflow: params, per-epoch metrics, plots and the "
+                                      "run directories as artifacts (pip install 'musefusion[track]').",
+    show_default=False)]
+TrackUriOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    "--track-uri", metavar="URI", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else "
+                                       "sqlite:///mlruns/mlflow.db with artifacts in mlruns/artifacts).",
+    show_default=False)]
+
+
+def check_track(track: str | None, uri: str | None) -> None:
+    """Refuse a tracker other than mlflow, and --track-uri without --track (an option is used or refused)."""
+    if track is not None and track.lower() != "mlflow":
+        raise ConfigError(f"--track {track!r}: the one tracker is mlflow (--track mlflow).")
+    if uri is not None and track is None:
+        raise ConfigError("--track-uri is given without --track mlflow; add --track mlflow or drop --track-uri.")

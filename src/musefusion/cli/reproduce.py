@@ -13,10 +13,11 @@ from rich.text import Text
 
 from musefusion import rundir
 from musefusion.api import default_reproduce_out
-from musefusion.cli.options import DataOpt, OverwriteOpt, TaskOpt
+from musefusion.cli.options import DataOpt, OverwriteOpt, TaskOpt, TrackOpt, TrackUriOpt, check_track
 from musefusion.cli.parsing import Command
 from musefusion.cli.train import log_to_file
 from musefusion.config import Attention, Sampler, resolve_data_root
+from musefusion.pipelines import tracking
 from musefusion.pipelines.cost import plan
 from musefusion.pipelines.reproduce import Profile, ReproduceConfig, Retrain, Stage, run_config, unimodal_rows
 from musefusion.pipelines.reproduce import reproduce as run_reproduce
@@ -80,11 +81,14 @@ def reproduce(
     dry_run: Annotated[bool, typer.Option(
         help="Train nothing: print the jobs per stage and the wall time projected on this machine from one "
              "measured epoch per row.")] = False,
+    track: TrackOpt = None,
+    track_uri: TrackUriOpt = None,
 ) -> None:
     """Run the whole paper (Tables 2-6) on a corpus and write report.md beside the paper's numbers.
 
     Example: `musefusion reproduce --data data --task stress --profile quick --out out/stress`.
     """
+    check_track(track, track_uri)
     cfg = ReproduceConfig(root=resolve_data_root(data), task=task, profile=profile, workers=workers,
                           test_labels=test_labels, row_configs=tuple(str(p) for p in row_config or ()),
                           seeds=tuple(seeds or ()), stage=stage, all_models=all_models, baseline=baseline,
@@ -95,7 +99,11 @@ def reproduce(
     if dry_run:
         show_plan(cfg)
         return
-    reproduce_shown(cfg, out or default_reproduce_out(cfg))
+    target = out or default_reproduce_out(cfg)
+    reproduce_shown(cfg, target)
+    if track:
+        console.print(Text(f"logged to MLflow as run {tracking.log_tree(target, 'reproduce', track_uri)} (every "
+                           "run nested in it)"))
 
 
 def show_plan(cfg: ReproduceConfig) -> float:

@@ -23,11 +23,15 @@ from musefusion.cli.options import (
     ModelOpt,
     TargetOpt,
     TaskOverrideOpt,
+    TrackOpt,
+    TrackUriOpt,
     WinLenOpt,
+    check_track,
 )
 from musefusion.cli.parsing import Command, DefaultCommandGroup
 from musefusion.cli.train import log_to_file
 from musefusion.config import Sampler, SweepConfig
+from musefusion.pipelines import tracking
 from musefusion.progress import ConsoleLogHandler, make_progress, print_table
 from musefusion.progress import out as console
 from musefusion.rundir import RunDir
@@ -92,6 +96,8 @@ def run(
                                              "[default: sweeps/<study>].", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option(help="Print the resolved sweep (base config, space, grid size) and "
                                           "exit.")] = False,
+    track: TrackOpt = None,
+    track_uri: TrackUriOpt = None,
 ) -> None:
     """Sweep a model's hyper-parameters on devel CCC; rerun the same command to resume after a crash or kill.
 
@@ -103,6 +109,7 @@ def run(
         "model": {"name": model},
         "train": {"seeds": list(seeds) if seeds else None, "epochs": epochs},
     }
+    check_track(track, track_uri)
     base = build_run_config(config, overrides)
     name = base.model.name
     values = load_space(space, name) if space is not None else paper_space(name)
@@ -155,6 +162,9 @@ def run(
                        "(retried or given up); run dirs in"))
     console.print(Text(str(out / "trials"), style="bold"))
     console.print(Text(f"next: musefusion sweep report --study {study} --storage {redact_url(sweep.storage_url)}"))
+    if track:
+        console.print(Text(f"logged to MLflow as run {tracking.log_tree(out, 'sweep', track_uri)} (every trial "
+                           "nested in it)"))
 
 
 @sweep_app.command("report", cls=Command)

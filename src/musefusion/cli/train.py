@@ -25,12 +25,16 @@ from musefusion.cli.options import (
     ModelOpt,
     TargetOpt,
     TaskOverrideOpt,
+    TrackOpt,
+    TrackUriOpt,
     WinLenOpt,
+    check_track,
 )
 from musefusion.cli.parsing import Command
 from musefusion.config import Attention, LossMode, Schedule, resolve_data_root
 from musefusion.data import formats
 from musefusion.data.corpus import load_corpus
+from musefusion.pipelines import tracking
 from musefusion.progress import make_progress, print_table
 from musefusion.progress import out as console
 from musefusion.rundir import RunDir
@@ -124,6 +128,8 @@ def train(
                                             "(another config's, a finished or an unfinished one) instead of "
                                             "reusing or resuming it.")] = False,
     dry_run: Annotated[bool, typer.Option(help="Print the resolved config and exit.")] = False,
+    track: TrackOpt = None,
+    track_uri: TrackUriOpt = None,
 ) -> None:
     """Train a unimodal model (one per seed), keep the best epoch and seed on devel, write a run directory.
 
@@ -140,6 +146,7 @@ def train(
                   "schedule": schedule, "device": device, "loss": loss.value if loss else None,
                   "stop_halvings": stop_halvings, "early_stop": early_stop},
     }
+    check_track(track, track_uri)
     cfg = build_run_config(config, overrides)
     if dry_run:
         console.print(tomli_w.dumps(cfg.to_dict()), highlight=False, markup=False)
@@ -153,6 +160,8 @@ def train(
                   f"{list(cfg.train.seeds)}; best seed {m['best']['seed']} ({m['best'].get('devel_ccc', float('nan')):.4f}, "
                   f"epoch {m['best']['best_epoch']}); run dir:", markup=False)
     console.print(Text(str(out), style="bold"))
+    if track:
+        console.print(Text(f"logged to MLflow as run {tracking.log_run(out, track_uri)}"))
 
 
 def evaluate(
