@@ -174,7 +174,8 @@ def log_tree(root: Path, kind: str, uri: str | None = None, experiment: str = EX
     for f in (rep.report_md, rep.report_html):
         if f.is_file():
             client.log_artifact(parent, str(f))
-    if rep.plot("").is_dir():
-        client.log_artifacts(parent, str(rep.plot("")), "plots")
+    plots = rep.plot("x").parent
+    if plots.is_dir():
+        client.log_artifacts(parent, str(plots), plots.name)
     client.set_terminated(parent)
     return parent
