@@ -37,6 +37,27 @@ out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
+#: The output mode of the running command (``--quiet``, ``--json``) and its result for ``--json``.
+MODE: dict[str, Any] = {"quiet": False, "json": False, "result": None}
+
+
+def set_quiet() -> None:
+    """``--quiet``: warnings and errors only on stderr (no progress display, no INFO lines)."""
+    MODE["quiet"] = True
+    logging.getLogger().setLevel(logging.WARNING)
+
+
+def set_json() -> None:
+    """``--json``: nothing but one JSON object on stdout (:func:`result`), printed when the command ends."""
+    MODE["json"] = True
+    out.quiet = True
+
+
+def result(payload: dict[str, Any]) -> None:
+    """The command's result: what ``--json`` prints (the human output goes to :data:`out` as before)."""
+    MODE["result"] = payload
+
+
 def plain(text: object, style: str = "") -> Text:
     """``text`` as a rich Text: printed as it is, never interpreted as markup."""
     return Text(str(text), style=style)
@@ -192,6 +213,8 @@ def make_progress(template: str = "", description_width: int | None = None) -> A
         A :class:`rich.progress.Progress` or a :class:`PlainProgress` (typed ``Any``: both take the task ids
         ``add_task`` returns, which rich types as ``TaskID`` and the plain one as ``int``).
     """
+    if MODE["quiet"]:
+        return PlainProgress(Console(quiet=True), template)
     if not err.is_terminal:
         return PlainProgress(err, template)
     desc = "{task.description}" if description_width is None else f"{{task.description:<{description_width}}}"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
 
-from musefusion import __version__
+from musefusion import __version__, progress
 from musefusion.cli import data as data_cmds
 from musefusion.cli.parsing import Command
 from musefusion.errors import MuseFusionError
@@ -60,8 +62,33 @@ _register()
 _INTERRUPTED = "interrupted: nothing finished was lost; run the same command again to resume"
 
 
+def _plain_json(value: Any) -> Any:
+    """``value`` as JSON can hold it: paths and other objects as text, NaN and infinities as null."""
+    if isinstance(value, dict):
+        return {str(k): _plain_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_json(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, int | str):
+        return value
+    if isinstance(value, float) or hasattr(value, "__float__"):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    return str(value)
+
+
+def _print_json(ok: bool, error: str | None = None) -> None:
+    """``--json``: the command's one JSON object on stdout."""
+    if progress.MODE["json"]:
+        payload = {"ok": ok, **(progress.MODE["result"] or {})}
+        if error is not None:
+            payload["error"] = error
+        print(json.dumps(_plain_json(payload), indent=1))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, print a ``MuseFusionError`` as one red line and exit 2."""
+    progress.MODE.update(quiet=False, json=False, result=None)
+    progress.out.quiet = False
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
         # standalone_mode=False makes click *return* the code of a raised typer.Exit instead of raising it
@@ -70,8 +97,11 @@ def main(argv: list[str] | None = None) -> None:
         if _state["debug"]:
             raise
         err.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
+        _print_json(False, str(exc))
         sys.exit(2)
     except typer.Exit as exc:
+        if exc.exit_code not in (0, None) or progress.MODE["result"] is not None:
+            _print_json(exc.exit_code in (0, None))
         sys.exit(exc.exit_code)
     except OSError as exc:  # a full disk, quota, read-only folder or permission outside an atomic write
         if _state["debug"] or exc.errno not in OUTPUT_ERRNOS:
@@ -90,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
         raise
     if code == 130:  # typer turns Ctrl-C (KeyboardInterrupt) into exit code 130
         err.print(Text(_INTERRUPTED, style="red"))
+    _print_json(not (isinstance(code, int) and code))
     if isinstance(code, int) and code:
         sys.exit(code)
 

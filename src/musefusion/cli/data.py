@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from musefusion import fsutil, rundir
-from musefusion.cli.options import DataOpt, SeedOpt, TaskOpt
+from musefusion.cli.options import DataOpt, JsonOpt, QuietOpt, SeedOpt, TaskOpt
 from musefusion.cli.parsing import Command, Group
 from musefusion.cli.reproduce import reproduce_shown
 from musefusion.config import resolve_data_root
@@ -20,7 +20,7 @@ from musefusion.data.synth import SYNTH_FEATURES, SynthConfig, Variant, synthesi
 from musefusion.errors import ConfigError
 from musefusion.pipelines.reproduce import Profile, ReproduceConfig
 from musefusion.progress import out as console
-from musefusion.progress import print_table
+from musefusion.progress import print_table, result
 from musefusion.types import Task
 
 data_app = typer.Typer(rich_markup_mode=None, cls=Group, help="Inspect and validate corpora.", no_args_is_help=True)
@@ -54,6 +54,8 @@ def synth(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a corpus folder already in OUT (without "
                                             "it, only a synthetic corpus of the same settings is rewritten).")]
     = False,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Write a synthetic Ulm-TSST-like corpus in the MuSe 2021 layout (deterministic for a seed).
 
@@ -76,12 +78,16 @@ def _synthesize_shown(out: Path, cfg: SynthConfig, overwrite: bool) -> None:
     console.print(Text(str(corpus), style="bold"))
     console.print("hidden test labels in", markup=False)
     console.print(Text(str(Path(out) / "test_labels")))
+    result({"corpus": str(corpus), "test_labels": str(Path(out) / "test_labels"), "subjects": cfg.n_subjects,
+            "features": list(cfg.features)})
 
 
 @data_app.command("check", cls=Command)
 def check(
     data: DataOpt = None,
     task: TaskOpt = Task.STRESS,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Validate a corpus and print a summary; exit 1 with the list of problems when it is broken.
 
@@ -94,6 +100,9 @@ def check(
 def _check_shown(root: Path, task: Task) -> bool:
     """Check the corpus under ``root`` and print the summary and its problems; True when it has none."""
     report = check_corpus(root, task, progress=True)
+    result({"corpus_dir": str(report.corpus_dir), "problems": list(report.problems), "warnings": list(report.warnings),
+            "partitions": report.partitions.to_dict(orient="records"),
+            "features": report.features.to_dict(orient="records")})
     console.print(Text(str(report.corpus_dir), style="bold"))
     for title, df in (("partitions", report.partitions), ("features", report.features), ("targets", report.targets)):
         table = Table(title=title, title_justify="left")
@@ -126,6 +135,8 @@ def demo(
     split: Annotated[str, typer.Option(help="Synthetic subjects per partition, TRAIN/DEVEL/TEST.")] = "41/14/14",
     minutes: Annotated[float, typer.Option(help="Synthetic recording length per subject in minutes.")] = 5.0,
     variant: VariantOpt = Variant.DEFAULT,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """The main job on the embedded default: synthesise the default corpus, check it, reproduce the paper.
 
@@ -144,5 +155,6 @@ def demo(
         _synthesize_shown(corpus_root, wanted, overwrite=stamp.is_file())
     if not _check_shown(corpus_root, task):
         raise typer.Exit(1)
-    reproduce_shown(ReproduceConfig(root=corpus_root, task=task, profile=profile, workers=workers),
-                    out / f"reproduce-{task.value}")
+    report = reproduce_shown(ReproduceConfig(root=corpus_root, task=task, profile=profile, workers=workers),
+                             out / f"reproduce-{task.value}")
+    result({"corpus": str(corpus_root), "report": str(report)})

@@ -9,7 +9,7 @@ import typer
 from rich.text import Text
 
 from musefusion import fsutil, rundir
-from musefusion.cli.options import TaskOpt
+from musefusion.cli.options import JsonOpt, QuietOpt, TaskOpt
 from musefusion.cli.parsing import Command
 from musefusion.errors import ConfigError
 from musefusion.features.audio import EGEMAPS_WIN_S
@@ -23,6 +23,7 @@ from musefusion.features.extract import (
 from musefusion.pipelines.recording import plot_curves
 from musefusion.pipelines.recording import predict_recording as predict
 from musefusion.progress import out as console
+from musefusion.progress import result
 from musefusion.types import Task
 
 FileOpt = Optional[Path]  # noqa: UP045 - typer needs Optional here
@@ -81,6 +82,8 @@ def extract(
     ecg_channel: EcgChannelOpt = None,
     resp_channel: RespChannelOpt = None,
     overwrite: Annotated[bool, typer.Option(help="Re-extract ids whose outputs already exist.")] = False,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Extract eGeMAPS, VGGish, VGG-Face and ECG/resp/BPM features onto the 500 ms grid.
 
@@ -111,6 +114,7 @@ def extract(
     for row in done.itertuples():
         face = "" if row.face_rate != row.face_rate else f", face in {row.face_rate:.0%} of steps"
         console.print(Text(f"  {row.id}: {row.features} ({row.n_steps} steps{face})"))
+    result({"corpus": str(out / task.corpus_dirs[0]), "recordings": report.to_dict(orient="records")})
 
 
 def predict_recording(
@@ -130,6 +134,8 @@ def predict_recording(
     bio_time_unit: BioTimeUnitOpt = "auto",
     ecg_channel: EcgChannelOpt = None,
     resp_channel: RespChannelOpt = None,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Emotion curves for a new recording: extract the features the models need, run them, write CSV + PNG.
 
@@ -151,6 +157,8 @@ def predict_recording(
     console.print(f"{targets} over {len(curves) * 0.5:.1f} s written to", markup=False)
     console.print(Text(str(out / "curves.csv"), style="bold"))
     console.print(Text(str(out / "curves.png"), style="bold"))
+    result({"curves": str(out / "curves.csv"), "plot": str(out / "curves.png"), "targets": list(curves.columns[1:]),
+            "seconds": len(curves) * 0.5})
 
 
 def register(app: typer.Typer) -> None:

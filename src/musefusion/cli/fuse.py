@@ -10,11 +10,12 @@ from rich.text import Text
 
 from musefusion import rundir
 from musefusion.api import default_fusion_out
-from musefusion.cli.options import TrackOpt, TrackUriOpt, check_track
+from musefusion.cli.options import JsonOpt, QuietOpt, TrackOpt, TrackUriOpt, check_track
 from musefusion.cli.parsing import Command
 from musefusion.cli.train import log_to_file
 from musefusion.pipelines import tracking
 from musefusion.progress import out as console
+from musefusion.progress import result
 from musefusion.rundir import RunDir
 from musefusion.types import FusionTrain
 
@@ -35,6 +36,8 @@ def fuse(
                                             "config's or this one's).")] = False,
     track: TrackOpt = None,
     track_uri: TrackUriOpt = None,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Late fusion: a Bi-LSTM (32 cells) over the prediction streams of unimodal runs (paper Eq. 12-14).
 
@@ -57,6 +60,7 @@ def fuse(
     streams_txt = ", ".join(f"{n} {v:.4f}" for n, v in m["stream_devel_ccc"].items())
     console.print(f"fused devel CCC {m['best']['devel_ccc']:.4f} (streams: {streams_txt}); run dir:", markup=False)
     console.print(Text(str(out), style="bold"))
+    result({"run_dir": str(out), "metrics": m})
     if track:
         console.print(Text(f"logged to MLflow as run {tracking.log_run(out, track_uri)}"))
 

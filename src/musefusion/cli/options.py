@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from musefusion import families
+from musefusion import families, progress
 from musefusion.errors import ConfigError
 from musefusion.types import Task
 
@@ -57,3 +57,22 @@ def check_track(track: str | None, uri: str | None) -> None:
         raise ConfigError(f"--track {track!r}: the one tracker is mlflow (--track mlflow).")
     if uri is not None and track is None:
         raise ConfigError("--track-uri is given without --track mlflow; add --track mlflow or drop --track-uri.")
+
+
+def _quiet(value: bool) -> bool:
+    if value:
+        progress.set_quiet()
+    return value
+
+
+def _json(value: bool) -> bool:
+    if value:
+        progress.set_json()
+    return value
+
+
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Warnings and errors only: no progress display, no "
+                                        "log lines.", callback=_quiet, is_eager=True)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object with the command's result on stdout "
+                                       "when it ends (and nothing else there); an error prints {\"ok\": false, "
+                                       "\"error\": ...}.", callback=_json, is_eager=True)]

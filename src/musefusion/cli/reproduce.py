@@ -13,7 +13,16 @@ from rich.text import Text
 
 from musefusion import rundir
 from musefusion.api import default_reproduce_out
-from musefusion.cli.options import DataOpt, OverwriteOpt, TaskOpt, TrackOpt, TrackUriOpt, check_track
+from musefusion.cli.options import (
+    DataOpt,
+    JsonOpt,
+    OverwriteOpt,
+    QuietOpt,
+    TaskOpt,
+    TrackOpt,
+    TrackUriOpt,
+    check_track,
+)
 from musefusion.cli.parsing import Command
 from musefusion.cli.train import log_to_file
 from musefusion.config import Attention, Sampler, resolve_data_root
@@ -21,7 +30,7 @@ from musefusion.pipelines import tracking
 from musefusion.pipelines.cost import plan
 from musefusion.pipelines.reproduce import Profile, ReproduceConfig, Retrain, Stage, run_config, unimodal_rows
 from musefusion.pipelines.reproduce import reproduce as run_reproduce
-from musefusion.progress import JobDisplay, console_handler, make_progress, print_table
+from musefusion.progress import JobDisplay, console_handler, make_progress, print_table, result
 from musefusion.progress import out as console
 from musefusion.rundir import ReproduceDir
 from musefusion.types import Task
@@ -83,6 +92,8 @@ def reproduce(
              "measured epoch per row.")] = False,
     track: TrackOpt = None,
     track_uri: TrackUriOpt = None,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Run the whole paper (Tables 2-6) on a corpus and write report.md beside the paper's numbers.
 
@@ -97,10 +108,10 @@ def reproduce(
                           tune=tune, tune_trials=tune_trials, tune_jobs=tune_jobs, tune_sampler=tune_sampler, storage=storage,
                           cluster=cluster)
     if dry_run:
-        show_plan(cfg)
+        result({"projected_minutes": show_plan(cfg) / 60})
         return
     target = out or default_reproduce_out(cfg)
-    reproduce_shown(cfg, target)
+    result({"out": str(target), "report": str(reproduce_shown(cfg, target))})
     if track:
         console.print(Text(f"logged to MLflow as run {tracking.log_tree(target, 'reproduce', track_uri)} (every "
                            "run nested in it)"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Annotated
@@ -11,10 +10,11 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from musefusion.cli.options import JsonOpt, QuietOpt
 from musefusion.cli.parsing import Command, DefaultCommandGroup
 from musefusion.pipelines.runs import SORT_KEYS, compare_runs, find_runs, plot_compare, sort_runs
 from musefusion.progress import out as console
-from musefusion.progress import print_table
+from musefusion.progress import print_table, result
 
 
 class _RunsGroup(DefaultCommandGroup):
@@ -49,8 +49,8 @@ def list_(
     fit: Annotated[str | None, typer.Option(help="train, train+devel, 'fold*', oof, in-sample, devel (a glob).",
                                             show_default=False)] = None,
     sort: Annotated[str, typer.Option(help=f"Sort key: {', '.join(SORT_KEYS)} (scores best first).")] = "devel",
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object (a list of runs) instead of a "
-                                           "table.")] = False,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Every finished run under ROOT, best devel CCC first.
 
@@ -59,9 +59,7 @@ def list_(
     """
     infos = sort_runs(find_runs(root, kind=kind, task=task, target=target, features=features, model=model, fit=fit),
                       sort)
-    if json_out:
-        print(json.dumps({"root": str(root), "runs": [r.to_dict() for r in infos]}, indent=1))
-        return
+    result({"root": str(root), "runs": [r.to_dict() for r in infos]})
     table = Table(title=Text(f"{len(infos)} run(s) under {root}"))
     for col in ("path", "kind", "target", "features", "model", "fit", "seeds", "devel CCC", "mean ± std",
                 "best ep."):
@@ -79,7 +77,8 @@ def compare(
                                                show_default=False)],
     plot: Annotated[Path | None, typer.Option(help="Also write a PNG overlaying the runs' learning curves (kept "
                                               "seeds).", metavar="PNG", show_default=False)] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Configs side by side (only the fields that differ) and the runs' scores.
 
@@ -87,9 +86,7 @@ def compare(
     """
     cmp = compare_runs(list(runs))
     written = plot_compare(list(runs), plot, labels=[str(p) for p in runs]) if plot is not None else None
-    if json_out:
-        print(json.dumps({**cmp.to_dict(), "plot": str(written) if written else None}, indent=1))
-        return
+    result({**cmp.to_dict(), "plot": str(written) if written else None})
     table = Table(title=Text(f"{len(cmp.differing)} differing field(s); {cmp.same} the same in all"))
     table.add_column("field")
     for r in cmp.runs:

@@ -8,10 +8,11 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from musefusion.cli.options import DataOpt, TaskOpt
+from musefusion.cli.options import DataOpt, JsonOpt, QuietOpt, TaskOpt
 from musefusion.cli.parsing import Command
 from musefusion.config import resolve_data_root
 from musefusion.pipelines.submission import validate_submission, write_submission
+from musefusion.progress import MODE, result
 from musefusion.progress import out as console
 from musefusion.types import Task
 
@@ -24,6 +25,8 @@ def submit(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into an --out that holds other files "
                                             "(only its target folders are replaced; nothing else is deleted).")]
     = False,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Write the test predictions of finished runs in the MuSe submission layout, then validate them.
 
@@ -32,6 +35,7 @@ def submit(
     sub = write_submission(list(runs), out, overwrite=overwrite)
     console.print("wrote submission to", markup=False)
     console.print(Text(str(sub), style="bold"))
+    result({"submission": str(sub), "validated": data is not None})
     if data is not None:
         _report_problems(validate_submission(sub, resolve_data_root(data), task))
 
@@ -40,6 +44,8 @@ def validate(
     sub: Annotated[Path, typer.Argument(help="Submission folder (<target>/<id>.csv).")],
     data: DataOpt = None,
     task: TaskOpt = Task.STRESS,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Check a submission's ids, timestamps, row counts, NaN/inf and value ranges; exit 1 listing every problem.
 
@@ -49,6 +55,7 @@ def validate(
 
 
 def _report_problems(problems: list[str]) -> None:
+    result({**(MODE["result"] or {}), "problems": list(problems)})
     for p in problems:
         console.print(Text("problem: ", style="red") + Text(p))
     if problems:

@@ -20,7 +20,9 @@ from musefusion.cli.options import (
     EpochsOpt,
     FeaturesOpt,
     HopLenOpt,
+    JsonOpt,
     ModelOpt,
+    QuietOpt,
     TargetOpt,
     TaskOverrideOpt,
     TrackOpt,
@@ -32,7 +34,7 @@ from musefusion.cli.parsing import Command, DefaultCommandGroup
 from musefusion.cli.train import log_to_file
 from musefusion.config import Sampler, SweepConfig
 from musefusion.pipelines import tracking
-from musefusion.progress import ConsoleLogHandler, make_progress, print_table
+from musefusion.progress import ConsoleLogHandler, make_progress, print_table, result
 from musefusion.progress import out as console
 from musefusion.rundir import RunDir
 from musefusion.sweep.grid import grid_points, load_space, paper_space
@@ -98,6 +100,8 @@ def run(
                                           "exit.")] = False,
     track: TrackOpt = None,
     track_uri: TrackUriOpt = None,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Sweep a model's hyper-parameters on devel CCC; rerun the same command to resume after a crash or kill.
 
@@ -161,6 +165,8 @@ def run(
     console.print(Text(f"study {study}: {counts.complete} complete, {counts.pruned} pruned, {counts.failed} failed "
                        "(retried or given up); run dirs in"))
     console.print(Text(str(out / "trials"), style="bold"))
+    result({"study": study, "complete": counts.complete, "pruned": counts.pruned, "failed": counts.failed,
+            "trials": str(out / "trials")})
     console.print(Text(f"next: musefusion sweep report --study {study} --storage {redact_url(sweep.storage_url)}"))
     if track:
         console.print(Text(f"logged to MLflow as run {tracking.log_tree(out, 'sweep', track_uri)} (every trial "
@@ -176,6 +182,8 @@ def report(
                                              "sweeps/<study>/report].", show_default=False)] = None,
     top: Annotated[int, typer.Option(help="Rows in the best-trials table.")] = 10,
     data: DataOpt = None,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Best trials, parameter importances, optimisation history plots and the best config as TOML.
 
@@ -200,6 +208,8 @@ def report(
     if rep.importances:
         console.print("importances: " + ", ".join(f"{k} {v:.2f}" for k, v in rep.importances.items()),
                       highlight=False)
+    result({"study": study, "best": rep.best.to_dict(orient="records"), "importances": rep.importances,
+            "files": [str(f) for f in rep.files]})
     for f in rep.files:
         console.print(Text(f"wrote {f}"))
     if rep.best_config is not None:

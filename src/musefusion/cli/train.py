@@ -22,7 +22,9 @@ from musefusion.cli.options import (
     EpochsOpt,
     FeaturesOpt,
     HopLenOpt,
+    JsonOpt,
     ModelOpt,
+    QuietOpt,
     TargetOpt,
     TaskOverrideOpt,
     TrackOpt,
@@ -35,7 +37,7 @@ from musefusion.config import Attention, LossMode, Schedule, resolve_data_root
 from musefusion.data import formats
 from musefusion.data.corpus import load_corpus
 from musefusion.pipelines import tracking
-from musefusion.progress import make_progress, print_table
+from musefusion.progress import make_progress, print_table, result
 from musefusion.progress import out as console
 from musefusion.rundir import RunDir
 from musefusion.types import FillPolicy, Partition
@@ -130,6 +132,8 @@ def train(
     dry_run: Annotated[bool, typer.Option(help="Print the resolved config and exit.")] = False,
     track: TrackOpt = None,
     track_uri: TrackUriOpt = None,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Train a unimodal model (one per seed), keep the best epoch and seed on devel, write a run directory.
 
@@ -154,12 +158,13 @@ def train(
     cfg, out = prepare_train(cfg, out, overwrite=overwrite)  # refused before log.txt is created in --out
     progress, on_epoch = epoch_progress(cfg.train.epochs, cfg.train.seeds)
     with log_to_file(RunDir(out).log), progress:
-        result = train_config(cfg, out, overwrite=overwrite, on_epoch=on_epoch)
-    m = result.metrics
+        run_result = train_config(cfg, out, overwrite=overwrite, on_epoch=on_epoch)
+    m = run_result.metrics
     console.print(f"devel CCC {m['devel_ccc_mean']:.4f} ± {m['devel_ccc_std']:.4f} over seeds "
                   f"{list(cfg.train.seeds)}; best seed {m['best']['seed']} ({m['best'].get('devel_ccc', float('nan')):.4f}, "
                   f"epoch {m['best']['best_epoch']}); run dir:", markup=False)
     console.print(Text(str(out), style="bold"))
+    result({"run_dir": str(out), "metrics": m})
     if track:
         console.print(Text(f"logged to MLflow as run {tracking.log_run(out, track_uri)}"))
 
@@ -169,6 +174,8 @@ def evaluate(
     test_labels: Annotated[Path | None, typer.Option(help="Folder with the true test labels (e.g. "
                                                      "<synth out>/test_labels).", show_default=False)] = None,
     data: DataOpt = None,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Rescore a run's saved predictions against the labels (and the test labels when given).
 
@@ -185,6 +192,7 @@ def evaluate(
         table.add_row(str(part), f"{r['ccc']:.4f}", f"{r['ccc_subject_mean']:.4f}", f"{r['pcc']:.4f}",
                       f"{r['rmse']:.4f}", str(int(r["subjects"])))
     fsutil.write_json(RunDir(run_dir).evaluation, results)
+    result({"run_dir": str(run_dir), "scores": results})
     print_table(table)
 
 
@@ -193,6 +201,8 @@ def predict(
     data: DataOpt = None,
     out: Annotated[Path | None, typer.Option(help="Where to write predictions/<partition>/<id>.csv "
                                              "[default: RUN_DIR/predict].", show_default=False)] = None,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Run a saved model on a corpus's features (normalised with the statistics it was trained with).
 
@@ -223,6 +233,7 @@ def predict(
             n += len(seqs)
     console.print(f"wrote predictions for {n} subjects to", markup=False)
     console.print(Text(str(RunDir(out).predictions_root), style="bold"))
+    result({"predictions": str(RunDir(out).predictions_root), "subjects": n})
 
 
 def register(app: typer.Typer) -> None:
