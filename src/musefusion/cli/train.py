@@ -233,7 +233,7 @@ def predict(
             n += len(seqs)
     console.print(f"wrote predictions for {n} subjects to", markup=False)
     console.print(Text(str(RunDir(out).predictions_root), style="bold"))
-    result({"predictions": str(RunDir(out).predictions_root), "subjects": n})
+    result({"out": str(RunDir(out).predictions_root), "subjects": n})
 
 
 def register(app: typer.Typer) -> None:
