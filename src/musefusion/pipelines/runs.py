@@ -89,8 +89,9 @@ def run_info(path: Path, root: Path | None = None) -> RunInfo:
     elif kind == "fusion-selection":
         features, model, fit = "", str(m.get("chosen", "")), "devel CV"
         devel, seeds = _num(m.get("chosen_devel_ccc")), ()
-    elif kind == "postprocess":
-        features, model, fit = "+".join(m.get("features", [])), str(m.get("model", "")), "devel (post)"
+    elif kind in ("postprocess", "ensemble"):
+        features, model = "+".join(m.get("features", [])), str(m.get("model", ""))
+        fit = "devel (post)" if kind == "postprocess" else f"mean of {len(m.get('members', {}))}"
         devel = _num(best.get("devel_ccc"))
     else:
         features, model = "+".join(m.get("features", [])), str(m.get("model", ""))
