@@ -198,6 +198,7 @@ class DataConfig(ConfigBase):
     train_partitions: tuple[str, ...] = ("train",)  # partitions used for fitting (add "devel" for the final model)
     cache: bool = True  # cache aligned arrays keyed by a hash of the options and the files' contents
     cache_dir: Path | None = None  # default $MUSEFUSION_CACHE or ~/.cache/musefusion
+    label_delay: int = 0  # steps the labels lag the signal: fit y(t + d) at t, predictions moved d steps later
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
@@ -219,6 +220,9 @@ class DataConfig(ConfigBase):
                               "(--hop-len).")
         if not self.target:
             raise ConfigError("DataConfig.target: give a target, e.g. --target arousal.")
+        if not 0 <= self.label_delay <= 200:
+            raise ConfigError(f"DataConfig.label_delay: {self.label_delay} must be between 0 and 200 steps "
+                              "(0-100 s at 2 Hz; --label-delay).")
 
 
 #: Upper bounds of the architecture fields (far above the paper's grid, below what would exhaust memory).
@@ -400,6 +404,7 @@ SWEEP_PARAMS: dict[str, str] = {
     "d_model": "model", "heads": "model", "attn_layers": "model", "hidden": "model", "lstm_layers": "model",
     "channels": "model", "gcnn_blocks": "model", "kernel": "model", "fc_hidden": "model", "dropout": "model",
     "lr": "train", "batch_size": "train", "weight_decay": "train",
+    "label_delay": "data",  # a label-delay search (0-20 steps = 0-10 s), as AVEC 2018 searched it
 }
 
 @dataclasses.dataclass(frozen=True)

@@ -36,6 +36,7 @@ from musefusion.cli.parsing import Command
 from musefusion.config import Attention, LossMode, Schedule, resolve_data_root
 from musefusion.data import formats
 from musefusion.data.corpus import load_corpus
+from musefusion.data.segment import delay_later
 from musefusion.pipelines import tracking
 from musefusion.progress import make_progress, print_table, result
 from musefusion.progress import out as console
@@ -105,6 +106,10 @@ def train(
         case_sensitive=False)] = None,
     win_len: WinLenOpt = None,
     hop_len: HopLenOpt = None,
+    label_delay: Annotated[int | None, typer.Option(
+        help="Steps (500 ms) the labels lag the signal: fit the label d steps ahead, write predictions d steps "
+             "later (default 0; search it with a sweep space label_delay = [0, 4, 8])", metavar="N",
+        show_default=False)] = None,
     fill: Annotated[FillPolicy | None, typer.Option(help="Fill policy for steps without a feature row "
                                                     "[default: zero].", show_default=False)] = None,
     hidden: Annotated[int | None, typer.Option(help="LSTM hidden size.", show_default=False)] = None,
@@ -142,7 +147,7 @@ def train(
     overrides: dict[str, dict[str, Any]] = {
         "data": {"root": str(data) if data else None, "task": task.value if task else None, "target": target,
                  "features": list(features) if features else None, "win_len": win_len, "hop_len": hop_len,
-                 "fill": fill.value if fill else None},
+                 "fill": fill.value if fill else None, "label_delay": label_delay},
         "model": {"name": model, "hidden": hidden, "heads": heads, "attn_layers": attn_layers,
                   "attention": attention.value if attention else None, "project_input": project_input,
                   "lstm_layers": lstm_layers, "channels": channels, "dropout": dropout},
@@ -227,7 +232,7 @@ def predict(
     for part in Partition:
         seqs = corpus.partition(part)
         if seqs:
-            preds = predict_arrays(net, [s.x for s in seqs], device)
+            preds = [delay_later(p, cfg.data.label_delay) for p in predict_arrays(net, [s.x for s in seqs], device)]
             formats.write_predictions(RunDir(out).predictions(part.value),
                                       {s.id: (s.timestamps, p) for s, p in zip(seqs, preds, strict=True)})
             n += len(seqs)

@@ -91,3 +91,30 @@ def pad_sequences(xs: Seq[np.ndarray], ys: Seq[np.ndarray] | None = None
             y_out[i, :len(x)] = np.where(labelled, ys[i], 0.0)
             m_out[i, :len(x)] &= labelled
     return x_out, y_out, m_out
+
+
+def delay_later(p: np.ndarray, delay: int) -> np.ndarray:
+    """``p`` moved ``delay`` steps later (``p'(t) = p(t - delay)``), its first value held at the start.
+
+    Examples:
+        >>> delay_later(np.array([1.0, 2.0, 3.0, 4.0]), 2).tolist()
+        [1.0, 1.0, 1.0, 2.0]
+    """
+    if delay == 0 or len(p) == 0:
+        return p
+    d = min(delay, len(p))
+    return np.concatenate([np.full(d, p[0]), p[:len(p) - d]])
+
+
+def labels_earlier(y: np.ndarray, delay: int) -> np.ndarray:
+    """Labels moved ``delay`` steps earlier (``y'(t) = y(t + delay)``; the last ``delay`` steps unlabelled): what a
+    model fits when annotations lag the signal by ``delay`` steps.
+
+    Examples:
+        >>> labels_earlier(np.array([1.0, 2.0, 3.0, 4.0]), 1).tolist()
+        [2.0, 3.0, 4.0, nan]
+    """
+    if delay == 0 or len(y) == 0:
+        return y
+    d = min(delay, len(y))
+    return np.concatenate([y[d:], np.full(d, np.nan, dtype=y.dtype)]).astype(y.dtype)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from musefusion.data.segment import delay_later
 from musefusion.errors import ConfigError
 from musefusion.evaluation.metrics import ccc_concatenated
 
@@ -62,11 +63,9 @@ class PostProcess:
 
 
 def shift(p: np.ndarray, delay: int) -> np.ndarray:
-    """``p`` moved ``delay`` steps later, its first value held at the start."""
-    if delay == 0 or len(p) == 0:
-        return p
-    d = min(delay, len(p))
-    return np.concatenate([np.full(d, p[0]), p[:len(p) - d]])
+    """``p`` moved ``delay`` steps later, its first value held at the start (the same shift a run trained with a
+    label delay applies to its outputs)."""
+    return delay_later(p, delay)
 
 
 def smooth(p: np.ndarray, window: int) -> np.ndarray:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from musefusion import fsutil
 from musefusion.data.corpus import normalize_and_fill
+from musefusion.data.segment import delay_later
 from musefusion.errors import CheckpointError, ConfigError, MissingDataError
 from musefusion.features.align import align_to_grid
 from musefusion.features.extract import extract_file
@@ -84,7 +85,7 @@ def _predict_unimodal(run: Path, feats: dict[str, tuple[np.ndarray, np.ndarray]]
                               f"{'+'.join(cfg.data.features)} give {sum(dims)}.")
     x = normalize_and_fill(np.concatenate(aligned, axis=1), observed, np.cumsum([0, *dims]),
                            payload["norm_mean"].numpy(), payload["norm_std"].numpy(), cfg.data.fill)
-    return predict_arrays(model, [x], torch.device("cpu"))[0]
+    return delay_later(predict_arrays(model, [x], torch.device("cpu"))[0], cfg.data.label_delay)
 
 
 def _predict_fusion(run: Path, stream_preds: dict[Path, np.ndarray]) -> np.ndarray:

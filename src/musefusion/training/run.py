@@ -30,7 +30,7 @@ from musefusion import fsutil, rundir
 from musefusion.config import ModelConfig, RunConfig
 from musefusion.data import formats
 from musefusion.data.corpus import CorpusData, Sequence, corpus_digest, load_corpus, resolve_data_config
-from musefusion.data.segment import make_windows
+from musefusion.data.segment import delay_later, labels_earlier, make_windows
 from musefusion.errors import CheckpointError, ConfigError
 from musefusion.evaluation.metrics import ccc_concatenated, ccc_per_sequence_mean
 from musefusion.models import build_model
@@ -83,6 +83,16 @@ def versions() -> dict[str, str]:
             "numpy": np.__version__, "pandas": pd.__version__, "platform": platform.platform()}
 
 
+def with_label_delay(data: CorpusData, delay: int) -> CorpusData:
+    """``data`` with every label moved ``delay`` steps earlier (``DataConfig.label_delay``): a model fitted on it
+    predicts at step t the label of step t + delay, and its outputs are moved back ``delay`` steps later when
+    written, so the written predictions line up with the true labels again."""
+    if not delay:
+        return data
+    return dataclasses.replace(data, sequences={p: [dataclasses.replace(s, y=labels_earlier(s.y, delay)) for s in seqs]
+                                                for p, seqs in data.sequences.items()})
+
+
 def make_train_windows(seqs: list[Sequence], win_len: int, hop_len: int) -> Windows:
     """Equal-length windows over the fitting sequences, with loss and padding masks."""
     x, y, label_mask, origin = make_windows([s.x for s in seqs], [s.y for s in seqs], win_len, hop_len)
@@ -102,7 +112,7 @@ def _write_seed_outputs(seed_dir: RunDir, model: torch.nn.Module, result: FitRes
         seqs = data.partition(part)
         if not seqs:
             continue
-        preds = predict_arrays(model, [s.x for s in seqs], device)
+        preds = [delay_later(p, cfg.data.label_delay) for p in predict_arrays(model, [s.x for s in seqs], device)]
         formats.write_predictions(seed_dir.predictions(part.value),
                                   {s.id: (s.timestamps, p) for s, p in zip(seqs, preds, strict=True)})
         if part != Partition.TEST:
@@ -211,11 +221,12 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)
     data = data if data is not None else load_corpus(cfg.data)
-    fit_seqs = [s for s in data.fit_sequences() if not np.isnan(s.y).all()]
+    fit_data = with_label_delay(data, cfg.data.label_delay)  # what the model fits; data keeps the true labels
+    fit_seqs = [s for s in fit_data.fit_sequences() if not np.isnan(s.y).all()]
     if not fit_seqs:
         raise ConfigError(f"No labelled sequence in partitions {cfg.data.train_partitions} of '{data.corpus_dir}'.")
     windows = make_train_windows(fit_seqs, cfg.data.win_len, cfg.data.hop_len)
-    devel = [] if "devel" in cfg.data.train_partitions else data.partition(Partition.DEVEL)
+    devel = [] if "devel" in cfg.data.train_partitions else fit_data.partition(Partition.DEVEL)
 
     per_seed: dict[int, dict[str, Any]] = {}
     for seed in cfg.train.seeds:
