@@ -33,7 +33,7 @@ from musefusion.cli.options import (
     check_track,
 )
 from musefusion.cli.parsing import Command
-from musefusion.config import Attention, LossMode, Schedule, resolve_data_root
+from musefusion.config import Attention, LossMode, Precision, Schedule, resolve_data_root
 from musefusion.data import formats
 from musefusion.data.corpus import load_corpus
 from musefusion.data.segment import delay_later
@@ -127,6 +127,10 @@ def train(
     dropout: Annotated[float | None, typer.Option(help="Dropout.", show_default=False)] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto).", show_default=False)]
     = None,
+    precision: Annotated[Precision | None, typer.Option(
+        help="fp32, or bf16: the training forward pass under bfloat16 autocast (fast on CPUs with AVX-512 BF16/AMX "
+             "and on CUDA; the loss and every score stay float32); default: fp32.", show_default=False,
+        case_sensitive=False)] = None,
     config: ConfigOpt = None,
     out: Annotated[Path | None, typer.Option(help="Run directory [default: runs/<task>-<target>-<features>-<model>-"
                                              "<hash of the config>], so different configs never share one.",
@@ -153,7 +157,8 @@ def train(
                   "lstm_layers": lstm_layers, "channels": channels, "dropout": dropout},
         "train": {"seeds": list(seeds) if seeds else None, "epochs": epochs, "lr": lr, "batch_size": batch_size,
                   "schedule": schedule, "device": device, "loss": loss.value if loss else None,
-                  "stop_halvings": stop_halvings, "early_stop": early_stop},
+                  "stop_halvings": stop_halvings, "early_stop": early_stop,
+                  "precision": precision.value if precision else None},
     }
     check_track(track, track_uri)
     cfg = build_run_config(config, overrides)

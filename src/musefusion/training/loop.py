@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from musefusion.config import Monitor, Schedule, TrainConfig
+from musefusion.config import Monitor, Precision, Schedule, TrainConfig
 from musefusion.data.segment import pad_sequences
 from musefusion.errors import ConfigError, TrainingError
 from musefusion.evaluation.metrics import ccc_concatenated
@@ -156,6 +156,7 @@ def fit(model: nn.Module, windows: Windows, devel_x: Sequence[np.ndarray], devel
     lm_all = torch.from_numpy(windows.label_mask)
     sm_all = torch.from_numpy(windows.step_mask)
     has_devel = len(devel_x) > 0
+    bf16 = cfg.precision == Precision.BF16  # training forward only; devel scoring and predictions stay float32
     for epoch in range(start_epoch, n_epochs + 1):
         t0 = time.perf_counter()
         model.train()
@@ -166,7 +167,9 @@ def fit(model: nn.Module, windows: Windows, devel_x: Sequence[np.ndarray], devel
             x, y = x_all[idx].to(device), y_all[idx].to(device)
             lm, sm = lm_all[idx].to(device), sm_all[idx].to(device)
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x, sm), y, lm)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                out = model(x, sm)
+            loss = loss_fn(out.float(), y, lm)  # the CCC loss (Eq. 20-21) in float32 whatever the forward pass
             value = float(loss.detach())
             if not math.isfinite(value):  # never let a NaN/inf loss end in a 'successful' run of untrained weights
                 raise TrainingError(f"The training loss is {value} at epoch {epoch}, batch {b // cfg.batch_size + 1} "
