@@ -266,7 +266,8 @@ class ModelConfig(ConfigBase):
         for f, most in _MODEL_LIMITS.items():  # checked before any allocation: hidden = 1e9 is refused, not tried
             if not 1 <= getattr(self, f) <= most:
                 raise ConfigError(f"ModelConfig.{f}: {getattr(self, f)} must be between 1 and {most} (--{f.replace('_', '-')}).")
-        if (self.attention == Attention.TRANSFORMER or self.project_input) and self.d_model % self.heads:
+        if ((self.attention == Attention.TRANSFORMER or self.project_input or self.name == "crossmodal")
+                and self.d_model % self.heads):
             raise ConfigError(f"ModelConfig.d_model ({self.d_model}) must be divisible by heads ({self.heads}).")
         if self.kernel % 2 == 0:
             raise ConfigError(f"ModelConfig.kernel: {self.kernel} must be odd (centred 'same' convolution).")

@@ -41,14 +41,17 @@ class ModelFamily:
     #: per task ("stress", "physio"): {"model": ModelConfig fields, "train": TrainConfig fields, "data": window
     #: fields} that ``reproduce`` trains the family's rows with (the baseline's README settings); empty for the paper's
     task_presets: Mapping[str, Mapping[str, Mapping[str, Any]]] = dataclasses.field(default_factory=dict)
+    #: the network reads each feature set on its own: its builder takes the sets' widths, and its inputs carry one
+    #: observed-mask column per set after the features (``musefusion.training.run.model_inputs``)
+    observed_inputs: bool = False
 
-    def build(self, config: Any, d_in: int) -> Any:
-        """The family's network for ``config`` and ``d_in`` input features."""
+    def build(self, config: Any, d_in: int, dims: tuple[int, ...] | None = None) -> Any:
+        """The family's network for ``config`` and ``d_in`` input features (of the sets' widths ``dims``)."""
         builder = self.builder
         if isinstance(builder, str):
             module, _, attr = builder.partition(":")
             builder = getattr(importlib.import_module(module), attr)
-        return builder(config, d_in)
+        return builder(config, d_in, dims) if self.observed_inputs else builder(config, d_in)
 
 
 FAMILIES: dict[str, ModelFamily] = {}
@@ -138,5 +141,13 @@ for _f in (
                 {"hidden": (32, 64, 128), "lstm_layers": (1, 2, 4), **TRAIN_GRID}, "MuSe 2021 baseline",
                 "the official MuSe 2021 baseline: projection -> bidirectional LSTM -> 2-layer head",
                 task_presets=BASELINE_SETTINGS),
+    # beyond the paper (MuSe 2022): cross-modal attention at every step, an LSTM per branch, a modality gate
+    ModelFamily("crossmodal", "musefusion.models.crossmodal:build",
+                {"d_model": 64, "heads": 4, "hidden": 64, "lstm_layers": 1},
+                frozenset({"d_model", "heads", "hidden", "lstm_layers", "dropout"}),
+                {"d_model": (32, 64, 128), "heads": (2, 4), "hidden": (32, 64, 128), **TRAIN_GRID},
+                "Cross-modal attention", "per-set branches, attention across them at each step, LSTM, gate "
+                "(beyond the paper; use with several feature sets, e.g. egemaps+vggface+bio)",
+                observed_inputs=True),
 ):
     register(_f)

@@ -222,13 +222,13 @@ def predict(
     from musefusion.training.loop import predict_arrays, resolve_device
 
     # torch: imported on first use, so the CLI starts without it
-    from musefusion.training.run import load_model, load_run_config
+    from musefusion.training.run import load_model, load_run_config, model_inputs
 
     cfg = load_run_config(run_dir)
     net, payload = load_model(RunDir(run_dir).checkpoint)
     data_cfg = cfg.data.replace(root=resolve_data_root(data) if data else cfg.data.root)
     stats = (payload["norm_mean"].numpy().astype(np.float64), payload["norm_std"].numpy().astype(np.float64))
-    corpus = load_corpus(data_cfg, norm_stats=stats)
+    corpus = model_inputs(load_corpus(data_cfg, norm_stats=stats), cfg.model.name)
     out = out or RunDir(run_dir).predict
     rundir.check_out(out, "run")
     device = resolve_device("auto")

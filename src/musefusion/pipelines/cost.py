@@ -52,17 +52,17 @@ def measure_epoch(rc: Any) -> tuple[float, int, int, int]:
     from musefusion.data.corpus import load_corpus
     from musefusion.models import build_model
     from musefusion.training.loop import fit
-    from musefusion.training.run import make_train_windows
+    from musefusion.training.run import make_train_windows, model_inputs
     from musefusion.training.seeds import seed_everything
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        data = load_corpus(rc.data)
+        data = model_inputs(load_corpus(rc.data), rc.model.name)
         windows = make_train_windows(data.partition("train"), rc.data.win_len, rc.data.hop_len)
         devel = data.partition("devel")
         seed_everything(1)
-        model = build_model(rc.model, data.d_in)
+        model = build_model(rc.model, data.d_in, tuple(data.feature_dims.values()))
         t0 = time.perf_counter()
         fit(model, windows, [s.x for s in devel], [s.y for s in devel], rc.train.replace(device="cpu"), 1, epochs=1)
         return time.perf_counter() - t0, len(windows), len(data.partition("train")), len(devel)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from musefusion import fsutil
+from musefusion import families, fsutil
 from musefusion.data.corpus import normalize_and_fill
 from musefusion.data.segment import delay_later
 from musefusion.errors import CheckpointError, ConfigError, MissingDataError
@@ -85,6 +85,8 @@ def _predict_unimodal(run: Path, feats: dict[str, tuple[np.ndarray, np.ndarray]]
                               f"{'+'.join(cfg.data.features)} give {sum(dims)}.")
     x = normalize_and_fill(np.concatenate(aligned, axis=1), observed, np.cumsum([0, *dims]),
                            payload["norm_mean"].numpy(), payload["norm_std"].numpy(), cfg.data.fill)
+    if families.family(cfg.model.name).observed_inputs:  # the family reads each set's observed mask too
+        x = np.concatenate([x, np.stack(observed, axis=1).astype(np.float32)], axis=1)
     return delay_later(predict_arrays(model, [x], torch.device("cpu"))[0], cfg.data.label_delay)
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from musefusion import fsutil, rundir
+from musefusion import families, fsutil, rundir
 from musefusion.config import ModelConfig, RunConfig
 from musefusion.data import formats
 from musefusion.data.corpus import CorpusData, Sequence, corpus_digest, load_corpus, resolve_data_config
@@ -81,6 +81,16 @@ def versions() -> dict[str, str]:
 
     return {"musefusion": __version__, "python": sys.version.split()[0], "torch": str(torch.__version__),
             "numpy": np.__version__, "pandas": pd.__version__, "platform": platform.platform()}
+
+
+def model_inputs(data: CorpusData, model: str) -> CorpusData:
+    """``data`` as the family ``model`` reads it: unchanged, or (``observed_inputs`` families) each sequence's
+    features followed by one observed-mask column per feature set (1 where the set had a real row)."""
+    if not families.family(model).observed_inputs:
+        return data
+    return dataclasses.replace(data, sequences={
+        p: [dataclasses.replace(s, x=np.concatenate([s.x, s.observed.astype(np.float32)], axis=1)) for s in seqs]
+        for p, seqs in data.sequences.items()})
 
 
 def with_label_delay(data: CorpusData, delay: int) -> CorpusData:
@@ -146,7 +156,8 @@ def load_model(path: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     for key in ("model", "config", "d_in"):
         if key not in payload:
             raise CheckpointError(f"'{path}' is not a musefusion model checkpoint (no '{key}' entry).")
-    model = build_model(ModelConfig.from_dict(payload["config"]["model"]), int(payload["d_in"]))
+    dims = tuple(int(v) for v in payload.get("feature_dims", {}).values()) or None
+    model = build_model(ModelConfig.from_dict(payload["config"]["model"]), int(payload["d_in"]), dims)
     try:
         model.load_state_dict(payload["model"])
     except RuntimeError as exc:
@@ -221,6 +232,7 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)
     data = data if data is not None else load_corpus(cfg.data)
+    data = model_inputs(data, cfg.model.name)
     fit_data = with_label_delay(data, cfg.data.label_delay)  # what the model fits; data keeps the true labels
     fit_seqs = [s for s in fit_data.fit_sequences() if not np.isnan(s.y).all()]
     if not fit_seqs:
@@ -236,7 +248,7 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
             continue
         seed_dir.path.mkdir(parents=True, exist_ok=True)
         seed_everything(seed)
-        model = build_model(cfg.model, data.d_in)
+        model = build_model(cfg.model, data.d_in, tuple(data.feature_dims.values()))
         cb = (lambda row, s=seed: on_epoch(s, row)) if on_epoch else None
         result = fit(model, windows, [s.x for s in devel], [s.y for s in devel], cfg.train, seed,
                      state_path=seed_dir.last_state, on_epoch=cb, epochs=epochs)
