@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from musefusion import families
 from musefusion.config import MODEL_NAMES, model_preset
 from musefusion.evaluation.metrics import ccc_masked
 from musefusion.models import build_model
@@ -14,9 +15,26 @@ D_IN = 5
 SMALL = {"hidden": 16, "d_model": 16, "channels": 8}
 
 
+class _EveryStepObserved(torch.nn.Module):
+    """A family that reads observed-mask columns (crossmodal), fed one feature set that is observed wherever the
+    step is real: the same ``model(x, mask)`` as the others."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([x, mask.unsqueeze(-1).to(x.dtype)], dim=-1), mask)
+
+
+def _build(name: str, **fields) -> torch.nn.Module:
+    net = build_model(model_preset(name, **fields), D_IN, (D_IN,))
+    return _EveryStepObserved(net) if families.family(name).observed_inputs else net
+
+
 def _model(name: str, seed: int = 0, **overrides) -> torch.nn.Module:
     torch.manual_seed(seed)
-    return build_model(model_preset(name, **{**SMALL, **overrides}), D_IN).eval()
+    return _build(name, **{**SMALL, **overrides}).eval()
 
 
 def _padded_batch(lengths: list[int], seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -127,7 +145,7 @@ def _overfit(name: str, steps: int, lr: float = 1e-2, **model) -> float:
     x = torch.randn(1, t, D_IN, generator=g)
     y = torch.sin(torch.linspace(0, 6, t)).unsqueeze(0) + 0.3 * torch.randn(1, t, generator=g)
     mask = torch.ones(1, t, dtype=torch.bool)
-    model = build_model(model_preset(name, **SMALL, dropout=0.0, **model), D_IN)
+    model = _build(name, **SMALL, dropout=0.0, **model)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = CCCLoss()
     model.train()
