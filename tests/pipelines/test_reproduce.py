@@ -49,6 +49,8 @@ def test_report_has_every_row(reproduced):
     assert "out-of-fold train predictions (default)" in text and "in-sample" in text
     assert "submission`: valid." in text.replace("/submission`", "submission`")
     assert (out / "report.html").is_file() and (out / "plots" / "unimodal.png").is_file()
+    # provenance: the profile as run (its seeds), not an empty override
+    assert "[profile]" in text and "seeds = []" not in text and "Corpus files (digest" in text
     # Sec. 5.5 retrains on train+devel "in this sub-challenge" (MuSe-Physio): MuSe-Stress does not by default
     assert "Test predictions: the fusion streams' devel-selected models" in text and "--retrain auto" in text
     assert not list(out.glob("runs/*/*/final")) and list(out.glob("runs/*/*/oof_k2"))

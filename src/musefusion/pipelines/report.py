@@ -344,7 +344,8 @@ def _provenance(out: Path, cfg: Any, summary: ReproduceSummary, wall_s: float,
 
 def io_toml(cfg) -> str:  # noqa: ANN001
     """The reproduce config as TOML text."""
-    shown = {k: v for k, v in cfg.to_dict().items() if v is not None}
+    # not given (None, or an empty override such as seeds = [] whose profile value is in [profile]): left out
+    shown = {k: v for k, v in cfg.to_dict().items() if v is not None and v != [] and v != ()}
     if shown.get("storage"):  # a PostgreSQL URL may carry a password
         shown["storage"] = redact_url(shown["storage"])
     return tomli_w.dumps({"reproduce": shown}).strip()
