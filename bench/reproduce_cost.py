@@ -27,8 +27,10 @@ def main() -> None:
     ap.add_argument("--task", default="stress")
     ap.add_argument("--profile", default="paper")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="the rows' training forward pass")
     args = ap.parse_args()
-    cfg = ReproduceConfig(root=args.data, task=args.task, profile=args.profile, workers=args.workers)
+    cfg = ReproduceConfig(root=args.data, task=args.task, profile=args.profile, workers=args.workers,
+                          precision=args.precision)
     s = cfg.settings
     measured: dict[tuple[str, str], float] = {}
     stages = cost.plan(cfg, unimodal_rows(cfg), run_config, retrains=cfg.retrains,

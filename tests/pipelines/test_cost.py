@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from musefusion.errors import ConfigError
 from musefusion.pipelines import cost
 from musefusion.pipelines.reproduce import ReproduceConfig, run_config, unimodal_rows
 from tests.cli_helpers import run_cli
@@ -53,3 +54,12 @@ def test_the_report_masks_a_storage_password(tiny):
 
     text = io_toml(ReproduceConfig(root=tiny, tune=True, storage="postgresql://sweeper:s3cret@dbhost/sweeps"))
     assert "s3cret" not in text and "postgresql://sweeper:***@dbhost/sweeps" in text
+
+
+def test_reproduce_precision_reaches_every_row_and_a_bad_value_is_refused(tiny):
+    cfg = ReproduceConfig(root=tiny, precision="bf16")
+    rows = unimodal_rows(cfg)
+    assert {run_config(cfg, f, m, "arousal").train.precision.value for f, _mod, m in rows} == {"bf16"}
+    assert run_config(ReproduceConfig(root=tiny), *rows[0][::2], "arousal").train.precision.value == "fp32"
+    with pytest.raises(ConfigError, match="precision"):
+        ReproduceConfig(root=tiny, precision="fp8")

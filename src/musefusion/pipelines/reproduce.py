@@ -31,6 +31,7 @@ from musefusion.config import (
     Attention,
     ConfigBase,
     DataConfig,
+    Precision,
     RunConfig,
     Sampler,
     SweepConfig,
@@ -73,7 +74,7 @@ class Stage(StrEnum):
     UNIMODAL = "unimodal"  # after the unimodal tables (Tables 2/3)
 
 
-#: Profiles: ``quick`` fits the whole stress reproduction into about 20 minutes on 2 cores (the baseline peers
+#: Profiles: ``quick`` trains the whole stress reproduction to convergence in about 35 minutes on 2 cores (the peers
 #: included); ``paper`` is Sec. 5.2.
 PROFILES: dict[Profile, dict[str, Any]] = {
     # peer rows (the baseline): at most peer_epochs (their early stop usually ends them sooner), peer_seeds (the
@@ -114,6 +115,7 @@ class ReproduceConfig(ConfigBase):
     tune_sampler: Sampler = Sampler.TPE  # tpe | grid (every combination, at most tune_trials of them)
     storage: str | None = None  # the studies' database URL; default sqlite:///<out>/tune/study.db
     cluster: str | None = None  # a Dask scheduler address (tcp://host:8786): every job runs there
+    precision: Precision = Precision.FP32  # the unimodal rows' training forward pass: fp32 | bf16 (autocast)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
@@ -124,6 +126,7 @@ class ReproduceConfig(ConfigBase):
         object.__setattr__(self, "stage", enum_field("ReproduceConfig", "stage", self.stage, Stage))
         object.__setattr__(self, "retrain", enum_field("ReproduceConfig", "retrain", self.retrain, Retrain))
         object.__setattr__(self, "attention", enum_field("ReproduceConfig", "attention", self.attention, Attention))
+        object.__setattr__(self, "precision", enum_field("ReproduceConfig", "precision", self.precision, Precision))
         object.__setattr__(self, "tune_sampler", enum_field("ReproduceConfig", "tune_sampler", self.tune_sampler,
                                                             Sampler))
         if self.tune_trials < 1 or self.tune_jobs < 1:
@@ -211,7 +214,8 @@ def run_config(cfg: ReproduceConfig, features: str, model: str, target: str) -> 
     attention = {"attention": cfg.attention} if "attention" in families.family(model).params else {}
     small = {"hidden": 16, "d_model": 16, "channels": 8} if s.get("small") else {}
     mcfg = model_preset(model, **attention, **{**own.get("model", {}), **small})
-    train = TrainConfig(epochs=s["epochs"], seeds=s["seeds"], num_threads=1, early_stop=s.get("early_stop", 0))
+    train = TrainConfig(epochs=s["epochs"], seeds=s["seeds"], num_threads=1, early_stop=s.get("early_stop", 0),
+                        precision=cfg.precision)
     if own.get("train"):
         t = dict(own["train"])
         t["epochs"] = min(int(t.get("epochs", s["epochs"])), s.get("peer_epochs", s["epochs"]))
