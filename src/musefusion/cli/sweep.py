@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import logging.handlers
+import multiprocessing
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,7 +36,7 @@ from musefusion.cli.parsing import Command, DefaultCommandGroup
 from musefusion.cli.train import log_to_file
 from musefusion.config import Sampler, SweepConfig
 from musefusion.pipelines import tracking
-from musefusion.progress import ConsoleLogHandler, make_progress, print_table, result
+from musefusion.progress import make_progress, print_table, result
 from musefusion.progress import out as console
 from musefusion.rundir import RunDir
 from musefusion.sweep.grid import grid_points, load_space, paper_space
@@ -51,12 +53,25 @@ def _default_storage(study: str, out: Path | None) -> str:
     return f"sqlite:///{((out or Path('sweeps') / study) / 'study.db').resolve()}"
 
 
-def _init_worker(log_path: Path, level: int, index: int) -> None:
-    """Logging in a spawned worker: the console (stderr, lines prefixed ``[w<index>]``) and the sweep's log.txt."""
-    file_handler = logging.FileHandler(log_path, encoding="utf-8")
-    file_handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s worker{index} %(name)s: %(message)s"))
-    logging.basicConfig(level=level, format="%(message)s", force=True,
-                        handlers=[ConsoleLogHandler(prefix=f"[w{index}] "), file_handler])
+class _Prefixed(logging.Filter):
+    """Prefix a worker's records with ``[w<index>]`` (formatted here: the parent prints them as they are)."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = self.prefix + record.getMessage(), None
+        return True
+
+
+def _init_worker(queue: Any, level: int, index: int) -> None:
+    """Logging in a spawned worker: its records, prefixed ``[w<index>]``, go to the parent through ``queue``, which
+    prints them above its progress bar and copies them into the sweep's log.txt (a worker never writes to the
+    terminal itself, so the bar is never broken)."""
+    handler = logging.handlers.QueueHandler(queue)
+    handler.addFilter(_Prefixed(f"[w{index}] "))
+    logging.basicConfig(level=level, format="%(message)s", force=True, handlers=[handler])
     quiet_optuna()
 
 
@@ -155,12 +170,16 @@ def run(
             progress.advance(bar, 1 if ev["outcome"] in ("complete", "pruned") else 0)
 
     log = RunDir(out).log  # the sweep folder's log.txt
-    init = functools.partial(_init_worker, log.resolve(), logging.getLogger().level)
+    queue = multiprocessing.get_context("spawn").Queue()
+    init = functools.partial(_init_worker, queue, logging.getLogger().level)
     with log_to_file(log):
+        listener = logging.handlers.QueueListener(queue, *logging.getLogger().handlers, respect_handler_level=True)
+        listener.start()
         try:
             counts = run_sweep(sweep, on_event=on_event, worker_init=init)
         finally:
             progress.stop()
+            listener.stop()
 
     console.print(Text(f"study {study}: {counts.complete} complete, {counts.pruned} pruned, {counts.failed} failed "
                        "(retried or given up); run dirs in"))
