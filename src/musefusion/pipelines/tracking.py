@@ -100,9 +100,6 @@ def log_run(run_dir: Path, uri: str | None = None, experiment: str = EXPERIMENT,
         MissingDependencyError: MLflow is not installed.
         MissingDataError: ``run_dir`` is not a finished run.
     """
-    # mlflow: imported on first use (optional)
-    from mlflow.entities import Metric, Param
-
     uri = uri or default_uri()
     run = RunDir(Path(run_dir))
     info = run_info(run.path)
@@ -118,6 +115,21 @@ def log_run(run_dir: Path, uri: str | None = None, experiment: str = EXPERIMENT,
         tags["mlflow.parentRunId"] = parent_id
     created = client.create_run(_experiment(client, uri, experiment), tags=tags)
     rid = created.info.run_id
+    try:
+        _log_contents(client, rid, run, info, artifacts)
+    except BaseException:  # an interrupted upload is marked FAILED in MLflow and logged anew next time
+        client.set_terminated(rid, "FAILED")
+        raise
+    client.set_terminated(rid)
+    fsutil.write_json(run.tracked, {"uri": uri, "run_id": rid, "experiment": experiment})
+    return str(rid)
+
+
+def _log_contents(client: Any, rid: str, run: RunDir, info: Any, artifacts: bool) -> None:
+    """Params, metrics and artifacts of ``run`` into the MLflow run ``rid``."""
+    # mlflow: imported on first use (optional)
+    from mlflow.entities import Metric, Param
+
     params = _flat({k: v for k, v in run.read_record().items() if k != "versions"})
     params.update({f"versions.{k}": str(v) for k, v in run.read_record().get("versions", {}).items()})
     now = int(time.time() * 1000)
@@ -142,9 +154,6 @@ def log_run(run_dir: Path, uri: str | None = None, experiment: str = EXPERIMENT,
                 client.log_artifact(rid, str(entry))
             elif not _holds_runs(entry):
                 client.log_artifacts(rid, str(entry), entry.name)
-    client.set_terminated(rid)
-    fsutil.write_json(run.tracked, {"uri": uri, "run_id": rid, "experiment": experiment})
-    return str(rid)
 
 
 def log_tree(root: Path, kind: str, uri: str | None = None, experiment: str = EXPERIMENT) -> str:
