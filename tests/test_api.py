@@ -51,6 +51,7 @@ def test_train_and_fuse_in_a_notebook(synth_stress, tmp_path, monkeypatch):
                      out="runs/a")
     assert again.metrics == saved.metrics  # the same settings: the finished run is reused
 
+    assert a.run_dir.name != b.run_dir.name  # temporary runs are told apart (fusion names streams after them)
     fused = mf.fuse([a, b], names=("A", "B"), train_on="in-sample", epochs=2)
     assert set(fused.metrics["stream_devel_ccc"]) == {"A", "B"} and fused.metrics["kind"] == "fusion"
     assert fused.run_dir.is_relative_to(scratch) and len(fused.predictions("devel")) == len(devel)

@@ -175,7 +175,7 @@ def _scratch(out: str | Path | None, what: str) -> tuple[Path, Any]:
     if out is not None:
         return Path(out), None
     holder = tempfile.TemporaryDirectory(prefix=f"musefusion-{what}-")
-    return Path(holder.name) / what, holder
+    return Path(holder.name) / Path(holder.name).name, holder  # a unique run name (fusion stream names come from it)
 
 
 def train(data: str | Path | None = None, *, out: str | Path | None = None, overwrite: bool = False,

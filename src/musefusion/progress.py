@@ -66,6 +66,8 @@ def plain(text: object, style: str = "") -> Text:
 def print_table(table: Table, console: Console | None = None) -> None:
     """Print a table at its natural width (never squeezed into ``COLUMNS``, so no cell is wrapped)."""
     console = console or out
+    if console.quiet:  # --json: nothing but the JSON object on stdout
+        return
     natural = Measurement.get(console, console.options.update_width(100_000), table).maximum
     if natural <= console.width:
         console.print(table)
@@ -253,6 +255,7 @@ class JobDisplay(logging.Handler):
         self.live = not isinstance(progress, PlainProgress)
         self.lines = ConsoleLogHandler()
         self.rows: dict[str, Any] = {}
+        self.ended: set[str] = set()
 
     def emit(self, record: logging.LogRecord) -> None:
         """Route one record."""
@@ -262,6 +265,8 @@ class JobDisplay(logging.Handler):
             return
         try:
             job, best = str(info["job"]), info["best"]
+            if job in self.ended:  # a late record of a finished job (the queue lags the result): no row
+                return
             desc = f"  {job} seed {info['seed']}"
             if job not in self.rows:
                 self.rows[job] = self.progress.add_task(desc, total=info["epochs"], last="")
@@ -272,6 +277,7 @@ class JobDisplay(logging.Handler):
 
     def done(self, job: str) -> None:
         """The job ``job`` ended: drop its row."""
+        self.ended.add(job)
         tid = self.rows.pop(job, None)
         if tid is not None:
             self.progress.remove_task(tid)

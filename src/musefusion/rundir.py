@@ -410,7 +410,7 @@ OUTPUT_ENTRIES: dict[str, frozenset[str]] = {
     "run": RUN_ENTRIES,
     "reproduce": frozenset({"runs", "fusion", "submission", "plots", "report.md", "report.html", "jobs.log", "tune",
                             TRACKED_FILE}),
-    "sweep": frozenset({"study.db", "study.db-journal", "trials", "report"}),
+    "sweep": frozenset({"study.db", "study.db-journal", "trials", "report", TRACKED_FILE}),
     "curves": frozenset({"curves.csv", "curves.png"}),
     "demo": frozenset({"data", "reproduce-stress", "reproduce-physio"}),
 }

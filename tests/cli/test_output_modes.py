@@ -41,3 +41,16 @@ def test_train_json_quiet_and_a_failure(synth_stress, tmp_path, capsys):
     cap = capsys.readouterr()
     got = json.loads(cap.out)
     assert got["ok"] is False and "nowhere" in got["error"] and "error:" in cap.err
+
+
+def test_json_stays_json_with_a_wide_table_and_on_a_usage_error(synth_stress, tmp_path, capsys, monkeypatch):
+    from musefusion import progress
+
+    monkeypatch.setattr(progress.out, "width", 40)  # narrower than the runs table: it would be printed wide
+    assert run_cli(["synth", tmp_path / "d", "--split", "2/1/1", "--minutes", "0.2"]) == 0
+    capsys.readouterr()
+    assert run_cli(["runs", tmp_path, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"ok": True, "root": str(tmp_path), "runs": []}
+    assert run_cli(["train", "--epochs", "x", "--json"]) == 2
+    got = json.loads(capsys.readouterr().out)
+    assert got["ok"] is False and "valid integer" in got["error"]

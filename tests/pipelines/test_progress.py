@@ -56,6 +56,8 @@ def test_the_live_display_has_a_row_per_running_job():
                     "valence/vggface-lstm seed 2": (7, 30, "best devel CCC 0.5200")}
     display.done("arousal/egemaps-lstm")
     assert [t.description.strip() for t in progress.tasks] == ["valence/vggface-lstm seed 2"]
+    display.emit(_record("arousal/egemaps-lstm", 1, 5, 0.46))  # a late record of the finished job: no new row
+    assert [t.description.strip() for t in progress.tasks] == ["valence/vggface-lstm seed 2"]
 
 
 def test_off_a_terminal_the_records_print_as_lines(capsys):

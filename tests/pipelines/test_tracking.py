@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from musefusion import fsutil
+from musefusion import fsutil, rundir
 from musefusion.pipelines import tracking
 from tests.cli_helpers import run_cli, the_error_line
 
@@ -64,6 +64,7 @@ def test_a_folder_of_runs_is_one_parent_with_nested_runs(synth_stress, tmp_path,
     assert sorted(r.data.params["train.lr"] for r in children) == ["0.001", "0.005"]
     assert tracking.log_tree(root, "sweep", store) == parent  # idempotent
     assert len(client.search_runs([exp])) == 3
+    rundir.check_out(root, "sweep")  # the marker it leaves does not stop the sweep from resuming
 
 
 def test_track_options_are_used_or_refused(synth_stress, tmp_path, capsys):

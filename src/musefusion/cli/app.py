@@ -107,20 +107,23 @@ def main(argv: list[str] | None = None) -> None:
         if _state["debug"] or exc.errno not in OUTPUT_ERRNOS:
             raise
         err.print(Text("error: ", style="red") + Text(f"{exc.strerror}: '{exc.filename}'"), soft_wrap=True)
+        _print_json(False, f"{exc.strerror}: '{exc.filename}'")
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         err.print(Text(_INTERRUPTED, style="red"))
+        _print_json(False, _INTERRUPTED)
         sys.exit(130)
     except Exception as exc:  # click usage errors carry their own exit code
         # duck-typed: typer >= 0.2x vendors click as typer._click, so `import click` may fail
         show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
         if callable(show) and isinstance(code, int):
             show()
+            _print_json(False, str(getattr(exc, "message", exc)))
             sys.exit(code)
         raise
     if code == 130:  # typer turns Ctrl-C (KeyboardInterrupt) into exit code 130
         err.print(Text(_INTERRUPTED, style="red"))
-    _print_json(not (isinstance(code, int) and code))
+    _print_json(not (isinstance(code, int) and code), _INTERRUPTED if code == 130 else None)
     if isinstance(code, int) and code:
         sys.exit(code)
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from musefusion import families, progress
-from musefusion.errors import ConfigError
+from musefusion.errors import ConfigError, MissingDependencyError
 from musefusion.types import Task
 
 DataOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045 - typer needs Optional here
@@ -57,6 +58,8 @@ def check_track(track: str | None, uri: str | None) -> None:
         raise ConfigError(f"--track {track!r}: the one tracker is mlflow (--track mlflow).")
     if uri is not None and track is None:
         raise ConfigError("--track-uri is given without --track mlflow; add --track mlflow or drop --track-uri.")
+    if track is not None and importlib.util.find_spec("mlflow") is None:  # before any training, not after it
+        raise MissingDependencyError("--track mlflow needs MLflow: pip install 'musefusion[track]' (mlflow-skinny).")
 
 
 def _quiet(value: bool) -> bool:

@@ -96,7 +96,8 @@ def ensemble_runs(runs: list[Path], out: Path, top: int | None = None, seeds: bo
     data = datas[0]
     preds = {}
     for part in ("devel", "test"):
-        dirs = [m[1].predictions(part) for m in kept]
+        # test: a run's final (train+devel) model's predictions where it has one, as fuse and submit use
+        dirs = [m[1].test_predictions() if part == "test" else m[1].predictions(part) for m in kept]
         if all(d.is_dir() and any(d.glob("*.csv")) for d in dirs):
             preds[part] = mean_streams([formats.read_predictions(d) for d in dirs], [m[0] for m in kept])
     if "devel" not in preds:

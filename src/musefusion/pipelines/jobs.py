@@ -21,6 +21,7 @@ import logging.handlers
 import multiprocessing
 import os
 import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ CLUSTER_HINT = "pip install 'musefusion[cluster]' (dask.distributed) on this mac
 #: Per-epoch progress of the jobs: INFO records with a ``progress`` dict (job, seed, epoch, epochs, ccc, best),
 #: shown as one line each when redirected and as a row per running job in a terminal (``progress.JobDisplay``).
 progress_log = logging.getLogger("musefusion.progress")
-_current = {"label": ""}  # the label of the job this process is running (set by _ledgered)
+_current = threading.local()  # .label: the job this thread runs (set by _ledgered; Dask may run jobs in threads)
 
 
 def epoch_reporter(epochs: int) -> Callable[[int, dict[str, float]], None]:
@@ -55,9 +56,10 @@ def epoch_reporter(epochs: int) -> Callable[[int, dict[str, float]], None]:
         if ccc == ccc and ccc > best.get(seed, (float("-inf"), 0))[0]:
             best[seed] = (ccc, epoch)
         top, at = best.get(seed, (float("nan"), 0))
-        progress_log.info("%s seed %d epoch %d/%d: devel CCC %.4f (best %.4f at epoch %d)", _current["label"],
+        label = getattr(_current, "label", "")
+        progress_log.info("%s seed %d epoch %d/%d: devel CCC %.4f (best %.4f at epoch %d)", label,
                           seed, epoch, epochs, ccc, top, at,
-                          extra={"progress": {"job": _current["label"], "seed": seed, "epoch": epoch,
+                          extra={"progress": {"job": label, "seed": seed, "epoch": epoch,
                                               "epochs": epochs, "ccc": ccc, "best": top}})
 
     return on_epoch
@@ -155,7 +157,7 @@ def job_tune(sweep_dict: dict[str, Any], worker_index: int = 0) -> bool:
 
 def _ledgered(ledger: str, label: str, fn: Callable[..., bool], args: tuple[Any, ...]) -> bool:
     """Run one job and append its line to the ledger (one ``write`` of one line: atomic on POSIX appends)."""
-    _current["label"] = label
+    _current.label = label
     did = fn(*args)
     line = f"{label}\t{'did-work' if did else 'already-finished'}\t{socket.gethostname()}\t{os.getpid()}\n"
     fd = os.open(ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -191,7 +193,9 @@ def run_jobs(jobs: list[Job], ledger: Path, on_done: Callable[[str], None], work
     queue = ctx.Queue()
     root = logging.getLogger()
     # the workers' records are handled here, by this process's handlers (the live display, the log file)
-    listener = logging.handlers.QueueListener(queue, *root.handlers, respect_handler_level=True)
+    # (no handler configured, as in a notebook: Python's last-resort handler, so warnings still show)
+    handlers = list(root.handlers) or [h for h in (logging.lastResort,) if h is not None]
+    listener = logging.handlers.QueueListener(queue, *handlers, respect_handler_level=True)
     listener.start()
     try:
         with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,

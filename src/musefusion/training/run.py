@@ -57,8 +57,8 @@ class RunResult:
 
     @property
     def devel_ccc(self) -> float:
-        """Best seed's devel CCC (concatenated)."""
-        return float(self.metrics["best"]["devel_ccc"])
+        """Best seed's devel CCC (concatenated); NaN for a run fitted on devel (a final model)."""
+        return float(self.metrics.get("best", {}).get("devel_ccc", float("nan")))
 
     def predictions(self, partition: str = "devel") -> pd.DataFrame:
         """The kept seed's predictions of one partition: columns ``id``, ``timestamp`` (ms), ``prediction``."""
