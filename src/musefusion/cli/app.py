@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> None:
         show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
         if callable(show) and isinstance(code, int):
             show()
-            _print_json(False, str(getattr(exc, "message", exc)))
+            fmt = getattr(exc, "format_message", None)
+            _print_json(False, fmt() if callable(fmt) else str(exc))
             sys.exit(code)
         raise
     if code == 130:  # typer turns Ctrl-C (KeyboardInterrupt) into exit code 130
