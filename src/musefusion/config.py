@@ -132,6 +132,13 @@ class ConfigBase:
                 if getattr(self, f.name) is not None}
 
     @classmethod
+    def field_defaults(cls) -> dict[str, Any]:
+        """The fields' defaults as ``to_dict`` writes them: how a run record written before a field existed reads
+        (a field is added with the default that keeps the earlier behaviour)."""
+        return {f.name: _encode(f.default) for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+                if f.default is not dataclasses.MISSING and f.default is not None}
+
+    @classmethod
     def from_dict(cls: type[C], data: dict[str, Any]) -> C:
         """Build a config from ``to_dict`` output (unknown keys raise ConfigError).
 
@@ -385,6 +392,12 @@ class RunConfig(ConfigBase):
     def to_dict(self) -> dict[str, Any]:
         """Nested dict with sections data, model, train."""
         return {"data": self.data.to_dict(), "model": self.model.to_dict(), "train": self.train.to_dict()}
+
+    @staticmethod
+    def record_defaults() -> dict[str, dict[str, Any]]:
+        """Each section's field defaults (see :meth:`ConfigBase.field_defaults`), for comparing run records."""
+        return {"data": DataConfig.field_defaults(), "model": ModelConfig.field_defaults(),
+                "train": TrainConfig.field_defaults()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:

@@ -342,13 +342,21 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+def differences(stored: dict[str, Any], wanted: dict[str, Any],
+                defaults: dict[str, dict[str, Any]] | None = None) -> list[str]:
     """``section.key stored -> wanted`` for every field that differs between two records.
+
+    ``defaults`` (section -> field -> default) fills the fields a stored section lacks: a record written before a
+    field existed reads as that field's default.
 
     Examples:
         >>> differences({"data": {"target": "arousal"}}, {"data": {"target": "valence"}})
         ["data.target 'arousal' -> 'valence'"]
+        >>> differences({"data": {}}, {"data": {"label_delay": 0}}, {"data": {"label_delay": 0}})
+        []
     """
+    stored = {sec: ({**defaults[sec], **vals} if defaults and sec in defaults and isinstance(vals, dict) else vals)
+              for sec, vals in stored.items()}
     a, b = comparable(stored), comparable(wanted)
     out: list[str] = []
     # the config sections first; the input digests only when the config agrees (they follow from it otherwise)
@@ -367,7 +375,8 @@ def differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     return out
 
 
-def status(out: Path, record: dict[str, Any], *, what: str = "run", overwrite: bool = False) -> Status:
+def status(out: Path, record: dict[str, Any], *, what: str = "run", overwrite: bool = False,
+           defaults: dict[str, dict[str, Any]] | None = None) -> Status:
     """Compare the run directory ``out`` with the record a request would write there.
 
     Args:
@@ -375,6 +384,7 @@ def status(out: Path, record: dict[str, Any], *, what: str = "run", overwrite: b
         record: the request's record (config sections plus ``inputs``; ``versions`` is ignored).
         what: how messages name the run ("run", "fold run", "fusion run", ...).
         overwrite: replace a run of another config (its files are removed; ``log.txt`` is kept).
+        defaults: the record sections' field defaults (see :func:`differences`).
 
     Returns:
         ``NEW`` (start; the folder may not exist), ``RESUME`` or ``FINISHED``.
@@ -387,7 +397,7 @@ def status(out: Path, record: dict[str, Any], *, what: str = "run", overwrite: b
     if not cfg_path.is_file():
         return Status.NEW
     stored = fsutil.read_toml(cfg_path)
-    diffs = differences(stored, record)
+    diffs = differences(stored, record, defaults)
     finished = (out / METRICS_FILE).is_file()
     if not diffs:
         return Status.FINISHED if finished else Status.RESUME

@@ -89,6 +89,21 @@ def test_rerunning_a_finished_run_does_not_retrain(cli_run, run_copy, synth_stre
     assert "over seeds [1, 2]" in capsys.readouterr().out
 
 
+def test_a_run_recorded_before_a_field_existed_is_reused_at_its_default(run_copy, synth_stress, capsys):
+    """A config.toml written before label_delay and precision existed reads them as their defaults (0, fp32):
+    the same request reuses the run; asking for another value is still refused."""
+    rec = fsutil.read_toml(run_copy / "config.toml")
+    del rec["data"]["label_delay"], rec["train"]["precision"]
+    fsutil.write_toml(run_copy / "config.toml", rec)
+    before = (run_copy / "seed_1" / "history.csv").stat().st_mtime_ns
+    assert run_cli(["train", "--data", synth_stress, "--seeds", "1", "2", *FAST, "--out", run_copy]) == 0
+    assert (run_copy / "seed_1" / "history.csv").stat().st_mtime_ns == before
+    capsys.readouterr()
+    assert run_cli(["train", "--data", synth_stress, "--seeds", "1", "2", *FAST, "--label-delay", "2",
+                    "--out", run_copy]) == 2
+    assert "data.label_delay 0 -> 2" in the_error_line(capsys.readouterr().err)
+
+
 def test_evaluate_prints_and_saves_ccc_for_every_partition(run_copy, synth_stress, capsys):
     code = run_cli(["evaluate", run_copy, "--test-labels", synth_stress / "test_labels"])
     assert code == 0

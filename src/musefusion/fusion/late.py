@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from musefusion import fsutil, rundir
-from musefusion.config import ConfigBase, TrainConfig, enum_field
+from musefusion.config import ConfigBase, DataConfig, TrainConfig, enum_field
 from musefusion.data import formats
 from musefusion.data.corpus import Sequence, load_labels
 from musefusion.errors import ConfigError
@@ -136,6 +136,16 @@ def fusion_record(cfg: FusionConfig, data: dict[str, Any]) -> dict[str, Any]:
             "inputs": {n: stream_digest(Path(r)) for n, r in zip(cfg.names, cfg.streams, strict=True)}}
 
 
+def fusion_status(out: Path, record: dict[str, Any], overwrite: bool = False) -> rundir.Status:
+    """Whether the fusion run folder ``out`` is new, resumable or finished for ``record`` (:func:`fusion_record`).
+
+    Raises:
+        ConfigError: ``out`` holds a fusion run of another config (and not ``overwrite``).
+    """
+    return rundir.status(Path(out), record, what="fusion run", overwrite=overwrite,
+                         defaults={"fusion": FusionConfig.field_defaults(), "data": DataConfig.field_defaults()})
+
+
 def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = False) -> dict[str, Any]:
     """Fit the late-fusion model and write a run directory like a unimodal run's.
 
@@ -165,7 +175,7 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
                           "target only.")
     data_cfg = run_cfgs[0].data
     record = fusion_record(cfg, data_cfg.to_dict())
-    state = rundir.status(out, record, what="fusion run", overwrite=overwrite)
+    state = fusion_status(out, record, overwrite=overwrite)
     if state is rundir.Status.FINISHED and resume and not overwrite:
         return RunDir(out).read_metrics()
     if state is not rundir.Status.NEW:

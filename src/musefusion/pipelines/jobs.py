@@ -26,7 +26,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from musefusion import rundir
 from musefusion.config import RunConfig, SweepConfig
 from musefusion.errors import ClusterError, ConfigError, MissingDependencyError
 from musefusion.pipelines import tune
@@ -125,12 +124,12 @@ def job_final(run: str) -> bool:
 def job_fuse(cfg_dict: dict[str, Any], out: str) -> bool:
     """Fit a fusion row; False when finished (``fuse`` itself reuses a finished run of the same config)."""
     # torch: imported on first use, so the CLI starts without it
-    from musefusion.fusion.late import FusionConfig, fuse, fusion_record
+    from musefusion.fusion.late import FusionConfig, fuse, fusion_record, fusion_status
     from musefusion.training.run import load_run_config
 
     cfg = FusionConfig.from_dict(cfg_dict)
     record = fusion_record(cfg, load_run_config(Path(cfg.streams[0])).data.to_dict())
-    if _finished(lambda: rundir.status(Path(out), record, what="fusion run") is Status.FINISHED):
+    if _finished(lambda: fusion_status(Path(out), record) is Status.FINISHED):
         return False
     _one_thread()
     fuse(cfg, Path(out))

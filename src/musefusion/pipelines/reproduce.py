@@ -268,7 +268,7 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     _check_row_configs(cfg)
 
     # torch: imported on first use, so the CLI starts without it
-    from musefusion.fusion.late import FusionConfig, fusion_record
+    from musefusion.fusion.late import FusionConfig, fusion_record, fusion_status
     from musefusion.fusion.oof import collect_oof, final_finished, fold_finished
     from musefusion.pipelines.selection import write_selection
     from musefusion.training.run import load_run_config, resolve_run_config, run_status
@@ -328,7 +328,7 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
                                   final_streams=cfg.retrains, refit=cfg.fusion_refit and mode != "devel")
                 d = fusion_dir(out, target, row, mode)
                 record = fusion_record(fc, load_run_config(Path(fc.streams[0])).data.to_dict())
-                if rundir.status(d, record, what="fusion run", overwrite=cfg.overwrite) is not Status.FINISHED:
+                if fusion_status(d, record, overwrite=cfg.overwrite) is not Status.FINISHED:
                     jobs.append((job_fuse, (fc.to_dict(), str(d)), f"{target}/{'+'.join(row)} {mode}"))
     run("fusion", jobs)
 

@@ -186,7 +186,7 @@ def run_status(cfg: RunConfig, out: Path, digest: str | None = None, overwrite: 
     """
     cfg = resolve_run_config(cfg)
     digest = digest if digest is not None else corpus_digest(cfg.data)
-    return rundir.status(Path(out), run_record(cfg, digest), overwrite=overwrite)
+    return rundir.status(Path(out), run_record(cfg, digest), overwrite=overwrite, defaults=RunConfig.record_defaults())
 
 
 def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
