@@ -17,6 +17,7 @@ over the same code (progress display and messages only). ``docs/api.md`` walks t
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import tempfile
 from collections.abc import Callable, Iterable
@@ -40,7 +41,7 @@ from musefusion.data import corpus as _corpus
 from musefusion.data.corpus import CorpusData, find_corpus_dir
 from musefusion.errors import ConfigError
 from musefusion.pipelines.report import ReproduceSummary
-from musefusion.pipelines.reproduce import ReproduceConfig, summarize
+from musefusion.pipelines.reproduce import ReproduceConfig, Stage, summarize
 from musefusion.pipelines.reproduce import reproduce as run_reproduce
 from musefusion.rundir import RunDir
 from musefusion.types import Partition
@@ -170,6 +171,14 @@ def train_config(cfg: RunConfig, out: str | Path | None = None, *, overwrite: bo
     return train_run(cfg, out, data=corpus, on_epoch=on_epoch, resume=not overwrite)
 
 
+def _refuse_unknown(fields: Iterable[str], cls: Any, what: str, skip: frozenset[str] = frozenset()) -> None:
+    """Refuse a keyword that is not a field of the dataclass ``cls``, naming the nearest (``what`` names the set)."""
+    known = {f.name for f in dataclasses.fields(cls)} - skip
+    for key in fields:
+        if key not in known:
+            raise unknown_key_error(what, key, known)
+
+
 def _scratch(out: str | Path | None, what: str) -> tuple[Path, Any]:
     """``out``, or a run folder inside a new temporary directory (returned too: it lives as long as it is held)."""
     if out is not None:
@@ -241,10 +250,7 @@ def fuse(streams: Iterable[Any], *, out: str | Path | None = None, overwrite: bo
     # torch: imported on first use, so the CLI starts without it
     from musefusion.training.run import RunResult
 
-    known = {f.name for f in dataclasses.fields(FusionConfig)} - {"streams"}
-    for key in fields:
-        if key not in known:
-            raise unknown_key_error("the fusion settings", key, known)
+    _refuse_unknown(fields, FusionConfig, "the fusion settings", frozenset({"streams"}))
     streams = list(streams)
     cfg = FusionConfig.from_dict({"streams": [str(getattr(s, "run_dir", s)) for s in streams],
                                   **{k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}})
@@ -304,10 +310,7 @@ def load_corpus(data: str | Path | DataConfig | None = None, **fields: Any) -> C
         if fields:
             raise ConfigError("load_corpus: give either a DataConfig or fields, not both.")
         return _corpus.load_corpus(data)
-    known = {f.name for f in dataclasses.fields(DataConfig)} - {"root"}
-    for key in fields:
-        if key not in known:
-            raise unknown_key_error("the data settings", key, known)
+    _refuse_unknown(fields, DataConfig, "the data settings", frozenset({"root"}))
     return _corpus.load_corpus(run_config(data, **fields).data)
 
 
@@ -326,10 +329,7 @@ def extract(audio: str | Path | None = None, video: str | Path | None = None, bi
     # torch (and opensmile, optional): imported on first use
     from musefusion.features.extract import ExtractConfig, extract_file
 
-    known = {f.name for f in dataclasses.fields(ExtractConfig)}
-    for key in settings:
-        if key not in known:
-            raise unknown_key_error("the extract settings", key, known)
+    _refuse_unknown(settings, ExtractConfig, "the extract settings")
     got = extract_file(audio, video, bio, list(features) if features is not None else None,
                        ExtractConfig(**settings) if settings else None)
     return {name: pd.DataFrame(values, columns=got.columns[name]).assign(timestamp=ts)[["timestamp",
@@ -356,7 +356,12 @@ class ReproduceResult:
 
     out: Path
     report: Path  # report.md (report.html beside it)
-    summary: ReproduceSummary
+    config: ReproduceConfig
+
+    @functools.cached_property
+    def summary(self) -> ReproduceSummary:
+        """Every number of the report, read from the run folders (on first use only)."""
+        return summarize(self.out, self.config, with_test=self.config.stage == Stage.ALL)
 
     def unimodal(self) -> pd.DataFrame:
         """Tables 2/3: one row per (features, model, target) with the devel CCC mean, std and best seed's."""
@@ -376,17 +381,14 @@ def reproduce(data: str | Path | None = None, *, out: str | Path | None = None, 
         **fields: ReproduceConfig fields by name (``task``, ``profile``, ``workers``, ``seeds``, ``stage``, ...).
 
     Returns:
-        A :class:`ReproduceResult`: ``.report``, ``.unimodal()`` (a DataFrame), ``.summary`` (every number).
+        A :class:`ReproduceResult`: ``.report``, ``.unimodal()`` (a DataFrame), ``.summary`` (every number, read
+        when first asked for).
     """
-    known = {f.name for f in dataclasses.fields(ReproduceConfig)} - {"root"}
-    for key in fields:
-        if key not in known:
-            raise unknown_key_error("the reproduce settings", key, known)
+    _refuse_unknown(fields, ReproduceConfig, "the reproduce settings", frozenset({"root"}))
     cfg = ReproduceConfig(root=resolve_data_root(data), **fields)
     target = Path(out) if out is not None else default_reproduce_out(cfg)
     rundir.check_out(target, "reproduce", cfg.overwrite)
-    report = run_reproduce(cfg, target)
-    return ReproduceResult(target, report, summarize(target, cfg, with_test=cfg.stage.value == "all"))
+    return ReproduceResult(target, run_reproduce(cfg, target), cfg)
 
 
 __all__ = ["ReproduceResult", "build_run_config", "ccc", "default_fusion_out", "default_reproduce_out", "evaluate",

@@ -47,6 +47,20 @@ def test_extract_file_audio_and_bio(speech_wav, bio_csv):
     assert res["egemaps"][1].shape[1] == 88 and res.columns["BPM"] == ["BPM"]
 
 
+def test_the_python_api_gives_the_features_as_dataframes(speech_wav, bio_csv):
+    import musefusion as mf
+
+    frames = mf.extract(audio=speech_wav, bio=bio_csv, features=("egemaps", "bio"))
+    res = extract_file(audio=speech_wav, bio=bio_csv, features=("egemaps", "bio"))
+    assert list(frames) == list(res)
+    for f, (ts, vals) in res.items():
+        assert list(frames[f].columns) == ["timestamp", *res.columns[f]]
+        assert frames[f]["timestamp"].tolist() == ts.tolist()
+        assert np.allclose(frames[f][res.columns[f]].to_numpy(), vals, equal_nan=True)
+    with pytest.raises(ConfigError, match="Unknown key 'vggish_weight' in the extract settings"):
+        mf.extract(audio=speech_wav, vggish_weight="x.pth")
+
+
 def test_extracted_files_are_readable_by_load_corpus(tmp_path, speech_wav, bio_csv):
     recs = [Recording(sid, audio=speech_wav, bio=bio_csv) for sid in ("1", "2", "3")]
     cfg = ExtractConfig(features=FEATS)

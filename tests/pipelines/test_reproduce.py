@@ -145,3 +145,20 @@ def test_a_reproduction_logs_to_mlflow_as_one_parent_with_every_run(reproduced, 
     assert len(children) == len(find_runs(out)) > 40  # unimodal, fold, fusion and selection runs
     assert {r.data.tags["musefusion.kind"] for r in children} == {"run", "fusion", "fusion-selection"}
     assert {"report.md", "report.html", "plots"} <= {a.path for a in client.list_artifacts(parent)}
+
+
+def test_the_python_api_returns_the_reproduction_as_a_result(reproduced):
+    """``mf.reproduce`` on the finished folder reuses every run and gives the tables as a DataFrame."""
+    import musefusion as mf
+
+    root, out, _ = reproduced
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/metrics.json")}
+    rep = mf.reproduce(root, out=out, profile="smoke", workers=1)
+    assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/metrics.json")} == stamps
+    assert rep.report == out / "report.md"
+    table = rep.unimodal()
+    assert len(table) == 20 and set(table["target"]) == {"arousal", "valence"}
+    row = table[(table["features"] == "egemaps") & (table["model"] == "lstm") & (table["target"] == "arousal")]
+    m = fsutil.read_json(out / "runs" / "arousal" / "egemaps-lstm" / "metrics.json")
+    assert float(row["mean"].iloc[0]) == pytest.approx(m["devel_ccc_mean"])
+    assert rep.summary.test is not None and "arousal" in rep.summary.test
