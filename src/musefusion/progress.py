@@ -179,7 +179,6 @@ class PlainProgress:
         total = f"/{int(t['total'])}" if t["total"] else ""
         extra = self.template.format(**t["fields"]) if self.template else ""
         now = time.perf_counter()
-        t.setdefault("t0", self._t0)
         elapsed = now - self._t0
         eta = ""
         if t["total"] and 0 < done < t["total"]:  # from this task's own measured pace

@@ -118,7 +118,7 @@ class Command(TyperCommand):
         super().format_help(ctx, formatter)
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
-        pieces = ["[OPTIONS]"] if self.get_params(ctx) and any(not _is_argument(p) for p in self.params) else []
+        pieces = [self.options_metavar] if self.options_metavar else []
         for p in self.params:
             if _is_argument(p):
                 name = p.metavar or p.name.upper()

@@ -20,6 +20,7 @@ from musefusion.data import formats
 from musefusion.data.corpus import load_labels
 from musefusion.errors import ConfigError
 from musefusion.evaluation.metrics import ccc_concatenated
+from musefusion.fusion.stack import stack_streams
 from musefusion.rundir import RunDir
 from musefusion.types import Partition, Task
 
@@ -27,21 +28,10 @@ Stream = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 def mean_streams(streams: list[Stream], names: list[str]) -> Stream:
-    """Per subject, the mean of the streams' values (every stream must hold the subject on the same timestamps).
-
-    Raises:
-        ConfigError: a stream lacks a subject the first holds, or its timestamps differ.
-    """
-    out: Stream = {}
-    for sid, (ts, _) in streams[0].items():
-        vals = []
-        for s, name in zip(streams, names, strict=True):
-            if sid not in s or not np.array_equal(s[sid][0], ts):
-                raise ConfigError(f"Member '{name}' has no prediction for subject '{sid}' on the first member's "
-                                  "timestamps; ensemble runs of the same task, target and corpus.")
-            vals.append(s[sid][1])
-        out[sid] = (ts, np.mean(vals, axis=0))
-    return out
+    """Per subject of the first stream, the mean of the streams' values (joined by timestamp, see
+    :func:`musefusion.fusion.stack.stack_streams`, which refuses a missing subject or other timestamps)."""
+    stacked = stack_streams(streams, names, list(streams[0]))
+    return {sid: (ts, vals.mean(axis=1)) for sid, (ts, vals) in stacked.items()}
 
 
 def _members(runs: list[Path], seeds: bool) -> list[tuple[str, RunDir, float]]:

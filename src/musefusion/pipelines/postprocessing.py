@@ -11,30 +11,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from musefusion import fsutil, rundir
 from musefusion.data import formats
 from musefusion.data.corpus import load_labels
 from musefusion.errors import ConfigError
 from musefusion.fusion.oof import subject_folds
 from musefusion.fusion.postprocess import WINDOWS, choose
+from musefusion.pipelines.selection import joined_on_grid
 from musefusion.rundir import RunDir
 from musefusion.types import Partition, Task
-
-
-def _on_grid(preds: dict[str, tuple[np.ndarray, np.ndarray]], labels: dict[str, tuple[np.ndarray, np.ndarray]],
-             ids: list[str], where: Path) -> list[np.ndarray]:
-    out = []
-    for sid in ids:
-        if sid not in preds:
-            raise ConfigError(f"'{where}' has no prediction for devel subject '{sid}'; post-process a run that "
-                              "predicted every devel subject.")
-        if not np.array_equal(preds[sid][0], labels[sid][0]):
-            raise ConfigError(f"The predictions of subject '{sid}' in '{where}' are not on its label grid; "
-                              "retrain the run.")
-        out.append(preds[sid][1])
-    return out
 
 
 def postprocess_run(run: Path, out: Path, root: Path | None = None, folds: int = 3, max_delay_s: float = 10.0,
@@ -71,7 +56,7 @@ def postprocess_run(run: Path, out: Path, root: Path | None = None, folds: int =
     dev = sorted(s for s, p in partition.items() if p == Partition.DEVEL and s in labels)
     split = subject_folds(dev, min(folds, len(dev)))
     index = {s: i for i, s in enumerate(dev)}
-    dev_preds = _on_grid(formats.read_predictions(src.predictions("devel")), labels, dev, src.predictions("devel"))
+    dev_preds = joined_on_grid({src.path.name: src.predictions("devel")}, dev, labels)[1][src.path.name]
     ys = [labels[s][1] for s in dev]
     delays = range(0, int(round(max_delay_s * 2)) + 1)
     choice = choose(dev_preds, ys, [[index[s] for s in f] for f in split], delays, windows, affine)

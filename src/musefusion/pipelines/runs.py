@@ -83,20 +83,19 @@ def run_info(path: Path, root: Path | None = None) -> RunInfo:
     parent = str(parent_dir) if parent_dir is not None else ""
     best = m.get("best", {}) if isinstance(m.get("best"), dict) else {}
     seeds = tuple(int(s) for s in m.get("seed_list") or m.get("seeds", {}) or ())
+    features, model = "+".join(m.get("features", [])), str(m.get("model", ""))
+    devel = _num(best.get("devel_ccc"))
     if kind == "fusion":
         features, model, fit = "+".join(m.get("streams", {})), "bilstm", str(m.get("train_on", ""))
-        devel = _num(best.get("devel_ccc"))
     elif kind == "fusion-selection":
-        features, model, fit = "", str(m.get("chosen", "")), "devel CV"
+        model, fit = str(m.get("chosen", "")), "devel CV"
         devel, seeds = _num(m.get("chosen_devel_ccc")), ()
-    elif kind in ("postprocess", "ensemble"):
-        features, model = "+".join(m.get("features", [])), str(m.get("model", ""))
-        fit = "devel (post)" if kind == "postprocess" else f"mean of {len(m.get('members', {}))}"
-        devel = _num(best.get("devel_ccc"))
+    elif kind == "postprocess":
+        fit = "devel (post)"
+    elif kind == "ensemble":
+        fit = f"mean of {len(m.get('members', {}))}"
     else:
-        features, model = "+".join(m.get("features", [])), str(m.get("model", ""))
         fit = str(m.get("fit") or fit or "train")
-        devel = _num(best.get("devel_ccc"))
     parent = str(m.get("parent") or parent or "")
     shown = str(path.relative_to(root)) if root is not None and path.is_relative_to(root) else str(path)
     return RunInfo(path=shown or ".", kind=kind, task=str(m.get("task", "")), target=str(m.get("target", "")),

@@ -23,7 +23,7 @@ from musefusion.rundir import RunDir
 from musefusion.types import Partition, Task
 
 
-def _joined(dirs: dict[str, Path], ids: list[str], labels: dict[str, tuple[np.ndarray, np.ndarray]]
+def joined_on_grid(dirs: dict[str, Path], ids: list[str], labels: dict[str, tuple[np.ndarray, np.ndarray]]
             ) -> tuple[list[np.ndarray], dict[str, list[np.ndarray]]]:
     """Every run's predictions of ``ids`` joined by timestamp: (timestamps per id, name -> values per id); devel
     predictions must lie on the label grid."""
@@ -61,8 +61,8 @@ def write_selection(fused: Path, pool: dict[str, Path], streams: dict[str, Path]
                 **{f"row:{n}": test_dir(RunDir(p)) for n, p in pool.items()},
                 **{f"stream:{n}": test_dir(RunDir(p)) for n, p in streams.items()}}
 
-    ts_dev, dv = _joined(dirs("devel"), dev, labels)
-    ts_test, te = _joined(dirs("test"), test, labels) if test else ([], {k: [] for k in dv})
+    ts_dev, dv = joined_on_grid(dirs("devel"), dev, labels)
+    ts_test, te = joined_on_grid(dirs("test"), test, labels) if test else ([], {k: [] for k in dv})
     ys = [labels[s][1] for s in dev]
     split = subject_folds(dev, min(folds, len(dev)))
     index = {s: i for i, s in enumerate(dev)}
