@@ -58,6 +58,19 @@ def result(payload: dict[str, Any]) -> None:
     MODE["result"] = payload
 
 
+class BestSoFar:
+    """Each seed's best devel CCC so far and its epoch: the epoch a run keeps, as progress displays show it."""
+
+    def __init__(self) -> None:
+        self._best: dict[int, tuple[float, int]] = {}
+
+    def update(self, seed: int, ccc: float, epoch: int) -> tuple[float, int] | None:
+        """Take one epoch's devel CCC (NaN when not scored); the best (CCC, epoch) of the seed so far, or None."""
+        if ccc == ccc and ccc > self._best.get(seed, (float("-inf"), 0))[0]:
+            self._best[seed] = (ccc, epoch)
+        return self._best.get(seed)
+
+
 def plain(text: object, style: str = "") -> Text:
     """``text`` as a rich Text: printed as it is, never interpreted as markup."""
     return Text(str(text), style=style)

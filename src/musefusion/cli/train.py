@@ -36,9 +36,8 @@ from musefusion.cli.parsing import Command
 from musefusion.config import Attention, LossMode, Precision, Schedule, resolve_data_root
 from musefusion.data import formats
 from musefusion.data.corpus import load_corpus
-from musefusion.data.segment import delay_later
 from musefusion.pipelines import tracking
-from musefusion.progress import make_progress, print_table, result
+from musefusion.progress import BestSoFar, make_progress, print_table, result
 from musefusion.progress import out as console
 from musefusion.rundir import RunDir
 from musefusion.types import FillPolicy, Partition
@@ -67,13 +66,12 @@ def epoch_progress(total_epochs: int, seeds: tuple[int, ...], label: str = "") -
     """
     progress = make_progress("devel CCC {ccc}, best {best}")
     tasks = {s: progress.add_task(f"{label}seed {s}", total=total_epochs, ccc="-", best="-") for s in seeds}
-    best: dict[int, tuple[float, int]] = {}
+    best = BestSoFar()
 
     def on_epoch(seed: int, row: dict[str, float]) -> None:
         ccc, epoch = row.get("devel_ccc", float("nan")), int(row["epoch"])
-        if ccc == ccc and ccc > best.get(seed, (float("-inf"), 0))[0]:
-            best[seed] = (ccc, epoch)  # the epoch the run keeps, so far
-        kept = f"{best[seed][0]:.4f} (epoch {best[seed][1]})" if seed in best else "-"
+        top = best.update(seed, ccc, epoch)
+        kept = f"{top[0]:.4f} (epoch {top[1]})" if top else "-"
         progress.update(tasks[seed], completed=epoch, ccc=f"{ccc:.4f}" if ccc == ccc else "-", best=kept)
 
     return progress, on_epoch
@@ -219,10 +217,10 @@ def predict(
     Example: `musefusion predict runs/egemaps-lstm --data other_corpus --out predictions`.
     """
     # torch: imported on first use, so the CLI starts without it
-    from musefusion.training.loop import predict_arrays, resolve_device
+    from musefusion.training.loop import resolve_device
 
     # torch: imported on first use, so the CLI starts without it
-    from musefusion.training.run import load_model, load_run_config, model_inputs
+    from musefusion.training.run import load_model, load_run_config, model_inputs, predict_delayed
 
     cfg = load_run_config(run_dir)
     net, payload = load_model(RunDir(run_dir).checkpoint)
@@ -237,7 +235,7 @@ def predict(
     for part in Partition:
         seqs = corpus.partition(part)
         if seqs:
-            preds = [delay_later(p, cfg.data.label_delay) for p in predict_arrays(net, [s.x for s in seqs], device)]
+            preds = predict_delayed(net, [s.x for s in seqs], device, cfg.data.label_delay)
             formats.write_predictions(RunDir(out).predictions(part.value),
                                       {s.id: (s.timestamps, p) for s, p in zip(seqs, preds, strict=True)})
             n += len(seqs)

@@ -29,6 +29,7 @@ from typing import Any
 from musefusion.config import RunConfig, SweepConfig
 from musefusion.errors import ClusterError, ConfigError, MissingDependencyError
 from musefusion.pipelines import tune
+from musefusion.progress import BestSoFar
 from musefusion.rundir import Status
 from musefusion.workers import die_with_parent
 
@@ -48,13 +49,11 @@ _current = threading.local()  # .label: the job this thread runs (set by _ledger
 
 def epoch_reporter(epochs: int) -> Callable[[int, dict[str, float]], None]:
     """An ``on_epoch(seed, row)`` for ``train_run`` that logs each epoch of the current job, naming it."""
-    best: dict[int, tuple[float, int]] = {}
+    best = BestSoFar()
 
     def on_epoch(seed: int, row: dict[str, float]) -> None:
         ccc, epoch = float(row.get("devel_ccc", float("nan"))), int(row["epoch"])
-        if ccc == ccc and ccc > best.get(seed, (float("-inf"), 0))[0]:
-            best[seed] = (ccc, epoch)
-        top, at = best.get(seed, (float("nan"), 0))
+        top, at = best.update(seed, ccc, epoch) or (float("nan"), 0)
         label = getattr(_current, "label", "")
         progress_log.info("%s seed %d epoch %d/%d: devel CCC %.4f (best %.4f at epoch %d)", label,
                           seed, epoch, epochs, ccc, top, at,

@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from musefusion import families, fsutil
+from musefusion import fsutil
 from musefusion.data.corpus import normalize_and_fill
-from musefusion.data.segment import delay_later
 from musefusion.errors import CheckpointError, ConfigError, MissingDataError
 from musefusion.features.align import align_to_grid
 from musefusion.features.extract import extract_file
@@ -64,10 +63,7 @@ def _predict_unimodal(run: Path, feats: dict[str, tuple[np.ndarray, np.ndarray]]
     import torch  # torch: imported on first use, so the CLI starts without it
 
     # torch: imported on first use, so the CLI starts without it
-    from musefusion.training.loop import predict_arrays
-
-    # torch: imported on first use, so the CLI starts without it
-    from musefusion.training.run import load_model, load_run_config
+    from musefusion.training.run import family_input, load_model, load_run_config, predict_delayed
 
     cfg = load_run_config(run)
     model, payload = load_model(RunDir(run).checkpoint)
@@ -85,9 +81,8 @@ def _predict_unimodal(run: Path, feats: dict[str, tuple[np.ndarray, np.ndarray]]
                               f"{'+'.join(cfg.data.features)} give {sum(dims)}.")
     x = normalize_and_fill(np.concatenate(aligned, axis=1), observed, np.cumsum([0, *dims]),
                            payload["norm_mean"].numpy(), payload["norm_std"].numpy(), cfg.data.fill)
-    if families.family(cfg.model.name).observed_inputs:  # the family reads each set's observed mask too
-        x = np.concatenate([x, np.stack(observed, axis=1).astype(np.float32)], axis=1)
-    return delay_later(predict_arrays(model, [x], torch.device("cpu"))[0], cfg.data.label_delay)
+    x = family_input(x, np.stack(observed, axis=1), cfg.model.name)
+    return predict_delayed(model, [x], torch.device("cpu"), cfg.data.label_delay)[0]
 
 
 def _predict_fusion(run: Path, stream_preds: dict[Path, np.ndarray]) -> np.ndarray:

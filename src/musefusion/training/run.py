@@ -83,14 +83,28 @@ def versions() -> dict[str, str]:
             "numpy": np.__version__, "pandas": pd.__version__, "platform": platform.platform()}
 
 
+def family_input(x: np.ndarray, observed: np.ndarray, model: str) -> np.ndarray:
+    """``x`` (steps, features) as the family ``model`` reads it: unchanged, or (``observed_inputs`` families)
+    followed by one observed-mask column per feature set (``observed``: (steps, sets), 1 where the set had a row)."""
+    if not families.family(model).observed_inputs:
+        return x
+    return np.concatenate([x, observed.astype(np.float32)], axis=1)
+
+
 def model_inputs(data: CorpusData, model: str) -> CorpusData:
-    """``data`` as the family ``model`` reads it: unchanged, or (``observed_inputs`` families) each sequence's
-    features followed by one observed-mask column per feature set (1 where the set had a real row)."""
+    """``data`` with every sequence's inputs as the family ``model`` reads them (:func:`family_input`)."""
     if not families.family(model).observed_inputs:
         return data
     return dataclasses.replace(data, sequences={
-        p: [dataclasses.replace(s, x=np.concatenate([s.x, s.observed.astype(np.float32)], axis=1)) for s in seqs]
+        p: [dataclasses.replace(s, x=family_input(s.x, s.observed, model)) for s in seqs]
         for p, seqs in data.sequences.items()})
+
+
+def predict_delayed(model: torch.nn.Module, xs: list[np.ndarray], device: torch.device, delay: int
+                    ) -> list[np.ndarray]:
+    """The model's predictions of whole sequences, moved ``delay`` steps later (``DataConfig.label_delay``): what a
+    run writes, ``predict`` and ``predict-recording`` give."""
+    return [delay_later(p, delay) for p in predict_arrays(model, xs, device)]
 
 
 def with_label_delay(data: CorpusData, delay: int) -> CorpusData:
@@ -122,7 +136,7 @@ def _write_seed_outputs(seed_dir: RunDir, model: torch.nn.Module, result: FitRes
         seqs = data.partition(part)
         if not seqs:
             continue
-        preds = [delay_later(p, cfg.data.label_delay) for p in predict_arrays(model, [s.x for s in seqs], device)]
+        preds = predict_delayed(model, [s.x for s in seqs], device, cfg.data.label_delay)
         formats.write_predictions(seed_dir.predictions(part.value),
                                   {s.id: (s.timestamps, p) for s, p in zip(seqs, preds, strict=True)})
         if part != Partition.TEST:
