@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
+import logging.handlers
+import multiprocessing
 import os
 import signal
+from collections.abc import Iterator
+from typing import Any
 
 
 def die_with_parent(parent_pid: int | None = None) -> None:
@@ -21,3 +26,43 @@ def die_with_parent(parent_pid: int | None = None) -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if parent_pid is not None and os.getppid() != parent_pid:
         os._exit(1)  # orphaned before PR_SET_PDEATHSIG took effect
+
+
+class _Prefixed(logging.Filter):
+    """Prefix a worker's records (formatted in the worker: the parent prints them as they are)."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = self.prefix + record.getMessage(), None
+        return True
+
+
+@contextlib.contextmanager
+def worker_logs() -> Iterator[Any]:
+    """A queue for spawned workers' log records, handled here by this process's handlers while the block runs.
+
+    The parent's handlers (a live progress display, the log file) print and keep every worker's records, so no
+    worker writes to the terminal itself and breaks a progress bar. Without a handler configured (a notebook),
+    Python's last-resort handler shows warnings as before. Workers send to the queue with :func:`log_to_parent`.
+    """
+    queue = multiprocessing.get_context("spawn").Queue()
+    root = logging.getLogger()
+    handlers = list(root.handlers) or [h for h in (logging.lastResort,) if h is not None]
+    listener = logging.handlers.QueueListener(queue, *handlers, respect_handler_level=True)
+    listener.start()
+    try:
+        yield queue
+    finally:
+        listener.stop()
+
+
+def log_to_parent(queue: Any, level: int, prefix: str = "") -> None:
+    """In a spawned worker: send every log record (``prefix`` before its message) to the parent's
+    :func:`worker_logs` queue instead of writing it anywhere."""
+    handler = logging.handlers.QueueHandler(queue)
+    if prefix:
+        handler.addFilter(_Prefixed(prefix))
+    logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)

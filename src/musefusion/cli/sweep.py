@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import logging.handlers
-import multiprocessing
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,6 +40,7 @@ from musefusion.rundir import RunDir
 from musefusion.sweep.grid import grid_points, load_space, paper_space
 from musefusion.sweep.report import report_study
 from musefusion.sweep.runner import check_storage_url, quiet_optuna, redact_url, run_sweep, target_trials
+from musefusion.workers import log_to_parent, worker_logs
 
 sweep_app = typer.Typer(rich_markup_mode=None, cls=DefaultCommandGroup,
                         help="Hyper-parameter sweeps (paper Sec. 5.2 grid) with Optuna: resumable, several "
@@ -53,25 +52,10 @@ def _default_storage(study: str, out: Path | None) -> str:
     return f"sqlite:///{((out or Path('sweeps') / study) / 'study.db').resolve()}"
 
 
-class _Prefixed(logging.Filter):
-    """Prefix a worker's records with ``[w<index>]`` (formatted here: the parent prints them as they are)."""
-
-    def __init__(self, prefix: str) -> None:
-        super().__init__()
-        self.prefix = prefix
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = self.prefix + record.getMessage(), None
-        return True
-
-
 def _init_worker(queue: Any, level: int, index: int) -> None:
-    """Logging in a spawned worker: its records, prefixed ``[w<index>]``, go to the parent through ``queue``, which
-    prints them above its progress bar and copies them into the sweep's log.txt (a worker never writes to the
-    terminal itself, so the bar is never broken)."""
-    handler = logging.handlers.QueueHandler(queue)
-    handler.addFilter(_Prefixed(f"[w{index}] "))
-    logging.basicConfig(level=level, format="%(message)s", force=True, handlers=[handler])
+    """Logging in a spawned worker: its records, prefixed ``[w<index>]``, go to the parent (``workers.worker_logs``),
+    which prints them above its progress bar and copies them into the sweep's log.txt."""
+    log_to_parent(queue, level, f"[w{index}] ")
     quiet_optuna()
 
 
@@ -170,16 +154,12 @@ def run(
             progress.advance(bar, 1 if ev["outcome"] in ("complete", "pruned") else 0)
 
     log = RunDir(out).log  # the sweep folder's log.txt
-    queue = multiprocessing.get_context("spawn").Queue()
-    init = functools.partial(_init_worker, queue, logging.getLogger().level)
-    with log_to_file(log):
-        listener = logging.handlers.QueueListener(queue, *logging.getLogger().handlers, respect_handler_level=True)
-        listener.start()
+    with log_to_file(log), worker_logs() as queue:
         try:
-            counts = run_sweep(sweep, on_event=on_event, worker_init=init)
+            counts = run_sweep(sweep, on_event=on_event,
+                               worker_init=functools.partial(_init_worker, queue, logging.getLogger().level))
         finally:
             progress.stop()
-            listener.stop()
 
     console.print(Text(f"study {study}: {counts.complete} complete, {counts.pruned} pruned, {counts.failed} failed "
                        "(retried or given up); run dirs in"))

@@ -31,7 +31,7 @@ from musefusion.errors import ClusterError, ConfigError, MissingDependencyError
 from musefusion.pipelines import tune
 from musefusion.progress import BestSoFar
 from musefusion.rundir import Status
-from musefusion.workers import die_with_parent
+from musefusion.workers import die_with_parent, log_to_parent, worker_logs
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def epoch_reporter(epochs: int) -> Callable[[int, dict[str, float]], None]:
 def _init_worker(parent_pid: int, queue: Any, level: int) -> None:
     """A local pool worker: dies with the parent; its log records (progress included) go to the parent."""
     die_with_parent(parent_pid)
-    logging.basicConfig(level=level, format="%(message)s", handlers=[logging.handlers.QueueHandler(queue)], force=True)
+    log_to_parent(queue, level)
 
 
 def _one_thread() -> None:
@@ -188,20 +188,11 @@ def run_jobs(jobs: list[Job], ledger: Path, on_done: Callable[[str], None], work
             on_done(label)
         return
     ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    root = logging.getLogger()
-    # the workers' records are handled here, by this process's handlers (the live display, the log file)
-    # (no handler configured, as in a notebook: Python's last-resort handler, so warnings still show)
-    handlers = list(root.handlers) or [h for h in (logging.lastResort,) if h is not None]
-    listener = logging.handlers.QueueListener(queue, *handlers, respect_handler_level=True)
-    listener.start()
-    try:
-        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                    initargs=(os.getpid(), queue, root.level)) as pool:
-            futures = {pool.submit(_ledgered, str(ledger), label, fn, args): label for fn, args, label in jobs}
-            _collect(futures, cf.as_completed(futures), on_done)
-    finally:
-        listener.stop()
+    with worker_logs() as queue, cf.ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=_init_worker,
+            initargs=(os.getpid(), queue, logging.getLogger().level)) as pool:
+        futures = {pool.submit(_ledgered, str(ledger), label, fn, args): label for fn, args, label in jobs}
+        _collect(futures, cf.as_completed(futures), on_done)
 
 
 def _collect(futures: dict[Any, str], finished: Any, on_done: Callable[[str], None]) -> None:
