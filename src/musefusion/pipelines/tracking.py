@@ -101,20 +101,26 @@ def log_run(run_dir: Path, uri: str | None = None, experiment: str = EXPERIMENT,
         MissingDataError: ``run_dir`` is not a finished run.
     """
     uri = uri or default_uri()
-    run = RunDir(Path(run_dir))
-    info = run_info(run.path)
+    client = _client(uri)
+    return _log_one(client, _experiment(client, uri, experiment), uri, experiment, Path(run_dir), parent_id,
+                    artifacts)
+
+
+def _log_one(client: Any, experiment_id: str, uri: str, experiment: str, run_dir: Path, parent_id: str | None,
+             artifacts: bool) -> str:
+    """:func:`log_run` with the store opened (a tree logs all its runs through one client)."""
+    run = RunDir(run_dir)
     done = _already(run.tracked, uri)
     if done:
         return done
-    client = _client(uri)
+    info = run_info(run.path)
     tags = {"mlflow.runName": "/".join(run.path.parts[-2:]), "musefusion.kind": info.kind,
             "musefusion.run_dir": str(run.path.resolve()), "musefusion.fit": info.fit,
             "musefusion.model": info.model, "musefusion.features": info.features, "musefusion.target": info.target,
             "musefusion.seeds": " ".join(map(str, info.seeds))}
     if parent_id:
         tags["mlflow.parentRunId"] = parent_id
-    created = client.create_run(_experiment(client, uri, experiment), tags=tags)
-    rid = created.info.run_id
+    rid = client.create_run(experiment_id, tags=tags).info.run_id
     try:
         _log_contents(client, rid, run, info, artifacts)
     except BaseException:  # an interrupted upload is marked FAILED in MLflow and logged anew next time
@@ -130,8 +136,9 @@ def _log_contents(client: Any, rid: str, run: RunDir, info: Any, artifacts: bool
     # mlflow: imported on first use (optional)
     from mlflow.entities import Metric, Param
 
-    params = _flat({k: v for k, v in run.read_record().items() if k != "versions"})
-    params.update({f"versions.{k}": str(v) for k, v in run.read_record().get("versions", {}).items()})
+    record = run.read_record()
+    params = _flat({k: v for k, v in record.items() if k != "versions"})
+    params.update({f"versions.{k}": str(v) for k, v in record.get("versions", {}).items()})
     now = int(time.time() * 1000)
     metrics = [Metric(k, float(v), now, 0) for k, v in (("devel_ccc", info.devel_ccc),
                                                         ("devel_ccc_mean", info.devel_ccc_mean),
@@ -169,16 +176,17 @@ def log_tree(root: Path, kind: str, uri: str | None = None, experiment: str = EX
     if kind == "reproduce" and not rep.report_md.is_file():
         raise ConfigError(f"'{root}' holds no {rep.report_md.name}: only a finished reproduction is logged.")
     client = _client(uri)
+    experiment_id = _experiment(client, uri, experiment)
     parent = _already(rep.tracked, uri)
     if parent is None:
-        created = client.create_run(_experiment(client, uri, experiment),
+        created = client.create_run(experiment_id,
                                     tags={"mlflow.runName": f"{kind} {root.name}", "musefusion.kind": kind,
                                           "musefusion.run_dir": str(root.resolve())})
         parent = str(created.info.run_id)
         fsutil.write_json(rep.tracked, {"uri": uri, "run_id": parent, "experiment": experiment})
     children = find_runs(root)
     for child in children:
-        log_run(root / child.path, uri, experiment, parent_id=parent)
+        _log_one(client, experiment_id, uri, experiment, root / child.path, parent, artifacts=True)
     client.set_tag(parent, "musefusion.runs", str(len(children)))
     for f in (rep.report_md, rep.report_html):
         if f.is_file():
