@@ -10,9 +10,10 @@ import pytest
 
 from musefusion import fsutil
 from musefusion.data import formats
+from musefusion.data.segment import delay_later
 from musefusion.errors import ConfigError
 from musefusion.evaluation.metrics import ccc_concatenated
-from musefusion.fusion.postprocess import PostProcess, choose, fit, shift, smooth
+from musefusion.fusion.postprocess import PostProcess, choose, fit, smooth
 from musefusion.fusion.select import select
 from tests.cli_helpers import run_cli, the_error_line
 
@@ -35,7 +36,7 @@ def test_the_affine_correction_restores_a_known_distortion():
 def test_a_known_label_delay_is_recovered():
     """Labels lagging the signal by 7 steps (3.5 s): the chosen delay is 7."""
     signal = _signals(length=500, seed=1)
-    ys = [shift(s, 7) for s in signal]
+    ys = [delay_later(s, 7) for s in signal]
     chain, score = fit(signal, ys, windows=(1,), affine=False)
     assert chain.delay == 7 and score["delay"] == pytest.approx(1.0) and score["none"] < score["delay"]
 

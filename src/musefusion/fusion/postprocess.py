@@ -2,7 +2,8 @@
 
 Three steps, applied per subject in this order:
 
-1. ``delay``: predictions shifted ``d`` steps later (``p'(t) = p(t - d)``, the first value held), for labels
+1. ``delay``: predictions shifted ``d`` steps later (``p'(t) = p(t - d)``, the first value held; the shift a run
+   trained with ``label_delay`` applies to its outputs, ``data.segment.delay_later``), for labels
    that lag the signal (annotators react late; AVEC 2018 searched 0-9.6 s and kept 3.2-4.0 s);
 2. ``window``: a centred moving average over ``w`` steps (edges use the nearest values);
 3. ``affine``: bias and scale correction, ``p' = (p - mean_p) * std_y / std_p + mean_y`` with the moments of the
@@ -48,7 +49,7 @@ class PostProcess:
 
     def apply(self, preds: Sequence[np.ndarray]) -> list[np.ndarray]:
         """The chain applied to each subject's prediction sequence."""
-        return [self._affine(smooth(shift(np.asarray(p, dtype=float), self.delay), self.window)) for p in preds]
+        return [self._affine(smooth(delay_later(np.asarray(p, dtype=float), self.delay), self.window)) for p in preds]
 
     def _affine(self, p: np.ndarray) -> np.ndarray:
         if self.affine is None:
@@ -60,12 +61,6 @@ class PostProcess:
         """JSON-ready."""
         return {"delay": self.delay, "delay_s": self.delay * 0.5, "window": self.window,
                 "affine": list(self.affine) if self.affine is not None else None}
-
-
-def shift(p: np.ndarray, delay: int) -> np.ndarray:
-    """``p`` moved ``delay`` steps later, its first value held at the start (the same shift a run trained with a
-    label delay applies to its outputs)."""
-    return delay_later(p, delay)
 
 
 def smooth(p: np.ndarray, window: int) -> np.ndarray:
