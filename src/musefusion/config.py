@@ -266,9 +266,16 @@ class ModelConfig(ConfigBase):
     kernel: int = 3  # gated conv kernel size in steps (paper silent)
     fc_hidden: int = 64  # baseline family: hidden width of its two-layer output head (the baseline's d_fc_out)
     dropout: float = 0.1  # dropout between layers (paper silent)
+    bidirectional: bool = False  # gru family: a bidirectional GRU (the MuSe 2023 baseline's rnn_bi)
+    tanh_output: bool = False  # gru family: a Tanh on the output (the MuSe 2023 baseline's, labels in [-1, 1])
 
     def __post_init__(self) -> None:
-        families.family(self.name)  # ConfigError naming the choices for an unknown model
+        used = families.family(self.name).params  # ConfigError naming the choices for an unknown model
+        for flag in ("bidirectional", "tanh_output"):  # an option is used or refused, never dropped
+            if getattr(self, flag) and flag not in used:
+                users = [f for f in families.names() if flag in families.family(f).params]
+                raise ConfigError(f"ModelConfig.{flag}: model '{self.name}' has no such switch (--"
+                                  f"{flag.replace('_', '-')} is for {', '.join(users) or 'no model'}).")
         object.__setattr__(self, "attention", enum_field("ModelConfig", "attention", self.attention, Attention))
         for f, most in _MODEL_LIMITS.items():  # checked before any allocation: hidden = 1e9 is refused, not tried
             if not 1 <= getattr(self, f) <= most:

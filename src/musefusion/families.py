@@ -141,6 +141,13 @@ for _f in (
                 {"hidden": (32, 64, 128), "lstm_layers": (1, 2, 4), **TRAIN_GRID}, "MuSe 2021 baseline",
                 "the official MuSe 2021 baseline: projection -> bidirectional LSTM -> 2-layer head",
                 task_presets=BASELINE_SETTINGS),
+    # MuSe 2023's baseline (personalisation): GRU, Tanh output; its best calls use 2 bidirectional layers
+    ModelFamily("gru", "musefusion.models.gru:GRURegressor",
+                {"hidden": 64, "lstm_layers": 2, "fc_hidden": 64, "dropout": 0.1, "bidirectional": True,
+                 "tanh_output": True},
+                frozenset({"hidden", "lstm_layers", "fc_hidden", "dropout", "bidirectional", "tanh_output"}),
+                {"hidden": (64, 128, 256), "lstm_layers": (1, 2, 4), **TRAIN_GRID}, "GRU (MuSe 2023 baseline)",
+                "the MuSe 2023 baseline: projection -> GRU -> 2-layer head -> Tanh (personalisation)"),
     # beyond the paper (MuSe 2022): cross-modal attention at every step, an LSTM per branch, a modality gate
     ModelFamily("crossmodal", "musefusion.models.crossmodal:build",
                 {"d_model": 64, "heads": 4, "hidden": 64, "lstm_layers": 1},

@@ -21,6 +21,7 @@ class Task(StrEnum):
 
     STRESS = "stress"
     PHYSIO = "physio"
+    PERSONALISATION = "personalisation"  # MuSe 2023: a general model, then one fine-tuned copy per test subject
 
     @property
     def corpus_dirs(self) -> tuple[str, ...]:
@@ -28,12 +29,14 @@ class Task(StrEnum):
         return {
             Task.STRESS: ("c3_muse_stress", "c3_muse_stress_2022"),
             Task.PHYSIO: ("c4_muse_physio",),
+            Task.PERSONALISATION: ("c3_muse_personalisation",),
         }[self]
 
     @property
     def default_targets(self) -> tuple[str, ...]:
         """The targets the paper predicts for this task."""
-        return {Task.STRESS: ("arousal", "valence"), Task.PHYSIO: ("anno12_EDA",)}[self]
+        return {Task.STRESS: ("arousal", "valence"), Task.PHYSIO: ("anno12_EDA",),
+                Task.PERSONALISATION: ("physio-arousal", "valence")}[self]
 
 
 class Partition(StrEnum):
@@ -87,6 +90,12 @@ KNOWN_FEATURES: dict[str, tuple[int | None, Modality]] = {
     "resp": (1, Modality.BIO),
     "BPM": (1, Modality.BIO),
     "biosignals": (3, Modality.BIO),
+    # MuSe 2023 (c3_muse_personalisation)
+    "ds": (None, Modality.AUDIO),
+    "w2v-msp": (1024, Modality.AUDIO),
+    "faus": (None, Modality.VIDEO),
+    "vit": (None, Modality.VIDEO),
+    "facenet": (512, Modality.VIDEO),
 }
 
 #: The MuSe 2022 folder that holds ECG, respiration and BPM as three columns of one file.

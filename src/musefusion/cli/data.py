@@ -102,9 +102,13 @@ def _check_shown(root: Path, task: Task) -> bool:
     report = check_corpus(root, task, progress=True)
     result({"corpus_dir": str(report.corpus_dir), "problems": list(report.problems), "warnings": list(report.warnings),
             "partitions": report.partitions.to_dict(orient="records"),
-            "features": report.features.to_dict(orient="records")})
+            "features": report.features.to_dict(orient="records"),
+            "subjects": report.subjects.to_dict(orient="records")})
     console.print(Text(str(report.corpus_dir), style="bold"))
-    for title, df in (("partitions", report.partitions), ("features", report.features), ("targets", report.targets)):
+    tables = [("partitions", report.partitions), ("features", report.features), ("targets", report.targets)]
+    if len(report.subjects):
+        tables.append(("personalisation subjects", report.subjects))
+    for title, df in tables:
         table = Table(title=title, title_justify="left")
         for col in df.columns:
             table.add_column(str(col), justify="right" if df[col].dtype.kind in "if" else "left")

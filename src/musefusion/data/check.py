@@ -43,6 +43,8 @@ class CheckReport:
     problems: list[str]  # each makes the corpus unusable as it is
     warnings: list[str]  # worth knowing, not fatal
     resolved: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # bio -> the folders it reads
+    #: personalisation corpora: subject, train/devel/test chunks and steps of each subject with test chunks
+    subjects: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
     @property
     def ok(self) -> bool:
@@ -182,6 +184,9 @@ def check_corpus(root: Path, task: Task, progress: bool = False) -> CheckReport:
             if part not in partition.values():
                 problems.append(f"Partition file '{partition_path(corpus)}' lists no {part.value} subject; models need "
                                 f"{'train subjects to fit' if part == Partition.TRAIN else 'devel subjects to pick the best epoch'}.")
+    subjects = pd.DataFrame()
+    if task == Task.PERSONALISATION and partition:
+        subjects = _personal_subjects(partition, grids, problems, warnings, partition_path(corpus))
     prow = []
     for part in Partition:
         sids = [s for s, p in partition.items() if p == part]
@@ -190,4 +195,31 @@ def check_corpus(root: Path, task: Task, progress: bool = False) -> CheckReport:
     trows = [{"target": t, "files": v["files"],
               "labelled_rate": v["labelled"] / v["steps"] if v["steps"] else np.nan} for t, v in tstats.items()]
     return CheckReport(corpus, pd.DataFrame(prow), pd.DataFrame(frows), pd.DataFrame(trows), problems, warnings,
-                       resolved)
+                       resolved, subjects)
+
+
+def _personal_subjects(partition: dict[str, Partition], grids: dict[str, np.ndarray], problems: list[str],
+                       warnings: list[str], where: Path) -> pd.DataFrame:
+    """The MuSe 2023 chunks of every subject with test chunks (``<s>_train``, ``<s>_devel*``, ``<s>_test*``), and the
+    problems that stop ``personalise``: a subject without a labelled train or devel chunk, a chunk listed under a
+    partition its name contradicts."""
+    for sid, part in partition.items():
+        named = formats.chunk_partition(sid)
+        if named is not None and named != part:
+            problems.append(f"Partition file '{where}': chunk '{sid}' is listed as {part.value} but its name says "
+                            f"{named.value}; fix the Proposal/Partition column.")
+    rows = []
+    for subject, chunks in formats.chunks_by_subject(partition).items():
+        if Partition.TEST not in chunks:
+            continue
+        for part, need in ((Partition.TRAIN, "fine-tune on"), (Partition.DEVEL, "choose the kept model on")):
+            if part not in chunks:
+                problems.append(f"Test subject '{subject}' has no {part.value} chunk ('{subject}_{part.value}' in "
+                                f"'{where}'): `musefusion personalise` has nothing to {need}.")
+        rows.append({"subject": subject, **{f"{p.value}_chunks": len(chunks.get(p, [])) for p in Partition},
+                     **{f"{p.value}_steps": sum(len(grids.get(c, ())) for c in chunks.get(p, []))
+                        for p in (Partition.TRAIN, Partition.DEVEL)}})
+    if not rows:
+        warnings.append(f"No subject in '{where}' has test chunks ('<subject>_test'); `musefusion personalise` "
+                        "has no subject to adapt to.")
+    return pd.DataFrame(rows)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -346,13 +347,16 @@ def normalize_and_fill(x: np.ndarray, observed: list[np.ndarray], offsets: np.nd
     return np.nan_to_num(x, nan=0.0)
 
 
-def load_corpus(cfg: DataConfig, norm_stats: tuple[np.ndarray, np.ndarray] | None = None) -> CorpusData:
+def load_corpus(cfg: DataConfig, norm_stats: tuple[np.ndarray, np.ndarray] | None = None,
+                only: Collection[str] | None = None) -> CorpusData:
     """Read, align, normalise and fill the features and labels that ``cfg`` names.
 
     Args:
         cfg: what to read (root, task, target, features, fill policy, normalisation, cache).
         norm_stats: ``(mean, std)`` to normalise with instead of this corpus's train statistics (a saved
             model applied to new data); the cache is not used then.
+        only: read just these ids of the partition file (one subject's chunks, when a general model is fine-tuned
+            to a person); every other id's files are never opened. Needs ``norm_stats``.
 
     Returns:
         The per-partition sequences, normalisation statistics and a fill report.
@@ -367,6 +371,14 @@ def load_corpus(cfg: DataConfig, norm_stats: tuple[np.ndarray, np.ndarray] | Non
     partition = formats.read_partition(partition_path(corpus_dir))
     if not partition:
         raise DataFormatError(f"Partition file '{corpus_dir / 'metadata' / 'partition.csv'}' lists no subject.")
+    if only is not None:
+        if norm_stats is None:
+            raise ConfigError("load_corpus(only=...) reads a subset of the subjects: pass the normalisation "
+                              "statistics of the model it is for (norm_stats).")
+        unknown = sorted(set(only) - set(partition))
+        if unknown:
+            raise ConfigError(f"Id '{unknown[0]}' is not listed in '{partition_path(corpus_dir)}'.")
+        partition = {sid: part for sid, part in partition.items() if sid in set(only)}
     cache_path = None
     key = _cache_key(corpus_dir, cfg, partition)
     if cfg.cache and norm_stats is None:

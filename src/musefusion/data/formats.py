@@ -63,7 +63,7 @@ def _numeric_column(table: pa.Table, name: str, path: Path, what: str) -> np.nda
     col = table.column(name)
     if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_null(col.type)):
         raise DataFormatError(f"{what} file '{path}': column '{name}' is not numeric (type {col.type}); "
-                              "every column after 'timestamp' and 'segment_id' must hold numbers.")
+                              "every column after 'timestamp' and 'segment_id' (or 'subject_id') must hold numbers.")
     values = col.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
     limit = MAX_ABS.get(what)
     if limit is not None:
@@ -100,11 +100,17 @@ def _timestamps(table: pa.Table, path: Path, what: str) -> np.ndarray:
     return ts
 
 
+#: Columns of a feature file that describe a row rather than measure it: ``segment_id`` (MuSe 2021/2022) and
+#: ``subject_id`` (MuSe 2023 personalisation files: ``timestamp, subject_id, <features>``).
+META_COLUMNS = ("timestamp", "segment_id", "subject_id")
+
+
 def read_feature_csv(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Read one MuSe feature file ``feature_segments/<feature>/<id>.csv``.
 
     Args:
-        path: the CSV file: ``timestamp`` (ms), optional ``segment_id``, then numeric feature columns.
+        path: the CSV file: ``timestamp`` (ms), optional ``segment_id`` / ``subject_id`` (:data:`META_COLUMNS`), then
+            numeric feature columns.
 
     Returns:
         ``(timestamps, values, columns)``: int64 ms of shape ``(n_rows,)``, float32 of shape
@@ -118,9 +124,9 @@ def read_feature_csv(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarr
     path = Path(path)
     table = _read_csv_table(path, "Feature")
     ts = _timestamps(table, path, "Feature")
-    cols = [c for c in table.column_names if c not in ("timestamp", "segment_id")]
+    cols = [c for c in table.column_names if c not in META_COLUMNS]
     if not cols:
-        raise DataFormatError(f"Feature file '{path}' has no feature columns after timestamp/segment_id.")
+        raise DataFormatError(f"Feature file '{path}' has no feature columns after {'/'.join(META_COLUMNS)}.")
     values = np.empty((table.num_rows, len(cols)), dtype=np.float32)
     for j, c in enumerate(cols):
         values[:, j] = _numeric_column(table, c, path, "Feature")
@@ -220,6 +226,42 @@ def read_partition(path: str | os.PathLike[str]) -> dict[str, Partition]:
     return out
 
 
+#: A MuSe 2023 chunk id: ``<subject>_train``, ``<subject>_devel``, ``<subject>_devel_2``, ``<subject>_test3``, ...
+_CHUNK = re.compile(r"^(?P<subject>.+?)_(?P<part>train|devel|test)(?:_?\d+)?$")
+
+
+def subject_of(chunk_id: str) -> str:
+    """The subject a MuSe 2023 chunk id belongs to (an id without a chunk suffix is its own subject).
+
+    Examples:
+        >>> subject_of("12_devel_2"), subject_of("12_train"), subject_of("7")
+        ('12', '12', '7')
+    """
+    m = _CHUNK.match(chunk_id)
+    return m.group("subject") if m else chunk_id
+
+
+def chunk_partition(chunk_id: str) -> Partition | None:
+    """The partition a chunk id's suffix names (``12_devel_2`` -> devel), None for an id without one."""
+    m = _CHUNK.match(chunk_id)
+    return Partition(m.group("part")) if m else None
+
+
+def chunks_by_subject(partition: Mapping[str, Partition]) -> dict[str, dict[Partition, list[str]]]:
+    """Group the ids of a partition map by subject: ``{subject: {partition: [chunk ids in file order]}}``.
+
+    Examples:
+        >>> p = {"3_train": Partition.TRAIN, "3_devel": Partition.DEVEL, "3_test": Partition.TEST,
+        ...      "5": Partition.TRAIN}
+        >>> chunks_by_subject(p)["3"][Partition.DEVEL]
+        ['3_devel']
+    """
+    out: dict[str, dict[Partition, list[str]]] = {}
+    for sid, part in partition.items():
+        out.setdefault(subject_of(sid), {}).setdefault(Partition(part), []).append(sid)
+    return out
+
+
 def write_partition(path: str | os.PathLike[str], partition: Mapping[str, Partition | str]) -> Path:
     """Write ``metadata/partition.csv`` with columns ``Id,Proposal``."""
     df = pd.DataFrame({"Id": list(partition), "Proposal": [Partition(p).value for p in partition.values()]})
@@ -229,7 +271,8 @@ def write_partition(path: str | os.PathLike[str], partition: Mapping[str, Partit
 
 
 def write_sequence_csv(path: str | os.PathLike[str], timestamps: np.ndarray, values: np.ndarray,
-                       columns: list[str] | None = None, segment_id: int = 1, float_decimals: int | None = None) -> Path:
+                       columns: list[str] | None = None, segment_id: int = 1, float_decimals: int | None = None,
+                       meta_column: str = "segment_id") -> Path:
     """Write a MuSe-format CSV: ``timestamp,segment_id,<columns>`` (features) or ``timestamp,segment_id,value``.
 
     Args:
@@ -237,8 +280,9 @@ def write_sequence_csv(path: str | os.PathLike[str], timestamps: np.ndarray, val
         timestamps: int ms, shape ``(n,)``.
         values: shape ``(n,)`` (written as ``value``) or ``(n, d)`` (written as ``columns``).
         columns: feature column names for 2-d values (default ``f0..f{d-1}``).
-        segment_id: the value of the ``segment_id`` column.
+        segment_id: the value of the ``segment_id`` column (of ``meta_column``).
         float_decimals: round values to this many decimals first (smaller files); None keeps float32 precision.
+        meta_column: the second column's name: ``segment_id`` (MuSe 2021/2022) or ``subject_id`` (MuSe 2023).
     """
     values = np.asarray(values)
     if values.ndim == 1:
@@ -252,7 +296,7 @@ def write_sequence_csv(path: str | os.PathLike[str], timestamps: np.ndarray, val
               pa.array(np.full(len(timestamps), segment_id, dtype=np.int64))]
     # NaN is written as an empty cell (MuSe test label files hold empty values)
     arrays += [pa.array(mat[:, j].astype(np.float32), from_pandas=True) for j in range(mat.shape[1])]
-    table = pa.Table.from_arrays(arrays, names=["timestamp", "segment_id", *names])
+    table = pa.Table.from_arrays(arrays, names=["timestamp", meta_column, *names])
     with atomic_path(path) as tmp:
         with tmp.open("wb") as fh:
             fh.write((",".join(table.column_names) + "\n").encode())

@@ -40,8 +40,10 @@ SYNTH_FEATURES: dict[str, int] = {"egemaps": 88, "vggish": 128, "vggface": 512, 
                                   "ECG": 1, "resp": 1, "BPM": 1}
 #: The bio signals, by lower-case name (a feature folder may spell them in any case: RESP, ecg, ...).
 _BIO = ("ecg", "resp", "bpm")
-#: Everything ``features`` may name (lower case): the defaults plus a MuSe 2022 ``biosignals`` folder.
-_SYNTHESISABLE = {**{k.lower(): v for k, v in SYNTH_FEATURES.items()}, BIOSIGNALS: 3}
+#: Everything ``features`` may name (lower case): the defaults, a MuSe 2022 ``biosignals`` folder and MuSe 2023's
+#: facial action units ``faus``.
+_SYNTHESISABLE = {**{k.lower(): v for k, v in SYNTH_FEATURES.items()}, BIOSIGNALS: 3, "faus": 20}
+_FACE = ("vggface", "fau_intensity", "faus")
 
 
 class Variant(StrEnum):
@@ -69,6 +71,8 @@ class _Generator:
     subject_gain_sd: float = 0.0  # per-subject, per-column random gain of the audio/face signals
     offset: float = 1.0  # per-subject feature offsets (identity, voice, channel), times the default
     missing_face_rate: float | None = None  # overrides SynthConfig.missing_face_rate
+    label_offset_sd: float = 0.0  # per-subject offset of the annotations, invisible in the features
+    label_scale_sd: float = 0.0  # per-subject spread of how strongly the annotations follow the latent state
 
 
 #: The variants' generators.
@@ -79,6 +83,20 @@ VARIANTS: dict[Variant, _Generator] = {
     Variant.IDIOSYNCRATIC: _Generator(subject_gain_sd=0.6, offset=2.5, lag=(2, 21)),
 }
 
+#: The personalisation corpus's generator: subjects differ more in how their state shows than in the 2021 corpus
+#: (a per-column gain and sign of every audio/face feature, larger identity offsets) and in where their annotations
+#: sit (a per-subject offset and scale the features do not reveal), so a model fine-tuned to a person can gain.
+PERSONAL_GENERATOR = _Generator(subject_gain_sd=0.7, offset=2.0, label_offset_sd=0.35, label_scale_sd=0.3)
+
+#: Features a personalisation corpus gets by default (MuSe 2023 folder names: eGeMAPS, facial action units,
+#: the 3-column bio signals).
+PERSONAL_FEATURES = ("egemaps", "faus", "biosignals")
+#: A personalisation subject's recording after its ``_train`` chunk (the first :data:`TRAIN_SHARE` of it) is cut
+#: into chunks of :data:`CHUNK_STEPS` (60 s), given in turn to test, devel, test, test, devel, test, ...
+TRAIN_SHARE = 0.4
+CHUNK_STEPS = 120
+_CHUNK_CYCLE = (Partition.TEST, Partition.DEVEL, Partition.TEST)
+
 
 @dataclasses.dataclass(frozen=True)
 class SynthConfig(ConfigBase):
@@ -86,11 +104,11 @@ class SynthConfig(ConfigBase):
 
     task: Task = Task.STRESS  # which corpus folder and targets to write
     seed: int = 0  # everything is deterministic for a seed
-    n_train: int = 41  # Ulm-TSST train subjects (paper Tab. 1)
-    n_devel: int = 14  # Ulm-TSST devel subjects
+    n_train: int = 41  # Ulm-TSST train subjects (paper Tab. 1); personalisation: the general model's subjects
+    n_devel: int = 14  # Ulm-TSST devel subjects; personalisation: these and n_test are chunked, one model each
     n_test: int = 14  # Ulm-TSST test subjects
     minutes: float = 5.0  # mean recording length per subject (Ulm-TSST: ~5 min)
-    features: tuple[str, ...] = tuple(SYNTH_FEATURES)  # feature folders to write
+    features: tuple[str, ...] = ()  # feature folders to write (default: SYNTH_FEATURES; personalisation PERSONAL_FEATURES)
     missing_face_rate: float = 0.06  # fraction of steps with no vggface/fau row (a variant may override it)
     variant: Variant = Variant.DEFAULT  # which generator (see Variant)
 
@@ -100,6 +118,12 @@ class SynthConfig(ConfigBase):
         if isinstance(self.features, str):
             raise ConfigError(f"SynthConfig.features: give a list of folder names, e.g. [\"{self.features}\"], "
                               "not one string.")
+        if not self.features:
+            default = PERSONAL_FEATURES if self.task == Task.PERSONALISATION else tuple(SYNTH_FEATURES)
+            object.__setattr__(self, "features", default)
+        if self.task == Task.PERSONALISATION and self.variant != Variant.DEFAULT:
+            raise ConfigError(f"SynthConfig.variant: '{self.variant.value}' is a 2021-corpus variant; the "
+                              "personalisation corpus has its own generator (drop --variant).")
         object.__setattr__(self, "features", expand_features(tuple(self.features)))
         for name in ("n_train", "n_devel", "n_test"):
             if getattr(self, name) < 1:
@@ -127,8 +151,8 @@ class SynthConfig(ConfigBase):
 
     @property
     def generator(self) -> _Generator:
-        """The variant's generator settings."""
-        return VARIANTS[self.variant]
+        """The variant's generator settings (the personalisation corpus has its own)."""
+        return PERSONAL_GENERATOR if self.task == Task.PERSONALISATION else VARIANTS[self.variant]
 
     @property
     def face_missing(self) -> float:
@@ -200,7 +224,7 @@ def _runs(rng: np.random.Generator, n: int, p_on: float, mean_on: float, mean_of
 
 #: Per-feature observation noise (std, before the tanh gain); tuned so that unimodal devel CCCs land in the
 #: paper's range (Tab. 2: roughly 0.2-0.6) rather than near 1.
-_NOISE_SD = {"egemaps": 2.4, "vggish": 2.8, "vggface": 2.6, "fau_intensity": 1.4}
+_NOISE_SD = {"egemaps": 2.4, "vggish": 2.8, "vggface": 2.6, "fau_intensity": 1.4, "faus": 1.4}
 #: Amplitude of the slow emotion-unrelated drifts mixed into every audio/face feature.
 _NUISANCE = 1.5
 #: Annotation noise (std of white noise before a 6-step smoothing).
@@ -214,6 +238,10 @@ class _Views:
         self.mix = {name: rng.normal(0, 1, (8, d)) / np.sqrt(8) for name, d in SYNTH_FEATURES.items()}
         self.delay_mask = {name: rng.random(d) < 0.3 for name, d in SYNTH_FEATURES.items()}
         self.nuisance = {name: rng.normal(0, 1, (4, d)) / 2.0 for name, d in SYNTH_FEATURES.items()}
+        # drawn after the 2021 features' so that adding them left every earlier corpus unchanged
+        d = _SYNTHESISABLE["faus"]
+        self.mix["faus"], self.delay_mask["faus"] = rng.normal(0, 1, (8, d)) / np.sqrt(8), rng.random(d) < 0.3
+        self.nuisance["faus"] = rng.normal(0, 1, (4, d)) / 2.0
 
 
 def _drivers(name: str, a: np.ndarray, v: np.ndarray, speech: np.ndarray, gen: _Generator) -> np.ndarray:
@@ -224,7 +252,7 @@ def _drivers(name: str, a: np.ndarray, v: np.ndarray, speech: np.ndarray, gen: _
         w = (w[0] * gen.voice_arousal, w[1] * gen.voice_valence)
         return np.stack([w[0] * np.tanh(1.5 * a) * s, w[0] * a * s, w[0] * (a ** 2) * s, w[1] * np.tanh(2 * v) * s,
                          w[1] * v * s, 0.8 * s, 0.3 * w[0] * a, 0.2 * np.tanh(a * v)], axis=1)
-    if name in ("vggface", "fau_intensity"):  # face: valence strong, arousal weak
+    if name in _FACE:  # face: valence strong, arousal weak
         k = gen.face_valence
         return np.stack([k * np.tanh(1.5 * v), k * v, k * np.maximum(v, 0) ** 2, 0.15 * np.tanh(a), 0.1 * a,
                          0.5 * np.tanh(k * v - 0.2 * a), 0.3 * s, 0.2 * k * v * s], axis=1)
@@ -247,10 +275,15 @@ def _subject(rng: np.random.Generator, views: _Views, n: int, cfg: SynthConfig
     raw = {}
     for name, lat in (("arousal", a), ("valence", v)):
         raw[name] = _smooth(_shift(lat, lag), 3) + _smooth(rng.normal(0, _LABEL_NOISE, n), 6)
-    if cfg.task == Task.PHYSIO:
+    if cfg.task in (Task.PHYSIO, Task.PERSONALISATION):
         eda = _smooth(_shift(a, int(rng.integers(4, 12))), 20) + _ou(rng, n, tau=120, sigma=0.15)
         eda = (eda - eda.mean()) / (eda.std() + 1e-6) * 0.35
-        raw = {"anno12_EDA": 0.5 * raw["arousal"] + 0.5 * eda}
+        physio = 0.5 * raw["arousal"] + 0.5 * eda
+        raw = ({"anno12_EDA": physio} if cfg.task == Task.PHYSIO else  # MuSe 2023's physio-arousal is the same mix
+               {"physio-arousal": physio, "valence": raw["valence"]})
+    if gen.label_offset_sd or gen.label_scale_sd:  # where this subject's annotations sit, unseen in the features
+        raw = {name: rng.normal(1.0, gen.label_scale_sd) * lab + rng.normal(0, gen.label_offset_sd)
+               for name, lab in raw.items()}
     # real gold standards lie in [-1, 1]: squash smoothly (nearly linear near 0) instead of clipping to plateaus
     labels = {name: np.tanh(lab) for name, lab in raw.items()}
 
@@ -271,15 +304,15 @@ def _subject(rng: np.random.Generator, views: _Views, n: int, cfg: SynthConfig
         sig[:, views.delay_mask[name]] = (delayed @ views.mix[name])[:, views.delay_mask[name]]
         gain: float | np.ndarray = 2.0 if name in ("egemaps", "vggface") else 1.5
         offset = gen.offset * rng.normal(0, 0.8 if name == "vggface" else 0.5, d)  # identity / voice / channel
-        noise_sd = _NOISE_SD[name] * (gen.face_noise if name in ("vggface", "fau_intensity") else gen.audio_noise)
+        noise_sd = _NOISE_SD[name] * (gen.face_noise if name in _FACE else gen.audio_noise)
         if gen.subject_gain_sd:  # this subject's own way of showing it: a gain (and sign) per column
             gain = gain * rng.normal(1.0, gen.subject_gain_sd, d)
         # slow nuisance (pose, lighting, room noise): unrelated to emotion, not averaged away by context
         nuisance = np.stack([_ou(rng, n, tau=40, sigma=1.0) for _ in range(4)], axis=1) @ views.nuisance[name]
         x = offset + gain * np.tanh(sig) + _NUISANCE * nuisance + rng.normal(0, noise_sd, (n, d))
-        if name == "fau_intensity":
+        if name in ("fau_intensity", "faus"):
             x = np.log1p(np.exp(x))  # AU intensities are non-negative
-        if name in ("vggface", "fau_intensity"):
+        if name in _FACE:
             x[~face_seen] = np.nan
         feats[folder] = x
     return labels, feats
@@ -297,6 +330,25 @@ def _bio_signal(rng: np.random.Generator, name: str, a: np.ndarray, t: np.ndarra
         return rng.normal(0, 0.15) + g * 0.25 * hr + _ou(rng, n, tau=30, sigma=0.15) + k * rng.normal(0, 0.25, n)
     return (rng.normal(0, 0.3) + g * 0.3 * _smooth(a, 6) + 0.2 * np.sin(t * rng.uniform(0.5, 1.5))
             + k * rng.normal(0, 0.3, n))
+
+
+def _chunks(sid: str, n: int) -> dict[str, tuple[Partition, np.ndarray]]:
+    """A personalisation subject's chunks: ``<sid>_train`` (the first :data:`TRAIN_SHARE`), then 60 s chunks given
+    in turn to test, devel, test (``<sid>_test``, ``<sid>_devel``, ``<sid>_test_2``, ...); a short tail joins the
+    chunk before it."""
+    cut = int(round(n * TRAIN_SHARE))
+    out = {f"{sid}_train": (Partition.TRAIN, np.arange(cut))}
+    size = min(CHUNK_STEPS, max(10, (n - cut) // 3))  # a short (test-sized) recording still gets all three
+    bounds = list(range(cut, n, size))
+    if len(bounds) > 1 and n - bounds[-1] < size // 2:
+        bounds.pop()
+    counts: dict[Partition, int] = {}
+    for i, lo in enumerate(bounds):
+        hi = bounds[i + 1] if i + 1 < len(bounds) else n
+        part = _CHUNK_CYCLE[i % len(_CHUNK_CYCLE)] if len(bounds) > 1 else Partition.DEVEL
+        counts[part] = counts.get(part, 0) + 1
+        out[f"{sid}_{part.value}" + (f"_{counts[part]}" if counts[part] > 1 else "")] = (part, np.arange(lo, hi))
+    return out
 
 
 def synthesize(out: str | Path, cfg: SynthConfig, overwrite: bool = False) -> Path:
@@ -327,26 +379,35 @@ def synthesize(out: str | Path, cfg: SynthConfig, overwrite: bool = False) -> Pa
     views = _Views(np.random.default_rng([cfg.seed, 7]))
     ids = [str(i) for i in rng.permutation(np.arange(1, cfg.n_subjects + 1))]
     parts = ([Partition.TRAIN] * cfg.n_train + [Partition.DEVEL] * cfg.n_devel + [Partition.TEST] * cfg.n_test)
-    partition = dict(sorted(zip(ids, parts, strict=True), key=lambda kv: int(kv[0])))
+    subjects = dict(sorted(zip(ids, parts, strict=True), key=lambda kv: int(kv[0])))
+    personal = cfg.task == Task.PERSONALISATION
+    meta = "subject_id" if personal else "segment_id"
     name = cfg.task.corpus_dirs[0]
     corpus = out / name
     hidden = out / "test_labels" / name
     sub_seeds = np.random.SeedSequence([cfg.seed, 11]).spawn(cfg.n_subjects)
     with fsutil.atomic_dir(corpus) as tmp_corpus, fsutil.atomic_dir(hidden) as tmp_hidden:
-        formats.write_partition(tmp_corpus / "metadata" / "partition.csv", partition)
-        for k, (sid, part) in enumerate(partition.items()):
+        partition: dict[str, Partition] = {}
+        for k, (sid, part) in enumerate(subjects.items()):
             srng = np.random.default_rng(sub_seeds[k])
             n = max(20, int(round(cfg.minutes * 120 * srng.uniform(0.85, 1.15))))
             labels, feats = _subject(srng, views, n, cfg)
             grid = np.arange(n, dtype=np.int64) * STEP_MS
-            for target, lab in labels.items():
-                dest = tmp_corpus / "label_segments" / target / f"{sid}.csv"
-                if part == Partition.TEST:
-                    formats.write_sequence_csv(dest, grid, np.full(n, np.nan), float_decimals=4)
-                    formats.write_sequence_csv(tmp_hidden / "label_segments" / target / f"{sid}.csv", grid, lab,
-                                               float_decimals=4)
-                else:
-                    formats.write_sequence_csv(dest, grid, lab, float_decimals=4)
+            seg = int(sid) if personal else 1  # MuSe 2023 files name the subject in their second column
+            chunks = (_chunks(sid, n) if personal and part != Partition.TRAIN
+                      else {sid: (part, np.arange(n))})
+            for cid, (cpart, steps) in chunks.items():
+                partition[cid] = cpart
+                for target, lab in labels.items():
+                    dest = tmp_corpus / "label_segments" / target / f"{cid}.csv"
+                    if cpart == Partition.TEST:
+                        formats.write_sequence_csv(dest, grid[steps], np.full(len(steps), np.nan), float_decimals=4,
+                                                   segment_id=seg, meta_column=meta)
+                        formats.write_sequence_csv(tmp_hidden / "label_segments" / target / f"{cid}.csv",
+                                                   grid[steps], lab[steps], float_decimals=4, segment_id=seg, meta_column=meta)
+                    else:
+                        formats.write_sequence_csv(dest, grid[steps], lab[steps], float_decimals=4,
+                                                   segment_id=seg, meta_column=meta)
             for fname, x in feats.items():
                 start = int(srng.random() < 0.3)  # some files start at 500 ms
                 end = n + int(srng.choice([-3, -2, -1, 0, 0, 0, 0, 1, 2]))  # some end early or late
@@ -357,8 +418,14 @@ def synthesize(out: str | Path, cfg: SynthConfig, overwrite: bool = False) -> Pa
                     cols = list(SYNTH_FEATURES)[-3:]
                 else:
                     cols = [f"{fname}_{j}" for j in range(vals.shape[1])] if vals.shape[1] > 1 else [fname]
-                formats.write_sequence_csv(tmp_corpus / "feature_segments" / fname / f"{sid}.csv",
-                                           idx[keep] * STEP_MS, vals[keep], columns=cols, float_decimals=4)
+                for i, (cid, (_, steps)) in enumerate(chunks.items()):  # a file's extra rows go to its end chunks
+                    lo = steps[0] if i else idx[0]
+                    hi = steps[-1] if i < len(chunks) - 1 else idx[-1]
+                    rows = keep & (idx >= lo) & (idx <= hi)
+                    formats.write_sequence_csv(tmp_corpus / "feature_segments" / fname / f"{cid}.csv",
+                                               idx[rows] * STEP_MS, vals[rows], columns=cols, float_decimals=4,
+                                               segment_id=seg, meta_column=meta)
+        formats.write_partition(tmp_corpus / "metadata" / "partition.csv", partition)
         fsutil.write_toml(tmp_corpus / "metadata" / "synth.toml", cfg.to_dict())
     logger.info("wrote synthetic %s corpus with %d subjects to %s", cfg.task.value, cfg.n_subjects, corpus)
     return corpus

@@ -123,12 +123,13 @@ def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 
 
 class MaskedBiLSTM(nn.Module):
-    """A bidirectional LSTM on padded batches whose backward direction never sees padding."""
+    """A bidirectional LSTM (or, with ``cell=nn.GRU``, GRU) on padded batches whose backward direction never sees
+    padding."""
 
-    def __init__(self, d_in: int, hidden: int, num_layers: int = 1) -> None:
+    def __init__(self, d_in: int, hidden: int, num_layers: int = 1, cell: type[nn.RNNBase] = nn.LSTM) -> None:
         super().__init__()
-        self.fwd = nn.LSTM(d_in, hidden, num_layers=num_layers, batch_first=True)
-        self.bwd = nn.LSTM(d_in, hidden, num_layers=num_layers, batch_first=True)
+        self.fwd = cell(d_in, hidden, num_layers=num_layers, batch_first=True)
+        self.bwd = cell(d_in, hidden, num_layers=num_layers, batch_first=True)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``(batch, time, d_in)`` → ``(batch, time, 2 * hidden)``."""
@@ -146,9 +147,10 @@ class StackedBiLSTM(nn.Module):
     its packed backward pass is very slow on the CPU for batches of mixed lengths.
     """
 
-    def __init__(self, d_in: int, hidden: int, num_layers: int) -> None:
+    def __init__(self, d_in: int, hidden: int, num_layers: int, cell: type[nn.RNNBase] = nn.LSTM) -> None:
         super().__init__()
-        self.layers = nn.ModuleList(MaskedBiLSTM(d_in if i == 0 else 2 * hidden, hidden) for i in range(num_layers))
+        self.layers = nn.ModuleList(MaskedBiLSTM(d_in if i == 0 else 2 * hidden, hidden, cell=cell)
+                                    for i in range(num_layers))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``(batch, time, d_in)`` → ``(batch, time, 2 * hidden)``."""
