@@ -44,7 +44,7 @@ from musefusion.pipelines.report import ReproduceSummary
 from musefusion.pipelines.reproduce import ReproduceConfig, Stage, summarize
 from musefusion.pipelines.reproduce import reproduce as run_reproduce
 from musefusion.rundir import RunDir
-from musefusion.types import Partition
+from musefusion.types import Partition, Task
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +79,11 @@ def build_run_config(config: Path | None, overrides: dict[str, dict[str, Any]]) 
         base[section].update({k: v for k, v in values.items() if v is not None})
     if "root" not in base["data"]:
         base["data"]["root"] = str(resolve_data_root(None))
+    if "target" not in base["data"] and "task" in base["data"]:  # the task's first target (physio: anno12_EDA)
+        try:
+            base["data"]["target"] = Task(base["data"]["task"]).default_targets[0]
+        except ValueError:
+            pass  # DataConfig names the bad task
     name = base["model"].get("name", "selfattn_lstm")
     model_fields = {k: v for k, v in base["model"].items() if k != "name"}
     model = model_preset(name, **model_fields)

@@ -11,6 +11,7 @@ Layout of a unimodal run (``musefusion train``; also a fold, a final model and a
     <run>/seed_<s>/                   one seed: history.csv, checkpoint.pt, predictions/, result.json, last.pt
     <run>/oof_k<K>/fold_<i>/          a fold run (out-of-fold predictions); <run>/oof_k<K>/predictions/train/
     <run>/final/                      the final train+devel model (a run of its own)
+    <run>/personalised/               `musefusion personalise`: one fine-tuned copy per test subject (PersonalDir)
 
 A fusion run has the same files; its ``config.toml`` holds a ``[fusion]`` section. A sweep trial adds
 ``trial.json``.
@@ -55,6 +56,7 @@ TRACKED_FILE = "tracked.json"  # where the run was logged to (``--track mlflow``
 TRIAL_FILE = "trial.json"
 FINAL_DIR = "final"
 PREDICT_DIR = "predict"  # `musefusion predict`'s default output folder inside a run
+PERSONAL_DIR = "personalised"  # `musefusion personalise`'s default output folder inside a general run
 #: Per-seed files.
 HISTORY_FILE = "history.csv"
 RESULT_FILE = "result.json"
@@ -206,6 +208,11 @@ class RunDir:
 
     # state
     @property
+    def personalised(self) -> PersonalDir:
+        """``personalised/``: the per-subject fine-tuned copies of this (general) model."""
+        return PersonalDir(self.path / PERSONAL_DIR)
+
+    @property
     def finished(self) -> bool:
         """True when ``metrics.json`` exists."""
         return self.metrics.is_file()
@@ -238,6 +245,62 @@ class Status(enum.Enum):
     NEW = "new"  # nothing there (or replaced by overwrite): start
     RESUME = "resume"  # an unfinished run of the same config: continue it
     FINISHED = "finished"  # a finished run of the same config and inputs: reuse it
+
+
+@dataclasses.dataclass(frozen=True)
+class PersonalDir:
+    """The output folder of ``musefusion personalise`` (by default ``<general run>/personalised/``)::
+
+        <out>/config.toml                      the personalise options, the general run and its corpus digest
+        <out>/metrics.json                     per-subject before/after and the concatenated scores (written last)
+        <out>/subjects/<subject>/              one subject: result.json (written last: the subject is done),
+                                               checkpoint.pt (when a fine-tuned copy is kept), seed_<s>/history.csv,
+                                               predictions/<devel|test>/<chunk>.csv (the kept model's)
+        <out>/predictions/<devel|test>/        every subject's kept predictions, together (scored as one)
+        <out>/general/<devel|test>/            the general model's predictions of the same chunks
+        <out>/plots/gains.png, <out>/submission/   per-subject gains; the 2023-format files
+    """
+
+    path: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    @property
+    def config(self) -> Path:
+        """``config.toml``."""
+        return self.path / CONFIG_FILE
+
+    @property
+    def metrics(self) -> Path:
+        """``metrics.json``: its presence means every subject is done and scored."""
+        return self.path / METRICS_FILE
+
+    def subject(self, subject: str) -> RunDir:
+        """``subjects/<subject>/`` (its ``result.json`` marks it done)."""
+        return RunDir(self.path / "subjects" / subject)
+
+    def predictions(self, partition: str) -> Path:
+        """``predictions/<partition>/``: the kept models' predictions of every subject."""
+        return self.path / PREDICTIONS_DIR / partition
+
+    def general(self, partition: str) -> Path:
+        """``general/<partition>/``: the general model's predictions of the same chunks."""
+        return self.path / "general" / partition
+
+    def plot(self, name: str) -> Path:
+        """``plots/<name>``."""
+        return self.path / PLOTS_DIR / name
+
+    @property
+    def submission(self) -> Path:
+        """``submission/``: ``predictions_<partition>.csv`` in the MuSe 2023 baseline's format."""
+        return self.path / "submission"
+
+    @property
+    def finished(self) -> bool:
+        """True when ``metrics.json`` exists."""
+        return self.metrics.is_file()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -412,7 +475,7 @@ def status(out: Path, record: dict[str, Any], *, what: str = "run", overwrite: b
 
 #: What a run directory (unimodal, fold, final, fusion, sweep trial) may hold; :func:`clear` removes only these.
 RUN_ENTRIES = frozenset({CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE, PREDICTIONS_DIR, PLOTS_DIR, EVALUATION_FILE,
-                         PREDICT_DIR, FINAL_DIR, TRIAL_FILE, HISTORY_FILE, TRACKED_FILE,
+                         PREDICT_DIR, FINAL_DIR, TRIAL_FILE, HISTORY_FILE, TRACKED_FILE, PERSONAL_DIR,
                          f"{CHECKPOINT_FILE}.tmp"})  # the last: what a crash of an earlier version could leave
 RUN_PREFIXES = ("seed_", "oof_k")
 #: What the other output folders may hold (besides ``log.txt`` and leftover ``.<name>.tmp`` files).
@@ -422,6 +485,8 @@ OUTPUT_ENTRIES: dict[str, frozenset[str]] = {
                             TRACKED_FILE}),
     "sweep": frozenset({"study.db", "study.db-journal", "trials", "report", TRACKED_FILE}),
     "curves": frozenset({"curves.csv", "curves.png"}),
+    "personalise": frozenset({CONFIG_FILE, METRICS_FILE, PREDICTIONS_DIR, PLOTS_DIR, "subjects", "general",
+                              "submission", TRACKED_FILE}),
     "demo": frozenset({"data", "reproduce-stress", "reproduce-physio"}),
 }
 

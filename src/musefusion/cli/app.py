@@ -46,7 +46,7 @@ def _register() -> None:
     app.command("synth", cls=Command)(data_cmds.synth)
     app.command("demo", cls=Command)(data_cmds.demo)
     app.add_typer(data_cmds.data_app, name="data")
-    for mod in ("train", "fuse", "ensemble", "postprocess", "reproduce", "submit", "extract", "sweep", "runs"):
+    for mod in ("train", "fuse", "ensemble", "postprocess", "reproduce", "submit", "extract", "sweep", "runs", "personalise"):
         try:
             module = __import__(f"musefusion.cli.{mod}", fromlist=["register"])
         except ModuleNotFoundError as exc:

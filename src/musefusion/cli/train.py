@@ -122,6 +122,14 @@ def train(
     attn_layers: Annotated[int | None, typer.Option(help="Self-attention layers.", show_default=False)] = None,
     lstm_layers: Annotated[int | None, typer.Option(help="LSTM layers.", show_default=False)] = None,
     channels: Annotated[int | None, typer.Option(help="Gated-conv channels.", show_default=False)] = None,
+    fc_hidden: Annotated[int | None, typer.Option(help="baseline and gru: width of the two-layer output head.",
+                                                  show_default=False)] = None,
+    bidirectional: Annotated[bool | None, typer.Option(
+        "--bidirectional/--no-bidirectional", help="gru: a bidirectional GRU (its default: yes, as the MuSe 2023 "
+        "baseline's best calls).", show_default=False)] = None,
+    tanh_output: Annotated[bool | None, typer.Option(
+        "--tanh-output/--no-tanh-output", help="gru: a Tanh on the output (its default: yes, as the MuSe 2023 "
+        "baseline).", show_default=False)] = None,
     dropout: Annotated[float | None, typer.Option(help="Dropout.", show_default=False)] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto).", show_default=False)]
     = None,
@@ -152,7 +160,8 @@ def train(
                  "fill": fill.value if fill else None, "label_delay": label_delay},
         "model": {"name": model, "hidden": hidden, "heads": heads, "attn_layers": attn_layers,
                   "attention": attention.value if attention else None, "project_input": project_input,
-                  "lstm_layers": lstm_layers, "channels": channels, "dropout": dropout},
+                  "lstm_layers": lstm_layers, "channels": channels, "dropout": dropout, "fc_hidden": fc_hidden,
+                  "bidirectional": bidirectional, "tanh_output": tanh_output},
         "train": {"seeds": list(seeds) if seeds else None, "epochs": epochs, "lr": lr, "batch_size": batch_size,
                   "schedule": schedule, "device": device, "loss": loss.value if loss else None,
                   "stop_halvings": stop_halvings, "early_stop": early_stop,

@@ -117,3 +117,29 @@ def plot_curve_overlay(curves: dict[str, pd.DataFrame], path: Path) -> Path:
         ax.grid(alpha=0.3)
     ax1.legend(fontsize=7, loc="lower right")
     return _save(fig, path)
+
+
+def plot_personal_gains(table: pd.DataFrame, path: Path, title: str = "") -> Path:
+    """Per-subject CCC of the general and the personalised model (devel, and test where scored): bars per subject,
+    on the fixed CCC axis; a subject where the general model was kept is marked."""
+    parts = [p for p in ("devel", "test") if f"general_{p}_ccc" in table]
+    fig, axes = plt.subplots(1, len(parts), figsize=(max(6.0, 0.6 * len(table) + 2) * len(parts) / 1.4, 3.6),
+                             squeeze=False)
+    x = np.arange(len(table))
+    for ax, part in zip(axes[0], parts, strict=True):
+        general = table[f"general_{part}_ccc"].to_numpy(float)
+        personal = table[f"{part}_ccc"].to_numpy(float)
+        ax.bar(x - 0.2, general, 0.4, label="general", color="#9e9e9e")
+        ax.bar(x + 0.2, personal, 0.4, label="personalised", color="#1f77b4")
+        for i, kept in enumerate(table["personalised"].to_numpy(bool)):
+            if not kept:
+                ax.annotate("G", (x[i] + 0.2, max(personal[i], 0) + 0.02), ha="center", fontsize=7)
+        ax.set_xticks(x, table["subject"].astype(str), rotation=90 if len(table) > 12 else 0, fontsize=8)
+        ax.set_ylim(*CCC_LIMITS)
+        ax.set_ylabel(f"{part} CCC")
+        ax.set_xlabel("subject (G: general model kept)")
+        gain = np.nanmean(personal - general)
+        ax.set_title(f"{part}: mean gain {gain:+.3f}", fontsize=9)
+        ax.legend(fontsize=7, loc="upper right")
+    fig.suptitle(title or "personalisation: per-subject CCC", fontsize=10)
+    return _save(fig, path)
