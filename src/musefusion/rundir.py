@@ -230,11 +230,11 @@ class RunDir:
         """A fusion run (its record has a ``[fusion]`` section) or a unimodal run."""
         return Kind.FUSION if "fusion" in self.read_record() else Kind.RUN
 
-#: Record entries never compared: (section, key); ``versions`` is compared by nobody.
+#: Record entries never compared: (section, key); the ``versions`` and ``locations`` sections are compared by nobody.
 IGNORED_FIELDS: frozenset[tuple[str, str]] = frozenset({
     ("data", "root"), ("data", "cache"), ("data", "cache_dir"), ("train", "num_threads"), ("train", "device"),
 })
-IGNORED_SECTIONS = frozenset({"versions"})
+IGNORED_SECTIONS = frozenset({"versions", "locations"})  # locations: where inputs lay (a move changes no result)
 #: The record's section of input digests (corpus files, fused streams).
 INPUTS = "inputs"
 
@@ -485,7 +485,7 @@ OUTPUT_ENTRIES: dict[str, frozenset[str]] = {
                             TRACKED_FILE}),
     "sweep": frozenset({"study.db", "study.db-journal", "trials", "report", TRACKED_FILE}),
     "curves": frozenset({"curves.csv", "curves.png"}),
-    "personalise": frozenset({CONFIG_FILE, METRICS_FILE, PREDICTIONS_DIR, PLOTS_DIR, "subjects", "general",
+    "personalise": frozenset({CONFIG_FILE, METRICS_FILE, PREDICTIONS_DIR, PLOTS_DIR, "subjects", "general", "jobs.log",
                               "submission", TRACKED_FILE}),
     "demo": frozenset({"data", "reproduce-stress", "reproduce-physio"}),
 }

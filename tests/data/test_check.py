@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from musefusion.data.check import check_corpus
 from musefusion.errors import MissingDataError
 from musefusion.types import Task
 from tests.corpus_faults import FAULTS, Fault, label_file
+from tests.personal_corpus import write_personal_corpus
 
 CHECKED = [f for f in FAULTS if f.in_check]
 
@@ -49,3 +51,18 @@ def test_a_missing_test_label_file_is_only_a_warning(tiny_corpus):
 def test_a_missing_root_raises(tmp_path):
     with pytest.raises(MissingDataError, match="not found"):
         check_corpus(tmp_path / "nowhere", Task.STRESS)
+
+
+def test_personalisation_corpus_lists_subjects_and_missing_chunks(tmp_path):
+    corpus = write_personal_corpus(tmp_path)
+    report = check_corpus(tmp_path, Task.PERSONALISATION)
+    assert report.ok, report.problems
+    assert list(report.subjects["subject"]) == ["p1", "p2"]
+    assert report.subjects[["train_chunks", "devel_chunks", "test_chunks"]].to_numpy().tolist() == [[1, 1, 1]] * 2
+    part = pd.read_csv(corpus / "metadata" / "partition.csv")
+    part = part[part["Id"] != "p2_devel"]
+    part.loc[part["Id"] == "p1_devel", "Proposal"] = "train"
+    part.to_csv(corpus / "metadata" / "partition.csv", index=False)
+    problems = check_corpus(tmp_path, Task.PERSONALISATION).problems
+    assert any("'p2' has no devel chunk" in p for p in problems), problems
+    assert any("chunk 'p1_devel' is listed as train" in p for p in problems), problems

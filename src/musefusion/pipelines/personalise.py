@@ -412,7 +412,7 @@ def personalise(run_dir: str | os.PathLike[str], cfg: PersonaliseConfig | None =
 
         shutil.rmtree(pdir.path / "subjects")
     pdir.path.mkdir(parents=True, exist_ok=True)
-    fsutil.write_toml(pdir.config, {**record, "general_run": {"path": str(run_dir)}})
+    fsutil.write_toml(pdir.config, {**record, "locations": {"general_run": str(run_dir)}})
     root = str(run_cfg.data.root)
     jobs = [(personalise_subject, (str(run_dir), str(pdir.path), s,
                                    {p.value: ids for p, ids in ch.items()}, cfg.to_dict(), root), f"subject {s}")
