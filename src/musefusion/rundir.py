@@ -276,9 +276,32 @@ class PersonalDir:
         """``metrics.json``: its presence means every subject is done and scored."""
         return self.path / METRICS_FILE
 
+    @property
+    def log(self) -> Path:
+        """``log.txt``: the CLI's log."""
+        return self.path / LOG_FILE
+
     def subject(self, subject: str) -> RunDir:
         """``subjects/<subject>/`` (its ``result.json`` marks it done)."""
         return RunDir(self.path / "subjects" / subject)
+
+    def subject_general(self, subject: str, partition: str) -> Path:
+        """``subjects/<subject>/general/<partition>/``: the general model's predictions of the subject's chunks."""
+        return self.subject(subject).path / "general" / partition
+
+    @property
+    def jobs_log(self) -> Path:
+        """``jobs.log``: one line per finished subject job (``musefusion.pipelines.jobs``)."""
+        return self.path / "jobs.log"
+
+    def submission_file(self, partition: str) -> Path:
+        """``submission/predictions_<partition>.csv`` (the MuSe 2023 baseline's file name)."""
+        return self.submission / f"predictions_{partition}.csv"
+
+    @property
+    def submission_target(self) -> Path:
+        """``submission/target.txt``: the dimension the files predict."""
+        return self.submission / "target.txt"
 
     def predictions(self, partition: str) -> Path:
         """``predictions/<partition>/``: the kept models' predictions of every subject."""

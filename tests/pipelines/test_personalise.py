@@ -112,7 +112,7 @@ def test_general_model_is_kept_where_fine_tuning_cannot_help(tmp_path):
     assert max(s["devel_ccc"] for s in noisy["seeds"].values()) < rows["p2"]["general_devel_ccc"]
     assert noisy["kept"] == "general" and not rows["p2"]["personalised"] and "p2" in res.metrics["kept_general"]
     sdir = PersonalDir(res.out).subject("p2")
-    assert tree_digest(sdir.predictions_root) == tree_digest(sdir.path / "general")  # the general model's outputs
+    assert tree_digest(sdir.predictions_root) == tree_digest(PersonalDir(res.out).subject_general("p2", "devel").parent)
     assert not sdir.checkpoint.exists()
     forced = personalise(run, cfg.replace(keep_general=False), out=tmp_path / "forced")
     assert forced.metrics["subjects"]["p2"]["kept"].startswith("seed")  # --always-personalise keeps a seed
@@ -130,10 +130,10 @@ def test_scores_submission_and_plot(general, tmp_path):
     # the general model's devel CCC over the chunks equals scoring the general run's own devel predictions
     own = mf.evaluate(run)
     assert m["devel"]["general"] == pytest.approx(float(own.loc["devel", "ccc"]), abs=1e-4)
-    sub = pd.read_csv(pdir.submission / "predictions_test.csv")
+    sub = pd.read_csv(pdir.submission_file("test"))
     assert list(sub.columns) == ["meta_subject_id", "meta_timestamp", "prediction"]
     assert set(sub["meta_subject_id"]) == {"p1_test", "p2_test"}
-    assert "label_gs" in pd.read_csv(pdir.submission / "predictions_devel.csv").columns
+    assert "label_gs" in pd.read_csv(pdir.submission_file("devel")).columns
     assert pdir.plot("gains.png").stat().st_size > 1000
     assert list(res.subjects()["subject"]) == ["p1", "p2"]
 

@@ -80,7 +80,7 @@ def personalise(
         progress.update(task, advance=1, last=label)
 
     general_config(run_dir, data)  # refused before a log file is made inside a folder that is not a general run
-    with log_to_file(target.path / "log.txt"), progress:
+    with log_to_file(target.log), progress:
         res = run_personalise(run_dir, cfg, data=data, out=out, test_labels=test_labels, subjects=subject,
                               workers=workers, cluster=cluster, overwrite=overwrite, on_subject=done)
     m = res.metrics

@@ -28,6 +28,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import shutil
 import time
 import typing
 from collections.abc import Callable
@@ -168,21 +169,17 @@ def personalise_subject(general_dir: str, out: str, subject: str, chunks: dict[s
     # torch: imported on first use, so the CLI starts without it
     import torch
 
+    # torch: these import it too
     from musefusion.models import build_model
     from musefusion.training import checkpoint
     from musefusion.training.loop import fit, resolve_device
-    from musefusion.training.run import (
-        load_model,
-        make_train_windows,
-        model_inputs,
-        predict_delayed,
-        versions,
-        with_label_delay,
-    )
+    from musefusion.training.run import load_model, make_train_windows, model_inputs, predict_delayed
+    from musefusion.training.run import versions, with_label_delay
     from musefusion.training.seeds import pick_best_seed, seed_everything
 
     cfg = PersonaliseConfig.from_dict(cfg_dict)
-    sdir = PersonalDir(Path(out)).subject(subject)
+    pdir = PersonalDir(Path(out))
+    sdir = pdir.subject(subject)
     if sdir.result.is_file():
         return False
     started = time.perf_counter()
@@ -230,7 +227,7 @@ def personalise_subject(general_dir: str, out: str, subject: str, chunks: dict[s
     net.load_state_dict(states[best] if personalised else general_state)
     for part in (Partition.DEVEL, Partition.TEST):
         seqs = corpus.partition(part)
-        for folder, model in ((sdir.predictions(part.value), net), (sdir.path / "general" / part.value, general)):
+        for folder, model in ((sdir.predictions(part.value), net), (pdir.subject_general(subject, part.value), general)):
             preds = predict_delayed(model, [s.x for s in seqs], device, delay)
             formats.write_predictions(folder, {s.id: (s.timestamps, p) for s, p in zip(seqs, preds, strict=True)})
     if personalised:
@@ -283,7 +280,7 @@ def _collect(pdir: PersonalDir, subjects: dict[str, dict[Partition, list[str]]])
     """Copy every subject's kept and general predictions into ``predictions/`` and ``general/`` (atomically)."""
     for part in (Partition.DEVEL, Partition.TEST):
         for dest, src in ((pdir.predictions(part.value), lambda s, p=part: pdir.subject(s).predictions(p.value)),
-                          (pdir.general(part.value), lambda s, p=part: pdir.subject(s).path / "general" / p.value)):
+                          (pdir.general(part.value), lambda s, p=part: pdir.subject_general(s, p.value))):
             merged: dict[str, tuple[np.ndarray, np.ndarray]] = {}
             for s in subjects:
                 merged.update(formats.read_predictions(src(s)))
@@ -300,7 +297,7 @@ def summarize(pdir: PersonalDir, subjects: dict[str, dict[Partition, list[str]]]
         r = fsutil.read_json(pdir.subject(s).result)
         row = {k: r[k] for k in ("general_devel_ccc", "devel_ccc", "devel_gain", "kept", "personalised",
                                  "train_steps", "seconds")}
-        test = _score({"general": pdir.subject(s).path / "general" / "test",
+        test = _score({"general": pdir.subject_general(s, "test"),
                        "personalised": pdir.subject(s).predictions("test")}, chunks[Partition.TEST], corpus, target,
                       Partition.TEST, test_labels)
         if test is not None:
@@ -346,8 +343,8 @@ def write_submission(pdir: PersonalDir, target: str, corpus: Path | None = None)
                     lts, lv = formats.read_label_csv(label_path(corpus, target, sid))
                     frame["label_gs"] = pd.Series(lv, index=lts).reindex(ts).to_numpy()
                 frames.append(frame)
-            pd.concat(frames, ignore_index=True).to_csv(tmp / f"predictions_{part.value}.csv", index=False)
-        (tmp / "target.txt").write_text(target + "\n")
+            pd.concat(frames, ignore_index=True).to_csv(tmp / pdir.submission_file(part.value).name, index=False)
+        (tmp / pdir.submission_target.name).write_text(target + "\n")
     return out
 
 
@@ -408,8 +405,6 @@ def personalise(run_dir: str | os.PathLike[str], cfg: PersonaliseConfig | None =
     rundir.status(pdir.path, record, what="personalisation", overwrite=overwrite,
                   defaults={"personalise": PersonaliseConfig.field_defaults()})
     if overwrite and (pdir.path / "subjects").is_dir():
-        import shutil
-
         shutil.rmtree(pdir.path / "subjects")
     pdir.path.mkdir(parents=True, exist_ok=True)
     fsutil.write_toml(pdir.config, {**record, "locations": {"general_run": str(run_dir)}})
@@ -417,7 +412,7 @@ def personalise(run_dir: str | os.PathLike[str], cfg: PersonaliseConfig | None =
     jobs = [(personalise_subject, (str(run_dir), str(pdir.path), s,
                                    {p.value: ids for p, ids in ch.items()}, cfg.to_dict(), root), f"subject {s}")
             for s, ch in chosen.items()]
-    run_jobs(jobs, pdir.path / "jobs.log", on_subject or (lambda _label: None), workers=workers, cluster=cluster)
+    run_jobs(jobs, pdir.jobs_log, on_subject or (lambda _label: None), workers=workers, cluster=cluster)
     _collect(pdir, chosen)
     metrics = summarize(pdir, chosen, run_cfg, run_dir, Path(test_labels) if test_labels else None)
     try:
