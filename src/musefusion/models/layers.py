@@ -126,7 +126,7 @@ class MaskedBiLSTM(nn.Module):
     """A bidirectional LSTM (or, with ``cell=nn.GRU``, GRU) on padded batches whose backward direction never sees
     padding."""
 
-    def __init__(self, d_in: int, hidden: int, num_layers: int = 1, cell: type[nn.RNNBase] = nn.LSTM) -> None:
+    def __init__(self, d_in: int, hidden: int, num_layers: int = 1, cell: type[nn.LSTM] | type[nn.GRU] = nn.LSTM) -> None:
         super().__init__()
         self.fwd = cell(d_in, hidden, num_layers=num_layers, batch_first=True)
         self.bwd = cell(d_in, hidden, num_layers=num_layers, batch_first=True)
@@ -147,7 +147,7 @@ class StackedBiLSTM(nn.Module):
     its packed backward pass is very slow on the CPU for batches of mixed lengths.
     """
 
-    def __init__(self, d_in: int, hidden: int, num_layers: int, cell: type[nn.RNNBase] = nn.LSTM) -> None:
+    def __init__(self, d_in: int, hidden: int, num_layers: int, cell: type[nn.LSTM] | type[nn.GRU] = nn.LSTM) -> None:
         super().__init__()
         self.layers = nn.ModuleList(MaskedBiLSTM(d_in if i == 0 else 2 * hidden, hidden, cell=cell)
                                     for i in range(num_layers))

@@ -171,11 +171,9 @@ def personalise_subject(general_dir: str, out: str, subject: str, chunks: dict[s
 
     # torch: these import it too
     from musefusion.models import build_model
-    from musefusion.training import checkpoint
-    from musefusion.training.loop import fit, resolve_device
-    from musefusion.training.run import load_model, make_train_windows, model_inputs, predict_delayed
-    from musefusion.training.run import versions, with_label_delay
-    from musefusion.training.seeds import pick_best_seed, seed_everything
+    from musefusion.training import checkpoint, loop
+    from musefusion.training import run as trun
+    from musefusion.training import seeds as seeding
 
     cfg = PersonaliseConfig.from_dict(cfg_dict)
     pdir = PersonalDir(Path(out))
@@ -184,25 +182,25 @@ def personalise_subject(general_dir: str, out: str, subject: str, chunks: dict[s
         return False
     started = time.perf_counter()
     run_cfg, ckpt = general_config(Path(general_dir), data)
-    general, payload = load_model(ckpt)
+    general, payload = trun.load_model(ckpt)
     stats = (payload["norm_mean"].numpy().astype(np.float64), payload["norm_std"].numpy().astype(np.float64))
     ids = [c for p in (Partition.TRAIN, Partition.DEVEL, Partition.TEST) for c in chunks.get(p.value, [])]
-    corpus = model_inputs(load_corpus(run_cfg.data, norm_stats=stats, only=ids), run_cfg.model.name)
+    corpus = trun.model_inputs(load_corpus(run_cfg.data, norm_stats=stats, only=ids), run_cfg.model.name)
     delay = run_cfg.data.label_delay
-    fit_data = with_label_delay(corpus, delay)
+    fit_data = trun.with_label_delay(corpus, delay)
     train_seqs = [s for s in fit_data.partition(Partition.TRAIN) if not np.isnan(s.y).all()]
     devel, devel_fit = corpus.partition(Partition.DEVEL), fit_data.partition(Partition.DEVEL)
     if not train_seqs or not devel:
         raise ConfigError(f"Subject '{subject}': its train chunk holds no label or it has no devel chunk.")
-    device = resolve_device(run_cfg.train.device)
+    device = loop.resolve_device(run_cfg.train.device)
     general.to(device)
     general_state = copy.deepcopy(general.state_dict())
 
     def devel_ccc(net: torch.nn.Module) -> float:
-        return ccc_concatenated(predict_delayed(net, [s.x for s in devel], device, delay), [s.y for s in devel])
+        return ccc_concatenated(trun.predict_delayed(net, [s.x for s in devel], device, delay), [s.y for s in devel])
 
     general_ccc = devel_ccc(general)
-    windows = make_train_windows(train_seqs, cfg.win_len, cfg.hop_len)
+    windows = trun.make_train_windows(train_seqs, cfg.win_len, cfg.hop_len)
     tcfg = TrainConfig(epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, schedule=Schedule.PLATEAU,
                        early_stop=cfg.early_stop, device=run_cfg.train.device, loss=run_cfg.train.loss,
                        precision=run_cfg.train.precision, seeds=(cfg.seeds[0],))
@@ -211,31 +209,31 @@ def personalise_subject(general_dir: str, out: str, subject: str, chunks: dict[s
     per_seed: dict[int, dict[str, Any]] = {}
     states: dict[int, dict[str, Any]] = {}
     for seed in cfg.seeds:
-        seed_everything(seed)
+        seeding.seed_everything(seed)
         net = build_model(run_cfg.model, corpus.d_in, tuple(corpus.feature_dims.values()))
         net.load_state_dict(general_state)  # every seed starts from the general weights
-        res = fit(net, windows, [s.x for s in devel_fit], [s.y for s in devel_fit], tcfg, seed)
+        res = loop.fit(net, windows, [s.x for s in devel_fit], [s.y for s in devel_fit], tcfg, seed)
         net.load_state_dict(res.state_dict)
         per_seed[seed] = {"devel_ccc": devel_ccc(net), "best_epoch": res.best_epoch, "epochs_run": len(res.history)}
         states[seed] = copy.deepcopy(res.state_dict)
         sdir.seed(seed).path.mkdir(parents=True, exist_ok=True)
         with fsutil.atomic_path(sdir.seed(seed).history) as tmp:
             pd.DataFrame(res.history).to_csv(tmp, index=False)
-    best = pick_best_seed({s: r["devel_ccc"] for s, r in per_seed.items()})
+    best = seeding.pick_best_seed({s: r["devel_ccc"] for s, r in per_seed.items()})
     personalised = per_seed[best]["devel_ccc"] > general_ccc or not cfg.keep_general
     net = build_model(run_cfg.model, corpus.d_in, tuple(corpus.feature_dims.values())).to(device)
     net.load_state_dict(states[best] if personalised else general_state)
     for part in (Partition.DEVEL, Partition.TEST):
         seqs = corpus.partition(part)
         for folder, model in ((sdir.predictions(part.value), net), (pdir.subject_general(subject, part.value), general)):
-            preds = predict_delayed(model, [s.x for s in seqs], device, delay)
+            preds = trun.predict_delayed(model, [s.x for s in seqs], device, delay)
             formats.write_predictions(folder, {s.id: (s.timestamps, p) for s, p in zip(seqs, preds, strict=True)})
     if personalised:
         checkpoint.save_checkpoint(sdir.checkpoint, {
             "model": states[best], "config": run_cfg.to_dict(), "epoch": per_seed[best]["best_epoch"],
             "best_score": float(per_seed[best]["devel_ccc"]), "seed": best, "d_in": corpus.d_in,
             "feature_dims": dict(corpus.feature_dims), "norm_mean": torch.from_numpy(corpus.mean),
-            "norm_std": torch.from_numpy(corpus.std), "versions": versions(), "subject": subject})
+            "norm_std": torch.from_numpy(corpus.std), "versions": trun.versions(), "subject": subject})
     kept = per_seed[best]["devel_ccc"] if personalised else general_ccc
     fsutil.write_json(sdir.result, {
         "subject": subject, "chunks": chunks, "general_devel_ccc": general_ccc, "devel_ccc": kept,
