@@ -351,6 +351,19 @@ class ReproduceDir:
         """``fusion/<target>/<A+V+B>-<fit>``."""
         return RunDir(self.path / "fusion" / target / f"{'+'.join(row)}-{fit}")
 
+    def general(self, target: str, features: str, model: str, seed: int) -> Path:
+        """``runs/<target>/<features>-<model>-seed<s>/``: a personalisation row's general run of one seed."""
+        return self.path / "runs" / target / f"{features}-{model}-seed{seed}"
+
+    def personal_fusion(self, target: str, stream: str, seed: int) -> Path:
+        """``fusion/<target>/<general|personalised>-seed<s>/``: the 2023 weighted-average fusion of one seed."""
+        return self.path / "fusion" / target / f"{stream}-seed{seed}"
+
+    @property
+    def personal_summary(self) -> Path:
+        """``personalisation.json``: the personalisation tables' numbers."""
+        return self.path / "personalisation.json"
+
     def selected(self, target: str) -> RunDir:
         """``fusion/<target>/selected``: the fuser chosen on devel (``musefusion.pipelines.selection``)."""
         return RunDir(self.path / "fusion" / target / "selected")
@@ -505,7 +518,7 @@ RUN_PREFIXES = ("seed_", "oof_k")
 OUTPUT_ENTRIES: dict[str, frozenset[str]] = {
     "run": RUN_ENTRIES,
     "reproduce": frozenset({"runs", "fusion", "submission", "plots", "report.md", "report.html", "jobs.log", "tune",
-                            TRACKED_FILE}),
+                            "personalisation.json", TRACKED_FILE}),
     "sweep": frozenset({"study.db", "study.db-journal", "trials", "report", TRACKED_FILE}),
     "curves": frozenset({"curves.csv", "curves.png"}),
     "personalise": frozenset({CONFIG_FILE, METRICS_FILE, PREDICTIONS_DIR, PLOTS_DIR, "subjects", "general", "jobs.log",

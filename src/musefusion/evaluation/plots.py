@@ -143,3 +143,19 @@ def plot_personal_gains(table: pd.DataFrame, path: Path, title: str = "") -> Pat
         ax.legend(fontsize=7, loc="upper right")
     fig.suptitle(title or "personalisation: per-subject CCC", fontsize=10)
     return _save(fig, path)
+
+
+def plot_subject_gains(gains: pd.DataFrame, path: Path, title: str = "") -> Path:
+    """Grouped bars: per subject (rows of ``gains``), the CCC gain of personalisation for each stream (columns)."""
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(gains) * len(gains.columns) / 2 + 2), 3.6))
+    x = np.arange(len(gains))
+    width = 0.8 / max(len(gains.columns), 1)
+    for k, col in enumerate(gains.columns):
+        ax.bar(x + (k - (len(gains.columns) - 1) / 2) * width, gains[col].to_numpy(float), width, label=str(col))
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(x, [str(s) for s in gains.index], rotation=90 if len(gains) > 12 else 0, fontsize=8)
+    ax.set_xlabel("subject")
+    ax.set_ylabel("CCC gain (personalised - general)")
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=9)
+    return _save(fig, path)

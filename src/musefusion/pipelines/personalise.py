@@ -31,7 +31,7 @@ import os
 import shutil
 import time
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -426,9 +426,9 @@ def personalise(run_dir: str | os.PathLike[str], cfg: PersonaliseConfig | None =
     return PersonaliseResult(pdir.path, metrics)
 
 
-def fuse_personalised(folders: list[str | os.PathLike[str]], out: str | os.PathLike[str],
+def fuse_personalised(folders: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str],
                       weights: list[float] | None = None, test_labels: str | os.PathLike[str] | None = None,
-                      data: str | os.PathLike[str] | None = None) -> PersonaliseResult:
+                      data: str | os.PathLike[str] | None = None, stream: str = "personalised") -> PersonaliseResult:
     """The MuSe 2023 late fusion: a weighted average of personalised prediction streams (``predictions/``).
 
     Args:
@@ -438,10 +438,14 @@ def fuse_personalised(folders: list[str | os.PathLike[str]], out: str | os.PathL
             equal weights when every one is 0), the 2023 practice of weighting by devel performance.
         test_labels: the true test labels (scores test too).
         data: the data root, when it moved since the streams were made.
+        stream: ``personalised`` (the kept models' predictions) or ``general`` (the general models' of the same
+            chunks, for the general fusion to compare with).
 
     Raises:
         ConfigError: fewer than two folders, another target, other chunks, or a weight count that differs.
     """
+    if stream not in ("personalised", "general"):
+        raise ConfigError(f"stream: '{stream}' must be personalised or general.")
     if len(folders) < 2:
         raise ConfigError("Fuse at least two personalisation folders (the 2023 late fusion averages 2 or more).")
     dirs = [PersonalDir(Path(f)) for f in folders]
@@ -458,14 +462,15 @@ def fuse_personalised(folders: list[str | os.PathLike[str]], out: str | os.PathL
     if weights is not None and (any(not np.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0):
         raise ConfigError(f"--weights: {weights} must be >= 0 with a positive sum.")
     w = np.array(weights if weights is not None else
-                 [max(float((m.get("devel") or {}).get("personalised", 0.0)), 0.0) for m in metas], dtype=float)
+                 [max(float((m.get("devel") or {}).get(stream, 0.0)), 0.0) for m in metas], dtype=float)
     w = w / w.sum() if w.sum() > 0 else np.full(len(dirs), 1.0 / len(dirs))
     target = targets.pop()
     out_dir = PersonalDir(Path(out))
     rundir.check_out(out_dir.path, "personalise", option="--out")
     fused_parts: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for part in ("devel", "test"):
-        streams = [formats.read_predictions(d.predictions(part)) for d in dirs]
+        streams = [formats.read_predictions(d.predictions(part) if stream == "personalised" else d.general(part))
+                   for d in dirs]
         ids = sorted(streams[0])
         for d, s in zip(dirs[1:], streams[1:], strict=True):
             if sorted(s) != ids:
@@ -489,10 +494,10 @@ def fuse_personalised(folders: list[str | os.PathLike[str]], out: str | os.PathL
                    Partition.DEVEL, None)
     test = _score({"fused": out_dir.predictions("test")}, sorted(fused_parts["test"]), corpus, target,
                   Partition.TEST, tl)
-    metrics = {"kind": "personalise-fusion", "target": target, "streams": [str(d.path) for d in dirs],
+    metrics = {"kind": "personalise-fusion", "target": target, "stream": stream, "streams": [str(d.path) for d in dirs],
                "weights": [round(float(x), 6) for x in w], "devel": devel, "test": test,
-               "stream_devel": [(m.get("devel") or {}).get("personalised") for m in metas],
-               "stream_test": [(m.get("test") or {}).get("personalised") for m in metas]}
+               "stream_devel": [(m.get("devel") or {}).get(stream) for m in metas],
+               "stream_test": [(m.get("test") or {}).get(stream) for m in metas]}
     write_submission(out_dir, target, corpus)
     fsutil.write_json(out_dir.metrics, metrics)
     return PersonaliseResult(out_dir.path, metrics)

@@ -44,6 +44,7 @@ from musefusion.errors import ConfigError
 from musefusion.evaluation import paper
 from musefusion.pipelines import tune
 from musefusion.pipelines.jobs import Job, job_final, job_fold, job_fuse, job_train, job_tune, run_jobs
+from musefusion.pipelines.personal_reproduce import reproduce_personalisation
 from musefusion.pipelines.report import ReproduceSummary, write_report
 from musefusion.pipelines.submission import validate_submission, write_submission
 from musefusion.rundir import ReproduceDir, Status
@@ -260,6 +261,8 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
         The report path.
     """
     out = Path(out)
+    if cfg.task == Task.PERSONALISATION:  # the MuSe 2023 protocol: general models, personalised, fused
+        return reproduce_personalisation(cfg, out, progress or _no_progress)
     t0 = time.perf_counter()
     rundir.refuse_inside(out, find_corpus_dir(cfg.root, cfg.task))  # fail early on a wrong root
     s = cfg.settings
