@@ -9,6 +9,7 @@ from musefusion.api import (
     extract,
     fuse,
     load_corpus,
+    personalise,
     reproduce,
     run_config,
     train,
@@ -35,5 +36,5 @@ __all__ = [
     "CheckpointError", "ConfigError", "CorpusData", "DataConfig", "DataFormatError", "FillPolicy",
     "MissingDataError", "MissingDependencyError", "Modality", "MuseFusionError", "Partition", "ReproduceResult",
     "Sequence", "SynthConfig", "Task", "__version__", "ccc", "evaluate", "extract", "fuse", "load_corpus",
-    "reproduce", "run_config", "synthesize", "train",
+    "personalise", "reproduce", "run_config", "synthesize", "train",
 ]

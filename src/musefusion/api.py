@@ -40,10 +40,12 @@ from musefusion.config import (
 from musefusion.data import corpus as _corpus
 from musefusion.data.corpus import CorpusData, find_corpus_dir
 from musefusion.errors import ConfigError
+from musefusion.pipelines.personalise import PersonaliseConfig, PersonaliseResult
+from musefusion.pipelines.personalise import personalise as run_personalise
 from musefusion.pipelines.report import ReproduceSummary
 from musefusion.pipelines.reproduce import ReproduceConfig, Stage, summarize
 from musefusion.pipelines.reproduce import reproduce as run_reproduce
-from musefusion.rundir import RunDir
+from musefusion.rundir import ReproduceDir, RunDir
 from musefusion.types import Partition, Task
 
 logger = logging.getLogger(__name__)
@@ -365,8 +367,24 @@ class ReproduceResult:
 
     @functools.cached_property
     def summary(self) -> ReproduceSummary:
-        """Every number of the report, read from the run folders (on first use only)."""
+        """Every number of the report, read from the run folders (on first use only; the 2021 tasks)."""
+        if self.config.task == Task.PERSONALISATION:
+            raise ConfigError("A personalisation reproduction has no paper tables; use .personalisation().")
         return summarize(self.out, self.config, with_test=self.config.stage == Stage.ALL)
+
+    def personalisation(self) -> pd.DataFrame:
+        """``reproduce --task personalisation``: one row per (target, row), general and personalised devel/test CCC
+        (mean and std over the seeds)."""
+        if self.config.task != Task.PERSONALISATION:
+            raise ConfigError(f"A {self.config.task.value} reproduction has no personalisation table.")
+        data = fsutil.read_json(ReproduceDir(self.out).personal_summary)
+        rows = []
+        for target, table in data["targets"].items():
+            for name, r in table.items():
+                rows.append({"target": target, "row": name,
+                             **{f"{k}_{stat}": v[i] for k, v in r.items() if isinstance(v, list) and len(v) == 2
+                                and k.startswith(("devel", "test")) for i, stat in enumerate(("mean", "std"))}})
+        return pd.DataFrame(rows)
 
     def unimodal(self) -> pd.DataFrame:
         """Tables 2/3: one row per (features, model, target) with the devel CCC mean, std and best seed's."""
@@ -398,3 +416,36 @@ def reproduce(data: str | Path | None = None, *, out: str | Path | None = None, 
 
 __all__ = ["ReproduceResult", "build_run_config", "ccc", "default_fusion_out", "default_reproduce_out", "evaluate",
            "extract", "fuse", "load_corpus", "prepare_train", "reproduce", "run_config", "train", "train_config"]
+
+
+def personalise(run: Any, *, data: str | Path | None = None, out: str | Path | None = None,
+                test_labels: str | Path | None = None, subjects: list[str] | None = None, workers: int = 1,
+                cluster: str | None = None, overwrite: bool = False, **options: Any) -> PersonaliseResult:
+    """Fine-tune a general run to each test subject (the MuSe 2023 protocol; ``musefusion personalise``).
+
+    Args:
+        run: a finished ``train(..., task="personalisation")`` run (its directory or its result).
+        data: the data root, when it moved since the general run.
+        out: the output folder (default ``<run>/personalised``).
+        test_labels: the true test labels (scores the test chunks too).
+        subjects: only these test subjects.
+        workers: subjects fine-tuned at once; cluster: a Dask scheduler address.
+        overwrite: replace a personalisation of other options in ``out``.
+        **options: :class:`musefusion.pipelines.personalise.PersonaliseConfig` fields: ``seeds``, ``win_len``,
+            ``hop_len``, ``lr``, ``epochs``, ``early_stop``, ``batch_size``, ``keep_general``.
+
+    Returns:
+        The folder and its metrics; ``.subjects()`` is the per-subject table.
+
+    Raises:
+        ConfigError: an unknown option (naming the nearest), or see
+            :func:`musefusion.pipelines.personalise.personalise`.
+
+    Examples:
+        >>> import musefusion as mf  # doctest: +SKIP
+        >>> general = mf.train("data", task="personalisation", target="valence", model="gru")  # doctest: +SKIP
+        >>> mf.personalise(general, out="runs/p", lr=1e-3).subjects()  # doctest: +SKIP
+    """
+    cfg = PersonaliseConfig.from_dict(options)
+    return run_personalise(Path(getattr(run, "run_dir", run)), cfg, data=data, out=out, test_labels=test_labels,
+                           subjects=subjects, workers=workers, cluster=cluster, overwrite=overwrite)

@@ -195,3 +195,30 @@ def test_a_killed_personalise_resumes_at_the_next_subject(tmp_path):
     assert ["subject p1", "already-finished"] in reruns
     assert pdir.subject("p1").result.stat().st_mtime_ns == kept
     assert read_json(pdir.metrics)["n_subjects"] == 4
+
+
+def test_reproduce_personalisation_smoke(tmp_path):
+    synthesize(tmp_path / "data", SynthConfig(task=Task.PERSONALISATION, seed=4, n_train=3, n_devel=1, n_test=1,
+                                              minutes=1.0))
+    res = mf.reproduce(tmp_path / "data", task="personalisation", profile="smoke", workers=1, out=tmp_path / "out")
+    text = res.report.read_text()
+    table = res.personalisation()
+    assert len(table) == 2 * 4 and {"devel_personalised_mean", "test_general_std"} <= set(table.columns)
+    for target in Task.PERSONALISATION.default_targets:
+        assert f"## {target}" in text and (tmp_path / "out" / "plots" / f"gains_{target}.png").is_file()
+    assert "| fusion (devel-weighted mean) |" in text and "| bio gru |" in text
+    summary = read_json(tmp_path / "out" / "personalisation.json")
+    row = summary["targets"]["valence"]["egemaps"]
+    assert set(row) >= {"devel_general", "devel_personalised", "test_general", "test_personalised"}
+    assert np.isfinite(row["test_personalised"][0])  # the synthetic corpus's test labels are found and used
+    with pytest.raises(ConfigError, match="all-models"):
+        mf.reproduce(tmp_path / "data", task="personalisation", profile="smoke", all_models=True,
+                     out=tmp_path / "out2")
+
+
+def test_python_api_personalise(general, tmp_path):
+    _, run = general
+    res = mf.personalise(run, out=tmp_path / "api", seeds=[1], epochs=2)
+    assert list(res.subjects()["subject"]) == ["p1", "p2"]
+    with pytest.raises(ConfigError, match="did you mean 'epochs'"):
+        mf.personalise(run, out=tmp_path / "bad", epoch=2)

@@ -16,7 +16,7 @@ from musefusion.cli.parsing import Command, Group
 from musefusion.cli.reproduce import reproduce_shown
 from musefusion.config import resolve_data_root
 from musefusion.data.check import check_corpus
-from musefusion.data.synth import SYNTH_FEATURES, SynthConfig, Variant, synthesize
+from musefusion.data.synth import PERSONAL_FEATURES, SYNTH_FEATURES, SynthConfig, Variant, synthesize
 from musefusion.errors import ConfigError
 from musefusion.pipelines.reproduce import Profile, ReproduceConfig
 from musefusion.progress import out as console
@@ -44,12 +44,14 @@ def synth(
     out: Annotated[Path, typer.Argument(help="Destination root; writes OUT/<corpus>/ and OUT/test_labels/<corpus>/.")],
     task: TaskOpt = Task.STRESS,
     seed: SeedOpt = 0,
-    split: Annotated[str, typer.Option(help="Subjects per partition as TRAIN/DEVEL/TEST (Ulm-TSST: 41/14/14).")]
+    split: Annotated[str, typer.Option(help="Subjects per partition as TRAIN/DEVEL/TEST (Ulm-TSST: 41/14/14; "
+                                       "personalisation chunks the devel and test subjects).")]
     = "41/14/14",
     minutes: Annotated[float, typer.Option(help="Mean recording length per subject in minutes.")] = 5.0,
     features: Annotated[list[str] | None, typer.Option(
         help=f"Feature folders to write, space- or comma-separated (default: {' '.join(SYNTH_FEATURES)}; "
-             "biosignals writes one 3-column folder as MuSe 2022 does).", show_default=False)] = None,
+             "biosignals writes one 3-column folder as MuSe 2022 does; --task personalisation: "
+             f"{' '.join(PERSONAL_FEATURES)}).", show_default=False)] = None,
     variant: VariantOpt = Variant.DEFAULT,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a corpus folder already in OUT (without "
                                             "it, only a synthetic corpus of the same settings is rewritten).")]
@@ -57,7 +59,7 @@ def synth(
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Write a synthetic Ulm-TSST-like corpus in the MuSe 2021 layout (deterministic for a seed).
+    """Write a synthetic Ulm-TSST-like corpus in the MuSe 2021 layout, or 2023's (deterministic for a seed).
 
     Example: `musefusion synth data --task physio --variant bio-led --seed 3`.
     """

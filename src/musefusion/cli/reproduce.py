@@ -26,6 +26,7 @@ from musefusion.cli.options import (
 from musefusion.cli.parsing import Command
 from musefusion.cli.train import log_to_file
 from musefusion.config import Attention, Precision, Sampler, resolve_data_root
+from musefusion.errors import ConfigError
 from musefusion.pipelines import tracking
 from musefusion.pipelines.cost import plan
 from musefusion.pipelines.reproduce import Profile, ReproduceConfig, Retrain, Stage, run_config, unimodal_rows
@@ -110,6 +111,9 @@ def reproduce(
                           retrain=retrain, fusion_refit=fusion_refit, attention=attention,
                           tune=tune, tune_trials=tune_trials, tune_jobs=tune_jobs, tune_sampler=tune_sampler, storage=storage,
                           cluster=cluster, precision=precision)
+    if dry_run and cfg.task == Task.PERSONALISATION:
+        raise ConfigError("--dry-run projects the 2021 tables' cost only; for --task personalisation time a run of "
+                          "--profile smoke (the report gives its wall time) or one `musefusion personalise`.")
     if dry_run:
         result({"projected_minutes": show_plan(cfg) / 60})
         return

@@ -101,7 +101,7 @@ def reproduce_personalisation(cfg: Any, out: Path, progress: Callable[[str, int]
         rc = resolve_run_config(general_config(cfg, target, features, seed))
         d = rdir.general(target, features, MODEL, seed)
         if run_status(rc, d, overwrite=cfg.overwrite) is not Status.FINISHED:
-            jobs.append((job_train, (rc.to_dict(), str(d)), f"{target}/{features}-{MODEL} seed {seed}"))
+            jobs.append((job_train, (rc.to_dict(), str(d)), f"{target}/{features}-{MODEL}-seed{seed}"))
     run_jobs(jobs, rdir.jobs_log, progress("general models", len(jobs)), cfg.workers, cfg.cluster)
 
     pcfg = PersonaliseConfig(**PROFILES[cfg.profile.value]["personalise"])
