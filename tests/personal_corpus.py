@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+import musefusion as mf
 from musefusion.data import formats
 from musefusion.types import Partition, Task
 
@@ -43,3 +44,9 @@ def write_personal_corpus(root: Path, n_general: int = 4, subjects: tuple[str, .
                                                f"{cid}.csv", ts[sl], y, meta_column="subject_id")
     formats.write_partition(corpus / "metadata" / "partition.csv", partition)
     return corpus
+
+
+def train_general(root: Path, out: Path, epochs: int = 8) -> Path:
+    mf.train(root, task="personalisation", target="valence", features=["feat"], model="gru", hidden=16,
+             epochs=epochs, lr=0.01, win_len=40, hop_len=20, seeds=[1], out=out)
+    return out

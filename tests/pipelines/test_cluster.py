@@ -92,3 +92,17 @@ def test_a_worker_killed_mid_run_loses_nothing_and_no_job_runs_twice(cluster, tm
 def test_no_scheduler_is_one_clear_error(tmp_path):
     with pytest.raises(ClusterError, match=r"--cluster tcp://127.0.0.1:9: no Dask scheduler answers there"):
         run_jobs([(print, ("x",), "x")], tmp_path / "jobs.log", lambda label: None, cluster="tcp://127.0.0.1:9")
+
+
+def test_personalise_runs_its_subjects_on_the_cluster(cluster, tmp_path):
+    from musefusion.pipelines.personalise import PersonaliseConfig, personalise
+    from tests.personal_corpus import train_general, write_personal_corpus
+
+    address, workers = cluster
+    write_personal_corpus(tmp_path / "data", subjects=("p1", "p2", "p3"))
+    run = train_general(tmp_path / "data", tmp_path / "general", epochs=2)
+    res = personalise(run, PersonaliseConfig(seeds=(1,), epochs=2), cluster=address)
+    lines = [line.split("\t") for line in (res.out / "jobs.log").read_text().splitlines()]
+    assert sorted(label for label, *_ in lines) == ["subject p1", "subject p2", "subject p3"]
+    assert {pid for *_, pid in lines} <= {str(w.pid) for w in workers}  # every subject ran on a worker
+    assert res.metrics["n_subjects"] == 3

@@ -24,15 +24,9 @@ from musefusion.pipelines.personalise import PersonaliseConfig, fuse_personalise
 from musefusion.rundir import PersonalDir
 from musefusion.types import Partition, Task
 from tests.cli_helpers import run_cli, the_error_line, tree_digest
-from tests.personal_corpus import CORPUS, write_personal_corpus
+from tests.personal_corpus import CORPUS, train_general, write_personal_corpus
 
 FAST = PersonaliseConfig(seeds=(1, 2), epochs=3, early_stop=0, lr=1e-3)
-
-
-def train_general(root: Path, out: Path, epochs: int = 8) -> Path:
-    mf.train(root, task="personalisation", target="valence", features=["feat"], model="gru", hidden=16,
-             epochs=epochs, lr=0.01, win_len=40, hop_len=20, seeds=[1], out=out)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -222,3 +216,14 @@ def test_python_api_personalise(general, tmp_path):
     assert list(res.subjects()["subject"]) == ["p1", "p2"]
     with pytest.raises(ConfigError, match="did you mean 'epochs'"):
         mf.personalise(run, out=tmp_path / "bad", epoch=2)
+
+
+def test_subjects_in_parallel_give_the_same_models(general, tmp_path):
+    _, run = general
+    one = personalise(run, FAST, out=tmp_path / "one")
+    two = personalise(run, FAST, out=tmp_path / "two", workers=2)
+    for s in ("p1", "p2"):
+        assert read_json(PersonalDir(one.out).subject(s).result)["seeds"] == \
+            read_json(PersonalDir(two.out).subject(s).result)["seeds"]
+    pids = {line.split("\t")[3] for line in PersonalDir(two.out).jobs_log.read_text().splitlines()}
+    assert str(os.getpid()) not in pids  # the subjects ran in worker processes
