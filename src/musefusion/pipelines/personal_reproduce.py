@@ -33,6 +33,7 @@ from musefusion.data.corpus import find_corpus_dir, partition_path
 from musefusion.errors import ConfigError
 from musefusion.pipelines.jobs import job_train, run_jobs
 from musefusion.pipelines.personalise import PersonaliseConfig, fuse_personalised, personalise, test_subjects
+from musefusion.pipelines.report import write_pages
 from musefusion.rundir import ReproduceDir, RunDir, Status
 from musefusion.types import Task
 
@@ -189,16 +190,19 @@ def _fmt(ms: tuple[float, float]) -> str:
 
 
 def _write_report(cfg: Any, rdir: ReproduceDir, summary: dict[str, Any], seeds: tuple[int, ...], wall_s: float) -> Path:
-    lines = ["# musefusion: MuSe 2023 personalisation", "",
+    # torch: imported on first use, so the CLI starts without it
+    from musefusion.training.run import versions
+
+    parts = ["# musefusion: MuSe 2023 personalisation",
              f"Corpus `{cfg.root}`, profile `{cfg.profile.value}`, seeds {list(seeds)} (one general model per seed, "
-             f"each personalised); {wall_s / 60:.1f} min this call with {cfg.workers} worker(s).", "",
+             f"each personalised); {wall_s / 60:.1f} min this call with {cfg.workers} worker(s).",
              "General: the 2023 baseline's GRU trained on every train id; personalised: one fine-tuned copy per test "
              "subject, kept only where it beats the general model on the subject's devel chunks. CCC over all "
              "subjects' chunks at once; mean ± std over the seeds. Devel is optimistic for the personalised models "
-             "(their epochs and seeds were chosen on it); test is the honest score.", ""]
+             "(their epochs and seeds were chosen on it); test is the honest score."]
     for target, rows in summary["targets"].items():
-        lines += [f"## {target}", "", "| row | devel general | devel personalised | test general | test personalised |"
-                  " general kept for (per seed) | hurt on test (mean gain) |", "|---|---|---|---|---|---|---|"]
+        lines = [f"## {target}", "", "| row | devel general | devel personalised | test general | test personalised |"
+                 " general kept for (per seed) | hurt on test (mean gain) |", "|---|---|---|---|---|---|---|"]
         for name, row in rows.items():
             kept = (f"{'/'.join(str(k) for k in row['kept_general'])} of {row['subjects']}" if "kept_general" in row
                     else "")
@@ -207,9 +211,6 @@ def _write_report(cfg: Any, rdir: ReproduceDir, summary: dict[str, Any], seeds: 
             label = "fusion (devel-weighted mean)" if name == "fusion" else f"{name} {MODEL}"
             lines.append(f"| {label} | {_fmt(row['devel_general'])} | {_fmt(row['devel_personalised'])} | "
                          f"{_fmt(row['test_general'])} | {_fmt(row['test_personalised'])} | {kept} | {hurt} |")
-        lines += ["", f"![per-subject gains]({rdir.plot(f'gains_{target}.png').relative_to(rdir.path)})", ""]
-    path = rdir.report_md
-    with fsutil.atomic_path(path) as tmp:
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
+        parts += ["\n".join(lines), f"![{target}: per-subject gains](plots/gains_{target}.png)"]
+    parts.append("## Provenance\n\n" + ", ".join(f"{k} {v}" for k, v in versions().items()))
+    return write_pages(rdir.path, parts)

@@ -249,7 +249,7 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
     if submission_problems is None:  # --stage unimodal
         _bar_chart(res, cfg.task, targets, ReproduceDir(out).plot("unimodal.png"))
         parts.append(f"Wall time {wall_s / 60:.1f} min (unimodal stage only).")
-        return _write_pages(out, parts)
+        return write_pages(out, parts)
 
     header = ["Streams", "M"] + [h for t in targets for h in (f"{t} (ours)", f"{t} (paper)")]
     rows = []
@@ -306,10 +306,10 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
         if _curves(out, cfg, t, ReproduceDir(out).plot(f"curves_{t}.png")):
             parts.append(f"![{t} curves](plots/curves_{t}.png)")
     parts += _provenance(out, cfg, summary, wall_s, versions())
-    return _write_pages(out, parts)
+    return write_pages(out, parts)
 
 
-def _write_pages(out: Path, parts: list[str]) -> Path:
+def write_pages(out: Path, parts: list[str]) -> Path:
     """``report.md`` from the report's parts and ``report.html`` rendered from it (titled by its first heading);
     returns the Markdown path."""
     text = "\n\n".join(parts) + "\n"
