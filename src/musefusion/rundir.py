@@ -335,6 +335,7 @@ class ReproduceDir:
         <out>/fusion/<target>/selected/             the fuser chosen on devel (the submission's source)
         <out>/submission/<target>/<id>.csv          the validated test submission
         <out>/tune/study.db, tune/<target>/<features>-<model>/trials/   --tune: a study per row (SQLite default)
+        <out>/beyond/<target>/<method>/              --beyond: a row of the later practice (pipelines/beyond.py)
         <out>/report.md, report.html, plots/, log.txt
     """
 
@@ -350,6 +351,14 @@ class ReproduceDir:
     def fusion(self, target: str, row: tuple[str, ...], fit: str) -> RunDir:
         """``fusion/<target>/<A+V+B>-<fit>``."""
         return RunDir(self.path / "fusion" / target / f"{'+'.join(row)}-{fit}")
+
+    def beyond(self, target: str, method: str) -> Path:
+        """``beyond/<target>/<method>/``: a ``--beyond`` row's run folder."""
+        return self.path / "beyond" / target / method
+
+    def beyond_time(self, target: str, method: str) -> Path:
+        """``beyond/<target>/<method>.time.json``: how long deriving a ``--beyond`` row took."""
+        return self.path / "beyond" / target / f"{method}.time.json"
 
     def general(self, target: str, features: str, model: str, seed: int) -> Path:
         """``runs/<target>/<features>-<model>-seed<s>/``: a personalisation row's general run of one seed."""
@@ -518,7 +527,7 @@ RUN_PREFIXES = ("seed_", "oof_k")
 OUTPUT_ENTRIES: dict[str, frozenset[str]] = {
     "run": RUN_ENTRIES,
     "reproduce": frozenset({"runs", "fusion", "submission", "plots", "report.md", "report.html", "jobs.log", "tune",
-                            "personalisation.json", TRACKED_FILE}),
+                            "personalisation.json", "beyond", TRACKED_FILE}),
     "sweep": frozenset({"study.db", "study.db-journal", "trials", "report", TRACKED_FILE}),
     "curves": frozenset({"curves.csv", "curves.png"}),
     "personalise": frozenset({CONFIG_FILE, METRICS_FILE, PREDICTIONS_DIR, PLOTS_DIR, "subjects", "general", "jobs.log",

@@ -162,3 +162,26 @@ def test_the_python_api_returns_the_reproduction_as_a_result(reproduced):
     m = fsutil.read_json(out / "runs" / "arousal" / "egemaps-lstm" / "metrics.json")
     assert float(row["mean"].iloc[0]) == pytest.approx(m["devel_ccc_mean"])
     assert rep.summary.test is not None and "arousal" in rep.summary.test
+
+
+def test_beyond_adds_its_rows_beside_the_paper_pipeline(reproduced):
+    from musefusion.pipelines.beyond import METHODS
+
+    _, out, args = reproduced
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/metrics.json")}
+    try:
+        main([*args, "--beyond"])
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/metrics.json")} == stamps  # the paper rows reused
+    text = (out / "report.md").read_text()
+    assert "## Beyond the paper (`--beyond`)" in text and (out / "plots" / "beyond.png").is_file()
+    for target in ("arousal", "valence"):
+        assert f"| {target} | paper: A+V+B Bi-LSTM (oof) |" in text
+        for method in METHODS:
+            assert f"| {target} | {method} |" in text, method
+            assert (out / "beyond" / target / method / "metrics.json").is_file()
+    delayed = fsutil.read_toml(out / "beyond" / "arousal" / "label-delay" / "config.toml")
+    assert delayed["data"]["label_delay"] == 6 and delayed["data"]["features"] == ["egemaps"]
+    early = fsutil.read_toml(out / "beyond" / "arousal" / "early-lstm" / "config.toml")
+    assert early["data"]["features"] == ["egemaps", "vggface", "ECG", "resp", "BPM"]

@@ -90,6 +90,10 @@ def reproduce(
     precision: Annotated[Precision, typer.Option(
         help="The unimodal rows' training forward pass: fp32, or bf16 under autocast (faster on CPUs with AVX-512 "
              "BF16/AMX and on CUDA; scores stay float32).", case_sensitive=False)] = Precision.FP32,
+    beyond: Annotated[bool, typer.Option(
+        "--beyond", help="Also the later Ulm-TSST practice on the same splits and seeds: early fusion, cross-modal "
+        "attention, a 3 s label delay, stream/seed/top-4 ensembles, post-processing; a table and a plot beside the "
+        "paper's fusion.")] = False,
     overwrite: OverwriteOpt = False,
     dry_run: Annotated[bool, typer.Option(
         help="Train nothing: print the jobs per stage and the wall time projected on this machine from one "
@@ -110,7 +114,7 @@ def reproduce(
                           overwrite=overwrite,
                           retrain=retrain, fusion_refit=fusion_refit, attention=attention,
                           tune=tune, tune_trials=tune_trials, tune_jobs=tune_jobs, tune_sampler=tune_sampler, storage=storage,
-                          cluster=cluster, precision=precision)
+                          cluster=cluster, precision=precision, beyond=beyond)
     if dry_run and cfg.task == Task.PERSONALISATION:
         raise ConfigError("--dry-run projects the 2021 tables' cost only; for --task personalisation time a run of "
                           "--profile smoke (the report gives its wall time) or one `musefusion personalise`.")

@@ -160,11 +160,13 @@ def general_config(run_dir: str | os.PathLike[str], data: str | os.PathLike[str]
 
 
 def personalise_subject(general_dir: str, out: str, subject: str, chunks: dict[str, list[str]],
-                        cfg_dict: dict[str, Any], data: str | None = None) -> bool:
+                        cfg_dict: dict[str, Any], data: str | None = None, threads: int = 0) -> bool:
     """Fine-tune the general model to one subject and write ``<out>/subjects/<subject>/`` (a job: idempotent).
 
     Reads only the files of ``chunks`` (the subject's train, devel and test chunk ids); test chunks' labels are
-    never read. Returns False without work when the subject is done.
+    never read. ``threads``: torch threads for this job (0: leave torch's setting; a pool worker gets 1, since
+    several workers each using every core made the small models about 10x slower here). Returns False without
+    work when the subject is done.
     """
     # torch: imported on first use, so the CLI starts without it
     import torch
@@ -176,6 +178,8 @@ def personalise_subject(general_dir: str, out: str, subject: str, chunks: dict[s
     from musefusion.training import seeds as seeding
 
     cfg = PersonaliseConfig.from_dict(cfg_dict)
+    if threads:
+        torch.set_num_threads(threads)
     pdir = PersonalDir(Path(out))
     sdir = pdir.subject(subject)
     if sdir.result.is_file():
@@ -408,7 +412,8 @@ def personalise(run_dir: str | os.PathLike[str], cfg: PersonaliseConfig | None =
     fsutil.write_toml(pdir.config, {**record, "locations": {"general_run": str(run_dir)}})
     root = str(run_cfg.data.root)
     jobs = [(personalise_subject, (str(run_dir), str(pdir.path), s,
-                                   {p.value: ids for p, ids in ch.items()}, cfg.to_dict(), root), f"subject {s}")
+                                   {p.value: ids for p, ids in ch.items()}, cfg.to_dict(), root,
+                                   1 if workers > 1 or cluster else 0), f"subject {s}")
             for s, ch in chosen.items()]
     run_jobs(jobs, pdir.jobs_log, on_subject or (lambda _label: None), workers=workers, cluster=cluster)
     _collect(pdir, chosen)

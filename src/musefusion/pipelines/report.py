@@ -113,6 +113,7 @@ class ReproduceSummary:
     test: dict[str, float] | None = None  # Table 6: test CCC per target (None when test labels are withheld)
     tuning: dict[tuple[str, str, str], dict[str, Any]] | None = None  # --tune: (features, model, target) -> search
     selection: dict[str, dict[str, Any]] | None = None  # target -> the fusion selection's metrics
+    beyond: dict[str, list[dict[str, Any]]] | None = None  # --beyond: target -> one row per method
 
 
 def _tuning_table(summary: ReproduceSummary, res: dict[str, Any]) -> str:
@@ -301,12 +302,43 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
     parts += ["## Table 6: test", _md_table(["Model", "source", *cols], rows), note]
     parts += ["## Submission", f"`{ReproduceDir(out).submission}`: " + ("valid." if not submission_problems else
               f"{len(submission_problems)} problem(s):\n" + "\n".join(f"- {p}" for p in submission_problems))]
+    if summary.beyond:
+        parts += _beyond_section(out, cfg, summary, targets)
     _bar_chart(res, cfg.task, targets, ReproduceDir(out).plot("unimodal.png"))
     for t in targets:
         if _curves(out, cfg, t, ReproduceDir(out).plot(f"curves_{t}.png")):
             parts.append(f"![{t} curves](plots/curves_{t}.png)")
     parts += _provenance(out, cfg, summary, wall_s, versions())
     return write_pages(out, parts)
+
+
+def _beyond_section(out: Path, cfg: Any, summary: ReproduceSummary, targets: tuple[str, ...]) -> list[str]:
+    """``--beyond``: every later method beside the paper's full fusion row and the selected fuser, and a bar plot."""
+    # pipelines/beyond.py imports nothing of the report; the plot lives with its rows
+    from musefusion.pipelines.beyond import plot as beyond_plot
+
+    full = paper.full_fusion_row(cfg.task)
+    test = summary.test or {}
+    reference: dict[str, dict[str, float | None]] = {}
+    rows = []
+    for target in targets:
+        bilstm = summary.runs["fusion"].get((full, target, "oof"))
+        selected = (summary.selection or {}).get(target, {})
+        reference[target] = {"paper Bi-LSTM": test.get(f"bilstm:{target}"), "selected fuser": test.get(target)}
+        rows.append([target, f"paper: {'+'.join(full)} Bi-LSTM (oof)", "the paper's full fusion row",
+                     f"{bilstm['mean']:.4f} ± {bilstm['std']:.4f}" if bilstm else "-", _f(test.get(f"bilstm:{target}")),
+                     "-"])
+        rows.append([target, "selected fuser", "chosen by cross-validation over devel subjects",
+                     _f(selected.get("best", {}).get("devel_ccc")), _f(test.get(target)), "-"])
+        for r in (summary.beyond or {}).get(target, []):
+            devel = f"{r['devel_mean']:.4f}" + ("" if math.isnan(r["devel_std"]) else f" ± {r['devel_std']:.4f}")
+            rows.append([target, r["method"], r["what"], devel, _f(r["test"]), f"{r['seconds'] / 60:.1f}"])
+    plot = beyond_plot(summary.beyond or {}, reference, ReproduceDir(out).plot("beyond.png"))
+    return ["## Beyond the paper (`--beyond`)",
+            "Later Ulm-TSST practice on the same splits and seeds (devel CCC mean ± std over seeds where a row has "
+            "seeds; test CCC against the hidden labels; minutes of training or of deriving the row).",
+            _md_table(["Target", "method", "what", "devel CCC", "test CCC", "minutes"], rows),
+            f"![beyond the paper]({plot.relative_to(out)})"]
 
 
 def write_pages(out: Path, parts: list[str]) -> Path:

@@ -42,7 +42,7 @@ from musefusion.config import (
 from musefusion.data.corpus import find_corpus_dir
 from musefusion.errors import ConfigError
 from musefusion.evaluation import paper
-from musefusion.pipelines import tune
+from musefusion.pipelines import beyond, tune
 from musefusion.pipelines.jobs import Job, job_final, job_fold, job_fuse, job_train, job_tune, run_jobs
 from musefusion.pipelines.personal_reproduce import reproduce_personalisation
 from musefusion.pipelines.report import ReproduceSummary, write_report
@@ -117,6 +117,7 @@ class ReproduceConfig(ConfigBase):
     storage: str | None = None  # the studies' database URL; default sqlite:///<out>/tune/study.db
     cluster: str | None = None  # a Dask scheduler address (tcp://host:8786): every job runs there
     precision: Precision = Precision.FP32  # the unimodal rows' training forward pass: fp32 | bf16 (autocast)
+    beyond: bool = False  # also the later Ulm-TSST practice beside the paper pipeline (musefusion.pipelines.beyond)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
@@ -349,6 +350,15 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     if problems:
         logger.warning("submission has %d problem(s): %s", len(problems), problems[0])
 
+    # 4b. --beyond: the later practice on the same splits and seeds (trained rows as jobs, then the derived rows)
+    if cfg.beyond:
+        configs = beyond.trained_configs(cfg.task.value, targets,
+                                         lambda f, m, t: resolve_run_config(run_config(cfg, f, m, t)))
+        run("beyond the paper", beyond.jobs(out, configs, lambda rc, d: run_status(rc, d, overwrite=cfg.overwrite)))
+        pools = {t: {f"{f}-{m}": ReproduceDir(out).run(t, f, m).path for (f, _mod, m) in unimodal_rows(cfg)
+                     if ReproduceDir(out).run(t, f, m).finished} for t in targets}
+        beyond.derive(out, cfg.task.value, targets, pools, cfg.root)
+
     # 5. report
     return write_report(cfg, out, summarize(out, cfg), wall_s=time.perf_counter() - t0,
                         submission_problems=problems)
@@ -393,8 +403,25 @@ def summarize(out: Path, cfg: ReproduceConfig, with_test: bool = True) -> Reprod
                for t in cfg.task.default_targets} if cfg.tune else None)
     selection = {t: ReproduceDir(out).selected(t).read_metrics() for t in cfg.task.default_targets
                  if ReproduceDir(out).selected(t).finished} if with_test else None
+    rows = beyond.summary(out, cfg.task.value, cfg.task.default_targets, _test_scorer(cfg)) \
+        if cfg.beyond and with_test else None
     return ReproduceSummary(runs=summarize_runs(out, cfg), test=score_test(out, cfg) if with_test else None,
-                            tuning=tuning, selection=selection)
+                            tuning=tuning, selection=selection, beyond=rows)
+
+
+def _test_scorer(cfg: ReproduceConfig) -> Callable[[Path, str], float | None]:
+    """``score(predictions folder, target)``: the test CCC against the hidden labels (None when withheld)."""
+    # torch: imported on first use, so the CLI starts without it
+    from musefusion.evaluation.scoring import score_predictions
+
+    labels = hidden_labels_dir(cfg)
+
+    def score(folder: Path, target: str) -> float | None:
+        if labels is None:
+            return None
+        return float(score_predictions(folder, cfg.root, cfg.task, target, Partition.TEST, labels)["ccc"])
+
+    return score
 
 
 def hidden_labels_dir(cfg: ReproduceConfig) -> Path | None:

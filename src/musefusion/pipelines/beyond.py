@@ -1,0 +1,171 @@
+"""``reproduce --beyond``: the later Ulm-TSST practice beside the paper's pipeline, on the same splits and seeds.
+
+Rows, per target (each a run folder under ``<out>/beyond/<target>/<method>/``, so it resumes, and the report reads
+it like every run):
+
+* ``early-lstm``: early fusion, the task's three feature sets concatenated per step through an LSTM (the 2022
+  valence winners' plain early fusion);
+* ``crossmodal``: the cross-modal temporal attention model on the same sets (``musefusion.models.crossmodal``);
+* ``label-delay``: the audio stream's row retrained with its labels moved 3 s earlier (6 steps, fixed: AVEC 2018's
+  best delays were 3.2-4.0 s; its predictions are written 3 s later again);
+* ``mean-streams``: the plain mean of the fusion streams' kept predictions (the 2023 winners averaged files);
+* ``seed-ensemble``: the mean of every seed of every fusion stream;
+* ``top4-rows``: the mean of the 4 unimodal rows with the best devel CCC (chosen on devel: its devel is optimistic);
+* ``postprocess``: the selected fuser's predictions delayed, smoothed and bias/scale-corrected where devel gains
+  (AVEC 2018's post-processing; chosen on devel).
+
+The trained rows are jobs of the same pool or cluster as every other row; the derived rows take seconds. Each
+row's wall time is what its training recorded (trained rows) or what deriving it took.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from musefusion import fsutil
+from musefusion.config import RunConfig
+from musefusion.evaluation import paper
+from musefusion.pipelines.ensemble import ensemble_runs
+from musefusion.pipelines.jobs import Job, job_train
+from musefusion.pipelines.postprocessing import postprocess_run
+from musefusion.rundir import ReproduceDir, RunDir, Status
+
+logger = logging.getLogger(__name__)
+
+#: The feature sets fused early (and by the cross-modal model), per task.
+EARLY = {"stress": "egemaps+vggface+bio", "physio": "vggish+vggface+bio"}
+#: The label-delay row's fixed delay in 2 Hz steps (3 s).
+DELAY_STEPS = 6
+#: The methods in table order, with one line each for the report.
+METHODS: dict[str, str] = {
+    "early-lstm": "early fusion: the three feature sets concatenated per step, LSTM",
+    "crossmodal": "cross-modal temporal attention over the three feature sets",
+    "label-delay": f"the audio stream retrained with labels {DELAY_STEPS / 2:g} s earlier",
+    "mean-streams": "mean of the fusion streams' predictions",
+    "seed-ensemble": "mean of every seed of every fusion stream",
+    "top4-rows": "mean of the 4 unimodal rows best on devel (devel optimistic)",
+    "postprocess": "the selected fuser, delayed/smoothed/bias-scale corrected on devel (devel optimistic)",
+}
+TRAINED = ("early-lstm", "crossmodal", "label-delay")
+
+
+def audio_stream(task: str) -> tuple[str, str]:
+    """(features, model) of the task's first audio fusion stream (the label-delay row's source)."""
+    streams = paper.STREAMS[task]
+    return streams["A"] if "A" in streams else streams["A1"]
+
+
+def trained_configs(task: str, targets: tuple[str, ...], make: Callable[[str, str, str], RunConfig]
+                    ) -> dict[tuple[str, str], RunConfig]:
+    """(target, method) -> the RunConfig of each trained row, from the reproduction's ``make(features, model,
+    target)`` (the profile's epochs, seeds and windows)."""
+    out = {}
+    for target in targets:
+        out[(target, "early-lstm")] = make(EARLY[task], "lstm", target)
+        out[(target, "crossmodal")] = make(EARLY[task], "crossmodal", target)
+        feats, model = audio_stream(task)
+        rc = make(feats, model, target)
+        out[(target, "label-delay")] = rc.replace(data=rc.data.replace(label_delay=DELAY_STEPS))
+    return out
+
+
+def jobs(out: Path, configs: dict[tuple[str, str], RunConfig], status: Callable[[RunConfig, Path], Status]
+         ) -> list[Job]:
+    """The unfinished trained rows as jobs (``status(cfg, dir)`` says what a folder holds)."""
+    found: list[Job] = []
+    for (target, method), rc in configs.items():
+        d = ReproduceDir(out).beyond(target, method)
+        if status(rc, d) is not Status.FINISHED:
+            found.append((job_train, (rc.to_dict(), str(d)), f"{target}/beyond {method}"))
+    return found
+
+
+def _derive_one(out: Path, method: str, target: str, streams: list[Path], ranked: list[Path], root: Path) -> None:
+    d = ReproduceDir(out).beyond(target, method)
+    if method == "mean-streams":
+        ensemble_runs(streams, d, root=root, overwrite=True)
+    elif method == "seed-ensemble":
+        ensemble_runs(streams, d, seeds=True, root=root, overwrite=True)
+    elif method == "top4-rows":
+        ensemble_runs(ranked, d, top=min(4, len(ranked)), root=root, overwrite=True)
+    else:
+        postprocess_run(ReproduceDir(out).selected(target).path, d, root=root, overwrite=True)
+
+
+def derive(out: Path, task: str, targets: tuple[str, ...], pool: dict[str, dict[str, Path]], root: Path) -> None:
+    """Write the derived rows (ensembles, post-processing) of every target; each records its wall time."""
+    for target in targets:
+        streams = [ReproduceDir(out).run(target, *fm).path for fm in paper.STREAMS[task].values()]
+        ranked = [p for _, p in sorted(pool[target].items(), key=lambda kv: -float(
+            RunDir(kv[1]).read_metrics()["best"].get("devel_ccc", float("-inf"))))]
+        for method in ("mean-streams", "seed-ensemble", "top4-rows", "postprocess"):
+            if method == "top4-rows" and len(ranked) < 2:
+                continue
+            t0 = time.perf_counter()
+            _derive_one(out, method, target, streams, ranked, root)
+            fsutil.write_json(ReproduceDir(out).beyond_time(target, method), {"seconds": time.perf_counter() - t0})
+
+
+def summary(out: Path, task: str, targets: tuple[str, ...],
+            score_test: Callable[[Path, str], float | None]) -> dict[str, list[dict[str, Any]]]:
+    """Per target, one row per finished method: devel mean ± std over seeds (derived rows: one value), test CCC
+    (``score_test(predictions folder, target)``, None without test labels) and wall seconds."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for target in targets:
+        rows[target] = []
+        for method, what in METHODS.items():
+            r = RunDir(ReproduceDir(out).beyond(target, method))
+            if not r.finished:
+                continue
+            m = r.read_metrics()
+            mean = m.get("devel_ccc_mean", m.get("best", {}).get("devel_ccc", float("nan")))
+            std = m.get("devel_ccc_std", float("nan"))
+            if method in TRAINED:
+                seconds = sum(float(pd.read_csv(sd.history)["seconds"].sum()) for sd in r.seed_dirs()
+                              if sd.history.is_file() and "seconds" in pd.read_csv(sd.history, nrows=1).columns)
+            else:
+                t = ReproduceDir(out).beyond_time(target, method)
+                seconds = float(fsutil.read_json(t)["seconds"]) if t.is_file() else float("nan")
+            test = score_test(r.predictions("test"), target) if r.predictions("test").is_dir() else None
+            rows[target].append({"method": method, "what": what, "devel_mean": float(mean),
+                                 "devel_std": float(std), "test": test, "seconds": seconds})
+    return rows
+
+
+def plot(rows: dict[str, list[dict[str, Any]]], reference: dict[str, dict[str, float | None]], path: Path) -> Path:
+    """Bars per method (devel, test) per target, with the paper pipeline's rows (``reference``: target -> name ->
+    test CCC, the Bi-LSTM's and the selected fuser's) as lines."""
+    # matplotlib: imported only when a plot is drawn
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from musefusion.evaluation.plots import CCC_LIMITS
+
+    fig, axes = plt.subplots(1, len(rows), figsize=(6.5 * len(rows), 3.8), squeeze=False)
+    for ax, (target, rs) in zip(axes[0], rows.items(), strict=True):
+        x = np.arange(len(rs))
+        ax.bar(x - 0.2, [r["devel_mean"] for r in rs], 0.4, yerr=[np.nan_to_num(r["devel_std"]) for r in rs],
+               label="devel", color="#9ecae1")
+        ax.bar(x + 0.2, [np.nan if r["test"] is None else r["test"] for r in rs], 0.4, label="test", color="#3182bd")
+        for (name, value), style in zip(reference.get(target, {}).items(), ("--", ":"), strict=False):
+            if value is not None:
+                ax.axhline(value, ls=style, color="black", lw=1, label=f"{name} (test)")
+        ax.set_xticks(x, [r["method"] for r in rs], rotation=35, ha="right", fontsize=8)
+        ax.set_ylim(*CCC_LIMITS)
+        ax.set_ylabel("CCC")
+        ax.set_title(f"{target}: beyond the paper", fontsize=10)
+        ax.legend(fontsize=7, loc="lower right")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with fsutil.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
