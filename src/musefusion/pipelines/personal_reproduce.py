@@ -156,8 +156,9 @@ def _summary(results: dict[tuple[str, str, int], dict[str, Any]], fused: dict[tu
                 for stream in ("general", "personalised"):
                     row[f"{part}_{stream}"] = _mean_std([(m.get(part) or {}).get(stream) for m in ms])
             hurt = sorted({s for m in ms for s in (m.get("hurt_on_test") or {})})
-            row["hurt_on_test"] = {s: round(float(np.mean([(m.get("hurt_on_test") or {}).get(s, 0.0) for m in ms])), 4)
-                                   for s in hurt}
+            mean_loss = {s: round(float(np.mean([(m.get("hurt_on_test") or {}).get(s, 0.0) for m in ms])), 4)
+                         for s in hurt}
+            row["hurt_on_test"] = dict(sorted(mean_loss.items(), key=lambda kv: kv[1]))  # the worst first
             row["kept_general"] = [len(m["kept_general"]) for m in ms]
             row["subjects"] = ms[0]["n_subjects"]
             rows[features] = row
