@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -141,3 +142,27 @@ def test_final_streams_off_ignores_a_final_model(streams, tmp_path):
 def test_refit_needs_a_train_fit():
     with pytest.raises(ConfigError, match="--train-on devel.*has no train\\+devel refit"):
         FusionConfig(streams=("a",), train_on="devel", refit=True)
+
+
+def test_reliability_fusion_reads_each_streams_observed_share(streams, synth_stress, tmp_path):
+    from musefusion.data.corpus import load_corpus
+    from musefusion.fusion.late import observed_shares, with_reliability
+    from musefusion.training import checkpoint
+    from musefusion.training.run import load_run_config
+
+    face = RunConfig(DataConfig(root=synth_stress, features=("vggface",), target="arousal", win_len=40, hop_len=20),
+                     model_preset("lstm", **SMALL), TrainConfig(epochs=1, seeds=(1,)))
+    train_run(face, tmp_path / "vggface")
+    runs = [streams[0], str(tmp_path / "vggface")]
+    shares = observed_shares([load_run_config(Path(s)) for s in runs])
+    data = load_corpus(face.data)
+    missing = next(s for s in data.partition("devel") if not s.observed.all())  # faces go missing
+    ts, share = shares[1][missing.id]
+    np.testing.assert_array_equal(share, missing.observed[:, 0].astype(np.float32))
+    assert share.min() == 0 and share.max() == 1 and shares[0][missing.id][1].min() == 1  # eGeMAPS always there
+    joined = with_reliability({missing.id: (ts, np.zeros((len(ts), 2), np.float32))}, shares)[missing.id][1]
+    assert joined.shape == (len(ts), 4) and np.array_equal(joined[:, 3], share)
+    m = fuse(FusionConfig(streams=tuple(runs), epochs=1, folds=2, reliability=True), tmp_path / "rel")
+    payload = checkpoint.load_checkpoint(tmp_path / "rel" / "checkpoint.pt")
+    assert payload["n_inputs"] == 4 and payload["config"]["reliability"] is True
+    assert np.isfinite(m["best"]["devel_ccc"])

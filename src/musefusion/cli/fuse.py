@@ -32,6 +32,9 @@ def fuse(
     epochs: Annotated[int, typer.Option(help="Fusion epochs (paper: at most 20).")] = 20,
     seeds: Annotated[list[int] | None, typer.Option(help="Seeds (default: 1).", show_default=False)] = None,
     names: Annotated[list[str] | None, typer.Option(help="A short name per stream.", show_default=False)] = None,
+    reliability: Annotated[bool, typer.Option(
+        "--reliability", help="Beyond the paper: the Bi-LSTM also reads each stream's observed share per step (0 "
+        "where its features were missing and filled, e.g. no face found).")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Refit and replace the fusion run in --out (another "
                                             "config's or this one's).")] = False,
     track: TrackOpt = None,
@@ -52,7 +55,7 @@ def fuse(
     check_track(track, track_uri)
     cfg = FusionConfig(streams=tuple(str(s) for s in streams), names=tuple(names or ()),
                        train_on=train_on,
-                       folds=folds, epochs=epochs, seeds=tuple(seeds or (1,)))
+                       folds=folds, epochs=epochs, seeds=tuple(seeds or (1,)), reliability=reliability)
     out = out or default_fusion_out(cfg)
     rundir.check_out(out, "run", overwrite)
     with log_to_file(RunDir(out).log):

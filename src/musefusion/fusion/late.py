@@ -30,7 +30,7 @@ import torch
 from musefusion import fsutil, rundir
 from musefusion.config import ConfigBase, DataConfig, TrainConfig, enum_field
 from musefusion.data import formats
-from musefusion.data.corpus import Sequence, load_labels
+from musefusion.data.corpus import Sequence, load_corpus, load_labels
 from musefusion.errors import ConfigError
 from musefusion.evaluation.metrics import ccc_concatenated, ccc_per_sequence_mean
 from musefusion.fusion.oof import ensure_oof, subject_folds
@@ -63,6 +63,7 @@ class FusionConfig(ConfigBase):
     seeds: tuple[int, ...] = (1,)  # one fusion model per seed, best on devel kept
     final_streams: bool = True  # test inputs from the streams' final/ (train+devel) models where they exist
     refit: bool = False  # refit the kept seed on train+devel streams (its best epoch count) for the test predictions
+    reliability: bool = False  # beyond the paper: the Bi-LSTM also reads each stream's observed share per step
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "streams", tuple(str(s) for s in self.streams))
@@ -113,9 +114,48 @@ def _windows(xs: list[np.ndarray], ys: list[np.ndarray], cfg: FusionConfig) -> W
     return make_train_windows(seqs, cfg.win_len, cfg.hop_len)
 
 
+def n_inputs(cfg: FusionConfig) -> int:
+    """The fusion model's input width: one column per stream, and with ``reliability`` one more per stream."""
+    return len(cfg.streams) * (2 if cfg.reliability else 1)
+
+
+def observed_shares(run_cfgs: list[Any]) -> list[dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Per stream: subject -> (timestamps, the share of the stream's feature sets with a real row at each step).
+
+    A stream of one feature set gives 1 where it had a row and 0 where the step was filled (a missing face); the
+    bio stream's three signals give thirds. Read from the streams' corpora (the cache makes this cheap).
+    """
+    out = []
+    for rc in run_cfgs:
+        data = load_corpus(rc.data)
+        out.append({s.id: (s.timestamps, s.observed.mean(axis=1).astype(np.float32))
+                    for seqs in data.sequences.values() for s in seqs})
+    return out
+
+
+def with_reliability(stack: dict[str, tuple[np.ndarray, np.ndarray]],
+                     shares: list[dict[str, tuple[np.ndarray, np.ndarray]]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``stack`` (id -> (timestamps, (T, n_streams))) with each stream's observed share appended as a column.
+
+    Raises:
+        ConfigError: a subject's predictions lie off its corpus grid.
+    """
+    out = {}
+    for sid, (ts, x) in stack.items():
+        cols = []
+        for k, share in enumerate(shares):
+            sts, vals = share[sid]
+            if not np.array_equal(sts, ts):
+                raise ConfigError(f"Stream {k + 1}'s predictions of subject '{sid}' are not on its corpus grid; "
+                                  "retrain the stream.")
+            cols.append(vals)
+        out[sid] = (ts, np.concatenate([x, np.stack(cols, axis=1)], axis=1).astype(np.float32))
+    return out
+
+
 def _fit_one(cfg: FusionConfig, xs, ys, dev_xs, dev_ys, seed: int, epochs: int | None = None):
     seed_everything(seed)
-    model = LateFusion(len(cfg.streams), cfg.hidden)
+    model = LateFusion(n_inputs(cfg), cfg.hidden)
     result = fit(model, _windows(xs, ys, cfg), dev_xs, dev_ys, _train_cfg(cfg), seed, epochs=epochs)
     model.load_state_dict(result.state_dict)
     return model, result
@@ -187,6 +227,9 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
     devel_stack = stack_streams([load_stream(r.predictions("devel")) for r in runs], names, ids[Partition.DEVEL])
     test_dirs = [r.test_predictions() if cfg.final_streams else r.predictions("test") for r in runs]
     test_stack = stack_streams([load_stream(d) for d in test_dirs], names, ids[Partition.TEST])
+    shares = observed_shares(run_cfgs) if cfg.reliability else []
+    if cfg.reliability:
+        devel_stack, test_stack = with_reliability(devel_stack, shares), with_reliability(test_stack, shares)
     dev_xs, dev_ys = _xy(devel_stack, labels, ids[Partition.DEVEL])
     device = resolve_device("auto")
     per_seed: dict[int, dict[str, Any]] = {}
@@ -214,6 +257,8 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
         else:
             train_dirs = [r.predictions("train") for r in runs]
         train_stack = stack_streams([load_stream(d) for d in train_dirs], names, ids[Partition.TRAIN])
+        if cfg.reliability:
+            train_stack = with_reliability(train_stack, shares)
         train_xs, train_ys = _xy(train_stack, labels, ids[Partition.TRAIN])
         for seed in cfg.seeds:
             models[seed], res = _fit_one(cfg, train_xs, train_ys, dev_xs, dev_ys, seed)
@@ -233,7 +278,7 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
     run = RunDir(out)
     fsutil.write_toml(run.config, {**record, "versions": versions()})
     checkpoint.save_checkpoint(run.checkpoint, {"model": test_model.state_dict(), "config": cfg.to_dict(),
-                                                "n_streams": len(cfg.streams), "seed": best,
+                                                "n_streams": len(cfg.streams), "n_inputs": n_inputs(cfg), "seed": best,
                                                 "best_score": float(per_seed[best]["devel_ccc"])})
     test_xs = [test_stack[s][1] for s in ids[Partition.TEST]]
     preds = {Partition.DEVEL: (ids[Partition.DEVEL], dev_pred[best]),
@@ -247,7 +292,7 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
         if pids:
             formats.write_predictions(run.predictions(part.value),
                                       {s: (stacks[part][s][0], v) for s, v in zip(pids, part_preds, strict=True)})
-    stream_scores = {n: ccc_concatenated([x[:, k] for x in dev_xs], dev_ys) for k, n in enumerate(names)}
+    stream_scores = {n: ccc_concatenated([x[:, k] for x in dev_xs], dev_ys) for k, n in enumerate(names)}  # predictions only
     vals = np.array([r["devel_ccc"] for r in per_seed.values()])
     metrics = {"kind": "fusion", "streams": dict(zip(names, cfg.streams, strict=True)),
                "best": {"seed": best, **per_seed[best]}, "seeds": {str(s): r for s, r in per_seed.items()},

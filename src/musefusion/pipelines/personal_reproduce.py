@@ -182,7 +182,8 @@ def _gains(results: dict[tuple[str, str, int], dict[str, Any]], target: str, see
                 gain = r.get("test_gain", r["devel_gain"])
                 frames.append({"subject": subject, "features": features, "gain": gain})
     df = pd.DataFrame(frames)
-    return df.groupby(["subject", "features"])["gain"].mean().unstack("features")[list(FEATURES)]
+    table = df.groupby(["subject", "features"])["gain"].mean().unstack("features")[list(FEATURES)]
+    return table.loc[sorted(table.index, key=lambda s: (len(s), s) if s.isdigit() else (1 << 30, s))]  # 2 < 10
 
 
 def _fmt(ms: tuple[float, float]) -> str:

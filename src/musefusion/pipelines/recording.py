@@ -96,6 +96,9 @@ def _predict_fusion(run: Path, stream_preds: dict[Path, np.ndarray]) -> np.ndarr
 
     payload = checkpoint.load_checkpoint(RunDir(run).checkpoint)
     cfg = payload["config"]
+    if cfg.get("reliability"):
+        raise ConfigError(f"'{run}' is a fusion that reads the streams' observed shares (reliability = true); "
+                          "predict-recording fuses prediction streams only: use a fusion run without it.")
     model = LateFusion(int(payload["n_streams"]), int(cfg.get("hidden", 32)))
     try:
         model.load_state_dict(payload["model"])

@@ -332,7 +332,8 @@ def _beyond_section(out: Path, cfg: Any, summary: ReproduceSummary, targets: tup
                      _f(selected.get("best", {}).get("devel_ccc")), _f(test.get(target)), "-"])
         for r in (summary.beyond or {}).get(target, []):
             devel = f"{r['devel_mean']:.4f}" + ("" if math.isnan(r["devel_std"]) else f" ± {r['devel_std']:.4f}")
-            rows.append([target, r["method"], r["what"], devel, _f(r["test"]), f"{r['seconds'] / 60:.1f}"])
+            minutes = "-" if math.isnan(r["seconds"]) else f"{r['seconds'] / 60:.1f}"
+            rows.append([target, r["method"], r["what"], devel, _f(r["test"]), minutes])
     plot = beyond_plot(summary.beyond or {}, reference, ReproduceDir(out).plot("beyond.png"))
     return ["## Beyond the paper (`--beyond`)",
             "Later Ulm-TSST practice on the same splits and seeds (devel CCC mean ± std over seeds where a row has "

@@ -326,10 +326,7 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
         for row in rows:
             modes = ("oof", "in-sample", "devel") if row == full else ("oof",)
             for mode in modes:
-                fc = FusionConfig(streams=tuple(str(run_dir(out, target, *streams[n])) for n in row), names=row,
-                                  train_on=FusionTrain(mode), folds=s["folds"], epochs=s["fusion_epochs"], seeds=s["seeds"],
-                                  hop_len=s["fusion_hop"], win_len=s.get("win_len", 300),
-                                  final_streams=cfg.retrains, refit=cfg.fusion_refit and mode != "devel")
+                fc = fusion_config(cfg, out, target, row, mode)
                 d = fusion_dir(out, target, row, mode)
                 record = fusion_record(fc, load_run_config(Path(fc.streams[0])).data.to_dict())
                 if fusion_status(d, record, overwrite=cfg.overwrite) is not Status.FINISHED:
@@ -354,7 +351,16 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     if cfg.beyond:
         configs = beyond.trained_configs(cfg.task.value, targets,
                                          lambda f, m, t: resolve_run_config(run_config(cfg, f, m, t)))
-        run("beyond the paper", beyond.jobs(out, configs, lambda rc, d: run_status(rc, d, overwrite=cfg.overwrite)))
+        extra = []
+        for target in targets:  # the full fusion row again, its Bi-LSTM also reading the streams' observed shares
+            full_oof = fusion_config(cfg, out, target, paper.full_fusion_row(cfg.task), "oof")
+            fc = FusionConfig.from_dict({**full_oof.to_dict(), "reliability": True})
+            d = ReproduceDir(out).beyond(target, beyond.FUSION_ROW)
+            record = fusion_record(fc, load_run_config(Path(fc.streams[0])).data.to_dict())
+            if fusion_status(d, record, overwrite=cfg.overwrite) is not Status.FINISHED:
+                extra.append((job_fuse, (fc.to_dict(), str(d)), f"{target}/beyond {beyond.FUSION_ROW}"))
+        run("beyond the paper", beyond.jobs(out, configs, lambda rc, d: run_status(rc, d, overwrite=cfg.overwrite))
+            + extra)
         pools = {t: {f"{f}-{m}": ReproduceDir(out).run(t, f, m).path for (f, _mod, m) in unimodal_rows(cfg)
                      if ReproduceDir(out).run(t, f, m).finished} for t in targets}
         beyond.derive(out, cfg.task.value, targets, pools, cfg.root)
@@ -362,6 +368,19 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     # 5. report
     return write_report(cfg, out, summarize(out, cfg), wall_s=time.perf_counter() - t0,
                         submission_problems=problems)
+
+
+def fusion_config(cfg: ReproduceConfig, out: Path, target: str, row: tuple[str, ...], mode: str) -> Any:
+    """The FusionConfig of a fusion row fitted on ``mode`` under the profile."""
+    # torch: imported on first use, so the CLI starts without it
+    from musefusion.fusion.late import FusionConfig
+
+    s = cfg.settings
+    streams = paper.STREAMS[cfg.task.value]
+    return FusionConfig(streams=tuple(str(run_dir(out, target, *streams[n])) for n in row), names=row,
+                        train_on=FusionTrain(mode), folds=s["folds"], epochs=s["fusion_epochs"], seeds=s["seeds"],
+                        hop_len=s["fusion_hop"], win_len=s.get("win_len", 300),
+                        final_streams=cfg.retrains, refit=cfg.fusion_refit and mode != "devel")
 
 
 def fusion_dir(out: Path, target: str, row: tuple[str, ...], mode: str) -> Path:
