@@ -248,8 +248,9 @@ class Status(enum.Enum):
 
 
 @dataclasses.dataclass(frozen=True)
-class PersonalDir:
-    """The output folder of ``musefusion personalise`` (by default ``<general run>/personalised/``)::
+class PersonalDir(RunDir):
+    """The output folder of ``musefusion personalise`` (by default ``<general run>/personalised/``); a run-like
+    folder (``config``, ``metrics``, ``predictions(p)``, ``plot(name)``, ``log``, ``finished`` as a run's)::
 
         <out>/config.toml                      the personalise options, the general run and its corpus digest
         <out>/metrics.json                     per-subject before/after and the concatenated scores (written last)
@@ -260,26 +261,6 @@ class PersonalDir:
         <out>/general/<devel|test>/            the general model's predictions of the same chunks
         <out>/plots/gains.png, <out>/submission/   per-subject gains; the 2023-format files
     """
-
-    path: Path
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "path", Path(self.path))
-
-    @property
-    def config(self) -> Path:
-        """``config.toml``."""
-        return self.path / CONFIG_FILE
-
-    @property
-    def metrics(self) -> Path:
-        """``metrics.json``: its presence means every subject is done and scored."""
-        return self.path / METRICS_FILE
-
-    @property
-    def log(self) -> Path:
-        """``log.txt``: the CLI's log."""
-        return self.path / LOG_FILE
 
     def subject(self, subject: str) -> RunDir:
         """``subjects/<subject>/`` (its ``result.json`` marks it done)."""
@@ -303,27 +284,14 @@ class PersonalDir:
         """``submission/target.txt``: the dimension the files predict."""
         return self.submission / "target.txt"
 
-    def predictions(self, partition: str) -> Path:
-        """``predictions/<partition>/``: the kept models' predictions of every subject."""
-        return self.path / PREDICTIONS_DIR / partition
-
     def general(self, partition: str) -> Path:
         """``general/<partition>/``: the general model's predictions of the same chunks."""
         return self.path / "general" / partition
-
-    def plot(self, name: str) -> Path:
-        """``plots/<name>``."""
-        return self.path / PLOTS_DIR / name
 
     @property
     def submission(self) -> Path:
         """``submission/``: ``predictions_<partition>.csv`` in the MuSe 2023 baseline's format."""
         return self.path / "submission"
-
-    @property
-    def finished(self) -> bool:
-        """True when ``metrics.json`` exists."""
-        return self.metrics.is_file()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -222,8 +222,10 @@ def test_subjects_in_parallel_give_the_same_models(general, tmp_path):
     _, run = general
     one = personalise(run, FAST, out=tmp_path / "one")
     two = personalise(run, FAST, out=tmp_path / "two", workers=2)
-    for s in ("p1", "p2"):
-        assert read_json(PersonalDir(one.out).subject(s).result)["seeds"] == \
-            read_json(PersonalDir(two.out).subject(s).result)["seeds"]
+    for s in ("p1", "p2"):  # a worker runs torch on 1 thread: the same models up to float summation order
+        a, b = (read_json(PersonalDir(r.out).subject(s).result)["seeds"] for r in (one, two))
+        assert {k: v["best_epoch"] for k, v in a.items()} == {k: v["best_epoch"] for k, v in b.items()}
+        for k in a:
+            assert a[k]["devel_ccc"] == pytest.approx(b[k]["devel_ccc"], abs=1e-6)
     pids = {line.split("\t")[3] for line in PersonalDir(two.out).jobs_log.read_text().splitlines()}
     assert str(os.getpid()) not in pids  # the subjects ran in worker processes
