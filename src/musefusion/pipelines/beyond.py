@@ -28,7 +28,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from musefusion import fsutil
@@ -144,35 +143,3 @@ def summary(out: Path, task: str, targets: tuple[str, ...],
             rows[target].append({"method": method, "what": what, "devel_mean": float(mean),
                                  "devel_std": float(std), "test": test, "seconds": seconds})
     return rows
-
-
-def plot(rows: dict[str, list[dict[str, Any]]], reference: dict[str, dict[str, float | None]], path: Path) -> Path:
-    """Bars per method (devel, test) per target, with the paper pipeline's rows (``reference``: target -> name ->
-    test CCC, the Bi-LSTM's and the selected fuser's) as lines."""
-    # matplotlib: imported only when a plot is drawn
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from musefusion.evaluation.plots import CCC_LIMITS
-
-    fig, axes = plt.subplots(1, len(rows), figsize=(6.5 * len(rows), 3.8), squeeze=False)
-    for ax, (target, rs) in zip(axes[0], rows.items(), strict=True):
-        x = np.arange(len(rs))
-        ax.bar(x - 0.2, [r["devel_mean"] for r in rs], 0.4, yerr=[np.nan_to_num(r["devel_std"]) for r in rs],
-               label="devel", color="#9ecae1")
-        ax.bar(x + 0.2, [np.nan if r["test"] is None else r["test"] for r in rs], 0.4, label="test", color="#3182bd")
-        for (name, value), style in zip(reference.get(target, {}).items(), ("--", ":"), strict=False):
-            if value is not None:
-                ax.axhline(value, ls=style, color="black", lw=1, label=f"{name} (test)")
-        ax.set_xticks(x, [r["method"] for r in rs], rotation=35, ha="right", fontsize=8)
-        ax.set_ylim(*CCC_LIMITS)
-        ax.set_ylabel("CCC")
-        ax.set_title(f"{target}: beyond the paper", fontsize=10)
-        ax.legend(fontsize=7, loc="lower right")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with fsutil.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path

@@ -43,8 +43,6 @@ from musefusion.config import ConfigBase, RunConfig, Schedule, TrainConfig, reso
 from musefusion.data import formats
 from musefusion.data.corpus import find_corpus_dir, label_path, load_corpus, partition_path
 from musefusion.errors import ConfigError, MissingDataError
-from musefusion.evaluation.metrics import ccc_concatenated, ccc_per_sequence_mean
-from musefusion.evaluation.scoring import hidden_label_path, join_by_timestamp
 from musefusion.pipelines.jobs import run_jobs
 from musefusion.rundir import PersonalDir, RunDir
 from musefusion.types import Partition, Task
@@ -172,6 +170,7 @@ def personalise_subject(general_dir: str, out: str, subject: str, chunks: dict[s
     import torch
 
     # torch: these import it too
+    from musefusion.evaluation.metrics import ccc_concatenated
     from musefusion.models import build_model
     from musefusion.training import checkpoint, loop
     from musefusion.training import run as trun
@@ -255,6 +254,9 @@ def personalise_subject(general_dir: str, out: str, subject: str, chunks: dict[s
 
 def _labels(corpus: Path, target: str, sid: str, part: Partition, test_labels: Path | None
             ) -> tuple[np.ndarray, np.ndarray] | None:
+    # torch: the metrics module imports it, so the CLI starts without it
+    from musefusion.evaluation.scoring import hidden_label_path
+
     if part == Partition.TEST:
         if test_labels is None:
             return None
@@ -265,6 +267,10 @@ def _labels(corpus: Path, target: str, sid: str, part: Partition, test_labels: P
 def _score(folders: dict[str, Path], ids: list[str], corpus: Path, target: str, part: Partition,
            test_labels: Path | None) -> dict[str, float] | None:
     """CCC (concatenated and per-chunk mean) of each folder's predictions of ``ids`` (None: no labels)."""
+    # torch: the metrics module imports it, so the CLI starts without it
+    from musefusion.evaluation.metrics import ccc_concatenated, ccc_per_sequence_mean
+    from musefusion.evaluation.scoring import join_by_timestamp
+
     labels = {sid: _labels(corpus, target, sid, part, test_labels) for sid in ids}
     if any(v is None for v in labels.values()):
         return None
@@ -315,6 +321,8 @@ def summarize(pdir: PersonalDir, subjects: dict[str, dict[Partition, list[str]]]
     metrics: dict[str, Any] = {
         "kind": "personalise", "task": run_cfg.data.task.value, "target": target,
         "features": list(run_cfg.data.features), "model": run_cfg.model.name, "general_run": str(general_dir),
+        "fit": "personalised", "parent": str(general_dir),  # how `musefusion runs` lists it
+        "best": {"devel_ccc": (devel or {}).get("personalised", float("nan"))},
         "devel": devel, "test": test, "subjects": rows,
         "n_subjects": len(rows), "n_personalised": sum(r["personalised"] for r in rows.values()),
         "kept_general": [s for s, r in rows.items() if not r["personalised"]],

@@ -314,8 +314,8 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
 
 def _beyond_section(out: Path, cfg: Any, summary: ReproduceSummary, targets: tuple[str, ...]) -> list[str]:
     """``--beyond``: every later method beside the paper's full fusion row and the selected fuser, and a bar plot."""
-    # pipelines/beyond.py imports nothing of the report; the plot lives with its rows
-    from musefusion.pipelines.beyond import plot as beyond_plot
+    # matplotlib: imported only when a plot is drawn
+    from musefusion.evaluation.plots import plot_beyond
 
     full = paper.full_fusion_row(cfg.task)
     test = summary.test or {}
@@ -334,7 +334,7 @@ def _beyond_section(out: Path, cfg: Any, summary: ReproduceSummary, targets: tup
             devel = f"{r['devel_mean']:.4f}" + ("" if math.isnan(r["devel_std"]) else f" ± {r['devel_std']:.4f}")
             minutes = "-" if math.isnan(r["seconds"]) else f"{r['seconds'] / 60:.1f}"
             rows.append([target, r["method"], r["what"], devel, _f(r["test"]), minutes])
-    plot = beyond_plot(summary.beyond or {}, reference, ReproduceDir(out).plot("beyond.png"))
+    plot = plot_beyond(summary.beyond or {}, reference, ReproduceDir(out).plot("beyond.png"))
     return ["## Beyond the paper (`--beyond`)",
             "Later Ulm-TSST practice on the same splits and seeds (devel CCC mean ± std over seeds where a row has "
             "seeds; test CCC against the hidden labels; minutes of training or of deriving the row).",

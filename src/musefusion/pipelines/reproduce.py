@@ -42,7 +42,7 @@ from musefusion.config import (
 from musefusion.data.corpus import find_corpus_dir
 from musefusion.errors import ConfigError
 from musefusion.evaluation import paper
-from musefusion.pipelines import beyond, tune
+from musefusion.pipelines import tune
 from musefusion.pipelines.jobs import Job, job_final, job_fold, job_fuse, job_train, job_tune, run_jobs
 from musefusion.pipelines.personal_reproduce import reproduce_personalisation
 from musefusion.pipelines.report import ReproduceSummary, write_report
@@ -349,6 +349,9 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
 
     # 4b. --beyond: the later practice on the same splits and seeds (trained rows as jobs, then the derived rows)
     if cfg.beyond:
+        # torch: its ensembles and post-processing import the metrics, so the CLI starts without it
+        from musefusion.pipelines import beyond
+
         configs = beyond.trained_configs(cfg.task.value, targets,
                                          lambda f, m, t: resolve_run_config(run_config(cfg, f, m, t)))
         extra = []
@@ -422,8 +425,12 @@ def summarize(out: Path, cfg: ReproduceConfig, with_test: bool = True) -> Reprod
                for t in cfg.task.default_targets} if cfg.tune else None)
     selection = {t: ReproduceDir(out).selected(t).read_metrics() for t in cfg.task.default_targets
                  if ReproduceDir(out).selected(t).finished} if with_test else None
-    rows = beyond.summary(out, cfg.task.value, cfg.task.default_targets, _test_scorer(cfg)) \
-        if cfg.beyond and with_test else None
+    rows = None
+    if cfg.beyond and with_test:
+        # torch: its ensembles and post-processing import the metrics, so the CLI starts without it
+        from musefusion.pipelines import beyond
+
+        rows = beyond.summary(out, cfg.task.value, cfg.task.default_targets, _test_scorer(cfg))
     return ReproduceSummary(runs=summarize_runs(out, cfg), test=score_test(out, cfg) if with_test else None,
                             tuning=tuning, selection=selection, beyond=rows)
 
