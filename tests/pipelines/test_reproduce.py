@@ -177,7 +177,7 @@ def test_beyond_adds_its_rows_beside_the_paper_pipeline(reproduced):
     text = (out / "report.md").read_text()
     assert "## Beyond the paper (`--beyond`)" in text and (out / "plots" / "beyond.png").is_file()
     for target in ("arousal", "valence"):
-        assert f"| {target} | paper: A+V+B Bi-LSTM (oof) |" in text
+        assert f"| {target} | paper: A+V+B Bi-LSTM (oof) |" in text and f"| {target} | selected fuser (" in text
         for method in METHODS:
             assert f"| {target} | {method} |" in text, method
             assert (out / "beyond" / target / method / "metrics.json").is_file()

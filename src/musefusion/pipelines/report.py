@@ -328,8 +328,9 @@ def _beyond_section(out: Path, cfg: Any, summary: ReproduceSummary, targets: tup
         rows.append([target, f"paper: {'+'.join(full)} Bi-LSTM (oof)", "the paper's full fusion row",
                      f"{bilstm['mean']:.4f} ± {bilstm['std']:.4f}" if bilstm else "-", _f(test.get(f"bilstm:{target}")),
                      "-"])
-        rows.append([target, "selected fuser", "chosen by cross-validation over devel subjects",
-                     _f(selected.get("best", {}).get("devel_ccc")), _f(test.get(target)), "-"])
+        chosen = selected.get("chosen", "-")
+        rows.append([target, f"selected fuser ({chosen})", "chosen by cross-validation over devel subjects",
+                     _f(selected.get("chosen_devel_ccc")), _f(test.get(target)), "-"])
         for r in (summary.beyond or {}).get(target, []):
             devel = f"{r['devel_mean']:.4f}" + ("" if math.isnan(r["devel_std"]) else f" ± {r['devel_std']:.4f}")
             minutes = "-" if math.isnan(r["seconds"]) else f"{r['seconds'] / 60:.1f}"
