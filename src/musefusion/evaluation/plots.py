@@ -177,5 +177,5 @@ def plot_beyond(rows: dict[str, list[dict]], reference: dict[str, dict[str, floa
         ax.set_ylim(*CCC_LIMITS)
         ax.set_ylabel("CCC")
         ax.set_title(f"{target}: beyond the paper", fontsize=10)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper left", ncol=2)
     return _save(fig, path)
