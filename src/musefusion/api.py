@@ -441,10 +441,10 @@ def personalise(run: Any, *, data: str | Path | None = None, out: str | Path | N
         ConfigError: an unknown option (naming the nearest), or see
             :func:`musefusion.pipelines.personalise.personalise`.
 
-    Examples:
-        >>> import musefusion as mf  # doctest: +SKIP
-        >>> general = mf.train("data", task="personalisation", target="valence", model="gru")  # doctest: +SKIP
-        >>> mf.personalise(general, out="runs/p", lr=1e-3).subjects()  # doctest: +SKIP
+    Example (docs/personalisation.md; ``tests/pipelines/test_personalise.py`` runs it)::
+
+        general = mf.train("data", task="personalisation", target="valence", model="gru", out="runs/general")
+        mf.personalise(general, lr=1e-3).subjects()
     """
     cfg = PersonaliseConfig.from_dict(options)
     return run_personalise(Path(getattr(run, "run_dir", run)), cfg, data=data, out=out, test_labels=test_labels,
