@@ -418,8 +418,9 @@ def personalise(run_dir: str | os.PathLike[str], cfg: PersonaliseConfig | None =
         shutil.rmtree(pdir.path / "subjects")
     pdir.path.mkdir(parents=True, exist_ok=True)
     fsutil.write_toml(pdir.config, {**record, "locations": {"general_run": str(run_dir)}})
-    root = str(run_cfg.data.root)
-    jobs = [(personalise_subject, (str(run_dir), str(pdir.path), s,
+    root = str(Path(run_cfg.data.root).resolve())
+    # absolute paths: a cluster worker's working folder is its own (the folders lie on a shared filesystem)
+    jobs = [(personalise_subject, (str(run_dir.resolve()), str(pdir.path.resolve()), s,
                                    {p.value: ids for p, ids in ch.items()}, cfg.to_dict(), root,
                                    1 if workers > 1 or cluster else 0), f"subject {s}")
             for s, ch in chosen.items()]
