@@ -208,17 +208,14 @@ def _personal_subjects(partition: dict[str, Partition], grids: dict[str, np.ndar
         if named is not None and named != part:
             problems.append(f"Partition file '{where}': chunk '{sid}' is listed as {part.value} but its name says "
                             f"{named.value}; fix the Proposal/Partition column.")
-    rows = []
-    for subject, chunks in formats.chunks_by_subject(partition).items():
-        if Partition.TEST not in chunks:
-            continue
-        for part, need in ((Partition.TRAIN, "fine-tune on"), (Partition.DEVEL, "choose the kept model on")):
-            if part not in chunks:
-                problems.append(f"Test subject '{subject}' has no {part.value} chunk ('{subject}_{part.value}' in "
-                                f"'{where}'): `musefusion personalise` has nothing to {need}.")
-        rows.append({"subject": subject, **{f"{p.value}_chunks": len(chunks.get(p, [])) for p in Partition},
-                     **{f"{p.value}_steps": sum(len(grids.get(c, ())) for c in chunks.get(p, []))
-                        for p in (Partition.TRAIN, Partition.DEVEL)}})
+    subjects, missing = formats.test_subjects(partition)
+    need = {Partition.TRAIN: "fine-tune on", Partition.DEVEL: "choose the kept model on"}
+    for subject, part in missing:
+        problems.append(f"Test subject '{subject}' has no {part.value} chunk ('{subject}_{part.value}' in "
+                        f"'{where}'): `musefusion personalise` has nothing to {need[part]}.")
+    rows = [{"subject": subject, **{f"{p.value}_chunks": len(chunks.get(p, [])) for p in Partition},
+             **{f"{p.value}_steps": sum(len(grids.get(c, ())) for c in chunks.get(p, []))
+                for p in (Partition.TRAIN, Partition.DEVEL)}} for subject, chunks in subjects.items()]
     if not rows:
         warnings.append(f"No subject in '{where}' has test chunks ('<subject>_test'); `musefusion personalise` "
                         "has no subject to adapt to.")

@@ -375,10 +375,11 @@ def load_corpus(cfg: DataConfig, norm_stats: tuple[np.ndarray, np.ndarray] | Non
         if norm_stats is None:
             raise ConfigError("load_corpus(only=...) reads a subset of the subjects: pass the normalisation "
                               "statistics of the model it is for (norm_stats).")
-        unknown = sorted(set(only) - set(partition))
+        wanted = set(only)
+        unknown = sorted(wanted - set(partition))
         if unknown:
             raise ConfigError(f"Id '{unknown[0]}' is not listed in '{partition_path(corpus_dir)}'.")
-        partition = {sid: part for sid, part in partition.items() if sid in set(only)}
+        partition = {sid: part for sid, part in partition.items() if sid in wanted}
     cache_path = None
     key = _cache_key(corpus_dir, cfg, partition)
     if cfg.cache and norm_stats is None:

@@ -262,6 +262,15 @@ def chunks_by_subject(partition: Mapping[str, Partition]) -> dict[str, dict[Part
     return out
 
 
+def test_subjects(partition: Mapping[str, Partition]) -> tuple[dict[str, dict[Partition, list[str]]],
+                                                                 list[tuple[str, Partition]]]:
+    """The subjects with test chunks (the ones a model is personalised to) and their chunks, and each
+    ``(subject, partition)`` whose train or devel chunk is missing (personalisation needs both)."""
+    subjects = {s: c for s, c in chunks_by_subject(partition).items() if Partition.TEST in c}
+    missing = [(s, p) for s, c in subjects.items() for p in (Partition.TRAIN, Partition.DEVEL) if p not in c]
+    return subjects, missing
+
+
 def write_partition(path: str | os.PathLike[str], partition: Mapping[str, Partition | str]) -> Path:
     """Write ``metadata/partition.csv`` with columns ``Id,Proposal``."""
     df = pd.DataFrame({"Id": list(partition), "Proposal": [Partition(p).value for p in partition.values()]})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,7 @@ def hidden_label_path(test_labels: Path, corpus_name: str, target: str, sid: str
 
 
 def score_predictions(pred_dir: Path, root: Path, task: Task, target: str, partition: Partition,
-                      test_labels: Path | None = None) -> dict[str, float]:
+                      test_labels: Path | None = None, ids: Sequence[str] | None = None) -> dict[str, float]:
     """CCC (concatenated and per-subject mean), PCC and RMSE of a folder of predictions.
 
     Args:
@@ -59,6 +60,7 @@ def score_predictions(pred_dir: Path, root: Path, task: Task, target: str, parti
         target: label folder.
         partition: which partition these predictions are for.
         test_labels: folder of the true test labels (only for ``partition == test``).
+        ids: score only these ids of the partition (one subject's chunks); default every id it lists.
 
     Raises:
         MissingDataError: no predictions, or a needed label file is missing.
@@ -67,7 +69,9 @@ def score_predictions(pred_dir: Path, root: Path, task: Task, target: str, parti
     preds = formats.read_predictions(pred_dir)
     corpus = find_corpus_dir(root, task)
     partition_map = formats.read_partition(corpus / "metadata" / "partition.csv")
-    ids = [s for s, p in partition_map.items() if p == partition]
+    listed = [s for s, p in partition_map.items() if p == partition]
+    wanted = None if ids is None else set(ids)
+    ids = listed if wanted is None else [s for s in listed if s in wanted]
     missing = [s for s in ids if s not in preds]
     if missing:
         raise MissingDataError(f"'{pred_dir}' has no predictions for {len(missing)} {partition.value} subject(s), "

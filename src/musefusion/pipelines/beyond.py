@@ -91,14 +91,14 @@ def jobs(out: Path, configs: dict[tuple[str, str], RunConfig], status: Callable[
     return found
 
 
-def _derive_one(out: Path, method: str, target: str, streams: list[Path], ranked: list[Path], root: Path) -> None:
+def _derive_one(out: Path, method: str, target: str, streams: list[Path], rows: list[Path], root: Path) -> None:
     d = ReproduceDir(out).beyond(target, method)
     if method == "mean-streams":
         ensemble_runs(streams, d, root=root, overwrite=True)
     elif method == "seed-ensemble":
         ensemble_runs(streams, d, seeds=True, root=root, overwrite=True)
     elif method == "top4-rows":
-        ensemble_runs(ranked, d, top=min(4, len(ranked)), root=root, overwrite=True)
+        ensemble_runs(rows, d, top=min(4, len(rows)), root=root, overwrite=True)  # it ranks them by devel CCC
     else:
         postprocess_run(ReproduceDir(out).selected(target).path, d, root=root, overwrite=True)
 
@@ -107,13 +107,12 @@ def derive(out: Path, task: str, targets: tuple[str, ...], pool: dict[str, dict[
     """Write the derived rows (ensembles, post-processing) of every target; each records its wall time."""
     for target in targets:
         streams = [ReproduceDir(out).run(target, *fm).path for fm in paper.STREAMS[task].values()]
-        ranked = [p for _, p in sorted(pool[target].items(), key=lambda kv: -float(
-            RunDir(kv[1]).read_metrics()["best"].get("devel_ccc", float("-inf"))))]
+        rows = list(pool[target].values())
         for method in ("mean-streams", "seed-ensemble", "top4-rows", "postprocess"):
-            if method == "top4-rows" and len(ranked) < 2:
+            if method == "top4-rows" and len(rows) < 2:
                 continue
             t0 = time.perf_counter()
-            _derive_one(out, method, target, streams, ranked, root)
+            _derive_one(out, method, target, streams, rows, root)
             fsutil.write_json(ReproduceDir(out).beyond_time(target, method), {"seconds": time.perf_counter() - t0})
 
 
@@ -132,8 +131,8 @@ def summary(out: Path, task: str, targets: tuple[str, ...],
             mean = m.get("devel_ccc_mean", m.get("best", {}).get("devel_ccc", float("nan")))
             std = m.get("devel_ccc_std", float("nan"))
             if method in TRAINED:
-                seconds = sum(float(pd.read_csv(sd.history)["seconds"].sum()) for sd in r.seed_dirs()
-                              if sd.history.is_file() and "seconds" in pd.read_csv(sd.history, nrows=1).columns)
+                seconds = sum(float(pd.read_csv(sd.history, usecols=["seconds"])["seconds"].sum())
+                              for sd in r.seed_dirs() if sd.history.is_file())
             elif method == FUSION_ROW:
                 seconds = float("nan")  # a fusion job records no per-epoch time
             else:

@@ -82,8 +82,12 @@ def _seeds(cfg: Any) -> tuple[int, ...]:
     return tuple(cfg.seeds) or PROFILES[cfg.profile.value]["seeds"]
 
 
-def reproduce_personalisation(cfg: Any, out: Path, progress: Callable[[str, int], Callable[[str], None]]) -> Path:
-    """Run every row, personalise it, fuse, and write ``report.md``; returns the report path (resumable)."""
+def reproduce_personalisation(cfg: Any, out: Path, progress: Callable[[str, int], Callable[[str], None]],
+                              labels: Path | None) -> Path:
+    """Run every row, personalise it, fuse, and write ``report.md``; returns the report path (resumable).
+
+    ``labels``: the true test labels' folder (``reproduce.hidden_labels_dir``), None when withheld.
+    """
     # torch: imported on first use, so the CLI starts without it
     from musefusion.training.run import resolve_run_config, run_status
 
@@ -91,9 +95,8 @@ def reproduce_personalisation(cfg: Any, out: Path, progress: Callable[[str, int]
     t0 = time.perf_counter()
     out = Path(out)
     rdir = ReproduceDir(out)
-    rundir.refuse_inside(out, find_corpus_dir(cfg.root, Task.PERSONALISATION))
-    given = Path(cfg.test_labels) if cfg.test_labels else (Path(cfg.root) / "test_labels")
-    labels = given if given.is_dir() else None
+    corpus = find_corpus_dir(cfg.root, Task.PERSONALISATION)
+    rundir.refuse_inside(out, corpus)
     targets, seeds = Task.PERSONALISATION.default_targets, _seeds(cfg)
     rows = [(t, f, s) for t in targets for f in FEATURES for s in seeds]
 
@@ -106,7 +109,7 @@ def reproduce_personalisation(cfg: Any, out: Path, progress: Callable[[str, int]
     run_jobs(jobs, rdir.jobs_log, progress("general models", len(jobs)), cfg.workers, cfg.cluster)
 
     pcfg = PersonaliseConfig(**PROFILES[cfg.profile.value]["personalise"])
-    where = partition_path(find_corpus_dir(cfg.root, Task.PERSONALISATION))
+    where = partition_path(corpus)
     n_subjects = len(test_subjects(formats.read_partition(where), where))
     results: dict[tuple[str, str, int], dict[str, Any]] = {}
     for target, features, seed in rows:

@@ -43,6 +43,7 @@ from musefusion.config import ConfigBase, RunConfig, Schedule, TrainConfig, reso
 from musefusion.data import formats
 from musefusion.data.corpus import find_corpus_dir, label_path, load_corpus, partition_path
 from musefusion.errors import ConfigError, MissingDataError
+from musefusion.fusion.stack import stack_streams
 from musefusion.pipelines.jobs import run_jobs
 from musefusion.rundir import PersonalDir, RunDir
 from musefusion.types import Partition, Task
@@ -116,16 +117,15 @@ def test_subjects(partition: dict[str, Partition], where: Path) -> dict[str, dic
     Raises:
         ConfigError: no subject has test chunks, or one has no train or devel chunk.
     """
-    subjects = {s: c for s, c in formats.chunks_by_subject(partition).items() if Partition.TEST in c}
+    subjects, missing = formats.test_subjects(partition)
     if not subjects:
         raise ConfigError(f"'{where}' lists no test chunk ('<subject>_test'): there is no subject to personalise. "
                           "Is this a MuSe 2023 personalisation corpus (c3_muse_personalisation)?")
-    for s, chunks in subjects.items():
-        for part in (Partition.TRAIN, Partition.DEVEL):
-            if part not in chunks:
-                raise ConfigError(f"Test subject '{s}' has no {part.value} chunk in '{where}' (expected "
-                                  f"'{s}_{part.value}'); personalisation fine-tunes on {s}_train and chooses on "
-                                  f"{s}_devel. `musefusion data check --task personalisation` lists every subject.")
+    if missing:
+        s, part = missing[0]
+        raise ConfigError(f"Test subject '{s}' has no {part.value} chunk in '{where}' (expected "
+                          f"'{s}_{part.value}'); personalisation fine-tunes on {s}_train and chooses on "
+                          f"{s}_devel. `musefusion data check --task personalisation` lists every subject.")
     return subjects
 
 
@@ -252,53 +252,38 @@ def personalise_subject(general_dir: str, out: str, subject: str, chunks: dict[s
 # ----------------------------------------------------------------------------------------------- scoring
 
 
-def _labels(corpus: Path, target: str, sid: str, part: Partition, test_labels: Path | None
-            ) -> tuple[np.ndarray, np.ndarray] | None:
-    # torch: the metrics module imports it, so the CLI starts without it
-    from musefusion.evaluation.scoring import hidden_label_path
-
-    if part == Partition.TEST:
-        if test_labels is None:
-            return None
-        return formats.read_label_csv(hidden_label_path(test_labels, corpus.name, target, sid))
-    return formats.read_label_csv(label_path(corpus, target, sid))
-
-
-def _score(folders: dict[str, Path], ids: list[str], corpus: Path, target: str, part: Partition,
+def _score(folders: dict[str, Path], ids: list[str], run_cfg: RunConfig, part: Partition,
            test_labels: Path | None) -> dict[str, float] | None:
-    """CCC (concatenated and per-chunk mean) of each folder's predictions of ``ids`` (None: no labels)."""
+    """CCC (concatenated, and the mean of per-chunk CCCs) of each folder's predictions of ``ids`` (None: test
+    without its labels)."""
     # torch: the metrics module imports it, so the CLI starts without it
-    from musefusion.evaluation.metrics import ccc_concatenated, ccc_per_sequence_mean
-    from musefusion.evaluation.scoring import join_by_timestamp
+    from musefusion.evaluation.scoring import score_predictions
 
-    labels = {sid: _labels(corpus, target, sid, part, test_labels) for sid in ids}
-    if any(v is None for v in labels.values()):
+    if part == Partition.TEST and test_labels is None:
         return None
     out: dict[str, float] = {}
     for name, folder in folders.items():
-        preds = formats.read_predictions(folder)
-        pairs = [join_by_timestamp(preds[sid], labels[sid], f"'{folder / (sid + '.csv')}'")  # type: ignore[arg-type]
-                 for sid in ids]
-        out[name] = ccc_concatenated([p for p, _ in pairs], [y for _, y in pairs])
-        out[f"{name}_chunk_mean"] = ccc_per_sequence_mean([p for p, _ in pairs], [y for _, y in pairs])
+        scores = score_predictions(folder, run_cfg.data.root, run_cfg.data.task, run_cfg.data.target, part,
+                                   test_labels, ids=ids)
+        out[name], out[f"{name}_chunk_mean"] = scores["ccc"], scores["ccc_subject_mean"]
     return out
 
 
 def _collect(pdir: PersonalDir, subjects: dict[str, dict[Partition, list[str]]]) -> None:
     """Copy every subject's kept and general predictions into ``predictions/`` and ``general/`` (atomically)."""
-    for part in (Partition.DEVEL, Partition.TEST):
-        for dest, src in ((pdir.predictions(part.value), lambda s, p=part: pdir.subject(s).predictions(p.value)),
-                          (pdir.general(part.value), lambda s, p=part: pdir.subject_general(s, p.value))):
-            merged: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-            for s in subjects:
-                merged.update(formats.read_predictions(src(s)))
-            formats.write_predictions(dest, merged)
+    for part in ("devel", "test"):
+        kept: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        general: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for s in subjects:
+            kept.update(formats.read_predictions(pdir.subject(s).predictions(part)))
+            general.update(formats.read_predictions(pdir.subject_general(s, part)))
+        formats.write_predictions(pdir.predictions(part), kept)
+        formats.write_predictions(pdir.general(part), general)
 
 
 def summarize(pdir: PersonalDir, subjects: dict[str, dict[Partition, list[str]]], run_cfg: RunConfig,
               general_dir: Path, test_labels: Path | None) -> dict[str, Any]:
     """The personalisation's metrics: per subject (devel, and test with labels) and over all subjects at once."""
-    corpus = find_corpus_dir(run_cfg.data.root, run_cfg.data.task)
     target = run_cfg.data.target
     rows: dict[str, dict[str, Any]] = {}
     for s, chunks in subjects.items():
@@ -306,7 +291,7 @@ def summarize(pdir: PersonalDir, subjects: dict[str, dict[Partition, list[str]]]
         row = {k: r[k] for k in ("general_devel_ccc", "devel_ccc", "devel_gain", "kept", "personalised",
                                  "train_steps", "seconds")}
         test = _score({"general": pdir.subject_general(s, "test"),
-                       "personalised": pdir.subject(s).predictions("test")}, chunks[Partition.TEST], corpus, target,
+                       "personalised": pdir.subject(s).predictions("test")}, chunks[Partition.TEST], run_cfg,
                       Partition.TEST, test_labels)
         if test is not None:
             row.update(general_test_ccc=test["general"], test_ccc=test["personalised"],
@@ -315,9 +300,9 @@ def summarize(pdir: PersonalDir, subjects: dict[str, dict[Partition, list[str]]]
     folders = {"general": pdir.general("devel"), "personalised": pdir.predictions("devel")}
     all_devel = [c for ch in subjects.values() for c in ch[Partition.DEVEL]]
     all_test = [c for ch in subjects.values() for c in ch[Partition.TEST]]
-    devel = _score(folders, all_devel, corpus, target, Partition.DEVEL, None)
-    test = _score({"general": pdir.general("test"), "personalised": pdir.predictions("test")}, all_test, corpus,
-                  target, Partition.TEST, test_labels)
+    devel = _score(folders, all_devel, run_cfg, Partition.DEVEL, None)
+    test = _score({"general": pdir.general("test"), "personalised": pdir.predictions("test")}, all_test, run_cfg,
+                  Partition.TEST, test_labels)
     metrics: dict[str, Any] = {
         "kind": "personalise", "task": run_cfg.data.task.value, "target": target,
         "features": list(run_cfg.data.features), "model": run_cfg.model.name, "general_run": str(general_dir),
@@ -456,7 +441,9 @@ def fuse_personalised(folders: Sequence[str | os.PathLike[str]], out: str | os.P
             chunks, for the general fusion to compare with).
 
     Raises:
-        ConfigError: fewer than two folders, another target, other chunks, or a weight count that differs.
+        ConfigError: fewer than two folders, another target, or a weight count that differs.
+        MissingDataError / DataFormatError: a folder lacks a chunk another has, or predicts it on other timestamps
+            (:func:`musefusion.fusion.stack.stack_streams`).
     """
     if stream not in ("personalised", "general"):
         raise ConfigError(f"stream: '{stream}' must be personalised or general.")
@@ -482,32 +469,21 @@ def fuse_personalised(folders: Sequence[str | os.PathLike[str]], out: str | os.P
     out_dir = PersonalDir(Path(out))
     rundir.check_out(out_dir.path, "personalise", option="--out")
     fused_parts: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    names = [str(d.path) for d in dirs]
     for part in ("devel", "test"):
         streams = [formats.read_predictions(d.predictions(part) if stream == "personalised" else d.general(part))
                    for d in dirs]
-        ids = sorted(streams[0])
-        for d, s in zip(dirs[1:], streams[1:], strict=True):
-            if sorted(s) != ids:
-                raise ConfigError(f"'{d.predictions(part)}' holds other chunks than '{dirs[0].predictions(part)}'; "
-                                  "fuse streams of the same corpus.")
-        fused: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for sid in ids:
-            ts = streams[0][sid][0]
-            for d, s in zip(dirs, streams, strict=True):
-                if not np.array_equal(s[sid][0], ts):
-                    raise ConfigError(f"'{d.predictions(part) / (sid + '.csv')}' has other timestamps than the first "
-                                      "stream's; fuse streams of the same corpus.")
-            fused[sid] = (ts, sum(wi * s[sid][1].astype(np.float64) for wi, s in zip(w, streams, strict=True)))
-        fused_parts[part] = fused
+        # joined by timestamp over every chunk any folder has: a folder without one of them is refused
+        stacked = stack_streams(streams, names, sorted(set().union(*streams)))
+        fused_parts[part] = {sid: (ts, vals.astype(np.float64) @ w) for sid, (ts, vals) in stacked.items()}
     for part, fused in fused_parts.items():
         formats.write_predictions(out_dir.predictions(part), fused)
     run_cfg = general_config(Path(metas[0]["general_run"]), data)[0]
     corpus = find_corpus_dir(run_cfg.data.root, run_cfg.data.task)
-    tl = Path(test_labels) if test_labels else None
-    devel = _score({"fused": out_dir.predictions("devel")}, sorted(fused_parts["devel"]), corpus, target,
-                   Partition.DEVEL, None)
-    test = _score({"fused": out_dir.predictions("test")}, sorted(fused_parts["test"]), corpus, target,
-                  Partition.TEST, tl)
+    devel = _score({"fused": out_dir.predictions("devel")}, sorted(fused_parts["devel"]), run_cfg, Partition.DEVEL,
+                   None)
+    test = _score({"fused": out_dir.predictions("test")}, sorted(fused_parts["test"]), run_cfg, Partition.TEST,
+                  Path(test_labels) if test_labels else None)
     metrics = {"kind": "personalise-fusion", "target": target, "stream": stream, "streams": [str(d.path) for d in dirs],
                "weights": [round(float(x), 6) for x in w], "devel": devel, "test": test,
                "stream_devel": [(m.get("devel") or {}).get(stream) for m in metas],

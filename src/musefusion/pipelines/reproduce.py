@@ -263,7 +263,7 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     """
     out = Path(out)
     if cfg.task == Task.PERSONALISATION:  # the MuSe 2023 protocol: general models, personalised, fused
-        return reproduce_personalisation(cfg, out, progress or _no_progress)
+        return reproduce_personalisation(cfg, out, progress or _no_progress, hidden_labels_dir(cfg))
     t0 = time.perf_counter()
     rundir.refuse_inside(out, find_corpus_dir(cfg.root, cfg.task))  # fail early on a wrong root
     s = cfg.settings
@@ -272,7 +272,7 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     _check_row_configs(cfg)
 
     # torch: imported on first use, so the CLI starts without it
-    from musefusion.fusion.late import FusionConfig, fusion_record, fusion_status
+    from musefusion.fusion.late import fusion_record, fusion_status
     from musefusion.fusion.oof import collect_oof, final_finished, fold_finished
     from musefusion.pipelines.selection import write_selection
     from musefusion.training.run import load_run_config, resolve_run_config, run_status
@@ -357,7 +357,7 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
         extra = []
         for target in targets:  # the full fusion row again, its Bi-LSTM also reading the streams' observed shares
             full_oof = fusion_config(cfg, out, target, paper.full_fusion_row(cfg.task), "oof")
-            fc = FusionConfig.from_dict({**full_oof.to_dict(), "reliability": True})
+            fc = full_oof.replace(reliability=True)
             d = ReproduceDir(out).beyond(target, beyond.FUSION_ROW)
             record = fusion_record(fc, load_run_config(Path(fc.streams[0])).data.to_dict())
             if fusion_status(d, record, overwrite=cfg.overwrite) is not Status.FINISHED:
