@@ -561,3 +561,18 @@ def test_data_config_is_frozen(tmp_path):
         cfg.win_len = 3  # type: ignore[misc]
     with pytest.raises(ConfigError, match="win_len"):
         cfg.replace(win_len=-1)
+
+
+def test_a_field_added_at_its_default_keeps_the_corpus_digest(tiny_corpus):
+    # a run records this digest: a new DataConfig field must not turn every earlier run into "another configuration"
+    @dataclasses.dataclass(frozen=True)
+    class Later(DataConfig):
+        smoothing: int = 0
+
+    base = DataConfig(root=tiny_corpus, features=("feat_a",))
+    later = Later(root=tiny_corpus, features=("feat_a",))
+    assert corpus_mod.corpus_digest(later) == corpus_mod.corpus_digest(base)
+    assert corpus_mod.corpus_digest(dataclasses.replace(later, smoothing=2)) != corpus_mod.corpus_digest(base)
+    # the fields the key always hashed still count at their defaults and elsewhere
+    assert corpus_mod.corpus_digest(base.replace(label_delay=3)) != corpus_mod.corpus_digest(base)
+    assert corpus_mod.corpus_digest(base.replace(normalize=False)) != corpus_mod.corpus_digest(base)

@@ -33,6 +33,10 @@ from musefusion.types import BIOSIGNALS, FEATURE_GROUPS, STEP_MS, FillPolicy, Pa
 logger = logging.getLogger(__name__)
 
 _CACHE_VERSION = "5"
+#: The DataConfig fields the cache key of version 5 hashes whatever their value. A field added later enters the key
+#: only where it differs from its default, so adding one does not turn every earlier run into "another
+#: configuration" (a run records this key as its corpus digest); changing a default needs a new _CACHE_VERSION.
+_KEYED_FIELDS = frozenset({"task", "target", "features", "fill", "normalize", "train_partitions", "label_delay"})
 
 
 @dataclasses.dataclass
@@ -261,7 +265,9 @@ def subject_grid(corpus_dir: Path, target: str, sid: str, part: Partition,
 def _cache_key(corpus_dir: Path, cfg: DataConfig, partition: dict[str, Partition]) -> str:
     h = hashlib.blake2b(digest_size=16)
     # windowing happens after loading, so win_len/hop_len do not change what is cached
-    opts = {k: v for k, v in cfg.to_dict().items() if k not in ("root", "cache", "cache_dir", "win_len", "hop_len")}
+    defaults = type(cfg).field_defaults()
+    opts = {k: v for k, v in cfg.to_dict().items() if k not in ("root", "cache", "cache_dir", "win_len", "hop_len")
+            and (k in _KEYED_FIELDS or v != defaults.get(k))}
     h.update(repr(sorted(opts.items())).encode())
     h.update(_CACHE_VERSION.encode())
     fsutil.file_digest(partition_path(corpus_dir), h)
