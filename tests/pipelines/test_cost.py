@@ -63,3 +63,42 @@ def test_reproduce_precision_reaches_every_row_and_a_bad_value_is_refused(tiny):
     assert run_config(ReproduceConfig(root=tiny), *rows[0][::2], "arousal").train.precision.value == "fp32"
     with pytest.raises(ConfigError, match="precision"):
         ReproduceConfig(root=tiny, precision="fp8")
+
+
+def test_makespan_of_longest_first_scheduling():
+    assert cost.makespan([], 2) == 0.0
+    assert cost.makespan([3.0, 1.0], 4) == 3.0  # never more workers than jobs
+    # longest first: 5 | 4, then 3 joins the 4 (free first at 4), 3 the 5: 7 | 8 -> 8 (the given order 3,3,4,5
+    # would give 3+4=7 | 3+5=8 as well; 1,1,1,5 on two workers: 1+1=2 | 1+5=6 in the given order, 5 | 3 longest first)
+    assert cost.makespan([3.0, 3.0, 4.0, 5.0], 2) == 8.0
+    assert cost.makespan([1.0, 1.0, 1.0, 5.0], 2) == 5.0
+    assert cost.makespan([2.0] * 6, 3) == 4.0
+
+
+def test_jobs_start_longest_first(tmp_path):
+    from musefusion.pipelines.jobs import longest_first, run_jobs
+
+    jobs = [(_record, (str(tmp_path / "order.txt"), name), name) for name in ("a", "b", "c", "d")]
+    assert [j[2] for j in longest_first(jobs, [1.0, 5.0, 1.0, 3.0])] == ["b", "d", "a", "c"]  # ties keep their order
+    assert longest_first(jobs, None) == jobs
+    with pytest.raises(ValueError, match="3 weights for 4 jobs"):
+        longest_first(jobs, [1.0, 2.0, 3.0])
+    run_jobs(jobs, tmp_path / "jobs.log", lambda label: None, workers=1, weights=[1.0, 5.0, 1.0, 3.0])
+    assert (tmp_path / "order.txt").read_text().split() == ["b", "d", "a", "c"]
+
+
+def test_job_weights_rank_a_heavy_row_above_a_light_one(tiny):
+    cfg = ReproduceConfig(root=tiny, profile="quick")
+    face = run_config(cfg, "vggface", "selfattn", "arousal")  # 512 columns, two attention layers over 300 steps
+    bio = run_config(cfg, "bio", "bio_lstm", "arousal")  # 3 columns, one small LSTM
+    w_face, w_bio, w_face_again = cost.job_weights([face, bio, face])
+    assert w_face > 5 * w_bio and w_face == w_face_again  # measured once per distinct model
+    # more epochs or seeds, a shorter hop (more windows) weigh more in proportion
+    (w_long,) = cost.job_weights([bio.replace(train=bio.train.replace(epochs=2 * bio.train.epochs))])
+    assert w_long > 1.3 * w_bio
+
+
+def _record(path: str, name: str) -> bool:
+    with open(path, "a") as f:
+        f.write(name + "\n")
+    return True

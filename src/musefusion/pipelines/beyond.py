@@ -81,13 +81,13 @@ def trained_configs(task: str, targets: tuple[str, ...], make: Callable[[str, st
 
 
 def jobs(out: Path, configs: dict[tuple[str, str], RunConfig], status: Callable[[RunConfig, Path], Status]
-         ) -> list[Job]:
-    """The unfinished trained rows as jobs (``status(cfg, dir)`` says what a folder holds)."""
-    found: list[Job] = []
+         ) -> list[tuple[Job, RunConfig]]:
+    """The unfinished trained rows as jobs, each with its config (``status(cfg, dir)`` says what a folder holds)."""
+    found: list[tuple[Job, RunConfig]] = []
     for (target, method), rc in configs.items():
         d = ReproduceDir(out).beyond(target, method)
         if status(rc, d) is not Status.FINISHED:
-            found.append((job_train, (rc.to_dict(), str(d)), f"{target}/beyond {method}"))
+            found.append(((job_train, (rc.to_dict(), str(d)), f"{target}/beyond {method}"), rc))
     return found
 
 

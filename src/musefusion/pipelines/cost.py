@@ -11,14 +11,16 @@ profile's window settings; every stage's time is projected from those measuremen
   trials at larger grid sizes cost more than the preset measured here);
 * fusion: ``fusion_epochs x seeds`` epochs of the Bi-LSTM per fusion run, measured on stacked streams.
 
-The wall time divides the total by the worker processes (never more than a stage has jobs). It is a projection
+A row's job trains all its seeds, one after the other. The wall time of a stage is that of its jobs on the
+worker processes, started longest first as ``reproduce`` starts them (:func:`makespan`). It is a projection
 from one epoch, not a promise: it leaves out data loading (cached after the first run), evaluation outside the
-epochs and the machine's other load.
+epochs, the early stops that end jobs sooner and the machine's other load.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import time
 from typing import Any
 
@@ -27,6 +29,7 @@ import numpy as np
 from musefusion import families
 from musefusion.config import TrainConfig
 from musefusion.evaluation import paper
+from musefusion.types import known_feature
 
 
 @dataclasses.dataclass
@@ -70,6 +73,66 @@ def measure_epoch(rc: Any) -> tuple[float, int, int, int]:
         torch.set_num_threads(threads)
 
 
+def window_seconds(rc: Any, n_windows: int = 8) -> float:
+    """Seconds one training step takes per window for the model of ``rc`` (a RunConfig): forward, CCC loss,
+    backward and Adam on ``n_windows`` random windows of the row's width and window length, one torch thread, its
+    precision; the second of two steps (the first warms up).
+
+    Enough to rank jobs by cost without reading the corpus: the width comes from the known feature dimensions
+    (``types.KNOWN_FEATURES``; 64 for an unknown folder). The torch RNG and thread count are restored after.
+    """
+    import torch  # torch: imported on first use, so the CLI starts without it
+
+    # torch: imported on first use, so the CLI starts without it
+    from musefusion.config import Precision
+    from musefusion.models import build_model
+    from musefusion.training.losses import CCCLoss
+
+    dims = tuple(known_feature(f)[0] or 64 for f in rc.data.features)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            extra = len(dims) if families.family(rc.model.name).observed_inputs else 0
+            model = build_model(rc.model, sum(dims) + extra, dims)
+            opt = torch.optim.Adam(model.parameters())
+            x = torch.randn(n_windows, rc.data.win_len, sum(dims) + extra)
+            y = torch.randn(n_windows, rc.data.win_len)
+            mask = torch.ones(n_windows, rc.data.win_len, dtype=torch.bool)
+            loss_fn = CCCLoss(rc.train.loss.value)
+            seconds = 0.0
+            for _ in range(2):
+                t0 = time.perf_counter()
+                opt.zero_grad()
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=rc.train.precision == Precision.BF16):
+                    out = model(x, mask)
+                loss_fn(out.float(), y, mask).backward()
+                opt.step()
+                seconds = time.perf_counter() - t0
+        return seconds / n_windows
+    finally:
+        torch.set_num_threads(threads)
+
+
+def job_weights(configs: list[Any], scale: list[float] | None = None) -> list[float]:
+    """The expected cost of training each RunConfig of ``configs`` (any unit: for ordering jobs, longest first).
+
+    ``epochs x seeds x seconds per window (:func:`window_seconds`, measured once per distinct model, width,
+    window and precision) / hop`` (a corpus has about ``steps / hop`` windows), times ``scale[i]`` (a fold model
+    fits ``(k-1)/k`` of the subjects). An early stop can end a job sooner; the order is an estimate.
+    """
+    measured: dict[str, float] = {}
+    weights = []
+    for i, rc in enumerate(configs):
+        key = repr((rc.model.to_dict(), rc.data.features, rc.data.win_len, rc.train.precision, rc.train.loss))
+        if key not in measured:
+            measured[key] = window_seconds(rc)
+        w = rc.train.epochs * len(rc.train.seeds) * measured[key] / rc.data.hop_len
+        weights.append(w * (scale[i] if scale is not None else 1.0))
+    return weights
+
+
 def measure_fusion_epoch(n_streams: int, n_windows: int, win_len: int, hidden: int = 32) -> float:
     """Seconds of one epoch of the fusion Bi-LSTM on ``n_windows`` windows of ``n_streams`` streams (one thread)."""
     import torch  # torch: imported on first use, so the CLI starts without it
@@ -109,6 +172,7 @@ def plan(cfg: Any, rows: list[tuple[str, str, str]], run_config: Any, *, retrain
     n_seeds, epochs, k = len(s["seeds"]), s["epochs"], s["folds"]
     per_epoch: dict[tuple[str, str], float] = {}
     row_epochs: dict[tuple[str, str], int] = {}  # a peer row (the baseline) has its own epoch budget
+    row_seeds: dict[tuple[str, str], int] = {}  # and seeds
     sizes: dict[tuple[str, str], tuple[int, int, int]] = {}
     for features, _mod, model in rows:
         if (features, model) not in per_epoch:
@@ -116,35 +180,43 @@ def plan(cfg: Any, rows: list[tuple[str, str, str]], run_config: Any, *, retrain
             sec, *size = measure_epoch(rc)
             per_epoch[(features, model)], sizes[(features, model)] = sec, (size[0], size[1], size[2])
             row_epochs[(features, model)] = rc.train.epochs
+            row_seeds[(features, model)] = len(rc.train.seeds)
             if on_measured:
                 on_measured(features, model, sec)
     stages = []
 
-    def add(name: str, jobs: int, n_epochs: int, cpu_s: float) -> None:
-        stages.append(StageCost(name, jobs, n_epochs, cpu_s, cpu_s / max(1, min(cfg.workers, jobs))))
+    def add(name: str, durations: list[float], n_epochs: int) -> None:
+        stages.append(StageCost(name, len(durations), n_epochs, sum(durations), makespan(durations, cfg.workers)))
 
-    n_rows = len(rows) * len(targets)
-    if tune:  # the peer rows keep their own settings and are not tuned
+    row_s = {(f, m): per_epoch[(f, m)] * row_epochs[(f, m)] * row_seeds[(f, m)] for f, _mod, m in rows}  # all seeds
+    if tune:  # the peer rows keep their own settings and are not tuned; a study's trials share its tune jobs
         tuned = [(f, m) for f, _mod, m in rows if not families.family(m).task_presets]
-        n_tuned = len(tuned) * len(targets)
-        tuned_s = sum(per_epoch[r] for r in tuned) * len(targets)
-        add("tuning (at most)", n_tuned * tune_jobs, n_tuned * tune_trials * epochs, tuned_s * tune_trials * epochs)
-    seed_epochs = sum(row_epochs[(f, m)] for f, _mod, m in rows) * len(targets) * n_seeds
-    seed_s = sum(per_epoch[(f, m)] * row_epochs[(f, m)] for f, _mod, m in rows) * len(targets) * n_seeds
-    add("seed runs", n_rows * n_seeds, seed_epochs, seed_s)
+        add("tuning (at most)", [per_epoch[r] * tune_trials * epochs / tune_jobs for r in tuned for _t in targets
+                                 for _j in range(tune_jobs)], len(tuned) * len(targets) * tune_trials * epochs)
+    add("seed runs", [row_s[(f, m)] for f, _mod, m in rows for _t in targets],
+        sum(row_epochs[(f, m)] * row_seeds[(f, m)] for f, _mod, m in rows) * len(targets))
     streams = list(paper.STREAMS[cfg.task.value].values())
-    stream_s = sum(per_epoch.get((f, m), 0.0) for f, m in streams) * len(targets)
-    add("folds", len(streams) * len(targets) * k, len(streams) * len(targets) * k * epochs,
-        stream_s * epochs * k * (k - 1) / k)
+    add("folds", [per_epoch.get(r, 0.0) * epochs * (k - 1) / k for r in streams for _t in targets for _f in range(k)],
+        len(streams) * len(targets) * k * epochs)
     if retrains:  # train+devel: more windows in proportion to the subjects
         _, n_train, n_devel = sizes[streams[0]]
         grow = (n_train + n_devel) / max(1, n_train)
-        add("final models", len(streams) * len(targets), len(streams) * len(targets) * epochs, stream_s * epochs * grow)
+        add("final models", [per_epoch.get(r, 0.0) * epochs * grow for r in streams for _t in targets],
+            len(streams) * len(targets) * epochs)
     fusion_rows = list(paper.fusion_table(cfg.task))
     n_fusion = (len(fusion_rows) + 2) * len(targets)  # every row out-of-fold, the full row also in-sample and devel
     fusion_hop = s["fusion_hop"]
     n_win = max(1, sizes[streams[0]][0] * s["hop_len"] // fusion_hop)
     fuse_s = measure_fusion_epoch(len(streams), min(n_win, 4096), s.get("win_len", 300)) * n_win / min(n_win, 4096)
-    add("fusion", n_fusion, n_fusion * n_seeds * s["fusion_epochs"], fuse_s * n_fusion * n_seeds * s["fusion_epochs"])
+    add("fusion", [fuse_s * n_seeds * s["fusion_epochs"]] * n_fusion, n_fusion * n_seeds * s["fusion_epochs"])
     return stages
+
+
+def makespan(durations: list[float], workers: int) -> float:
+    """The wall time of jobs of ``durations`` on ``workers`` processes that each take the next job when free, the
+    jobs started longest first as ``reproduce`` starts them (``jobs.longest_first``)."""
+    free = [0.0] * max(1, min(workers, len(durations)))
+    for d in sorted(durations, reverse=True):
+        heapq.heapreplace(free, free[0] + d)
+    return max(free) if durations else 0.0
 

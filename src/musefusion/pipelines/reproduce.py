@@ -42,7 +42,7 @@ from musefusion.config import (
 from musefusion.data.corpus import find_corpus_dir
 from musefusion.errors import ConfigError
 from musefusion.evaluation import paper
-from musefusion.pipelines import tune
+from musefusion.pipelines import cost, tune
 from musefusion.pipelines.jobs import Job, job_final, job_fold, job_fuse, job_train, job_tune, run_jobs
 from musefusion.pipelines.personal_reproduce import reproduce_personalisation
 from musefusion.pipelines.report import ReproduceSummary, write_report
@@ -273,12 +273,18 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
 
     # torch: imported on first use, so the CLI starts without it
     from musefusion.fusion.late import fusion_record, fusion_status
-    from musefusion.fusion.oof import collect_oof, final_finished, fold_finished
+    from musefusion.fusion.oof import collect_oof, final_config, final_finished, fold_config, fold_finished
     from musefusion.pipelines.selection import write_selection
     from musefusion.training.run import load_run_config, resolve_run_config, run_status
 
-    def run(stage: str, jobs: list[Job]) -> None:
-        run_jobs(jobs, ReproduceDir(out).jobs_log, progress(stage, len(jobs)), cfg.workers, cfg.cluster)
+    def run(stage: str, jobs: list[Job], weights: list[float] | None = None) -> None:
+        run_jobs(jobs, ReproduceDir(out).jobs_log, progress(stage, len(jobs)), cfg.workers, cfg.cluster, weights)
+
+    def weigh(configs: list[RunConfig], scale: list[float] | None = None) -> list[float] | None:
+        """The jobs' expected costs, so the heaviest start first; None where one job runs at a time (one worker
+        takes them in the given order) or there is nothing to order."""
+        several = cfg.workers > 1 or bool(cfg.cluster)
+        return cost.job_weights(configs, scale) if several and len(configs) > 1 else None
 
     # 0. --tune: a study per unimodal row; its best parameters set the row's config below
     tuned: dict[tuple[str, str, str], dict[str, Any] | None] = {}
@@ -290,6 +296,7 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
 
     # 1. unimodal rows (a finished row is reused only for the same config and corpus files; see rundir)
     jobs: list[Job] = []
+    configs: list[RunConfig] = []
     for (features, _m, model) in unimodal_rows(cfg):
         for target in targets:
             rc = resolve_run_config(tune.tuned_config(run_config(cfg, features, model, target),
@@ -297,23 +304,28 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
             d = run_dir(out, target, features, model)
             if run_status(rc, d, overwrite=cfg.overwrite) is not Status.FINISHED:
                 jobs.append((job_train, (rc.to_dict(), str(d)), f"{target}/{features}-{model}"))
-    run("unimodal runs", jobs)
+                configs.append(rc)
+    run("unimodal runs", jobs, weigh(configs))
     if cfg.stage == Stage.UNIMODAL:
         return write_report(cfg, out, summarize(out, cfg, with_test=False), wall_s=time.perf_counter() - t0,
                             submission_problems=None)
 
     # 2. out-of-fold predictions and final (train+devel) models of the fusion streams
     streams = paper.STREAMS[cfg.task.value]
-    jobs = []
+    jobs, configs, scale = [], [], []
     for target in targets:
         for feats, model in streams.values():
             d = run_dir(out, target, feats, model)
             for fold in range(s["folds"]):
                 if not fold_finished(d, s["folds"], fold):
                     jobs.append((job_fold, (str(d), s["folds"], fold), f"{target}/{feats}-{model} fold {fold}"))
+                    configs.append(fold_config(d))
+                    scale.append((s["folds"] - 1) / s["folds"])  # a fold model fits the other folds' subjects
             if cfg.retrains and not final_finished(d):
                 jobs.append((job_final, (str(d),), f"{target}/{feats}-{model} final"))
-    run("folds + final models" if cfg.retrains else "folds", jobs)
+                configs.append(final_config(d))
+                scale.append(1.0)
+    run("folds + final models" if cfg.retrains else "folds", jobs, weigh(configs, scale))
     for target in targets:
         for feats, model in streams.values():
             collect_oof(run_dir(out, target, feats, model), s["folds"])
@@ -352,8 +364,8 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
         # torch: its ensembles and post-processing import the metrics, so the CLI starts without it
         from musefusion.pipelines import beyond
 
-        configs = beyond.trained_configs(cfg.task.value, targets,
-                                         lambda f, m, t: resolve_run_config(run_config(cfg, f, m, t)))
+        beyond_rows = beyond.trained_configs(cfg.task.value, targets,
+                                             lambda f, m, t: resolve_run_config(run_config(cfg, f, m, t)))
         extra = []
         for target in targets:  # the full fusion row again, its Bi-LSTM also reading the streams' observed shares
             full_oof = fusion_config(cfg, out, target, paper.full_fusion_row(cfg.task), "oof")
@@ -362,8 +374,10 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
             record = fusion_record(fc, load_run_config(Path(fc.streams[0])).data.to_dict())
             if fusion_status(d, record, overwrite=cfg.overwrite) is not Status.FINISHED:
                 extra.append((job_fuse, (fc.to_dict(), str(d)), f"{target}/beyond {beyond.FUSION_ROW}"))
-        run("beyond the paper", beyond.jobs(out, configs, lambda rc, d: run_status(rc, d, overwrite=cfg.overwrite))
-            + extra)
+        trained = beyond.jobs(out, beyond_rows, lambda rc, d: run_status(rc, d, overwrite=cfg.overwrite))
+        weights = weigh([rc for _job, rc in trained])
+        run("beyond the paper", [job for job, _rc in trained] + extra,  # the fusion rows are light: last
+            weights + [0.0] * len(extra) if weights is not None else None)
         pools = {t: {f"{f}-{m}": ReproduceDir(out).run(t, f, m).path for (f, _mod, m) in unimodal_rows(cfg)
                      if ReproduceDir(out).run(t, f, m).finished} for t in targets}
         beyond.derive(out, cfg.task.value, targets, pools, cfg.root)
