@@ -328,6 +328,10 @@ class ReproduceDir:
         """``beyond/<target>/<method>.time.json``: how long deriving a ``--beyond`` row took."""
         return self.path / "beyond" / target / f"{method}.time.json"
 
+    def beyond_search(self, target: str) -> Path:
+        """``beyond/<target>/label-delay-search.json``: every searched label delay's devel CCC and the one kept."""
+        return self.path / "beyond" / target / "label-delay-search.json"
+
     def general(self, target: str, features: str, model: str, seed: int) -> Path:
         """``runs/<target>/<features>-<model>-seed<s>/``: a personalisation row's general run of one seed."""
         return self.path / "runs" / target / f"{features}-{model}-seed{seed}"

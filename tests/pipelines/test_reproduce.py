@@ -165,7 +165,7 @@ def test_the_python_api_returns_the_reproduction_as_a_result(reproduced):
 
 
 def test_beyond_adds_its_rows_beside_the_paper_pipeline(reproduced):
-    from musefusion.pipelines.beyond import METHODS
+    from musefusion.pipelines.beyond import DELAY_GRID, METHODS, SEARCH_ROW, delay_candidates
 
     _, out, args = reproduced
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/metrics.json")}
@@ -180,7 +180,15 @@ def test_beyond_adds_its_rows_beside_the_paper_pipeline(reproduced):
         assert f"| {target} | paper: A+V+B Bi-LSTM (oof) |" in text and f"| {target} | selected fuser (" in text
         for method in METHODS:
             assert f"| {target} | {method} |" in text, method
-            assert (out / "beyond" / target / method / "metrics.json").is_file()
+            assert method == SEARCH_ROW or (out / "beyond" / target / method / "metrics.json").is_file()
+        # the searched delay: every delay of the grid trained (0 is the paper's own row), the best devel mean kept
+        search = fsutil.read_json(out / "beyond" / target / "label-delay-search.json")
+        runs = delay_candidates(out, "stress", target)
+        devel = {d: fsutil.read_json(p / "metrics.json")["devel_ccc_mean"] for d, p in runs.items()}
+        assert sorted(devel) == list(DELAY_GRID) and search["chosen_steps"] == max(devel, key=devel.get)
+        assert search["devel_ccc_mean_by_steps"] == {str(d): v for d, v in devel.items()}
+        assert fsutil.read_toml(runs[4] / "config.toml")["data"]["label_delay"] == 4
+        assert f"{search['chosen_steps'] / 2:g} s chosen" in text
     delayed = fsutil.read_toml(out / "beyond" / "arousal" / "label-delay" / "config.toml")
     assert delayed["data"]["label_delay"] == 6 and delayed["data"]["features"] == ["egemaps"]
     early = fsutil.read_toml(out / "beyond" / "arousal" / "early-lstm" / "config.toml")

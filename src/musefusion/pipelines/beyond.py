@@ -8,6 +8,10 @@ it like every run):
 * ``crossmodal``: the cross-modal temporal attention model on the same sets (``musefusion.models.crossmodal``);
 * ``label-delay``: the audio stream's row retrained with its labels moved 3 s earlier (6 steps, fixed: AVEC 2018's
   best delays were 3.2-4.0 s; its predictions are written 3 s later again);
+* ``label-delay-search``: the delay searched on devel, AVEC 2018's way: the audio stream's row trained at every delay
+  of ``DELAY_GRID`` (0-10 s; 0 is the paper's row itself, 3 s the fixed row above, the others are folders
+  ``label-delay-d<steps>``), the one with the best devel CCC (mean over seeds) kept (chosen on devel: its devel is
+  optimistic); ``label-delay-search.json`` beside them records every delay's devel CCC;
 * ``mean-streams``: the plain mean of the fusion streams' kept predictions (the 2023 winners averaged files);
 * ``seed-ensemble``: the mean of every seed of every fusion stream;
 * ``top4-rows``: the mean of the 4 unimodal rows with the best devel CCC (chosen on devel: its devel is optimistic);
@@ -44,11 +48,15 @@ logger = logging.getLogger(__name__)
 EARLY = {"stress": "egemaps+vggface+bio", "physio": "vggish+vggface+bio"}
 #: The label-delay row's fixed delay in 2 Hz steps (3 s).
 DELAY_STEPS = 6
+#: The delays (2 Hz steps) the searched row tries: 0-10 s, finer where AVEC 2018 found its best (3.2-4.0 s).
+DELAY_GRID = (0, 2, 4, 6, 8, 12, 16, 20)
 #: The methods in table order, with one line each for the report.
 METHODS: dict[str, str] = {
     "early-lstm": "early fusion: the three feature sets concatenated per step, LSTM",
     "crossmodal": "cross-modal temporal attention over the three feature sets",
     "label-delay": f"the audio stream retrained with labels {DELAY_STEPS / 2:g} s earlier",
+    "label-delay-search": f"the audio stream's label delay searched on devel over {DELAY_GRID[0] / 2:g}-"
+                          f"{DELAY_GRID[-1] / 2:g} s (devel optimistic)",
     "mean-streams": "mean of the fusion streams' predictions",
     "seed-ensemble": "mean of every seed of every fusion stream",
     "top4-rows": "mean of the 4 unimodal rows best on devel (devel optimistic)",
@@ -56,6 +64,7 @@ METHODS: dict[str, str] = {
     "postprocess": "the selected fuser, delayed/smoothed/bias-scale corrected on devel (devel optimistic)",
 }
 TRAINED = ("early-lstm", "crossmodal", "label-delay")
+SEARCH_ROW = "label-delay-search"
 #: The fusion row trained as a ``fuse`` job (its config is the reproduction's full fusion row's).
 FUSION_ROW = "bilstm-reliability"
 
@@ -77,7 +86,38 @@ def trained_configs(task: str, targets: tuple[str, ...], make: Callable[[str, st
         feats, model = audio_stream(task)
         rc = make(feats, model, target)
         out[(target, "label-delay")] = rc.replace(data=rc.data.replace(label_delay=DELAY_STEPS))
+        for d in DELAY_GRID:
+            if d not in (0, DELAY_STEPS):  # 0: the paper's row; DELAY_STEPS: the fixed row
+                out[(target, delay_method(d))] = rc.replace(data=rc.data.replace(label_delay=d))
     return out
+
+
+def delay_method(steps: int) -> str:
+    """The folder name of the searched row's candidate at ``steps`` of delay."""
+    return f"label-delay-d{steps}"
+
+
+def delay_candidates(out: Path, task: str, target: str) -> dict[int, Path]:
+    """The searched row's candidates: delay in steps -> run folder (0: the paper's audio row)."""
+    rdir = ReproduceDir(out)
+    return {d: rdir.run(target, *audio_stream(task)).path if d == 0 else
+            rdir.beyond(target, "label-delay" if d == DELAY_STEPS else delay_method(d)) for d in DELAY_GRID}
+
+
+def search_delay(out: Path, task: str, target: str) -> tuple[int, dict[int, float]] | None:
+    """The delay (steps) whose run has the best devel CCC (mean over seeds; ties to the shorter delay), with every
+    delay's devel CCC; None while a candidate is unfinished."""
+    runs = {d: RunDir(p) for d, p in delay_candidates(out, task, target).items()}
+    if not all(r.finished for r in runs.values()):
+        return None
+    devel = {d: float(r.read_metrics().get("devel_ccc_mean", float("nan"))) for d, r in runs.items()}
+    best = max(devel, key=lambda d: (devel[d] if devel[d] == devel[d] else float("-inf"), -d))
+    return best, devel
+
+
+def _train_seconds(r: RunDir) -> float:
+    return sum(float(pd.read_csv(sd.history, usecols=["seconds"])["seconds"].sum())
+               for sd in r.seed_dirs() if sd.history.is_file())
 
 
 def jobs(out: Path, configs: dict[tuple[str, str], RunConfig], status: Callable[[RunConfig, Path], Status]
@@ -114,6 +154,11 @@ def derive(out: Path, task: str, targets: tuple[str, ...], pool: dict[str, dict[
             t0 = time.perf_counter()
             _derive_one(out, method, target, streams, rows, root)
             fsutil.write_json(ReproduceDir(out).beyond_time(target, method), {"seconds": time.perf_counter() - t0})
+        found = search_delay(out, task, target)
+        if found is not None:
+            fsutil.write_json(ReproduceDir(out).beyond_search(target), {
+                "chosen_steps": found[0], "chosen_s": found[0] / 2,
+                "devel_ccc_mean_by_steps": {str(d): v for d, v in found[1].items()}})
 
 
 def summary(out: Path, task: str, targets: tuple[str, ...],
@@ -125,14 +170,21 @@ def summary(out: Path, task: str, targets: tuple[str, ...],
         rows[target] = []
         for method, what in METHODS.items():
             r = RunDir(ReproduceDir(out).beyond(target, method))
+            if method == SEARCH_ROW:
+                found = search_delay(out, task, target)
+                if found is None:
+                    continue
+                r = RunDir(delay_candidates(out, task, target)[found[0]])
+                what = f"{what}: {found[0] / 2:g} s chosen"
             if not r.finished:
                 continue
             m = r.read_metrics()
             mean = m.get("devel_ccc_mean", m.get("best", {}).get("devel_ccc", float("nan")))
             std = m.get("devel_ccc_std", float("nan"))
             if method in TRAINED:
-                seconds = sum(float(pd.read_csv(sd.history, usecols=["seconds"])["seconds"].sum())
-                              for sd in r.seed_dirs() if sd.history.is_file())
+                seconds = _train_seconds(r)
+            elif method == SEARCH_ROW:  # the search's cost: every candidate but the paper's own row
+                seconds = sum(_train_seconds(RunDir(p)) for d, p in delay_candidates(out, task, target).items() if d)
             elif method == FUSION_ROW:
                 seconds = float("nan")  # a fusion job records no per-epoch time
             else:
