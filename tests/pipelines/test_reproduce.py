@@ -8,12 +8,14 @@ import re
 import shutil
 import subprocess
 
+import pandas as pd
 import pytest
 
 from musefusion import fsutil
 from musefusion.cli.app import main
 from musefusion.data.synth import SynthConfig, synthesize
 from musefusion.evaluation import paper
+from musefusion.rundir import ReproduceDir
 from musefusion.types import Task
 from tests.pipelines import synth_tiny
 
@@ -189,6 +191,17 @@ def test_beyond_adds_its_rows_beside_the_paper_pipeline(reproduced):
         assert search["devel_ccc_mean_by_steps"] == {str(d): v for d, v in devel.items()}
         assert fsutil.read_toml(runs[4] / "config.toml")["data"]["label_delay"] == 4
         assert f"{search['chosen_steps'] / 2:g} s chosen" in text
+        # minutes: the paper row as a pipeline (streams, folds, fusion), the reliability fusion its own fit
+        paper_row = next(line for line in text.splitlines() if line.startswith(f"| {target} | paper: A+V+B"))
+        float(paper_row.rstrip(" |").rsplit("|", 1)[1])  # a number of minutes, not "-"
+        from musefusion.pipelines.beyond import paper_seconds
+
+        fusion = ReproduceDir(out).fusion(target, ("A", "V", "B"), "oof").path
+        streams = sum(float(pd.read_csv(h)["seconds"].sum()) for h in out.glob(f"runs/{target}/*/seed_*/history.csv")
+                      if h.parts[-3] in ("egemaps-selfattn_lstm", "vggface-selfattn_lstm", "bio-bio_lstm"))
+        assert paper_seconds(out, "stress", target, 2, fusion) > streams + fsutil.read_json(fusion / "metrics.json")["seconds"]
+        reliability = fsutil.read_json(out / "beyond" / target / "bilstm-reliability" / "metrics.json")
+        assert reliability["seconds"] > 0
     delayed = fsutil.read_toml(out / "beyond" / "arousal" / "label-delay" / "config.toml")
     assert delayed["data"]["label_delay"] == 6 and delayed["data"]["features"] == ["egemaps"]
     early = fsutil.read_toml(out / "beyond" / "arousal" / "early-lstm" / "config.toml")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +204,7 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
         MissingDataError / DataFormatError: missing or misaligned prediction streams.
     """
     out = Path(out)
+    t0 = time.perf_counter()
     runs = [RunDir(Path(s)) for s in cfg.streams]
     for r in runs:
         if not r.finished:
@@ -301,7 +303,7 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
                "test_from": {"streams": ("train+devel models" if cfg.final_streams and any(r.final.finished for r in runs)
                                          else "devel-selected models"),
                              "fusion": "refit on train+devel" if cfg.refit else "kept seed"},
-               "target": data_cfg.target}
+               "target": data_cfg.target, "seconds": time.perf_counter() - t0}  # the fit, every seed (and refit)
     try:
         # matplotlib: imported only when a plot is drawn
         from musefusion.evaluation.plots import plot_predictions
