@@ -22,6 +22,7 @@ from collections.abc import Callable
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 
+from musefusion import families
 from musefusion.config import model_preset
 from musefusion.models import build_model
 
@@ -49,8 +50,9 @@ def main() -> None:
         name, width = spec.split(":")
         d = int(width)
         torch.manual_seed(0)
-        models = [build_model(model_preset(name), d, (d,)) for _ in range(args.seeds)]
-        x = torch.randn(args.seeds, args.batch, args.win, d)
+        width = d + (1 if families.family(name).observed_inputs else 0)  # crossmodal: an observed column per set
+        models = [build_model(model_preset(name), width, (d,)) for _ in range(args.seeds)]
+        x = torch.randn(args.seeds, args.batch, args.win, width)
         mask = torch.ones(args.seeds, args.batch, args.win, dtype=torch.bool)
 
         def one_by_one(models: list[torch.nn.Module] = models, x: torch.Tensor = x, mask: torch.Tensor = mask) -> None:

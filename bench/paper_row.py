@@ -26,8 +26,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from musefusion.config import Schedule
 from musefusion.pipelines import cost
 from musefusion.pipelines.reproduce import ReproduceConfig, run_config
+from musefusion.rundir import RunDir
 from musefusion.training.run import resolve_run_config, train_run
 
 
@@ -57,6 +59,8 @@ def main() -> None:
     ap.add_argument("--rows", nargs="+", default=["egemaps:lstm", "bio:bio_lstm"], help="FEATURES:MODEL ...")
     ap.add_argument("--halvings", type=int, nargs="+", default=[1, 2, 3])
     args = ap.parse_args()
+    if min(args.halvings) < 1:
+        ap.error("--halvings: give counts of at least 1 (stop_halvings = 0 is off)")
     cfg = ReproduceConfig(root=args.data, task=args.task, profile="paper")
     print(f"{'row':22} {'s/epoch':>8} {'projected min':>13} {'measured min':>12} {'ratio':>6}")
     histories = {}
@@ -69,7 +73,9 @@ def main() -> None:
         run = train_run(rc, args.out / f"{features}-{model}", resume=False)
         measured = time.perf_counter() - t0
         print(f"{spec:22} {sec:8.2f} {projected / 60:13.1f} {measured / 60:12.1f} {measured / projected:6.2f}")
-        histories[spec] = {s: pd.read_csv(run.run_dir / f"seed_{s}" / "history.csv") for s in rc.train.seeds}
+        if rc.train.schedule == Schedule.PAPER:  # stop_halvings applies to the paper schedule only (the baseline's
+            # plateau schedule stops on its own early stop)
+            histories[spec] = {s: pd.read_csv(RunDir(run.run_dir).seed(s).history) for s in rc.train.seeds}
     print(f"\n{'row':22} {'seed':>4} {'best epoch':>10} {'devel CCC':>9}  "
           + "  ".join(f"k={k}: stop, kept, CCC" for k in args.halvings))
     for spec, per_seed in histories.items():

@@ -42,10 +42,10 @@ def test_the_projection_adds_up_from_the_measured_epochs(tiny, monkeypatch):
     stages = {s.name: s for s in cost.plan(cfg, unimodal_rows(cfg), run_config, retrains=cfg.retrains)}
     # seed runs: 6 paper rows and 3 baseline peers at 1 s + bio at 2 s, 2 targets, 1 seed, 2 epochs
     assert stages["seed runs"].cpu_s == pytest.approx((9 * 1.0 + 2.0) * 2 * 1 * 2)
-    # folds of A (1 s), V (1 s), B (2 s): 2 targets x 2 epochs x 2 folds x 1/2 of the train subjects
-    assert stages["folds"].cpu_s == pytest.approx(4.0 * 2 * 2 * 2 * 0.5)
-    # final models on train+devel: 6 of 4 train subjects' worth
-    assert stages["final models"].cpu_s == pytest.approx(4.0 * 2 * 2 * 1.5)
+    # folds of A (1 s), V (1 s), B (2 s): 2 targets x 2 epochs x 2 folds x 1/2 of the train subjects, and the final
+    # models on train+devel (6 of 4 train subjects' worth) in the same stage, as reproduce runs them
+    assert stages["folds + final models"].cpu_s == pytest.approx(4.0 * 2 * 2 * 2 * 0.5 + 4.0 * 2 * 2 * 1.5)
+    assert stages["folds + final models"].jobs == 3 * 2 * 2 + 3 * 2
     assert stages["fusion"].jobs == 12 and stages["seed runs"].wall_s == stages["seed runs"].cpu_s  # one worker
 
 
@@ -92,10 +92,16 @@ def test_job_weights_rank_a_heavy_row_above_a_light_one(tiny):
     face = run_config(cfg, "vggface", "selfattn", "arousal")  # 512 columns, two attention layers over 300 steps
     bio = run_config(cfg, "bio", "bio_lstm", "arousal")  # 3 columns, one small LSTM
     w_face, w_bio, w_face_again = cost.job_weights([face, bio, face])
-    assert w_face > 5 * w_bio and w_face == w_face_again  # measured once per distinct model
-    # more epochs or seeds, a shorter hop (more windows) weigh more in proportion
-    (w_long,) = cost.job_weights([bio.replace(train=bio.train.replace(epochs=2 * bio.train.epochs))])
-    assert w_long > 1.3 * w_bio
+    assert w_face > 3 * w_bio and w_face == w_face_again  # measured once per distinct model (about 20x here)
+
+
+def test_job_weights_scale_with_epochs_seeds_hop_and_the_given_factor(tiny, monkeypatch):
+    monkeypatch.setattr(cost, "window_seconds", lambda rc: 0.01 if rc.model.name == "bio_lstm" else 0.5)
+    cfg = ReproduceConfig(root=tiny, profile="quick")
+    bio = run_config(cfg, "bio", "bio_lstm", "arousal")  # 30 epochs, 2 seeds, hop 100
+    longer = bio.replace(train=bio.train.replace(epochs=60, seeds=(1, 2, 3)), data=bio.data.replace(hop_len=50))
+    w = cost.job_weights([bio, longer, bio], scale=[1.0, 1.0, 0.5])
+    assert w == pytest.approx([30 * 2 * 0.01 / 100, 60 * 3 * 0.01 / 50, 30 * 2 * 0.01 / 100 / 2])
 
 
 def _record(path: str, name: str) -> bool:

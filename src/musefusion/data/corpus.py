@@ -33,10 +33,15 @@ from musefusion.types import BIOSIGNALS, FEATURE_GROUPS, STEP_MS, FillPolicy, Pa
 logger = logging.getLogger(__name__)
 
 _CACHE_VERSION = "5"
-#: The DataConfig fields the cache key of version 5 hashes whatever their value. A field added later enters the key
-#: only where it differs from its default, so adding one does not turn every earlier run into "another
-#: configuration" (a run records this key as its corpus digest); changing a default needs a new _CACHE_VERSION.
+#: The DataConfig fields the cache key hashes whatever their value (those it had when this rule came in). A field
+#: added later enters the key only where it differs from its default (``ConfigBase.field_defaults``; a field with a
+#: ``default_factory`` has none there, so it always enters), so adding one does not turn every earlier run into
+#: "another configuration" (a run records this key as its corpus digest); changing a default needs a new
+#: _CACHE_VERSION.
 _KEYED_FIELDS = frozenset({"task", "target", "features", "fill", "normalize", "train_partitions", "label_delay"})
+#: Options applied after loading, hashed at one fixed value (windows: training; label_delay: ``train_run`` moves the
+#: labels of the loaded corpus), so runs that differ only there share a cache entry; their configs still differ.
+_AFTER_LOADING = {"label_delay": 0}
 
 
 @dataclasses.dataclass
@@ -266,8 +271,8 @@ def _cache_key(corpus_dir: Path, cfg: DataConfig, partition: dict[str, Partition
     h = hashlib.blake2b(digest_size=16)
     # windowing happens after loading, so win_len/hop_len do not change what is cached
     defaults = type(cfg).field_defaults()
-    opts = {k: v for k, v in cfg.to_dict().items() if k not in ("root", "cache", "cache_dir", "win_len", "hop_len")
-            and (k in _KEYED_FIELDS or v != defaults.get(k))}
+    opts = {k: _AFTER_LOADING.get(k, v) for k, v in cfg.to_dict().items()
+            if k not in ("root", "cache", "cache_dir", "win_len", "hop_len") and (k in _KEYED_FIELDS or v != defaults.get(k))}
     h.update(repr(sorted(opts.items())).encode())
     h.update(_CACHE_VERSION.encode())
     fsutil.file_digest(partition_path(corpus_dir), h)

@@ -117,7 +117,8 @@ def search_delay(out: Path, task: str, target: str) -> tuple[int, dict[int, floa
 
 def paper_seconds(out: Path, task: str, target: str, folds: int, fusion: Path) -> float:
     """Training seconds of the paper's full fusion row as a pipeline: its streams' runs (every seed), their fold
-    models and the fusion fit (``fusion``'s run folder); NaN where the fusion run recorded no time."""
+    models and final (train+devel) models where trained, and the fusion fit (``fusion``'s run folder); NaN where the
+    fusion run recorded no time."""
     m = RunDir(fusion).read_metrics() if RunDir(fusion).finished else {}
     if "seconds" not in m:
         return float("nan")
@@ -125,6 +126,7 @@ def paper_seconds(out: Path, task: str, target: str, folds: int, fusion: Path) -
     for fm in paper.STREAMS[task].values():
         stream = ReproduceDir(out).run(target, *fm)
         total += _train_seconds(stream) + sum(_train_seconds(stream.fold(folds, i)) for i in range(folds))
+        total += _train_seconds(stream.final) if stream.final.finished else 0.0
     return total
 
 
@@ -199,7 +201,7 @@ def summary(out: Path, task: str, targets: tuple[str, ...],
             elif method == SEARCH_ROW:  # the search's cost: every candidate but the paper's own row
                 seconds = sum(_train_seconds(RunDir(p)) for d, p in delay_candidates(out, task, target).items() if d)
             elif method == FUSION_ROW:
-                seconds = float(m.get("seconds", float("nan")))  # fusion runs before 0.2 recorded no time
+                seconds = float(m.get("seconds", float("nan")))  # a fusion run written before runs recorded their seconds: none
             else:
                 t = ReproduceDir(out).beyond_time(target, method)
                 seconds = float(fsutil.read_json(t)["seconds"]) if t.is_file() else float("nan")

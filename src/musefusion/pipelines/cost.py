@@ -5,8 +5,8 @@ profile's window settings; every stage's time is projected from those measuremen
 
 * seed runs: ``epochs x seeds`` epochs per row and target (a peer row such as the baseline at its own budget
   and windows; an early stop can end it sooner);
-* folds: ``folds x epochs`` epochs of a fusion stream, each on ``(k-1)/k`` of the train subjects;
-* final models: ``epochs`` epochs on train+devel (more windows in proportion);
+* folds: ``folds x epochs`` epochs of a fusion stream, each on ``(k-1)/k`` of the train subjects, and the final
+  models (``epochs`` epochs on train+devel, more windows in proportion) in the same stage, as ``reproduce`` runs them;
 * tuning: ``tune_trials x epochs`` epochs per tuned row and target at most (pruning stops weak trials earlier;
   trials at larger grid sizes cost more than the preset measured here);
 * fusion: ``fusion_epochs x seeds`` epochs of the Bi-LSTM per fusion run, measured on stacked streams.
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from musefusion import families
-from musefusion.config import TrainConfig
+from musefusion.config import Precision, TrainConfig
 from musefusion.evaluation import paper
 from musefusion.types import known_feature
 
@@ -84,7 +84,6 @@ def window_seconds(rc: Any, n_windows: int = 8) -> float:
     import torch  # torch: imported on first use, so the CLI starts without it
 
     # torch: imported on first use, so the CLI starts without it
-    from musefusion.config import Precision
     from musefusion.models import build_model
     from musefusion.training.losses import CCCLoss
 
@@ -196,13 +195,14 @@ def plan(cfg: Any, rows: list[tuple[str, str, str]], run_config: Any, *, retrain
     add("seed runs", [row_s[(f, m)] for f, _mod, m in rows for _t in targets],
         sum(row_epochs[(f, m)] * row_seeds[(f, m)] for f, _mod, m in rows) * len(targets))
     streams = list(paper.STREAMS[cfg.task.value].values())
-    add("folds", [per_epoch.get(r, 0.0) * epochs * (k - 1) / k for r in streams for _t in targets for _f in range(k)],
-        len(streams) * len(targets) * k * epochs)
-    if retrains:  # train+devel: more windows in proportion to the subjects
+    durations = [per_epoch.get(r, 0.0) * epochs * (k - 1) / k for r in streams for _t in targets for _f in range(k)]
+    n_epochs = len(streams) * len(targets) * k * epochs
+    if retrains:  # train+devel: more windows in proportion to the subjects; one stage with the folds, as reproduce
         _, n_train, n_devel = sizes[streams[0]]
         grow = (n_train + n_devel) / max(1, n_train)
-        add("final models", [per_epoch.get(r, 0.0) * epochs * grow for r in streams for _t in targets],
-            len(streams) * len(targets) * epochs)
+        durations += [per_epoch.get(r, 0.0) * epochs * grow for r in streams for _t in targets]
+        n_epochs += len(streams) * len(targets) * epochs
+    add("folds + final models" if retrains else "folds", durations, n_epochs)
     fusion_rows = list(paper.fusion_table(cfg.task))
     n_fusion = (len(fusion_rows) + 2) * len(targets)  # every row out-of-fold, the full row also in-sample and devel
     fusion_hop = s["fusion_hop"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -39,7 +40,8 @@ from musefusion.config import (
     enum_field,
     model_preset,
 )
-from musefusion.data.corpus import find_corpus_dir
+from musefusion.data import formats
+from musefusion.data.corpus import find_corpus_dir, partition_path
 from musefusion.errors import ConfigError
 from musefusion.evaluation import paper
 from musefusion.pipelines import cost, tune
@@ -283,15 +285,23 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     def weigh(configs: list[RunConfig], scale: list[float] | None = None) -> list[float] | None:
         """The jobs' expected costs, so the heaviest start first; None where one job runs at a time (one worker
         takes them in the given order) or there is nothing to order."""
-        several = cfg.workers > 1 or bool(cfg.cluster)
-        return cost.job_weights(configs, scale) if several and len(configs) > 1 else None
+        if not (cfg.workers > 1 or cfg.cluster) or len(configs) < 2:
+            return None
+        try:
+            return cost.job_weights(configs, scale)
+        except Exception as exc:  # only an ordering hint: a model that cannot be timed here never stops the work
+            logger.warning("could not rank the jobs by cost (%s); they start in table order", exc)
+            return None
 
     # 0. --tune: a study per unimodal row; its best parameters set the row's config below
     tuned: dict[tuple[str, str, str], dict[str, Any] | None] = {}
     if cfg.tune:
         sweeps = {(f, m, t): tune_sweep(cfg, out, f, m, t) for (f, _m, m) in tuned_rows(cfg) for t in targets}
+        todo = [(key, sw) for key, sw in sweeps.items() if not tune.is_done(sw)]
         run("tuning", [(job_tune, (sw.to_dict(), i), f"tune {t}/{f}-{m}" + (f" #{i}" if cfg.tune_jobs > 1 else ""))
-                       for (f, m, t), sw in sweeps.items() if not tune.is_done(sw) for i in range(cfg.tune_jobs)])
+                       for (f, m, t), sw in todo for i in range(cfg.tune_jobs)],
+            weigh([run_config(cfg, f, m, t) for (f, m, t), _sw in todo for _i in range(cfg.tune_jobs)],
+                  [cfg.tune_trials / cfg.tune_jobs] * (len(todo) * cfg.tune_jobs)))  # a job's share of the trials
         tuned = {key: tune.best_params(sw) for key, sw in sweeps.items()}
 
     # 1. unimodal rows (a finished row is reused only for the same config and corpus files; see rundir)
@@ -313,6 +323,8 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     # 2. out-of-fold predictions and final (train+devel) models of the fusion streams
     streams = paper.STREAMS[cfg.task.value]
     jobs, configs, scale = [], [], []
+    n_part = Counter(formats.read_partition(partition_path(find_corpus_dir(cfg.root, cfg.task))).values())
+    grow = (n_part[Partition.TRAIN] + n_part[Partition.DEVEL]) / max(1, n_part[Partition.TRAIN])  # a final model
     for target in targets:
         for feats, model in streams.values():
             d = run_dir(out, target, feats, model)
@@ -324,7 +336,7 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
             if cfg.retrains and not final_finished(d):
                 jobs.append((job_final, (str(d),), f"{target}/{feats}-{model} final"))
                 configs.append(final_config(d))
-                scale.append(1.0)
+                scale.append(grow)  # fits train+devel: more windows in proportion to the subjects
     run("folds + final models" if cfg.retrains else "folds", jobs, weigh(configs, scale))
     for target in targets:
         for feats, model in streams.values():
@@ -364,8 +376,10 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
         # torch: its ensembles and post-processing import the metrics, so the CLI starts without it
         from musefusion.pipelines import beyond
 
-        beyond_rows = beyond.trained_configs(cfg.task.value, targets,
-                                             lambda f, m, t: resolve_run_config(run_config(cfg, f, m, t)))
+        # a row the paper's tables tuned (the audio stream of the delay rows) keeps its tuned parameters, so the
+        # delay search compares delays only (its delay 0 is the paper's own, tuned, row)
+        beyond_rows = beyond.trained_configs(cfg.task.value, targets, lambda f, m, t: resolve_run_config(
+            tune.tuned_config(run_config(cfg, f, m, t), tuned.get((f, m, t)))))
         extra = []
         for target in targets:  # the full fusion row again, its Bi-LSTM also reading the streams' observed shares
             full_oof = fusion_config(cfg, out, target, paper.full_fusion_row(cfg.task), "oof")
