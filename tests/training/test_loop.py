@@ -8,9 +8,11 @@ import torch
 
 from musefusion.config import DataConfig, Schedule, TrainConfig, model_preset
 from musefusion.data.corpus import load_corpus
+from musefusion.errors import ConfigError
 from musefusion.evaluation.metrics import ccc_concatenated
 from musefusion.models import build_model
-from musefusion.training.loop import Windows, fit, predict_arrays, resolve_device
+from musefusion.training import loop
+from musefusion.training.loop import Windows, cpu_has_bf16, fit, predict_arrays, resolve_device
 from musefusion.training.run import make_train_windows
 from musefusion.training.seeds import seed_everything
 
@@ -182,6 +184,7 @@ def test_resolve_device():
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no native bfloat16: bf16 is refused here (tested below)")
 @pytest.mark.parametrize("name", ["selfattn_lstm", "lstm"])
 def test_bf16_autocast_trains_to_within_a_stated_tolerance_of_fp32(corpus, windows, name):
     """``precision = bf16``: the same seed reaches a devel CCC within 0.05 of float32's (the forward pass is
@@ -191,3 +194,24 @@ def test_bf16_autocast_trains_to_within_a_stated_tolerance_of_fp32(corpus, windo
     assert [r["train_loss"] for r in bf16.history] != [r["train_loss"] for r in fp32.history]  # it was used
     assert abs(bf16.best_score - fp32.best_score) <= 0.05, (fp32.best_score, bf16.best_score)
     assert fp32.best_score > 0.1  # and both learned something
+
+
+def test_cpu_bf16_is_read_from_the_cpu_flags():
+    assert cpu_has_bf16("processor : 0\nflags : fpu sse avx512f avx512_bf16 fma\n")
+    assert cpu_has_bf16("flags\t\t: fpu amx_bf16 amx_tile\n")
+    assert not cpu_has_bf16("flags : fpu sse avx2 avx512f avx512bw\n")  # AVX-512 without BF16: emulated
+    assert not cpu_has_bf16("model name : bf16 in a name is not a flag\n")
+
+
+def test_bf16_is_refused_where_the_cpu_lacks_it(corpus, windows, tmp_path, monkeypatch):
+    from musefusion.config import RunConfig
+    from musefusion.training.run import train_run
+
+    monkeypatch.setattr(loop, "cpu_has_bf16", lambda cpuinfo=None: False)
+    with pytest.raises(ConfigError, match=r"--precision bf16: this CPU has no native bfloat16.*--precision fp32"):
+        _fit(corpus, windows, epochs=1, precision="bf16")
+    cfg = RunConfig(corpus.config, model_preset("lstm"), TrainConfig(epochs=1, seeds=(1,), precision="bf16"))
+    with pytest.raises(ConfigError, match="--precision bf16"):
+        train_run(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # refused before any work
+    _fit(corpus, windows, epochs=1)  # float32 is never refused

@@ -67,6 +67,38 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX-BF16).
+
+    Reads the flags of ``/proc/cpuinfo`` (or ``cpuinfo``, that file's text); where there is no such file (not
+    Linux), asks oneDNN (``torch.ops.mkldnn._is_mkldnn_bf16_supported``, which only checks AVX-512).
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    flags = {f for line in cpuinfo.splitlines() if line.startswith("flags") for f in line.split(":", 1)[-1].split()}
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def check_precision(precision: Precision, device: torch.device) -> None:
+    """Refuse ``bf16`` where the device has no native bfloat16: it would run emulated, slower than float32.
+
+    Raises:
+        ConfigError: naming ``--precision`` and what to use instead.
+    """
+    if precision != Precision.BF16:
+        return
+    if device.type == "cuda":
+        if not torch.cuda.is_bf16_supported():
+            raise ConfigError(f"--precision bf16: {torch.cuda.get_device_name(device)} has no bfloat16 support; use "
+                              "--precision fp32.")
+    elif device.type == "cpu" and not cpu_has_bf16():
+        raise ConfigError("--precision bf16: this CPU has no native bfloat16 (neither AVX-512 BF16 nor AMX), so "
+                          "autocast would emulate it more slowly than float32; use --precision fp32 (the default).")
+
+
 @torch.no_grad()
 def predict_arrays(model: nn.Module, xs: Sequence[np.ndarray], device: torch.device, batch_size: int = 8
                    ) -> list[np.ndarray]:
@@ -132,6 +164,7 @@ def fit(model: nn.Module, windows: Windows, devel_x: Sequence[np.ndarray], devel
     """
     n_epochs = epochs or cfg.epochs
     device = resolve_device(cfg.device)
+    check_precision(cfg.precision, device)
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = _lr_schedule(opt, cfg)

@@ -36,7 +36,7 @@ from musefusion.evaluation.metrics import ccc_concatenated, ccc_per_sequence_mea
 from musefusion.models import build_model
 from musefusion.rundir import RunDir
 from musefusion.training import checkpoint
-from musefusion.training.loop import FitResult, Windows, fit, predict_arrays, resolve_device
+from musefusion.training.loop import FitResult, Windows, check_precision, fit, predict_arrays, resolve_device
 from musefusion.training.seeds import pick_best_seed, seed_everything
 from musefusion.types import Partition
 
@@ -231,6 +231,7 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
     """
     out = Path(out)
     device = resolve_device(cfg.train.device)  # a device this machine lacks is refused before any work
+    check_precision(cfg.train.precision, device)  # and so is bf16 where it would only be emulated
     cfg = resolve_run_config(cfg)
     digest = data.digest if data is not None and data.digest else corpus_digest(cfg.data)
     state = run_status(cfg, out, digest, overwrite=overwrite or not resume)
