@@ -104,10 +104,10 @@ def delay_candidates(out: Path, task: str, target: str) -> dict[int, Path]:
             rdir.beyond(target, "label-delay" if d == DELAY_STEPS else delay_method(d)) for d in DELAY_GRID}
 
 
-def search_delay(out: Path, task: str, target: str) -> tuple[int, dict[int, float]] | None:
-    """The delay (steps) whose run has the best devel CCC (mean over seeds; ties to the shorter delay), with every
-    delay's devel CCC; None while a candidate is unfinished."""
-    runs = {d: RunDir(p) for d, p in delay_candidates(out, task, target).items()}
+def search_delay(candidates: dict[int, Path]) -> tuple[int, dict[int, float]] | None:
+    """The delay (steps) of :func:`delay_candidates` whose run has the best devel CCC (mean over seeds; ties to the
+    shorter delay), with every delay's devel CCC; None while a candidate is unfinished."""
+    runs = {d: RunDir(p) for d, p in candidates.items()}
     if not all(r.finished for r in runs.values()):
         return None
     devel = {d: float(r.read_metrics().get("devel_ccc_mean", float("nan"))) for d, r in runs.items()}
@@ -169,7 +169,7 @@ def derive(out: Path, task: str, targets: tuple[str, ...], pool: dict[str, dict[
             t0 = time.perf_counter()
             _derive_one(out, method, target, streams, rows, root)
             fsutil.write_json(ReproduceDir(out).beyond_time(target, method), {"seconds": time.perf_counter() - t0})
-        found = search_delay(out, task, target)
+        found = search_delay(delay_candidates(out, task, target))
         if found is not None:
             fsutil.write_json(ReproduceDir(out).beyond_search(target), {
                 "chosen_steps": found[0], "chosen_s": found[0] / 2,
@@ -186,10 +186,11 @@ def summary(out: Path, task: str, targets: tuple[str, ...],
         for method, what in METHODS.items():
             r = RunDir(ReproduceDir(out).beyond(target, method))
             if method == SEARCH_ROW:
-                found = search_delay(out, task, target)
+                candidates = delay_candidates(out, task, target)
+                found = search_delay(candidates)
                 if found is None:
                     continue
-                r = RunDir(delay_candidates(out, task, target)[found[0]])
+                r = RunDir(candidates[found[0]])
                 what = f"{what}: {found[0] / 2:g} s chosen"
             if not r.finished:
                 continue
@@ -199,7 +200,7 @@ def summary(out: Path, task: str, targets: tuple[str, ...],
             if method in TRAINED:
                 seconds = _train_seconds(r)
             elif method == SEARCH_ROW:  # the search's cost: every candidate but the paper's own row
-                seconds = sum(_train_seconds(RunDir(p)) for d, p in delay_candidates(out, task, target).items() if d)
+                seconds = sum(_train_seconds(RunDir(p)) for d, p in candidates.items() if d)
             elif method == FUSION_ROW:
                 seconds = float(m.get("seconds", float("nan")))  # a fusion run written before runs recorded their seconds: none
             else:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from musefusion import families
-from musefusion.config import Precision, TrainConfig
+from musefusion.config import TrainConfig
 from musefusion.evaluation import paper
 from musefusion.types import known_feature
 
@@ -74,9 +74,10 @@ def measure_epoch(rc: Any) -> tuple[float, int, int, int]:
 
 
 def window_seconds(rc: Any, n_windows: int = 8) -> float:
-    """Seconds one training step takes per window for the model of ``rc`` (a RunConfig): forward, CCC loss,
-    backward and Adam on ``n_windows`` random windows of the row's width and window length, one torch thread, its
-    precision; the second of two steps (the first warms up).
+    """Seconds one training step takes per window for the model of ``rc`` (a RunConfig): the loop's own epoch
+    (``training.loop.fit``: forward, CCC loss, backward, Adam, at the row's precision) over one batch of
+    ``n_windows`` random windows of the row's width and window length, one torch thread; the second of two such
+    epochs (the first warms up).
 
     Enough to rank jobs by cost without reading the corpus: the width comes from the known feature dimensions
     (``types.KNOWN_FEATURES``; 64 for an unknown folder). The torch RNG and thread count are restored after.
@@ -85,31 +86,23 @@ def window_seconds(rc: Any, n_windows: int = 8) -> float:
 
     # torch: imported on first use, so the CLI starts without it
     from musefusion.models import build_model
-    from musefusion.training.losses import CCCLoss
+    from musefusion.training.loop import Windows, fit
 
     dims = tuple(known_feature(f)[0] or 64 for f in rc.data.features)
+    width = sum(dims) + (len(dims) if families.family(rc.model.name).observed_inputs else 0)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         with torch.random.fork_rng():
             torch.manual_seed(0)
-            extra = len(dims) if families.family(rc.model.name).observed_inputs else 0
-            model = build_model(rc.model, sum(dims) + extra, dims)
-            opt = torch.optim.Adam(model.parameters())
-            x = torch.randn(n_windows, rc.data.win_len, sum(dims) + extra)
-            y = torch.randn(n_windows, rc.data.win_len)
-            mask = torch.ones(n_windows, rc.data.win_len, dtype=torch.bool)
-            loss_fn = CCCLoss(rc.train.loss.value)
-            seconds = 0.0
-            for _ in range(2):
-                t0 = time.perf_counter()
-                opt.zero_grad()
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=rc.train.precision == Precision.BF16):
-                    out = model(x, mask)
-                loss_fn(out.float(), y, mask).backward()
-                opt.step()
-                seconds = time.perf_counter() - t0
-        return seconds / n_windows
+            model = build_model(rc.model, width, dims)
+            rng = np.random.default_rng(0)
+            x = rng.standard_normal((n_windows, rc.data.win_len, width)).astype(np.float32)
+            y = rng.standard_normal((n_windows, rc.data.win_len)).astype(np.float32)
+            ones = np.ones((n_windows, rc.data.win_len), bool)
+            result = fit(model, Windows(x, y, ones, ones), [], [],
+                         rc.train.replace(device="cpu", batch_size=n_windows), 1, epochs=2)
+        return float(result.history[-1]["seconds"]) / n_windows
     finally:
         torch.set_num_threads(threads)
 
