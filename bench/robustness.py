@@ -6,10 +6,14 @@ the submission), the paper's Bi-LSTM fusion's test CCC, the best baseline row's 
 and the best unimodal devel CCC (best seed), with the two checks of issue 14: fused test >= baseline test + 0.05
 and fused devel >= best unimodal devel.
 
+With ``--beyond`` (issue 16) the reproductions add the later Ulm-TSST methods, and a second table gives, per
+target, the paper's full fusion Bi-LSTM (devel mean over seeds, test), the later method with the best test CCC and
+every method above the paper on devel and test (``*``: chosen on devel, so its devel is optimistic).
+
 Usage::
 
     .venv/bin/python bench/robustness.py --out /tmp/robust [--variants default bio-led ...] [--tasks stress physio]
-        [--profile quick] [--workers 2]
+        [--profile quick] [--workers 2] [--seeds 1 2 3] [--beyond]
 
 Everything is resumable: a second call reuses every finished run under ``--out``.
 """
@@ -21,7 +25,11 @@ import time
 from pathlib import Path
 
 from musefusion.data.synth import SynthConfig, Variant, synthesize
+from musefusion.evaluation import paper
 from musefusion.evaluation.scoring import score_predictions
+from musefusion.pipelines import beyond
+from musefusion.pipelines.beyond import METHODS
+from musefusion.pipelines.report import ReproduceSummary
 from musefusion.pipelines.reproduce import (
     ReproduceConfig,
     hidden_labels_dir,
@@ -54,9 +62,11 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--split", default="41/14/14", help="subjects per partition (TRAIN/DEVEL/TEST)")
     ap.add_argument("--minutes", type=float, default=5.0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[], help="seeds, overriding the profile's")
+    ap.add_argument("--beyond", action="store_true", help="also reproduce --beyond, and its table")
     args = ap.parse_args()
     n_train, n_devel, n_test = (int(x) for x in args.split.split("/"))
-    lines = []
+    lines, beyond_lines = [], []
     head = (f"{'variant':14} {'task':6} {'target':10} {'fused test':>10} {'Bi-LSTM test':>12} {'baseline test':>13} "
             f"{'+0.05?':>6} {'fused devel':>11} {'best uni devel':>14} {'>=?':>4} {'chosen':>13}  minutes")
     for variant in args.variants:
@@ -64,7 +74,8 @@ def main() -> None:
             root = args.out / variant / task / "data"
             synthesize(root, SynthConfig(task=Task(task), variant=Variant(variant), n_train=n_train, n_devel=n_devel,
                                          n_test=n_test, minutes=args.minutes))
-            cfg = ReproduceConfig(root=root, task=Task(task), profile=args.profile, workers=args.workers)
+            cfg = ReproduceConfig(root=root, task=Task(task), profile=args.profile, workers=args.workers,
+                                  seeds=tuple(args.seeds), beyond=args.beyond)
             out = args.out / variant / task / "reproduce"
             t0 = time.perf_counter()
             reproduce(cfg, out)
@@ -82,9 +93,34 @@ def main() -> None:
                              f"{fused_dev:11.4f} {uni:14.4f} {'yes' if fused_dev >= uni - 1e-12 else 'NO':>4} "
                              f"{sel.get('chosen', '-'):>13}  {minutes:.1f}")
                 print(lines[-1], flush=True)
+                if args.beyond:
+                    beyond_lines.append(f"{variant:14} {task:6} {target:10} " + _beyond_verdict(summary, cfg, target))
+                    print(beyond_lines[-1], flush=True)
     print()
     print(head)
     print("\n".join(lines))
+    if beyond_lines:
+        print()
+        print(f"{'variant':14} {'task':6} {'target':10} {'paper devel':>11} {'paper test':>10}  "
+              f"{'best later method (test)':28} {'devel':>6} {'test':>6}  above the paper on devel and test")
+        print("\n".join(beyond_lines))
+
+
+def _beyond_verdict(summary: ReproduceSummary, cfg: ReproduceConfig, target: str) -> str:
+    """One line of the beyond table: the paper's Bi-LSTM, the best later method by test, the methods above both."""
+    full = paper.full_fusion_row(cfg.task)
+    ref = summary.runs["fusion"].get((full, target, "oof"))
+    ref_test = (summary.test or {}).get(f"bilstm:{target}")
+    rows = (summary.beyond or {}).get(target, [])
+    if ref is None or not rows:
+        return "(not finished)"
+    best = max(rows, key=lambda r: -1.0 if r["test"] is None else r["test"])
+    above = beyond.above_paper(rows, ref["mean"], ref_test)
+    star = {m: "*" if m in beyond.CHOSEN_ON_DEVEL else "" for m in METHODS}
+    return (f"{ref['mean']:11.4f} {ref_test if ref_test is not None else float('nan'):10.4f}  "
+            f"{best['method'] + star[best['method']]:28} {best['devel_mean']:6.4f} "
+            f"{best['test'] if best['test'] is not None else float('nan'):6.4f}  "
+            + (", ".join(m + star[m] for m in above) or "none"))
 
 
 if __name__ == "__main__":

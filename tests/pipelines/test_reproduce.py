@@ -202,6 +202,15 @@ def test_beyond_adds_its_rows_beside_the_paper_pipeline(reproduced):
         assert paper_seconds(out, "stress", target, 2, fusion) > streams + fsutil.read_json(fusion / "metrics.json")["seconds"]
         reliability = fsutil.read_json(out / "beyond" / target / "bilstm-reliability" / "metrics.json")
         assert reliability["seconds"] > 0
+        # the verdict under the table names exactly the rows above the paper's Bi-LSTM on devel and test
+        cells = {line.split("|")[2].strip(): line.split("|")[4:6] for line in text.splitlines()
+                 if line.startswith(f"| {target} | ")}
+        ref_devel, ref_test = (float(c.split("±")[0]) for c in cells["paper: A+V+B Bi-LSTM (oof)"])
+        shown = {m: (float(cells[m][0].split("±")[0]), float(cells[m][1])) for m in METHODS if m in cells}
+        surely = {m for m, (d, t) in shown.items() if d > ref_devel and t > ref_test}
+        maybe = {m for m, (d, t) in shown.items() if d >= ref_devel and t >= ref_test}  # ties at 4 decimals
+        verdict = next(line for line in text.splitlines() if line.startswith(f"- {target}: "))
+        assert surely <= set(re.findall(r"`([a-z0-9-]+)`", verdict)) <= maybe, (verdict, cells)
     delayed = fsutil.read_toml(out / "beyond" / "arousal" / "label-delay" / "config.toml")
     assert delayed["data"]["label_delay"] == 6 and delayed["data"]["features"] == ["egemaps"]
     early = fsutil.read_toml(out / "beyond" / "arousal" / "early-lstm" / "config.toml")

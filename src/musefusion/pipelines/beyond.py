@@ -64,6 +64,8 @@ METHODS: dict[str, str] = {
     "postprocess": "the selected fuser, delayed/smoothed/bias-scale corrected on devel (devel optimistic)",
 }
 TRAINED = ("early-lstm", "crossmodal", "label-delay")
+#: The rows chosen on devel (a delay, ensemble members, post-processing steps): their devel CCC is optimistic.
+CHOSEN_ON_DEVEL = frozenset({"label-delay-search", "top4-rows", "postprocess"})
 SEARCH_ROW = "label-delay-search"
 #: The fusion row trained as a ``fuse`` job (its config is the reproduction's full fusion row's).
 FUSION_ROW = "bilstm-reliability"
@@ -133,6 +135,21 @@ def paper_seconds(out: Path, task: str, target: str, folds: int, fusion: Path) -
 def _train_seconds(r: RunDir) -> float:
     return sum(float(pd.read_csv(sd.history, usecols=["seconds"])["seconds"].sum())
                for sd in r.seed_dirs() if sd.history.is_file())
+
+
+def above_paper(rows: list[dict[str, Any]], devel: float, test: float | None) -> list[str]:
+    """The methods of one target's :func:`summary` rows above the paper's full fusion row (devel mean ``devel``,
+    test CCC ``test``) on devel and on test, best test first; where test labels are withheld (``test`` None), on
+    devel alone. A row of :data:`CHOSEN_ON_DEVEL` is above on devel partly by construction."""
+    def beats(r: dict[str, Any]) -> bool:
+        if not r["devel_mean"] > devel:
+            return False
+        return test is None or (r["test"] is not None and r["test"] > test)
+
+    def rank(r: dict[str, Any]) -> float:
+        return -(r["test"] if r["test"] is not None else r["devel_mean"])
+
+    return [r["method"] for r in sorted(filter(beats, rows), key=rank)]
 
 
 def jobs(out: Path, configs: dict[tuple[str, str], RunConfig], status: Callable[[RunConfig, Path], Status]

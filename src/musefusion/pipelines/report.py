@@ -323,9 +323,16 @@ def _beyond_section(out: Path, cfg: Any, summary: ReproduceSummary, targets: tup
     full = paper.full_fusion_row(cfg.task)
     test = summary.test or {}
     reference: dict[str, dict[str, float | None]] = {}
-    rows = []
+    rows, verdicts = [], []
     for target in targets:
         bilstm = summary.runs["fusion"].get((full, target, "oof"))
+        if bilstm:
+            above = beyond.above_paper((summary.beyond or {}).get(target, []), bilstm["mean"],
+                                       test.get(f"bilstm:{target}"))
+            on = "devel and test" if test.get(f"bilstm:{target}") is not None else "devel (test labels withheld)"
+            verdicts.append(f"- {target}: " + (f"above the paper's Bi-LSTM on {on}: " + ", ".join(
+                f"`{m}`" + ("*" if m in beyond.CHOSEN_ON_DEVEL else "") for m in above) if above else
+                f"no later method is above the paper's Bi-LSTM on {on}."))
         selected = (summary.selection or {}).get(target, {})
         reference[target] = {"paper Bi-LSTM": test.get(f"bilstm:{target}"), "selected fuser": test.get(target)}
         pipeline_s = beyond.paper_seconds(out, cfg.task.value, target, cfg.settings["folds"],
@@ -346,6 +353,7 @@ def _beyond_section(out: Path, cfg: Any, summary: ReproduceSummary, targets: tup
             "Later Ulm-TSST practice on the same splits and seeds (devel CCC mean ± std over seeds where a row has "
             "seeds; test CCC against the hidden labels; minutes of training or of deriving the row).",
             _md_table(["Target", "method", "what", "devel CCC", "test CCC", "minutes"], rows),
+            *(["\n".join(verdicts) + "\n\n(* chosen on devel: its devel CCC is optimistic.)"] if verdicts else []),
             f"![beyond the paper]({plot.relative_to(out)})"]
 
 
