@@ -386,6 +386,38 @@ class ReproduceResult:
                                 and k.startswith(("devel", "test")) for i, stat in enumerate(("mean", "std"))}})
         return pd.DataFrame(rows)
 
+    def beyond(self) -> pd.DataFrame:
+        """``beyond=True``: one row per (target, method), the paper's full fusion Bi-LSTM first (method ``paper``,
+        out-of-fold; minutes: its streams, folds and fusion), then every later method with its devel CCC mean and std
+        over seeds (one value for derived rows), test CCC (NaN where test labels are withheld), minutes,
+        ``chosen_on_devel`` (its devel CCC is optimistic) and ``above_paper`` (above the paper's row on devel and
+        on test; on devel alone without test labels)."""
+        # torch: beyond's ensembles and post-processing import the metrics
+        from musefusion.evaluation import paper
+        from musefusion.pipelines import beyond
+
+        if not self.config.beyond:
+            raise ConfigError("This reproduction ran without beyond=True: run mf.reproduce(..., beyond=True) "
+                              "(or `reproduce --beyond`) on the same folder; the paper's runs are reused.")
+        full = paper.full_fusion_row(self.config.task)
+        nan = float("nan")
+        rows = []
+        for target, methods in (self.summary.beyond or {}).items():
+            ref = self.summary.runs["fusion"].get((full, target, "oof"))
+            ref_test = (self.summary.test or {}).get(f"bilstm:{target}")
+            above = set(beyond.above_paper(methods, ref["mean"], ref_test)) if ref else set()
+            if ref:
+                seconds = beyond.paper_seconds(self.out, self.config.task.value, target, self.config.settings["folds"],
+                                               ReproduceDir(self.out).fusion(target, full, "oof").path)
+                rows.append({"target": target, "method": "paper", "devel_mean": ref["mean"], "devel_std": ref["std"],
+                             "test": nan if ref_test is None else ref_test, "minutes": seconds / 60,
+                             "chosen_on_devel": False, "above_paper": False})
+            rows += [{"target": target, "method": r["method"], "devel_mean": r["devel_mean"],
+                      "devel_std": r["devel_std"], "test": nan if r["test"] is None else r["test"],
+                      "minutes": r["seconds"] / 60, "chosen_on_devel": r["method"] in beyond.CHOSEN_ON_DEVEL,
+                      "above_paper": r["method"] in above} for r in methods]
+        return pd.DataFrame(rows)
+
     def unimodal(self) -> pd.DataFrame:
         """Tables 2/3: one row per (features, model, target) with the devel CCC mean, std and best seed's."""
         rows = [{"features": f, "modality": m, "model": model, "target": t,

@@ -14,6 +14,7 @@ import pytest
 from musefusion import fsutil
 from musefusion.cli.app import main
 from musefusion.data.synth import SynthConfig, synthesize
+from musefusion.errors import ConfigError
 from musefusion.evaluation import paper
 from musefusion.rundir import ReproduceDir
 from musefusion.types import Task
@@ -169,7 +170,7 @@ def test_the_python_api_returns_the_reproduction_as_a_result(reproduced):
 def test_beyond_adds_its_rows_beside_the_paper_pipeline(reproduced):
     from musefusion.pipelines.beyond import DELAY_GRID, METHODS, SEARCH_ROW, delay_candidates
 
-    _, out, args = reproduced
+    root, out, args = reproduced
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/metrics.json")}
     try:
         main([*args, "--beyond"])
@@ -211,6 +212,22 @@ def test_beyond_adds_its_rows_beside_the_paper_pipeline(reproduced):
         maybe = {m for m, (d, t) in shown.items() if d >= ref_devel and t >= ref_test}  # ties at 4 decimals
         verdict = next(line for line in text.splitlines() if line.startswith(f"- {target}: "))
         assert surely <= set(re.findall(r"`([a-z0-9-]+)`", verdict)) <= maybe, (verdict, cells)
+    # the Python API: the same table as a DataFrame, the paper's row first, the verdict as a column
+    import musefusion as mf
+
+    result = mf.reproduce(root, out=out, profile="smoke", workers=1, beyond=True)
+    table = result.beyond()
+    for target in ("arousal", "valence"):
+        rows = table[table["target"] == target]
+        assert rows["method"].iloc[0] == "paper" and set(rows["method"].iloc[1:]) == set(METHODS)
+        verdict = next(line for line in text.splitlines() if line.startswith(f"- {target}: "))
+        assert set(rows.loc[rows["above_paper"], "method"]) == set(re.findall(r"`([a-z0-9-]+)`", verdict))
+        ref = rows.iloc[0]
+        for r in rows.iloc[1:].itertuples():
+            assert r.above_paper == (r.devel_mean > ref.devel_mean and r.test > ref.test)
+        assert set(rows.loc[rows["chosen_on_devel"], "method"]) == {"label-delay-search", "top4-rows", "postprocess"}
+    with pytest.raises(ConfigError, match="beyond=True"):
+        mf.api.ReproduceResult(out, result.report, result.config.replace(beyond=False)).beyond()
     delayed = fsutil.read_toml(out / "beyond" / "arousal" / "label-delay" / "config.toml")
     assert delayed["data"]["label_delay"] == 6 and delayed["data"]["features"] == ["egemaps"]
     early = fsutil.read_toml(out / "beyond" / "arousal" / "early-lstm" / "config.toml")
