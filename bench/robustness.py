@@ -8,7 +8,8 @@ and fused devel >= best unimodal devel.
 
 With ``--beyond`` (issue 16) the reproductions add the later Ulm-TSST methods, and a second table gives, per
 target, the paper's full fusion Bi-LSTM (devel mean over seeds, test), the later method with the best test CCC and
-every method above the paper on devel and test (``*``: chosen on devel, so its devel is optimistic).
+every method above the paper on devel and test (``*``: chosen on devel; its cross-validated devel estimate is
+compared where it has one, see ``beyond.above_paper``).
 
 Usage::
 
@@ -118,7 +119,8 @@ def _beyond_verdict(summary: ReproduceSummary, cfg: ReproduceConfig, target: str
     above = beyond.above_paper(rows, ref["mean"], ref_test)
     star = {m: "*" if m in beyond.CHOSEN_ON_DEVEL else "" for m in METHODS}
     return (f"{ref['mean']:11.4f} {ref_test if ref_test is not None else float('nan'):10.4f}  "
-            f"{best['method'] + star[best['method']]:28} {best['devel_mean']:6.4f} "
+            f"{best['method'] + star[best['method']]:28} "
+            f"{best['devel_cv'] if best['devel_cv'] == best['devel_cv'] else best['devel_mean']:6.4f} "
             f"{best['test'] if best['test'] is not None else float('nan'):6.4f}  "
             + (", ".join(m + star[m] for m in above) or "none"))
 

@@ -389,9 +389,10 @@ class ReproduceResult:
     def beyond(self) -> pd.DataFrame:
         """``beyond=True``: one row per (target, method), the paper's full fusion Bi-LSTM first (method ``paper``,
         out-of-fold; minutes: its streams, folds and fusion), then every later method with its devel CCC mean and std
-        over seeds (one value for derived rows), test CCC (NaN where test labels are withheld), minutes,
-        ``chosen_on_devel`` (its devel CCC is optimistic) and ``above_paper`` (above the paper's row on devel and
-        on test; on devel alone without test labels)."""
+        over seeds (one value for derived rows), ``devel_cv`` (a row chosen on devel: its subject-wise
+        cross-validated estimate, where it has one), test CCC (NaN where test labels are withheld), minutes,
+        ``chosen_on_devel`` (its devel CCC is optimistic) and ``above_paper`` (above the paper's row on devel, by
+        ``devel_cv`` where given, and on test; on devel alone without test labels)."""
         # torch: beyond's ensembles and post-processing import the metrics
         from musefusion.evaluation import paper
         from musefusion.pipelines import beyond
@@ -410,10 +411,11 @@ class ReproduceResult:
                 seconds = beyond.paper_seconds(self.out, self.config.task.value, target, self.config.settings["folds"],
                                                ReproduceDir(self.out).fusion(target, full, "oof").path)
                 rows.append({"target": target, "method": "paper", "devel_mean": ref["mean"], "devel_std": ref["std"],
-                             "test": nan if ref_test is None else ref_test, "minutes": seconds / 60,
+                             "devel_cv": nan, "test": nan if ref_test is None else ref_test, "minutes": seconds / 60,
                              "chosen_on_devel": False, "above_paper": False})
             rows += [{"target": target, "method": r["method"], "devel_mean": r["devel_mean"],
-                      "devel_std": r["devel_std"], "test": nan if r["test"] is None else r["test"],
+                      "devel_std": r["devel_std"], "devel_cv": r["devel_cv"],
+                      "test": nan if r["test"] is None else r["test"],
                       "minutes": r["seconds"] / 60, "chosen_on_devel": r["method"] in beyond.CHOSEN_ON_DEVEL,
                       "above_paper": r["method"] in above} for r in methods]
         return pd.DataFrame(rows)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from musefusion.evaluation.metrics import ccc_concatenated
-from musefusion.fusion.select import FUSERS, select
+from musefusion.fusion.select import FUSERS, cv_top_mean, select
 
 
 def _subjects(rng, n=8, t=120):
@@ -98,3 +98,19 @@ def test_averaging_rows_with_independent_errors_beats_the_best_of_them():
     assert len(weights) >= 2 and sum(weights.values()) == pytest.approx(1.0)
     expected = sum(w * pool[n][1][0] for n, w in weights.items())
     np.testing.assert_allclose(sel.test[0], expected)
+
+
+def test_the_top_k_mean_is_ranked_on_other_subjects_than_it_is_scored_on():
+    rng = np.random.default_rng(3)
+    ys = _subjects(rng, n=4)
+    # each row is right on half the subjects and inverted on the other half: on devel as a whole the best row
+    # looks fine, but a row ranked first on one half is the wrong one for the other
+    pool = {"first-half": [y if i < 2 else -y for i, y in enumerate(ys)],
+            "second-half": [-y if i < 2 else y for i, y in enumerate(ys)]}
+    folds = [[0, 1], [2, 3]]
+    wrong = ccc_concatenated([-y for y in ys], ys)  # each fold predicted by the row ranked first on the other
+    assert cv_top_mean(pool, ys, folds, 1) == pytest.approx(wrong) and wrong < 0
+    # with every row kept there is nothing to rank: the estimate is the plain mean's CCC
+    pool["noisy"] = _noisy(rng, ys, 0.2)
+    every = [np.mean([p[i] for p in pool.values()], axis=0) for i in range(len(ys))]
+    assert cv_top_mean(pool, ys, folds, 3) == pytest.approx(ccc_concatenated(every, ys))

@@ -55,6 +55,12 @@ def test_an_ensemble_of_runs_and_of_seeds(two_runs, tmp_path, capsys):
     best_two = sorted(every, key=every.get, reverse=True)[:2]
     assert sorted(m["members"]) == sorted(f"a/{s}" for s in best_two) and len(m["left_out"]) == 1
     assert (seeds / "predictions" / "test").is_dir()
+    # ranked on devel, so a cross-validated estimate beside it; with every member kept there is nothing to rank
+    assert -1 <= m["cv_devel_ccc"] <= 1 and m["cv_folds"] == 3
+    every_seed = tmp_path / "a-all"
+    assert run_cli(["ensemble", two_runs / "a", "--seeds", "--top", "3", "--out", every_seed]) == 0
+    m = fsutil.read_json(every_seed / "metrics.json")
+    assert m["cv_devel_ccc"] == pytest.approx(m["best"]["devel_ccc"], abs=1e-6)
 
 
 def test_ensemble_errors_are_one_line(two_runs, tmp_path, capsys):

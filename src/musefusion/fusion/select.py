@@ -140,3 +140,29 @@ def select(bilstm: tuple[Preds, Preds], pool: Mapping[str, tuple[Preds, Preds]],
     return Selection(chosen, cv, devel_ccc, {"best-stream": row, "weighted-mean": w,
                                              "top-rows-mean": {k: v for k, v in tw.items() if v}},
                      [np.asarray(p) for p in fitted[chosen][0]], [np.asarray(p) for p in fitted[chosen][1]])
+
+
+def cv_top_mean(pool: Mapping[str, Preds], ys: Preds, folds: Sequence[Sequence[int]], k: int) -> float:
+    """Subject-wise cross-validated devel CCC of the plain mean of the ``k`` rows best on devel (``ensemble
+    --top``, beyond's ``top4-rows``): on each fold the rows are ranked by their CCC over the other folds' subjects,
+    and the mean of the best ``k`` predicts the fold's subjects; one CCC over all held-out predictions. Without it
+    that ensemble's devel CCC is optimistic: its rows were ranked on the same subjects.
+
+    Examples:
+        >>> y = [np.array([0.0, 1.0, 0.0, 1.0]), np.array([1.0, 0.0, 1.0, 0.0])]
+        >>> pool = {"good": y, "bad": [-a for a in y], "ok": [a + 0.5 for a in y]}
+        >>> round(cv_top_mean(pool, y, [[0], [1]], 2), 4)  # "good" and "ok" ranked first on either subject
+        0.8889
+    """
+    names = list(pool)
+    held_p: list[np.ndarray] = []
+    held_y: list[np.ndarray] = []
+    for fold in folds:
+        rest = [i for i in range(len(ys)) if i not in set(fold)]
+        if not rest:
+            continue
+        ccc = _cccs(pool, ys, rest)
+        best = sorted(names, key=lambda n: (-ccc[n] if ccc[n] == ccc[n] else np.inf, names.index(n)))[:k]
+        held_p += _mean(pool, {n: (1.0 / k if n in best else 0.0) for n in names}, len(ys), fold)
+        held_y += [ys[i] for i in fold]
+    return ccc_concatenated(held_p, held_y) if held_p else float("nan")

@@ -140,9 +140,11 @@ def _train_seconds(r: RunDir) -> float:
 def above_paper(rows: list[dict[str, Any]], devel: float, test: float | None) -> list[str]:
     """The methods of one target's :func:`summary` rows above the paper's full fusion row (devel mean ``devel``,
     test CCC ``test``) on devel and on test, best test first; where test labels are withheld (``test`` None), on
-    devel alone. A row of :data:`CHOSEN_ON_DEVEL` is above on devel partly by construction."""
+    devel alone. A row's devel is its cross-validated estimate where it has one (``devel_cv``: chosen on devel, its
+    plain devel CCC is above partly by construction), else its devel mean."""
     def beats(r: dict[str, Any]) -> bool:
-        if not r["devel_mean"] > devel:
+        own = r.get("devel_cv", float("nan"))
+        if not (own if own == own else r["devel_mean"]) > devel:
             return False
         return test is None or (r["test"] is not None and r["test"] > test)
 
@@ -195,8 +197,10 @@ def derive(out: Path, task: str, targets: tuple[str, ...], pool: dict[str, dict[
 
 def summary(out: Path, task: str, targets: tuple[str, ...],
             score_test: Callable[[Path, str], float | None]) -> dict[str, list[dict[str, Any]]]:
-    """Per target, one row per finished method: devel mean ± std over seeds (derived rows: one value), test CCC
-    (``score_test(predictions folder, target)``, None without test labels) and wall seconds."""
+    """Per target, one row per finished method: devel mean ± std over seeds (derived rows: one value), the
+    subject-wise cross-validated devel estimate of a row chosen on devel where it has one (``devel_cv``: top4-rows,
+    postprocess; else NaN), test CCC (``score_test(predictions folder, target)``, None without test labels) and wall
+    seconds."""
     rows: dict[str, list[dict[str, Any]]] = {}
     for target in targets:
         rows[target] = []
@@ -225,5 +229,6 @@ def summary(out: Path, task: str, targets: tuple[str, ...],
                 seconds = float(fsutil.read_json(t)["seconds"]) if t.is_file() else float("nan")
             test = score_test(r.predictions("test"), target) if r.predictions("test").is_dir() else None
             rows[target].append({"method": method, "what": what, "devel_mean": float(mean),
-                                 "devel_std": float(std), "test": test, "seconds": seconds})
+                                 "devel_std": float(std), "devel_cv": float(m.get("cv_devel_ccc", float("nan"))),
+                                 "test": test, "seconds": seconds})
     return rows

@@ -2,7 +2,8 @@
 
 The 2023 Ulm-TSST winners averaged the prediction files of 4-6 models. Members are the kept predictions of the
 given runs, or with ``seeds`` every seed of each run; ``top`` keeps the ``k`` members with the best devel CCC
-(ranked on devel: the ensemble's devel CCC is then optimistic by that choice, its test CCC is not). Each step's
+(ranked on devel: the ensemble's devel CCC is then optimistic by that choice, its test CCC is not; the subject-wise
+cross-validated estimate ``cv_devel_ccc`` ranks the members on other devel subjects than it scores). Each step's
 value is the plain mean of the members' values at that step (the members must share the label grid). The output
 folder has ``config.toml``, ``metrics.json`` (members and their devel CCC, the ensemble's) and
 ``predictions/{devel,test}`` like every run, so it can be fused, post-processed, evaluated or submitted.
@@ -20,6 +21,8 @@ from musefusion.data import formats
 from musefusion.data.corpus import load_labels
 from musefusion.errors import ConfigError
 from musefusion.evaluation.metrics import ccc_concatenated
+from musefusion.fusion.oof import subject_folds
+from musefusion.fusion.select import cv_top_mean
 from musefusion.fusion.stack import stack_streams
 from musefusion.rundir import RunDir
 from musefusion.types import Partition, Task
@@ -54,7 +57,7 @@ def _members(runs: list[Path], seeds: bool) -> list[tuple[str, RunDir, float]]:
 
 
 def ensemble_runs(runs: list[Path], out: Path, top: int | None = None, seeds: bool = False,
-                  root: Path | None = None, overwrite: bool = False) -> dict[str, Any]:
+                  root: Path | None = None, overwrite: bool = False, folds: int = 3) -> dict[str, Any]:
     """Average the members' devel and test predictions into the run folder ``out``; returns its metrics.
 
     Args:
@@ -64,9 +67,11 @@ def ensemble_runs(runs: list[Path], out: Path, top: int | None = None, seeds: bo
         seeds: members are every seed of each run (else each run's kept predictions).
         root: the data root for the devel labels (default: the first run's).
         overwrite: replace an ensemble already in ``out``.
+        folds: folds of devel subjects for the cross-validated estimate of a ``top`` ensemble (``cv_devel_ccc``;
+            :func:`musefusion.fusion.select.cv_top_mean`).
 
     Raises:
-        ConfigError: fewer than two members, runs of different targets, a bad ``top``.
+        ConfigError: fewer than two members, runs of different targets, a bad ``top`` or ``folds``.
     """
     if not runs:
         raise ConfigError("ensemble needs at least one run (two members: two runs, or --seeds).")
@@ -75,6 +80,8 @@ def ensemble_runs(runs: list[Path], out: Path, top: int | None = None, seeds: bo
     if len(keys) != 1:
         raise ConfigError(f"The runs predict different tasks/targets {sorted(map(str, keys))}; ensemble runs of one "
                           "target.")
+    if folds < 2:
+        raise ConfigError(f"--folds {folds}: the cross-validated estimate needs at least 2 folds of devel subjects.")
     members = _members([Path(r) for r in runs], seeds)
     if top is not None and not 2 <= top <= len(members):
         raise ConfigError(f"--top {top}: give a number from 2 to the {len(members)} members.")
@@ -95,11 +102,20 @@ def ensemble_runs(runs: list[Path], out: Path, top: int | None = None, seeds: bo
     labels, _ = load_labels(Path(root or data["root"]), Task(data["task"]), str(data["target"]), (Partition.DEVEL,))
     ids = [s for s in sorted(preds["devel"]) if s in labels]
     devel_ccc = ccc_concatenated([preds["devel"][s][1] for s in ids], [labels[s][1] for s in ids])
+    cv = {}
+    if top:  # every member's devel predictions, ranked on other subjects than they are scored on
+        stacked = stack_streams([formats.read_predictions(m[1].predictions("devel")) for m in members],
+                                [m[0] for m in members], ids)
+        pool = {m[0]: [stacked[s][1][:, j] for s in ids] for j, m in enumerate(members)}
+        split = subject_folds(ids, min(folds, len(ids)))
+        index = {s: i for i, s in enumerate(ids)}
+        cv = {"cv_devel_ccc": cv_top_mean(pool, [labels[s][1] for s in ids], [[index[s] for s in f] for f in split],
+                                          top), "cv_folds": len(split)}
     metrics = {"kind": "ensemble", "task": data["task"], "target": data["target"],
                "members": {m[0]: m[2] for m in kept}, "left_out": {m[0]: m[2] for m in members if m not in kept},
                "top": top, "seeds": seeds, "features": sorted({f for d in datas for f in d.get("features", [])}),
                "model": "ensemble", "best": {"devel_ccc": devel_ccc},
-               "best_member_devel_ccc": max(m[2] for m in kept)}
+               "best_member_devel_ccc": max(m[2] for m in kept), **cv}
     rundir.check_out(Path(out), "run", overwrite)
     with fsutil.atomic_dir(Path(out)) as tmp:
         dest = RunDir(tmp)

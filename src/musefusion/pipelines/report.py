@@ -345,7 +345,8 @@ def _beyond_section(out: Path, cfg: Any, summary: ReproduceSummary, targets: tup
         rows.append([target, f"selected fuser ({chosen})", "chosen by cross-validation over devel subjects",
                      _f(selected.get("chosen_devel_ccc")), _f(test.get(target)), "-"])
         for r in (summary.beyond or {}).get(target, []):
-            devel = f"{r['devel_mean']:.4f}" + ("" if math.isnan(r["devel_std"]) else f" ± {r['devel_std']:.4f}")
+            devel = (f"{r['devel_mean']:.4f}" + ("" if math.isnan(r["devel_std"]) else f" ± {r['devel_std']:.4f}")
+                     + ("" if math.isnan(r["devel_cv"]) else f" (CV {r['devel_cv']:.4f})"))
             minutes = "-" if math.isnan(r["seconds"]) else f"{r['seconds'] / 60:.1f}"
             rows.append([target, r["method"], r["what"], devel, _f(r["test"]), minutes])
     plot = plot_beyond(summary.beyond or {}, reference, ReproduceDir(out).plot("beyond.png"))
@@ -353,7 +354,9 @@ def _beyond_section(out: Path, cfg: Any, summary: ReproduceSummary, targets: tup
             "Later Ulm-TSST practice on the same splits and seeds (devel CCC mean ± std over seeds where a row has "
             "seeds; test CCC against the hidden labels; minutes of training or of deriving the row).",
             _md_table(["Target", "method", "what", "devel CCC", "test CCC", "minutes"], rows),
-            *(["\n".join(verdicts) + "\n\n(* chosen on devel: its devel CCC is optimistic.)"] if verdicts else []),
+            *(["\n".join(verdicts) + "\n\n(* chosen on devel: its devel CCC is optimistic; where a row shows a "
+               "cross-validated estimate (CV: chosen on other devel subjects than it is scored on), the verdict uses "
+               "that.)"] if verdicts else []),
             f"![beyond the paper]({plot.relative_to(out)})"]
 
 
