@@ -58,7 +58,9 @@ def test_an_ensemble_of_runs_and_of_seeds(two_runs, tmp_path, capsys):
     # ranked on devel, so a cross-validated estimate beside it; with every member kept there is nothing to rank
     assert -1 <= m["cv_devel_ccc"] <= 1 and m["cv_folds"] == 3
     every_seed = tmp_path / "a-all"
-    assert run_cli(["ensemble", two_runs / "a", "--seeds", "--top", "3", "--out", every_seed]) == 0
+    capsys.readouterr()
+    assert run_cli(["ensemble", two_runs / "a", "--seeds", "--top", "3", "--folds", "2", "--out", every_seed]) == 0
+    assert "cross-validated over 2 folds of devel subjects" in capsys.readouterr().out
     m = fsutil.read_json(every_seed / "metrics.json")
     assert m["cv_devel_ccc"] == pytest.approx(m["best"]["devel_ccc"], abs=1e-6)
 
@@ -75,4 +77,8 @@ def test_ensemble_errors_are_one_line(two_runs, tmp_path, capsys):
     fsutil.write_toml(other / "config.toml", rec)
     assert run_cli(["ensemble", two_runs / "a", other, "--out", tmp_path / "x"]) == 2
     assert "different tasks/targets" in the_error_line(capsys.readouterr().err)
+    assert run_cli(["ensemble", two_runs / "a", two_runs / "b", "--folds", "4", "--out", tmp_path / "x"]) == 2
+    assert "--folds 4 applies only with --top" in the_error_line(capsys.readouterr().err)
+    assert run_cli(["ensemble", two_runs / "a", "--seeds", "--top", "2", "--folds", "1", "--out", tmp_path / "x"]) == 2
+    assert "--folds 1" in the_error_line(capsys.readouterr().err)
     assert not (tmp_path / "x").exists()

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from musefusion.cli.options import DataOpt, JsonOpt, QuietOpt
 from musefusion.cli.parsing import Command
+from musefusion.errors import ConfigError
 from musefusion.progress import out as console
 from musefusion.progress import result
 
@@ -21,6 +22,9 @@ def ensemble(
                                             metavar="K", show_default=False)] = None,
     seeds: Annotated[bool, typer.Option("--seeds", help="Members are every seed of each run, not its kept "
                                         "predictions.")] = False,
+    folds: Annotated[int | None, typer.Option(
+        help="With --top: folds of devel subjects for the cross-validated devel estimate (the members ranked on "
+             "other subjects than they are scored on).  [default: 3]", metavar="K", show_default=False)] = None,
     data: DataOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an ensemble in --out.")] = False,
     quiet: QuietOpt = False,
@@ -34,9 +38,15 @@ def ensemble(
     # torch: imported on first use, so the CLI starts without it
     from musefusion.pipelines.ensemble import ensemble_runs
 
-    m = ensemble_runs(list(runs), out, top=top, seeds=seeds, root=data, overwrite=overwrite)
+    if folds is not None and top is None:
+        raise ConfigError(f"--folds {folds} applies only with --top K (the estimate of ranking members on devel); "
+                          "drop --folds or give --top.")
+    m = ensemble_runs(list(runs), out, top=top, seeds=seeds, root=data, overwrite=overwrite,
+                      folds=3 if folds is None else folds)
+    cv = (f" (cross-validated over {m['cv_folds']} folds of devel subjects: {m['cv_devel_ccc']:.4f})"
+          if "cv_devel_ccc" in m else "")
     console.print(Text(f"{len(m['members'])} members (best devel CCC {m['best_member_devel_ccc']:.4f}); the mean's "
-                       f"devel CCC {m['best']['devel_ccc']:.4f}; run dir:"))
+                       f"devel CCC {m['best']['devel_ccc']:.4f}{cv}; run dir:"))
     console.print(Text(str(out), style="bold"))
     result({"run_dir": str(out), "metrics": m})
 
