@@ -229,8 +229,13 @@ def test_beyond_adds_its_rows_beside_the_paper_pipeline(reproduced):
         for r in rows.iloc[1:].itertuples():
             own = r.devel_cv if r.devel_cv == r.devel_cv else r.devel_mean  # the CV estimate where there is one
             assert r.above_paper == (own > ref.devel_mean and r.test > ref.test)
-        assert set(rows.loc[rows["devel_cv"].notna(), "method"]) == {"top4-rows", "postprocess"}
-        assert set(rows.loc[rows["chosen_on_devel"], "method"]) == {"label-delay-search", "top4-rows", "postprocess"}
+        assert set(rows.loc[rows["devel_cv"].notna(), "method"]) == {"top4-rows", "postprocess", "selected-all"}
+        # the selection over every row has the later trained rows in its pool, its CV score is the chosen fuser's
+        sel_all = fsutil.read_json(out / "beyond" / target / "selected-all" / "metrics.json")
+        assert {"row beyond-early-lstm", "row beyond-crossmodal", "row beyond-label-delay"} <= set(sel_all["runs"])
+        assert rows.set_index("method").loc["selected-all", "devel_cv"] == sel_all["cv_devel_ccc"][sel_all["chosen"]]
+        assert set(rows.loc[rows["chosen_on_devel"], "method"]) == {"label-delay-search", "top4-rows", "postprocess",
+                                                                    "selected-all"}
     with pytest.raises(ConfigError, match="beyond=True"):
         mf.api.ReproduceResult(out, result.report, result.config.replace(beyond=False)).beyond()
     delayed = fsutil.read_toml(out / "beyond" / "arousal" / "label-delay" / "config.toml")

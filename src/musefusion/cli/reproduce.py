@@ -92,8 +92,9 @@ def reproduce(
              "BF16/AMX and on CUDA; scores stay float32).", case_sensitive=False)] = Precision.FP32,
     beyond: Annotated[bool, typer.Option(
         "--beyond", help="Also the later Ulm-TSST practice on the same splits and seeds: early fusion, cross-modal "
-        "attention, a 3 s label delay, stream/seed/top-4 ensembles, post-processing; a table and a plot beside the "
-        "paper's fusion.")] = False,
+        "attention, a 3 s and a searched (0-10 s) label delay, stream/seed/top-4 ensembles, a Bi-LSTM reading the "
+        "streams' observed shares, post-processing, the fusion selection over every row; a table, a verdict "
+        "against the paper's fusion and a plot.")] = False,
     overwrite: OverwriteOpt = False,
     dry_run: Annotated[bool, typer.Option(
         help="Train nothing: print the jobs per stage and the wall time projected on this machine from one "

@@ -19,6 +19,14 @@ it like every run):
   stream's observed share at every step (0 where its features were missing and filled);
 * ``postprocess``: the selected fuser's predictions delayed, smoothed and bias/scale-corrected where devel gains
   (AVEC 2018's post-processing; chosen on devel).
+* ``selected-all``: the reproduction's fusion selection (:mod:`musefusion.fusion.select`: the paper's Bi-LSTM, the
+  best single row, weighted means, chosen by cross-validation over devel subjects) with the trained rows above
+  (early fusion, cross-modal, the delayed audio stream) in its pool of rows: the 2023 practice of averaging the
+  best prediction files of models of several kinds. Its devel estimate is the chosen fuser's cross-validated one.
+
+Rows chosen on devel (:data:`CHOSEN_ON_DEVEL`) have an optimistic devel CCC; where one has a subject-wise
+cross-validated estimate (``top4-rows``, ``postprocess``, ``selected-all``) :func:`summary` gives it as
+``devel_cv`` and :func:`above_paper` judges the row by it.
 
 The trained rows are jobs of the same pool or cluster as every other row; the derived rows take seconds. Each
 row's wall time is what its training recorded (trained rows) or what deriving it took.
@@ -40,7 +48,9 @@ from musefusion.evaluation import paper
 from musefusion.pipelines.ensemble import ensemble_runs
 from musefusion.pipelines.jobs import Job, job_train
 from musefusion.pipelines.postprocessing import postprocess_run
+from musefusion.pipelines.selection import write_selection
 from musefusion.rundir import ReproduceDir, RunDir, Status
+from musefusion.types import Task
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +72,11 @@ METHODS: dict[str, str] = {
     "top4-rows": "mean of the 4 unimodal rows best on devel (devel optimistic)",
     "bilstm-reliability": "the paper's full fusion Bi-LSTM, also reading each stream's observed share",
     "postprocess": "the selected fuser, delayed/smoothed/bias-scale corrected on devel (devel optimistic)",
+    "selected-all": "the fusion selection with the trained rows above in its pool (devel optimistic)",
 }
 TRAINED = ("early-lstm", "crossmodal", "label-delay")
 #: The rows chosen on devel (a delay, ensemble members, post-processing steps): their devel CCC is optimistic.
-CHOSEN_ON_DEVEL = frozenset({"label-delay-search", "top4-rows", "postprocess"})
+CHOSEN_ON_DEVEL = frozenset({"label-delay-search", "top4-rows", "postprocess", "selected-all"})
 SEARCH_ROW = "label-delay-search"
 #: The fusion row trained as a ``fuse`` job (its config is the reproduction's full fusion row's).
 FUSION_ROW = "bilstm-reliability"
@@ -165,28 +176,39 @@ def jobs(out: Path, configs: dict[tuple[str, str], RunConfig], status: Callable[
     return found
 
 
-def _derive_one(out: Path, method: str, target: str, streams: list[Path], rows: list[Path], root: Path) -> None:
+def _derive_one(out: Path, method: str, target: str, streams: dict[str, Path], rows: dict[str, Path], root: Path,
+                task: str, folds: int) -> None:
     d = ReproduceDir(out).beyond(target, method)
+    if method == "selected-all":
+        later = {f"beyond-{m}": ReproduceDir(out).beyond(target, m) for m in TRAINED
+                 if RunDir(ReproduceDir(out).beyond(target, m)).finished}
+        write_selection(ReproduceDir(out).fusion(target, paper.full_fusion_row(Task(task)), "oof").path,
+                        {**rows, **later}, streams, d, folds=folds, root=root, task=Task(task))
+        return
     if method == "mean-streams":
-        ensemble_runs(streams, d, root=root, overwrite=True)
+        ensemble_runs(list(streams.values()), d, root=root, overwrite=True)
     elif method == "seed-ensemble":
-        ensemble_runs(streams, d, seeds=True, root=root, overwrite=True)
-    elif method == "top4-rows":
-        ensemble_runs(rows, d, top=min(4, len(rows)), root=root, overwrite=True)  # it ranks them by devel CCC
+        ensemble_runs(list(streams.values()), d, seeds=True, root=root, overwrite=True)
+    elif method == "top4-rows":  # it ranks them by devel CCC
+        ensemble_runs(list(rows.values()), d, top=min(4, len(rows)), root=root, overwrite=True, folds=folds)
     else:
         postprocess_run(ReproduceDir(out).selected(target).path, d, root=root, overwrite=True)
 
 
-def derive(out: Path, task: str, targets: tuple[str, ...], pool: dict[str, dict[str, Path]], root: Path) -> None:
-    """Write the derived rows (ensembles, post-processing) of every target; each records its wall time."""
+def derive(out: Path, task: str, targets: tuple[str, ...], pool: dict[str, dict[str, Path]], root: Path,
+           folds: int = 3) -> None:
+    """Write the derived rows (ensembles, post-processing, the selection over every row) of every target, each
+    cross-validated over ``folds`` folds of devel subjects where it is chosen on devel; each records its wall
+    time."""
     for target in targets:
-        streams = [ReproduceDir(out).run(target, *fm).path for fm in paper.STREAMS[task].values()]
-        rows = list(pool[target].values())
-        for method in ("mean-streams", "seed-ensemble", "top4-rows", "postprocess"):
+        full = paper.full_fusion_row(Task(task))
+        streams = {n: ReproduceDir(out).run(target, *paper.STREAMS[task][n]).path for n in full}
+        rows = pool[target]
+        for method in ("mean-streams", "seed-ensemble", "top4-rows", "postprocess", "selected-all"):
             if method == "top4-rows" and len(rows) < 2:
                 continue
             t0 = time.perf_counter()
-            _derive_one(out, method, target, streams, rows, root)
+            _derive_one(out, method, target, streams, rows, root, task, folds)
             fsutil.write_json(ReproduceDir(out).beyond_time(target, method), {"seconds": time.perf_counter() - t0})
         found = search_delay(delay_candidates(out, task, target))
         if found is not None:
@@ -199,7 +221,7 @@ def summary(out: Path, task: str, targets: tuple[str, ...],
             score_test: Callable[[Path, str], float | None]) -> dict[str, list[dict[str, Any]]]:
     """Per target, one row per finished method: devel mean ± std over seeds (derived rows: one value), the
     subject-wise cross-validated devel estimate of a row chosen on devel where it has one (``devel_cv``: top4-rows,
-    postprocess; else NaN), test CCC (``score_test(predictions folder, target)``, None without test labels) and wall
+    postprocess, selected-all; else NaN), test CCC (``score_test(predictions folder, target)``, None without test labels) and wall
     seconds."""
     rows: dict[str, list[dict[str, Any]]] = {}
     for target in targets:
@@ -218,6 +240,11 @@ def summary(out: Path, task: str, targets: tuple[str, ...],
             m = r.read_metrics()
             mean = m.get("devel_ccc_mean", m.get("best", {}).get("devel_ccc", float("nan")))
             std = m.get("devel_ccc_std", float("nan"))
+            cv = m.get("cv_devel_ccc", float("nan"))
+            if method == "selected-all":  # a selection: its chosen fuser's in-sample and cross-validated devel
+                mean, cv = m["chosen_devel_ccc"], m["cv_devel_ccc"][m["chosen"]]
+                what = f"{what}: {m['chosen']}" + (f" ({', '.join(sorted(m['top_rows']))})"
+                                                   if m["chosen"] == "top-rows-mean" else "")
             if method in TRAINED:
                 seconds = _train_seconds(r)
             elif method == SEARCH_ROW:  # the search's cost: every candidate but the paper's own row
@@ -229,6 +256,6 @@ def summary(out: Path, task: str, targets: tuple[str, ...],
                 seconds = float(fsutil.read_json(t)["seconds"]) if t.is_file() else float("nan")
             test = score_test(r.predictions("test"), target) if r.predictions("test").is_dir() else None
             rows[target].append({"method": method, "what": what, "devel_mean": float(mean),
-                                 "devel_std": float(std), "devel_cv": float(m.get("cv_devel_ccc", float("nan"))),
+                                 "devel_std": float(std), "devel_cv": float(cv),
                                  "test": test, "seconds": seconds})
     return rows

@@ -343,7 +343,9 @@ def _beyond_section(out: Path, cfg: Any, summary: ReproduceSummary, targets: tup
                      "-" if math.isnan(pipeline_s) else f"{pipeline_s / 60:.1f}"])
         chosen = selected.get("chosen", "-")
         rows.append([target, f"selected fuser ({chosen})", "chosen by cross-validation over devel subjects",
-                     _f(selected.get("chosen_devel_ccc")), _f(test.get(target)), "-"])
+                     _f(selected.get("chosen_devel_ccc")) + (
+                         f" (CV {selected['cv_devel_ccc'][chosen]:.4f})" if chosen in selected.get("cv_devel_ccc", {})
+                         else ""), _f(test.get(target)), "-"])
         for r in (summary.beyond or {}).get(target, []):
             devel = (f"{r['devel_mean']:.4f}" + ("" if math.isnan(r["devel_std"]) else f" ± {r['devel_std']:.4f}")
                      + ("" if math.isnan(r["devel_cv"]) else f" (CV {r['devel_cv']:.4f})"))
