@@ -9,7 +9,8 @@ and fused devel >= best unimodal devel.
 With ``--beyond`` (issue 16) the reproductions add the later Ulm-TSST methods, and a second table gives, per
 target, the paper's full fusion Bi-LSTM (devel mean over seeds, test), the later method with the best test CCC and
 every method above the paper on devel and test (``*``: chosen on devel; its cross-validated devel estimate is
-compared where it has one, see ``beyond.above_paper``).
+compared where it has one; rows derived from kept predictions against the paper row's kept seed: see
+``beyond.above_paper``).
 
 Usage::
 
@@ -26,7 +27,6 @@ import time
 from pathlib import Path
 
 from musefusion.data.synth import SynthConfig, Variant, synthesize
-from musefusion.evaluation import paper
 from musefusion.evaluation.scoring import score_predictions
 from musefusion.pipelines import beyond
 from musefusion.pipelines.beyond import METHODS
@@ -102,27 +102,25 @@ def main() -> None:
     print("\n".join(lines))
     if beyond_lines:
         print()
-        print(f"{'variant':14} {'task':6} {'target':10} {'paper devel':>11} {'paper test':>10}  "
+        print(f"{'variant':14} {'task':6} {'target':10} {'paper devel mean/kept':>13} {'paper test':>10}  "
               f"{'best later method (test)':28} {'devel':>6} {'test':>6}  above the paper on devel and test")
         print("\n".join(beyond_lines))
 
 
 def _beyond_verdict(summary: ReproduceSummary, cfg: ReproduceConfig, target: str) -> str:
-    """One line of the beyond table: the paper's Bi-LSTM, the best later method by test, the methods above both."""
-    full = paper.full_fusion_row(cfg.task)
-    ref = summary.runs["fusion"].get((full, target, "oof"))
-    ref_test = (summary.test or {}).get(f"bilstm:{target}")
+    """One line of the beyond table: the paper's Bi-LSTM, the best later method (by test, else by devel as judged)
+    and the methods above the paper on both (the report's verdict)."""
+    found = beyond.verdict(summary, cfg.task, target)
     rows = (summary.beyond or {}).get(target, [])
-    if ref is None or not rows:
+    if found is None or not rows:
         return "(not finished)"
-    best = max(rows, key=lambda r: -1.0 if r["test"] is None else r["test"])
-    above = beyond.above_paper(rows, ref["mean"], ref_test)
+    (devel_mean, devel_best, test), above = found
+    best = max(rows, key=lambda r: (r["test"] is not None, r["test"] or 0.0, beyond.own_devel(r)))
     star = {m: "*" if m in beyond.CHOSEN_ON_DEVEL else "" for m in METHODS}
-    return (f"{ref['mean']:11.4f} {ref_test if ref_test is not None else float('nan'):10.4f}  "
-            f"{best['method'] + star[best['method']]:28} "
-            f"{best['devel_cv'] if best['devel_cv'] == best['devel_cv'] else best['devel_mean']:6.4f} "
-            f"{best['test'] if best['test'] is not None else float('nan'):6.4f}  "
-            + (", ".join(m + star[m] for m in above) or "none"))
+    nan = float("nan")
+    return (f"{devel_mean:6.4f}/{devel_best:6.4f} {nan if test is None else test:10.4f}  "
+            f"{best['method'] + star[best['method']]:28} {beyond.own_devel(best):6.4f} "
+            f"{nan if best['test'] is None else best['test']:6.4f}  " + (", ".join(m + star[m] for m in above) or "none"))
 
 
 if __name__ == "__main__":

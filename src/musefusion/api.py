@@ -387,12 +387,13 @@ class ReproduceResult:
         return pd.DataFrame(rows)
 
     def beyond(self) -> pd.DataFrame:
-        """``beyond=True``: one row per (target, method), the paper's full fusion Bi-LSTM first (method ``paper``,
-        out-of-fold; minutes: its streams, folds and fusion), then every later method with its devel CCC mean and std
-        over seeds (one value for derived rows), ``devel_cv`` (a row chosen on devel: its subject-wise
-        cross-validated estimate, where it has one), test CCC (NaN where test labels are withheld), minutes,
-        ``chosen_on_devel`` (its devel CCC is optimistic) and ``above_paper`` (above the paper's row on devel, by
-        ``devel_cv`` where given, and on test; on devel alone without test labels)."""
+        """``beyond=True``: one row per (target, method): the paper's full fusion Bi-LSTM (method ``paper``,
+        out-of-fold; minutes: its streams, folds and fusion; ``devel_cv``: its kept seed's devel CCC), the
+        reproduction's selected fuser (``selected``; ``devel_cv``: nested cross-validation), then every later method
+        with its devel CCC mean and std over seeds (one value for derived rows), ``devel_cv`` (a row chosen on devel:
+        its subject-wise cross-validated estimate, where it has one), test CCC (NaN where test labels are withheld),
+        minutes, ``chosen_on_devel`` (its devel CCC is optimistic) and ``above_paper`` (the report's verdict:
+        :func:`musefusion.pipelines.beyond.above_paper`; False for the two reference rows)."""
         # torch: beyond's ensembles and post-processing import the metrics
         from musefusion.evaluation import paper
         from musefusion.pipelines import beyond
@@ -402,17 +403,24 @@ class ReproduceResult:
                               "(or `reproduce --beyond`) on the same folder; the paper's runs are reused.")
         full = paper.full_fusion_row(self.config.task)
         nan = float("nan")
+        test = self.summary.test or {}
         rows = []
         for target, methods in (self.summary.beyond or {}).items():
+            found = beyond.verdict(self.summary, self.config.task, target)
             ref = self.summary.runs["fusion"].get((full, target, "oof"))
-            ref_test = (self.summary.test or {}).get(f"bilstm:{target}")
-            above = set(beyond.above_paper(methods, ref["mean"], ref_test)) if ref else set()
             if ref:
                 seconds = beyond.paper_seconds(self.out, self.config.task.value, target, self.config.settings["folds"],
                                                ReproduceDir(self.out).fusion(target, full, "oof").path)
                 rows.append({"target": target, "method": "paper", "devel_mean": ref["mean"], "devel_std": ref["std"],
-                             "devel_cv": nan, "test": nan if ref_test is None else ref_test, "minutes": seconds / 60,
-                             "chosen_on_devel": False, "above_paper": False})
+                             "devel_cv": ref["best"], "test": test.get(f"bilstm:{target}", nan),
+                             "minutes": seconds / 60, "chosen_on_devel": False, "above_paper": False})
+            sel = (self.summary.selection or {}).get(target)
+            if sel:
+                rows.append({"target": target, "method": "selected", "devel_mean": sel["chosen_devel_ccc"],
+                             "devel_std": nan, "devel_cv": sel.get("nested_cv_devel_ccc", nan),
+                             "test": test.get(target, nan), "minutes": nan, "chosen_on_devel": True,
+                             "above_paper": False})
+            above = set(found[1]) if found else set()
             rows += [{"target": target, "method": r["method"], "devel_mean": r["devel_mean"],
                       "devel_std": r["devel_std"], "devel_cv": r["devel_cv"],
                       "test": nan if r["test"] is None else r["test"],

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from musefusion.evaluation.metrics import ccc_concatenated
-from musefusion.fusion.select import FUSERS, cv_top_mean, select
+from musefusion.fusion.select import FUSERS, cv_top_mean, nested_cv, select
 
 
 def _subjects(rng, n=8, t=120):
@@ -114,3 +114,20 @@ def test_the_top_k_mean_is_ranked_on_other_subjects_than_it_is_scored_on():
     pool["noisy"] = _noisy(rng, ys, 0.2)
     every = [np.mean([p[i] for p in pool.values()], axis=0) for i in range(len(ys))]
     assert cv_top_mean(pool, ys, folds, 3) == pytest.approx(ccc_concatenated(every, ys))
+
+
+def test_the_nested_estimate_is_not_the_winners_score():
+    """Rows of pure noise: the selection's winner scores above zero on its own folds (the best of four), the nested
+    estimate sees the selection on subjects it never chose on."""
+    rng = np.random.default_rng(5)
+    ys = _subjects(rng, n=9)
+    noise = {f"r{k}": [rng.normal(0, 1, len(y)) for y in ys] for k in range(8)}
+    streams = dict(list(noise.items())[:3])
+    folds = [[0, 3, 6], [1, 4, 7], [2, 5, 8]]
+    bilstm = [rng.normal(0, 1, len(y)) for y in ys]
+    sel = select((bilstm, bilstm), {k: (v, v) for k, v in noise.items()}, {k: (v, v) for k, v in streams.items()},
+                 ys, folds)
+    nested = nested_cv(bilstm, noise, streams, ys, folds)
+    assert nested < sel.cv_ccc[sel.chosen]
+    # where every candidate is the truth, there is nothing to be optimistic about
+    assert nested_cv(ys, {"a": ys, "b": ys}, {"s": ys}, ys, folds) == pytest.approx(1.0)

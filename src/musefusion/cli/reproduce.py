@@ -93,8 +93,8 @@ def reproduce(
     beyond: Annotated[bool, typer.Option(
         "--beyond", help="Also the later Ulm-TSST practice on the same splits and seeds: early fusion, cross-modal "
         "attention, a 3 s and a searched (0-10 s) label delay, stream/seed/top-4 ensembles, a Bi-LSTM reading the "
-        "streams' observed shares, post-processing, the fusion selection over every row; a table, a verdict "
-        "against the paper's fusion and a plot.")] = False,
+        "streams' observed shares, post-processing, the fusion selection with the later rows in its pool; a "
+        "table, a verdict against the paper's fusion and a plot.")] = False,
     overwrite: OverwriteOpt = False,
     dry_run: Annotated[bool, typer.Option(
         help="Train nothing: print the jobs per stage and the wall time projected on this machine from one "

@@ -142,6 +142,40 @@ def select(bilstm: tuple[Preds, Preds], pool: Mapping[str, tuple[Preds, Preds]],
                      [np.asarray(p) for p in fitted[chosen][0]], [np.asarray(p) for p in fitted[chosen][1]])
 
 
+def nested_cv(bilstm: Preds, pool: Mapping[str, Preds], streams: Mapping[str, Preds], ys: Preds,
+              folds: Sequence[Sequence[int]]) -> float:
+    """What :func:`select` as a whole is worth on subjects it never saw (nested cross-validation): for each held-out
+    fold, the whole selection (its own inner folds over the other subjects, the winner fitted on them) predicts the
+    fold; one CCC over all held-out predictions. The winner's own score in :attr:`Selection.cv_ccc` is the best
+    of four estimates, so it is optimistic; this one is not (beyond the rows' seeds and epochs, which were kept on
+    the same devel subjects). Arguments as :func:`select` (devel predictions only); NaN with fewer than 3
+    subjects.
+
+    Examples:
+        >>> y = [np.array([0.0, 1.0, 0.0, 1.0]) * (i + 1) for i in range(4)]
+        >>> round(nested_cv(y, {"r": y}, {"s": y}, y, [[0, 1], [2, 3]]), 4)  # every fuser is the truth
+        1.0
+    """
+    n = len(ys)
+    held_p: list[np.ndarray] = []
+    held_y: list[np.ndarray] = []
+    for fold in folds:
+        rest = [i for i in range(n) if i not in set(fold)]
+        if len(rest) < 2:
+            continue
+        inner = [[j for j in range(len(rest)) if j % min(len(folds), len(rest)) == f]
+                 for f in range(min(len(folds), len(rest)))]
+
+        def split(p: Preds, fold: Sequence[int] = fold, rest: list[int] = rest) -> tuple[Preds, Preds]:
+            return [p[i] for i in rest], [p[i] for i in fold]
+
+        sel = select(split(bilstm), {k: split(v) for k, v in pool.items()}, {k: split(v) for k, v in streams.items()},
+                     [ys[i] for i in rest], inner)
+        held_p += sel.test
+        held_y += [ys[i] for i in fold]
+    return ccc_concatenated(held_p, held_y) if held_p else float("nan")
+
+
 def cv_top_mean(pool: Mapping[str, Preds], ys: Preds, folds: Sequence[Sequence[int]], k: int) -> float:
     """Subject-wise cross-validated devel CCC of the plain mean of the ``k`` rows best on devel (``ensemble
     --top``, beyond's ``top4-rows``): on each fold the rows are ranked by their CCC over the other folds' subjects,

@@ -17,16 +17,21 @@ it like every run):
 * ``top4-rows``: the mean of the 4 unimodal rows with the best devel CCC (chosen on devel: its devel is optimistic);
 * ``bilstm-reliability``: the paper's full fusion row (out-of-fold, same settings) whose Bi-LSTM also reads each
   stream's observed share at every step (0 where its features were missing and filled);
-* ``postprocess``: the selected fuser's predictions delayed, smoothed and bias/scale-corrected where devel gains
-  (AVEC 2018's post-processing; chosen on devel).
+* ``postprocess``: the paper's full fusion row's predictions delayed, smoothed and bias/scale-corrected where devel
+  gains (AVEC 2018's post-processing; chosen on devel). It post-processes the paper's Bi-LSTM, not the selected
+  fuser: a fuser fitted on every devel subject would leave the chain's cross-validated estimate nothing unseen.
 * ``selected-all``: the reproduction's fusion selection (:mod:`musefusion.fusion.select`: the paper's Bi-LSTM, the
   best single row, weighted means, chosen by cross-validation over devel subjects) with the trained rows above
-  (early fusion, cross-modal, the delayed audio stream) in its pool of rows: the 2023 practice of averaging the
-  best prediction files of models of several kinds. Its devel estimate is the chosen fuser's cross-validated one.
+  (early fusion, cross-modal, the delayed audio stream) added to its pool of unimodal rows: the 2023 practice of
+  averaging the best prediction files of models of several kinds. Its devel estimate is the selection's nested
+  cross-validation (:func:`musefusion.fusion.select.nested_cv`).
 
 Rows chosen on devel (:data:`CHOSEN_ON_DEVEL`) have an optimistic devel CCC; where one has a subject-wise
 cross-validated estimate (``top4-rows``, ``postprocess``, ``selected-all``) :func:`summary` gives it as
-``devel_cv`` and :func:`above_paper` judges the row by it.
+``devel_cv`` and :func:`above_paper` judges the row by it. These estimates remove the choice of rows, chain or
+fuser, not the seed and epoch each row kept on devel; so the rows derived from kept predictions
+(:data:`FROM_KEPT`) are compared with the paper row's kept (best-seed) devel CCC, the trained rows with its mean
+over seeds.
 
 The trained rows are jobs of the same pool or cluster as every other row; the derived rows take seconds. Each
 row's wall time is what its training recorded (trained rows) or what deriving it took.
@@ -71,12 +76,14 @@ METHODS: dict[str, str] = {
     "seed-ensemble": "mean of every seed of every fusion stream",
     "top4-rows": "mean of the 4 unimodal rows best on devel (devel optimistic)",
     "bilstm-reliability": "the paper's full fusion Bi-LSTM, also reading each stream's observed share",
-    "postprocess": "the selected fuser, delayed/smoothed/bias-scale corrected on devel (devel optimistic)",
-    "selected-all": "the fusion selection with the trained rows above in its pool (devel optimistic)",
+    "postprocess": "the paper's Bi-LSTM, delayed/smoothed/bias-scale corrected on devel (devel optimistic)",
+    "selected-all": "the fusion selection with the trained rows above added to its pool (devel optimistic)",
 }
 TRAINED = ("early-lstm", "crossmodal", "label-delay")
 #: The rows chosen on devel (a delay, ensemble members, post-processing steps): their devel CCC is optimistic.
 CHOSEN_ON_DEVEL = frozenset({"label-delay-search", "top4-rows", "postprocess", "selected-all"})
+#: The rows derived from the runs' kept (devel-best seed) predictions rather than trained with seeds.
+FROM_KEPT = frozenset({"mean-streams", "seed-ensemble", "top4-rows", "postprocess", "selected-all"})
 SEARCH_ROW = "label-delay-search"
 #: The fusion row trained as a ``fuse`` job (its config is the reproduction's full fusion row's).
 FUSION_ROW = "bilstm-reliability"
@@ -148,21 +155,47 @@ def _train_seconds(r: RunDir) -> float:
                for sd in r.seed_dirs() if sd.history.is_file())
 
 
-def above_paper(rows: list[dict[str, Any]], devel: float, test: float | None) -> list[str]:
-    """The methods of one target's :func:`summary` rows above the paper's full fusion row (devel mean ``devel``,
-    test CCC ``test``) on devel and on test, best test first; where test labels are withheld (``test`` None), on
-    devel alone. A row's devel is its cross-validated estimate where it has one (``devel_cv``: chosen on devel, its
-    plain devel CCC is above partly by construction), else its devel mean."""
+def above_paper(rows: list[dict[str, Any]], devel_mean: float, devel_best: float, test: float | None) -> list[str]:
+    """The methods of one target's :func:`summary` rows above the paper's full fusion row on devel and on test, best
+    first (by test, or by devel without test labels).
+
+    Args:
+        rows: the target's :func:`summary` rows.
+        devel_mean: the paper row's devel CCC, mean over seeds (what a trained row's mean is compared with).
+        devel_best: its kept seed's devel CCC (what a row of :data:`FROM_KEPT` is compared with).
+        test: its test CCC; None where test labels are withheld (devel alone decides), NaN where the paper row has
+            no test score (no row is above).
+
+    A row's devel is its cross-validated estimate ``devel_cv`` where it has one, else its devel (mean).
+    """
     def beats(r: dict[str, Any]) -> bool:
-        own = r.get("devel_cv", float("nan"))
-        if not (own if own == own else r["devel_mean"]) > devel:
+        if not own_devel(r) > (devel_best if r["method"] in FROM_KEPT else devel_mean):
             return False
         return test is None or (r["test"] is not None and r["test"] > test)
 
     def rank(r: dict[str, Any]) -> float:
-        return -(r["test"] if r["test"] is not None else r["devel_mean"])
+        return -(r["test"] if test is not None and r["test"] is not None else own_devel(r))
 
     return [r["method"] for r in sorted(filter(beats, rows), key=rank)]
+
+
+def own_devel(row: dict[str, Any]) -> float:
+    """A :func:`summary` row's devel CCC as judged: its cross-validated estimate where it has one, else its devel
+    (mean over seeds)."""
+    cv = row.get("devel_cv", float("nan"))
+    return float(cv if cv == cv else row["devel_mean"])
+
+
+def verdict(summary: Any, task: str, target: str) -> tuple[tuple[float, float, float | None], list[str]] | None:
+    """For one target of a reproduction's summary (:class:`musefusion.pipelines.report.ReproduceSummary`): the paper
+    full fusion row's (devel mean, kept devel, test CCC: None where test labels are withheld, NaN where it has no
+    test score) and :func:`above_paper`'s methods; None while that row is unfinished."""
+    ref = summary.runs["fusion"].get((paper.full_fusion_row(task), target, "oof"))
+    if ref is None:
+        return None
+    test = None if summary.test is None else summary.test.get(f"bilstm:{target}", float("nan"))
+    key = (float(ref["mean"]), float(ref["best"]), test)
+    return key, above_paper((summary.beyond or {}).get(target, []), *key)
 
 
 def jobs(out: Path, configs: dict[tuple[str, str], RunConfig], status: Callable[[RunConfig, Path], Status]
@@ -192,7 +225,8 @@ def _derive_one(out: Path, method: str, target: str, streams: dict[str, Path], r
     elif method == "top4-rows":  # it ranks them by devel CCC
         ensemble_runs(list(rows.values()), d, top=min(4, len(rows)), root=root, overwrite=True, folds=folds)
     else:
-        postprocess_run(ReproduceDir(out).selected(target).path, d, root=root, overwrite=True)
+        postprocess_run(ReproduceDir(out).fusion(target, paper.full_fusion_row(Task(task)), "oof").path, d, root=root,
+                        folds=folds, overwrite=True)
 
 
 def derive(out: Path, task: str, targets: tuple[str, ...], pool: dict[str, dict[str, Path]], root: Path,
@@ -242,7 +276,7 @@ def summary(out: Path, task: str, targets: tuple[str, ...],
             std = m.get("devel_ccc_std", float("nan"))
             cv = m.get("cv_devel_ccc", float("nan"))
             if method == "selected-all":  # a selection: its chosen fuser's in-sample and cross-validated devel
-                mean, cv = m["chosen_devel_ccc"], m["cv_devel_ccc"][m["chosen"]]
+                mean, cv = m["chosen_devel_ccc"], m.get("nested_cv_devel_ccc", float("nan"))
                 what = f"{what}: {m['chosen']}" + (f" ({', '.join(sorted(m['top_rows']))})"
                                                    if m["chosen"] == "top-rows-mean" else "")
             if method in TRAINED:

@@ -80,7 +80,7 @@ def ensemble_runs(runs: list[Path], out: Path, top: int | None = None, seeds: bo
     if len(keys) != 1:
         raise ConfigError(f"The runs predict different tasks/targets {sorted(map(str, keys))}; ensemble runs of one "
                           "target.")
-    if folds < 2:
+    if top is not None and folds < 2:
         raise ConfigError(f"--folds {folds}: the cross-validated estimate needs at least 2 folds of devel subjects.")
     members = _members([Path(r) for r in runs], seeds)
     if top is not None and not 2 <= top <= len(members):
@@ -103,7 +103,7 @@ def ensemble_runs(runs: list[Path], out: Path, top: int | None = None, seeds: bo
     ids = [s for s in sorted(preds["devel"]) if s in labels]
     devel_ccc = ccc_concatenated([preds["devel"][s][1] for s in ids], [labels[s][1] for s in ids])
     cv = {}
-    if top:  # every member's devel predictions, ranked on other subjects than they are scored on
+    if top and len(ids) >= 2:  # every member's devel predictions, ranked on other subjects than they are scored on
         stacked = stack_streams([formats.read_predictions(m[1].predictions("devel")) for m in members],
                                 [m[0] for m in members], ids)
         pool = {m[0]: [stacked[s][1][:, j] for s in ids] for j, m in enumerate(members)}

@@ -326,10 +326,10 @@ def _beyond_section(out: Path, cfg: Any, summary: ReproduceSummary, targets: tup
     rows, verdicts = [], []
     for target in targets:
         bilstm = summary.runs["fusion"].get((full, target, "oof"))
-        if bilstm:
-            above = beyond.above_paper((summary.beyond or {}).get(target, []), bilstm["mean"],
-                                       test.get(f"bilstm:{target}"))
-            on = "devel and test" if test.get(f"bilstm:{target}") is not None else "devel (test labels withheld)"
+        found = beyond.verdict(summary, cfg.task, target)
+        if found:
+            above = found[1]
+            on = "devel and test" if summary.test is not None else "devel (test labels withheld)"
             verdicts.append(f"- {target}: " + (f"above the paper's Bi-LSTM on {on}: " + ", ".join(
                 f"`{m}`" + ("*" if m in beyond.CHOSEN_ON_DEVEL else "") for m in above) if above else
                 f"no later method is above the paper's Bi-LSTM on {on}."))
@@ -339,13 +339,16 @@ def _beyond_section(out: Path, cfg: Any, summary: ReproduceSummary, targets: tup
                                           ReproduceDir(out).fusion(target, full, "oof").path)
         rows.append([target, f"paper: {'+'.join(full)} Bi-LSTM (oof)",
                      "the paper's full fusion row (minutes: its streams, their folds and the fusion)",
-                     f"{bilstm['mean']:.4f} ± {bilstm['std']:.4f}" if bilstm else "-", _f(test.get(f"bilstm:{target}")),
+                     f"{bilstm['mean']:.4f} ± {bilstm['std']:.4f} (kept seed {bilstm['best']:.4f})" if bilstm else "-",
+                     _f(test.get(f"bilstm:{target}")),
                      "-" if math.isnan(pipeline_s) else f"{pipeline_s / 60:.1f}"])
         chosen = selected.get("chosen", "-")
-        rows.append([target, f"selected fuser ({chosen})", "chosen by cross-validation over devel subjects",
+        rows.append([target, f"selected fuser ({chosen})", "chosen by cross-validation over devel subjects "
+                     "(devel: fitted and scored on every devel subject; CV: nested cross-validation)",
                      _f(selected.get("chosen_devel_ccc")) + (
-                         f" (CV {selected['cv_devel_ccc'][chosen]:.4f})" if chosen in selected.get("cv_devel_ccc", {})
-                         else ""), _f(test.get(target)), "-"])
+                         "" if math.isnan(nested := selected.get("nested_cv_devel_ccc", math.nan)) else
+                         f" (CV {nested:.4f})"),
+                     _f(test.get(target)), "-"])
         for r in (summary.beyond or {}).get(target, []):
             devel = (f"{r['devel_mean']:.4f}" + ("" if math.isnan(r["devel_std"]) else f" ± {r['devel_std']:.4f}")
                      + ("" if math.isnan(r["devel_cv"]) else f" (CV {r['devel_cv']:.4f})"))
@@ -357,8 +360,9 @@ def _beyond_section(out: Path, cfg: Any, summary: ReproduceSummary, targets: tup
             "seeds; test CCC against the hidden labels; minutes of training or of deriving the row).",
             _md_table(["Target", "method", "what", "devel CCC", "test CCC", "minutes"], rows),
             *(["\n".join(verdicts) + "\n\n(* chosen on devel: its devel CCC is optimistic; where a row shows a "
-               "cross-validated estimate (CV: chosen on other devel subjects than it is scored on), the verdict uses "
-               "that.)"] if verdicts else []),
+               "cross-validated estimate (CV: its rows, chain or fuser chosen on other devel subjects than it is "
+               "scored on) the verdict uses that. Rows derived from the runs' kept predictions are compared with the "
+               "paper row's kept seed, trained rows with its mean over seeds.)"] if verdicts else []),
             f"![beyond the paper]({plot.relative_to(out)})"]
 
 

@@ -1,5 +1,8 @@
 """``reproduce``'s fusion selection: the paper's full fusion row against the best single row and weighted means
 (:mod:`musefusion.fusion.select`), written as ``fusion/<target>/selected/``, the run the submission is made from.
+Its ``metrics.json`` has every fuser's cross-validated score (``cv_devel_ccc``; the winner's is the best of four, so
+optimistic), the chosen fuser fitted on every devel subject and scored there (``chosen_devel_ccc``, in-sample) and
+what the selection as a whole is worth on subjects it never saw (``nested_cv_devel_ccc``).
 
 The folder is rebuilt from the runs' prediction files every time (a few seconds of NumPy, nothing trained); it is
 written to a temporary folder and renamed, so a crash never leaves half of it.
@@ -17,7 +20,7 @@ from musefusion.data import formats
 from musefusion.data.corpus import load_labels
 from musefusion.errors import ConfigError
 from musefusion.fusion.oof import subject_folds
-from musefusion.fusion.select import FUSERS, select
+from musefusion.fusion.select import FUSERS, nested_cv, select
 from musefusion.fusion.stack import load_stream, stack_streams
 from musefusion.rundir import RunDir
 from musefusion.types import Partition, Task
@@ -69,8 +72,11 @@ def write_selection(fused: Path, pool: dict[str, Path], streams: dict[str, Path]
     sel = select((dv["fused"], te["fused"]), {n: (dv[f"row:{n}"], te[f"row:{n}"]) for n in pool},
                  {n: (dv[f"stream:{n}"], te[f"stream:{n}"]) for n in streams}, ys,
                  [[index[s] for s in f] for f in split])
+    nested = nested_cv(dv["fused"], {n: dv[f"row:{n}"] for n in pool}, {n: dv[f"stream:{n}"] for n in streams}, ys,
+                       [[index[s] for s in f] for f in split])
     metrics = {"kind": "fusion-selection", "target": data["target"], "task": data["task"], "chosen": sel.chosen,
                "fusers": list(FUSERS), "cv_devel_ccc": sel.cv_ccc, "devel_ccc": sel.devel_ccc,
+               "nested_cv_devel_ccc": nested,
                "chosen_devel_ccc": sel.devel_ccc[sel.chosen], "folds": len(split),
                "best_stream": sel.detail["best-stream"], "weights": sel.detail["weighted-mean"],
                "top_rows": sel.detail["top-rows-mean"],
