@@ -162,13 +162,16 @@ def plot_subject_gains(gains: pd.DataFrame, path: Path, title: str = "") -> Path
 
 
 def plot_beyond(rows: dict[str, list[dict]], reference: dict[str, dict[str, float | None]], path: Path) -> Path:
-    """``reproduce --beyond``: bars per method (devel mean with its std, test) per target, with the paper pipeline's
-    rows (``reference``: target -> name -> test CCC, the Bi-LSTM's and the selected fuser's) as lines."""
+    """``reproduce --beyond``: bars per method (devel: its mean with its std, or for a row chosen on devel its
+    cross-validated estimate ``devel_cv`` where it has one; test) per target, with the paper pipeline's rows
+    (``reference``: target -> name -> test CCC, the Bi-LSTM's and the selected fuser's) as lines."""
     fig, axes = plt.subplots(1, len(rows), figsize=(6.5 * len(rows), 3.8), squeeze=False)
     for ax, (target, rs) in zip(axes[0], rows.items(), strict=True):
         x = np.arange(len(rs))
-        ax.bar(x - 0.2, [r["devel_mean"] for r in rs], 0.4, yerr=[np.nan_to_num(r["devel_std"]) for r in rs],
-               label="devel", color="#9ecae1")
+        cv = [r.get("devel_cv", np.nan) for r in rs]
+        ax.bar(x - 0.2, [r["devel_mean"] if np.isnan(c) else c for r, c in zip(rs, cv, strict=True)], 0.4,
+               yerr=[np.nan_to_num(r["devel_std"]) for r in rs], label="devel (CV where chosen on devel)",
+               color="#9ecae1")
         ax.bar(x + 0.2, [np.nan if r["test"] is None else r["test"] for r in rs], 0.4, label="test", color="#3182bd")
         for (name, value), style in zip(reference.get(target, {}).items(), ("--", ":"), strict=False):
             if value is not None:
