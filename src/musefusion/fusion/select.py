@@ -180,7 +180,8 @@ def cv_top_mean(pool: Mapping[str, Preds], ys: Preds, folds: Sequence[Sequence[i
     """Subject-wise cross-validated devel CCC of the plain mean of the ``k`` rows best on devel (``ensemble
     --top``, beyond's ``top4-rows``): on each fold the rows are ranked by their CCC over the other folds' subjects,
     and the mean of the best ``k`` predicts the fold's subjects; one CCC over all held-out predictions. Without it
-    that ensemble's devel CCC is optimistic: its rows were ranked on the same subjects.
+    that ensemble's devel CCC is optimistic: its rows were ranked on the same subjects. (It removes the ranking's
+    optimism only: each row's seed and epoch were still kept on all devel subjects.)
 
     Examples:
         >>> y = [np.array([0.0, 1.0, 0.0, 1.0]), np.array([1.0, 0.0, 1.0, 0.0])]
