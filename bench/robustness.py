@@ -7,7 +7,7 @@ and the best unimodal devel CCC (best seed), with the two checks of issue 14: fu
 and fused devel >= best unimodal devel.
 
 With ``--beyond`` (issue 16) the reproductions add the later Ulm-TSST methods, and a second table gives, per
-target, the paper's full fusion Bi-LSTM (devel mean over seeds, test), the later method with the best test CCC and
+target, the paper's full fusion Bi-LSTM (devel: mean over seeds / kept seed; test), the later method with the best test CCC and
 every method above the paper on devel and test (``*``: chosen on devel; its cross-validated devel estimate is
 compared where it has one; rows derived from kept predictions against the paper row's kept seed: see
 ``beyond.above_paper``).
@@ -102,7 +102,7 @@ def main() -> None:
     print("\n".join(lines))
     if beyond_lines:
         print()
-        print(f"{'variant':14} {'task':6} {'target':10} {'paper devel mean/kept':>13} {'paper test':>10}  "
+        print(f"{'variant':14} {'task':6} {'target':10} {'paper devel':>13} {'paper test':>10}  "
               f"{'best later method (test)':28} {'devel':>6} {'test':>6}  above the paper on devel and test")
         print("\n".join(beyond_lines))
 

@@ -388,7 +388,7 @@ class ReproduceResult:
 
     def beyond(self) -> pd.DataFrame:
         """``beyond=True``: one row per (target, method): the paper's full fusion Bi-LSTM (method ``paper``,
-        out-of-fold; minutes: its streams, folds and fusion; ``devel_cv``: its kept seed's devel CCC), the
+        out-of-fold; minutes: its streams, folds and fusion; ``devel_kept``: its kept seed's devel CCC), the
         reproduction's selected fuser (``selected``; ``devel_cv``: nested cross-validation), then every later method
         with its devel CCC mean and std over seeds (one value for derived rows), ``devel_cv`` (a row chosen on devel:
         its subject-wise cross-validated estimate, where it has one), test CCC (NaN where test labels are withheld),
@@ -412,17 +412,17 @@ class ReproduceResult:
                 seconds = beyond.paper_seconds(self.out, self.config.task.value, target, self.config.settings["folds"],
                                                ReproduceDir(self.out).fusion(target, full, "oof").path)
                 rows.append({"target": target, "method": "paper", "devel_mean": ref["mean"], "devel_std": ref["std"],
-                             "devel_cv": ref["best"], "test": test.get(f"bilstm:{target}", nan),
+                             "devel_cv": nan, "devel_kept": ref["best"], "test": test.get(f"bilstm:{target}", nan),
                              "minutes": seconds / 60, "chosen_on_devel": False, "above_paper": False})
             sel = (self.summary.selection or {}).get(target)
             if sel:
                 rows.append({"target": target, "method": "selected", "devel_mean": sel["chosen_devel_ccc"],
-                             "devel_std": nan, "devel_cv": sel.get("nested_cv_devel_ccc", nan),
+                             "devel_std": nan, "devel_cv": sel.get("nested_cv_devel_ccc", nan), "devel_kept": nan,
                              "test": test.get(target, nan), "minutes": nan, "chosen_on_devel": True,
                              "above_paper": False})
             above = set(found[1]) if found else set()
             rows += [{"target": target, "method": r["method"], "devel_mean": r["devel_mean"],
-                      "devel_std": r["devel_std"], "devel_cv": r["devel_cv"],
+                      "devel_std": r["devel_std"], "devel_cv": r["devel_cv"], "devel_kept": nan,
                       "test": nan if r["test"] is None else r["test"],
                       "minutes": r["seconds"] / 60, "chosen_on_devel": r["method"] in beyond.CHOSEN_ON_DEVEL,
                       "above_paper": r["method"] in above} for r in methods]

@@ -3,6 +3,8 @@ fitted only on the folds it is not scored on."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -131,3 +133,5 @@ def test_the_nested_estimate_is_not_the_winners_score():
     assert nested < sel.cv_ccc[sel.chosen]
     # where every candidate is the truth, there is nothing to be optimistic about
     assert nested_cv(ys, {"a": ys, "b": ys}, {"s": ys}, ys, folds) == pytest.approx(1.0)
+    # a fold leaving one other subject has no inner folds: no estimate rather than one over some subjects
+    assert math.isnan(nested_cv(ys[:3], {"a": ys[:3]}, {"s": ys[:3]}, ys[:3], [[0, 1], [2]]))

@@ -36,3 +36,12 @@ def test_rows_from_kept_predictions_are_compared_with_the_kept_seed():
 def test_without_test_labels_devel_decides():
     rows = [_row("early-lstm", 0.75, None), _row("crossmodal", 0.70, None), _row("postprocess", 0.90, None, cv=0.78)]
     assert above_paper(rows, 0.73, 0.73, None) == ["postprocess", "early-lstm"]
+
+
+def test_without_test_labels_a_row_chosen_on_devel_needs_its_estimate():
+    # the searched delay is the best of eight devel scores and has no cross-validated estimate: not above on devel
+    rows = [_row("label-delay-search", 0.80, None), _row("label-delay", 0.76, None)]
+    assert above_paper(rows, 0.73, 0.73, None) == ["label-delay"]
+    # with test labels the test score checks it
+    rows = [_row("label-delay-search", 0.80, 0.75), _row("label-delay", 0.76, 0.71)]
+    assert above_paper(rows, 0.73, 0.73, 0.70) == ["label-delay-search", "label-delay"]

@@ -170,7 +170,7 @@ def plot_beyond(rows: dict[str, list[dict]], reference: dict[str, dict[str, floa
         x = np.arange(len(rs))
         cv = [r.get("devel_cv", np.nan) for r in rs]
         ax.bar(x - 0.2, [r["devel_mean"] if np.isnan(c) else c for r, c in zip(rs, cv, strict=True)], 0.4,
-               yerr=[np.nan_to_num(r["devel_std"]) for r in rs], label="devel (CV where chosen on devel)",
+               yerr=[np.nan_to_num(r["devel_std"]) for r in rs], label="devel (its CV estimate where it has one)",
                color="#9ecae1")
         ax.bar(x + 0.2, [np.nan if r["test"] is None else r["test"] for r in rs], 0.4, label="test", color="#3182bd")
         for (name, value), style in zip(reference.get(target, {}).items(), ("--", ":"), strict=False):

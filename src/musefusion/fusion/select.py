@@ -148,8 +148,8 @@ def nested_cv(bilstm: Preds, pool: Mapping[str, Preds], streams: Mapping[str, Pr
     fold, the whole selection (its own inner folds over the other subjects, the winner fitted on them) predicts the
     fold; one CCC over all held-out predictions. The winner's own score in :attr:`Selection.cv_ccc` is the best
     of four estimates, so it is optimistic; this one is not (beyond the rows' seeds and epochs, which were kept on
-    the same devel subjects). Arguments as :func:`select` (devel predictions only); NaN with fewer than 3
-    subjects.
+    the same devel subjects). Arguments as :func:`select` (devel predictions only); NaN where a fold leaves
+    fewer than 2 other subjects (no inner folds).
 
     Examples:
         >>> y = [np.array([0.0, 1.0, 0.0, 1.0]) * (i + 1) for i in range(4)]
@@ -161,8 +161,8 @@ def nested_cv(bilstm: Preds, pool: Mapping[str, Preds], streams: Mapping[str, Pr
     held_y: list[np.ndarray] = []
     for fold in folds:
         rest = [i for i in range(n) if i not in set(fold)]
-        if len(rest) < 2:
-            continue
+        if len(rest) < 2:  # no inner folds: an estimate over some subjects only would not be comparable
+            return float("nan")
         inner = [[j for j in range(len(rest)) if j % min(len(folds), len(rest)) == f]
                  for f in range(min(len(folds), len(rest)))]
 

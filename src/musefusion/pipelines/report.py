@@ -330,8 +330,11 @@ def _beyond_section(out: Path, cfg: Any, summary: ReproduceSummary, targets: tup
         if found:
             above = found[1]
             on = "devel and test" if summary.test is not None else "devel (test labels withheld)"
-            verdicts.append(f"- {target}: " + (f"above the paper's Bi-LSTM on {on}: " + ", ".join(
-                f"`{m}`" + ("*" if m in beyond.CHOSEN_ON_DEVEL else "") for m in above) if above else
+            ref_test = found[0][2]
+            verdicts.append(f"- {target}: " + (
+                "the paper's Bi-LSTM has no test score (no test predictions): no verdict." if ref_test != ref_test else
+                f"above the paper's Bi-LSTM on {on}: " + ", ".join(
+                    f"`{m}`" + ("*" if m in beyond.CHOSEN_ON_DEVEL else "") for m in above) if above else
                 f"no later method is above the paper's Bi-LSTM on {on}."))
         selected = (summary.selection or {}).get(target, {})
         reference[target] = {"paper Bi-LSTM": test.get(f"bilstm:{target}"), "selected fuser": test.get(target)}
