@@ -9,7 +9,7 @@ r"""Concordance correlation coefficient (CCC), defined once, and the two ways Mu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -91,6 +91,31 @@ def ccc_concatenated(preds: Sequence[np.ndarray], targets: Sequence[np.ndarray])
     if len(preds) == 0:
         return float("nan")
     return ccc(np.concatenate([np.ravel(p) for p in preds]), np.concatenate([np.ravel(t) for t in targets]))
+
+
+def held_out_ccc(ys: Sequence[np.ndarray], folds: Sequence[Sequence[int]],
+                 predict: Callable[[list[int], Sequence[int]], Sequence[np.ndarray]], least: int = 1) -> float:
+    """Subject-wise cross-validated CCC: for each fold, ``predict(rest, fold)`` fits on the other subjects ``rest``
+    and returns the fold's predictions (in its order); one :func:`ccc_concatenated` over every held-out prediction.
+    NaN where a fold leaves fewer than ``least`` other subjects (an estimate over some folds only would not be
+    comparable).
+
+    Examples:
+        >>> ys = [np.array([0.0, 1.0]), np.array([1.0, 0.0])]
+        >>> held_out_ccc(ys, [[0], [1]], lambda rest, fold: [ys[i] for i in fold])
+        1.0
+        >>> held_out_ccc(ys, [[0, 1]], lambda rest, fold: [ys[i] for i in fold])
+        nan
+    """
+    held_p: list[np.ndarray] = []
+    held_y: list[np.ndarray] = []
+    for fold in folds:
+        rest = [i for i in range(len(ys)) if i not in set(fold)]
+        if len(rest) < least:
+            return float("nan")
+        held_p += list(predict(rest, fold))
+        held_y += [ys[i] for i in fold]
+    return ccc_concatenated(held_p, held_y)
 
 
 def ccc_per_sequence_mean(preds: Sequence[np.ndarray], targets: Sequence[np.ndarray]) -> float:

@@ -27,7 +27,7 @@ import numpy as np
 
 from musefusion.data.segment import delay_later
 from musefusion.errors import ConfigError
-from musefusion.evaluation.metrics import ccc_concatenated
+from musefusion.evaluation.metrics import ccc_concatenated, held_out_ccc
 
 #: Default search: delays of 0-10 s (20 steps of 500 ms), moving-average windows in steps.
 DELAYS = tuple(range(0, 21))
@@ -130,14 +130,10 @@ def choose(preds: Sequence[np.ndarray], ys: Sequence[np.ndarray], folds: Sequenc
         affine: also search the bias and scale correction.
     """
     chain, score = fit(preds, ys, delays, windows, affine)
-    held_p: list[np.ndarray] = []
-    held_y: list[np.ndarray] = []
-    for fold in folds:
-        rest = [i for i in range(len(preds)) if i not in set(fold)]
-        if not rest:
-            continue
+
+    def predict(rest: list[int], fold: Sequence[int]) -> list[np.ndarray]:
         sub, _ = fit([preds[i] for i in rest], [ys[i] for i in rest], delays, windows, affine)
-        held_p += sub.apply([preds[i] for i in fold])
-        held_y += [ys[i] for i in fold]
-    cv = ccc_concatenated(held_p, held_y) if held_p else float("nan")
+        return sub.apply([preds[i] for i in fold])
+
+    cv = held_out_ccc(ys, folds, predict)
     return Choice(chain, score, cv, score["none"])

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from musefusion.evaluation.metrics import ccc_concatenated
+from musefusion.evaluation.metrics import ccc_concatenated, held_out_ccc
 
 #: The fusers in order of preference on a tie: the paper's first.
 FUSERS = ("bilstm", "best-stream", "weighted-mean", "top-rows-mean")
@@ -156,24 +156,18 @@ def nested_cv(bilstm: Preds, pool: Mapping[str, Preds], streams: Mapping[str, Pr
         >>> round(nested_cv(y, {"r": y}, {"s": y}, y, [[0, 1], [2, 3]]), 4)  # every fuser is the truth
         1.0
     """
-    n = len(ys)
-    held_p: list[np.ndarray] = []
-    held_y: list[np.ndarray] = []
-    for fold in folds:
-        rest = [i for i in range(n) if i not in set(fold)]
-        if len(rest) < 2:  # no inner folds: an estimate over some subjects only would not be comparable
-            return float("nan")
-        inner = [[j for j in range(len(rest)) if j % min(len(folds), len(rest)) == f]
-                 for f in range(min(len(folds), len(rest)))]
 
-        def split(p: Preds, fold: Sequence[int] = fold, rest: list[int] = rest) -> tuple[Preds, Preds]:
+    def predict(rest: list[int], fold: Sequence[int]) -> list[np.ndarray]:
+        n_inner = min(len(folds), len(rest))
+        inner = [[j for j in range(len(rest)) if j % n_inner == f] for f in range(n_inner)]
+
+        def split(p: Preds) -> tuple[Preds, Preds]:
             return [p[i] for i in rest], [p[i] for i in fold]
 
-        sel = select(split(bilstm), {k: split(v) for k, v in pool.items()}, {k: split(v) for k, v in streams.items()},
-                     [ys[i] for i in rest], inner)
-        held_p += sel.test
-        held_y += [ys[i] for i in fold]
-    return ccc_concatenated(held_p, held_y) if held_p else float("nan")
+        return select(split(bilstm), {k: split(v) for k, v in pool.items()}, {k: split(v) for k, v in streams.items()},
+                      [ys[i] for i in rest], inner).test
+
+    return held_out_ccc(ys, folds, predict, least=2)  # fewer than 2 other subjects: no inner folds
 
 
 def cv_top_mean(pool: Mapping[str, Preds], ys: Preds, folds: Sequence[Sequence[int]], k: int) -> float:
@@ -190,14 +184,10 @@ def cv_top_mean(pool: Mapping[str, Preds], ys: Preds, folds: Sequence[Sequence[i
         0.8889
     """
     names = list(pool)
-    held_p: list[np.ndarray] = []
-    held_y: list[np.ndarray] = []
-    for fold in folds:
-        rest = [i for i in range(len(ys)) if i not in set(fold)]
-        if not rest:
-            continue
+
+    def predict(rest: list[int], fold: Sequence[int]) -> list[np.ndarray]:
         ccc = _cccs(pool, ys, rest)
-        best = sorted(names, key=lambda n: (-ccc[n] if ccc[n] == ccc[n] else np.inf, names.index(n)))[:k]
-        held_p += _mean(pool, {n: (1.0 / k if n in best else 0.0) for n in names}, len(ys), fold)
-        held_y += [ys[i] for i in fold]
-    return ccc_concatenated(held_p, held_y) if held_p else float("nan")
+        best = sorted(names, key=lambda n: (-ccc[n] if not np.isnan(ccc[n]) else np.inf, names.index(n)))[:k]
+        return _mean(pool, {n: (1.0 / k if n in best else 0.0) for n in names}, len(ys), fold)
+
+    return held_out_ccc(ys, folds, predict)

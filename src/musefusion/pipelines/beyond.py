@@ -40,6 +40,7 @@ row's wall time is what its training recorded (trained rows) or what deriving it
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -171,8 +172,7 @@ def above_paper(rows: list[dict[str, Any]], devel_mean: float, devel_best: float
     is optimistic by the choice, and nothing else would check it.
     """
     def beats(r: dict[str, Any]) -> bool:
-        if test is None and r["method"] in CHOSEN_ON_DEVEL and not r.get("devel_cv", float("nan")) == r.get(
-                "devel_cv", float("nan")):
+        if test is None and r["method"] in CHOSEN_ON_DEVEL and math.isnan(r.get("devel_cv", math.nan)):
             return False
         if not own_devel(r) > (devel_best if r["method"] in FROM_KEPT else devel_mean):
             return False
@@ -187,8 +187,8 @@ def above_paper(rows: list[dict[str, Any]], devel_mean: float, devel_best: float
 def own_devel(row: dict[str, Any]) -> float:
     """A :func:`summary` row's devel CCC as judged: its cross-validated estimate where it has one, else its devel
     (mean over seeds)."""
-    cv = row.get("devel_cv", float("nan"))
-    return float(cv if cv == cv else row["devel_mean"])
+    cv = row.get("devel_cv", math.nan)
+    return float(row["devel_mean"] if math.isnan(cv) else cv)
 
 
 def verdict(summary: Any, task: str, target: str) -> tuple[tuple[float, float, float | None], list[str]] | None:
@@ -217,21 +217,19 @@ def jobs(out: Path, configs: dict[tuple[str, str], RunConfig], status: Callable[
 def _derive_one(out: Path, method: str, target: str, streams: dict[str, Path], rows: dict[str, Path], root: Path,
                 task: str, folds: int) -> None:
     d = ReproduceDir(out).beyond(target, method)
+    fused = ReproduceDir(out).fusion(target, paper.full_fusion_row(Task(task)), "oof").path  # the paper's Bi-LSTM
     if method == "selected-all":
         later = {f"beyond-{m}": ReproduceDir(out).beyond(target, m) for m in TRAINED
                  if RunDir(ReproduceDir(out).beyond(target, m)).finished}
-        write_selection(ReproduceDir(out).fusion(target, paper.full_fusion_row(Task(task)), "oof").path,
-                        {**rows, **later}, streams, d, folds=folds, root=root, task=Task(task))
-        return
-    if method == "mean-streams":
+        write_selection(fused, {**rows, **later}, streams, d, folds=folds, root=root, task=Task(task))
+    elif method == "mean-streams":
         ensemble_runs(list(streams.values()), d, root=root, overwrite=True)
     elif method == "seed-ensemble":
         ensemble_runs(list(streams.values()), d, seeds=True, root=root, overwrite=True)
     elif method == "top4-rows":  # it ranks them by devel CCC
         ensemble_runs(list(rows.values()), d, top=min(4, len(rows)), root=root, overwrite=True, folds=folds)
     else:
-        postprocess_run(ReproduceDir(out).fusion(target, paper.full_fusion_row(Task(task)), "oof").path, d, root=root,
-                        folds=folds, overwrite=True)
+        postprocess_run(fused, d, root=root, folds=folds, overwrite=True)
 
 
 def derive(out: Path, task: str, targets: tuple[str, ...], pool: dict[str, dict[str, Path]], root: Path,

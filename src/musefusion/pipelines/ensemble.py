@@ -11,6 +11,7 @@ folder has ``config.toml``, ``metrics.json`` (members and their devel CCC, the e
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -91,12 +92,13 @@ def ensemble_runs(runs: list[Path], out: Path, top: int | None = None, seeds: bo
         raise ConfigError("An ensemble needs at least two members: give two runs, or --seeds for a run of several "
                           "seeds.")
     data = datas[0]
+    read = functools.cache(formats.read_predictions)  # a top ensemble reads the kept members' devel twice
     preds = {}
     for part in ("devel", "test"):
         # test: a run's final (train+devel) model's predictions where it has one, as fuse and submit use
         dirs = [m[1].test_predictions() if part == "test" else m[1].predictions(part) for m in kept]
         if all(d.is_dir() and any(d.glob("*.csv")) for d in dirs):
-            preds[part] = mean_streams([formats.read_predictions(d) for d in dirs], [m[0] for m in kept])
+            preds[part] = mean_streams([read(d) for d in dirs], [m[0] for m in kept])
     if "devel" not in preds:
         raise ConfigError("A member has no devel predictions; ensemble finished runs with devel predictions.")
     labels, _ = load_labels(Path(root or data["root"]), Task(data["task"]), str(data["target"]), (Partition.DEVEL,))
@@ -104,7 +106,7 @@ def ensemble_runs(runs: list[Path], out: Path, top: int | None = None, seeds: bo
     devel_ccc = ccc_concatenated([preds["devel"][s][1] for s in ids], [labels[s][1] for s in ids])
     cv = {}
     if top and len(ids) >= 2:  # every member's devel predictions, ranked on other subjects than they are scored on
-        stacked = stack_streams([formats.read_predictions(m[1].predictions("devel")) for m in members],
+        stacked = stack_streams([read(m[1].predictions("devel")) for m in members],
                                 [m[0] for m in members], ids)
         pool = {m[0]: [stacked[s][1][:, j] for s in ids] for j, m in enumerate(members)}
         split = subject_folds(ids, min(folds, len(ids)))

@@ -69,11 +69,11 @@ def write_selection(fused: Path, pool: dict[str, Path], streams: dict[str, Path]
     ys = [labels[s][1] for s in dev]
     split = subject_folds(dev, min(folds, len(dev)))
     index = {s: i for i, s in enumerate(dev)}
+    fold_idx = [[index[s] for s in f] for f in split]
     sel = select((dv["fused"], te["fused"]), {n: (dv[f"row:{n}"], te[f"row:{n}"]) for n in pool},
-                 {n: (dv[f"stream:{n}"], te[f"stream:{n}"]) for n in streams}, ys,
-                 [[index[s] for s in f] for f in split])
+                 {n: (dv[f"stream:{n}"], te[f"stream:{n}"]) for n in streams}, ys, fold_idx)
     nested = nested_cv(dv["fused"], {n: dv[f"row:{n}"] for n in pool}, {n: dv[f"stream:{n}"] for n in streams}, ys,
-                       [[index[s] for s in f] for f in split])
+                       fold_idx)
     metrics = {"kind": "fusion-selection", "target": data["target"], "task": data["task"], "chosen": sel.chosen,
                "fusers": list(FUSERS), "cv_devel_ccc": sel.cv_ccc, "devel_ccc": sel.devel_ccc,
                "nested_cv_devel_ccc": nested,
