@@ -81,3 +81,19 @@ def test_sweep_without_a_subcommand_runs_a_sweep(tmp_path, capsys):
     except SystemExit as exc:  # typer may exit 0 explicitly
         assert not exc.code
     assert "grid size 24" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("split", "names"), [((3, 1, 1), ("1 devel subject", "at least 2 devel")),
+                                              ((1, 2, 1), ("1 train subject", "3 folds"))])
+def test_reproduce_refuses_a_partition_the_fusion_cannot_split_before_training(tmp_path, capsys, split, names):
+    from musefusion.data.synth import SynthConfig, synthesize
+    from musefusion.types import Task
+
+    n_train, n_devel, n_test = split
+    synthesize(tmp_path / "d", SynthConfig(task=Task.STRESS, seed=3, n_train=n_train, n_devel=n_devel, n_test=n_test,
+                                           minutes=0.3, features=("egemaps",)))
+    code = run_cli(["reproduce", "--data", tmp_path / "d", "--profile", "quick", "--out", tmp_path / "out"])
+    line = the_error_line(capsys.readouterr().err)
+    assert code == 2
+    assert "partition.csv" in line and all(n in line for n in names), line
+    assert not (tmp_path / "out" / "runs").exists()  # refused before any training

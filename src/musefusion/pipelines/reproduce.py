@@ -251,6 +251,26 @@ def _no_progress(stage: str, n_jobs: int) -> Callable[[str], None]:
     return lambda label: None
 
 
+def _check_partition(cfg: ReproduceConfig) -> Counter[Partition]:
+    """The subjects per partition; refuses, before any training, a partition that the fusion stages cannot split:
+    the out-of-fold streams need ``folds`` train subjects, the fusion selection (and the fusion models' epoch
+    choice) cross-validates over at least 2 devel subjects."""
+    path = partition_path(find_corpus_dir(cfg.root, cfg.task))
+    n_part = Counter(formats.read_partition(path).values())
+    if cfg.stage == Stage.UNIMODAL:
+        return n_part
+    folds = cfg.settings["folds"]
+    if n_part[Partition.TRAIN] < folds:
+        raise ConfigError(f"{path}: {n_part[Partition.TRAIN]} train subject(s), but the fusion streams' out-of-fold "
+                          f"predictions split train into {folds} folds by subject (profile '{cfg.profile}'): give "
+                          f"at least {folds} train subjects, or run --stage unimodal.")
+    if n_part[Partition.DEVEL] < 2:
+        raise ConfigError(f"{path}: {n_part[Partition.DEVEL]} devel subject(s), but the fusion selection "
+                          "cross-validates over devel subjects: give at least 2 devel subjects, or run --stage "
+                          "unimodal.")
+    return n_part
+
+
 def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Callable[[str], None]] | None = None
               ) -> Path:
     """Run the whole paper for one task and write ``<out>/report.md``.
@@ -272,6 +292,7 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     targets = cfg.task.default_targets
     progress = progress or _no_progress
     _check_row_configs(cfg)
+    n_part = _check_partition(cfg)
 
     # torch: imported on first use, so the CLI starts without it
     from musefusion.fusion.late import fusion_record, fusion_status
@@ -323,7 +344,6 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     # 2. out-of-fold predictions and final (train+devel) models of the fusion streams
     streams = paper.STREAMS[cfg.task.value]
     jobs, configs, scale = [], [], []
-    n_part = Counter(formats.read_partition(partition_path(find_corpus_dir(cfg.root, cfg.task))).values())
     grow = (n_part[Partition.TRAIN] + n_part[Partition.DEVEL]) / max(1, n_part[Partition.TRAIN])  # a final model
     for target in targets:
         for feats, model in streams.values():
