@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from musefusion.cli.app import main
+from musefusion.data.synth import SynthConfig, synthesize
 from musefusion.errors import MissingDataError
+from musefusion.types import Task
 from tests import corpus_faults
 from tests.cli_helpers import run_cli, the_error_line
 
@@ -86,9 +88,6 @@ def test_sweep_without_a_subcommand_runs_a_sweep(tmp_path, capsys):
 @pytest.mark.parametrize(("split", "names"), [((3, 1, 1), ("1 devel subject", "at least 2 devel")),
                                               ((1, 2, 1), ("1 train subject", "3 folds"))])
 def test_reproduce_refuses_a_partition_the_fusion_cannot_split_before_training(tmp_path, capsys, split, names):
-    from musefusion.data.synth import SynthConfig, synthesize
-    from musefusion.types import Task
-
     n_train, n_devel, n_test = split
     synthesize(tmp_path / "d", SynthConfig(task=Task.STRESS, seed=3, n_train=n_train, n_devel=n_devel, n_test=n_test,
                                            minutes=0.3, features=("egemaps",)))

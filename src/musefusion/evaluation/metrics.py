@@ -110,7 +110,8 @@ def held_out_ccc(ys: Sequence[np.ndarray], folds: Sequence[Sequence[int]],
     held_p: list[np.ndarray] = []
     held_y: list[np.ndarray] = []
     for fold in folds:
-        rest = [i for i in range(len(ys)) if i not in set(fold)]
+        inside = set(fold)
+        rest = [i for i in range(len(ys)) if i not in inside]
         if len(rest) < least:
             return float("nan")
         held_p += list(predict(rest, fold))

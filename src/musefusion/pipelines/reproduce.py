@@ -251,11 +251,11 @@ def _no_progress(stage: str, n_jobs: int) -> Callable[[str], None]:
     return lambda label: None
 
 
-def _check_partition(cfg: ReproduceConfig) -> Counter[Partition]:
-    """The subjects per partition; refuses, before any training, a partition that the fusion stages cannot split:
-    the out-of-fold streams need ``folds`` train subjects, the fusion selection (and the fusion models' epoch
-    choice) cross-validates over at least 2 devel subjects."""
-    path = partition_path(find_corpus_dir(cfg.root, cfg.task))
+def _check_partition(cfg: ReproduceConfig, corpus: Path) -> Counter[Partition]:
+    """The subjects per partition of the task's ``corpus`` folder; refuses, before any training, a partition that
+    the fusion stages cannot split: the out-of-fold streams need ``folds`` train subjects, the fusion selection
+    (and the fusion models' epoch choice) cross-validates over at least 2 devel subjects."""
+    path = partition_path(corpus)
     n_part = Counter(formats.read_partition(path).values())
     if cfg.stage == Stage.UNIMODAL:
         return n_part
@@ -287,12 +287,13 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     if cfg.task == Task.PERSONALISATION:  # the MuSe 2023 protocol: general models, personalised, fused
         return reproduce_personalisation(cfg, out, progress or _no_progress, hidden_labels_dir(cfg))
     t0 = time.perf_counter()
-    rundir.refuse_inside(out, find_corpus_dir(cfg.root, cfg.task))  # fail early on a wrong root
+    corpus = find_corpus_dir(cfg.root, cfg.task)  # fails early on a wrong root
+    rundir.refuse_inside(out, corpus)
     s = cfg.settings
     targets = cfg.task.default_targets
     progress = progress or _no_progress
     _check_row_configs(cfg)
-    n_part = _check_partition(cfg)
+    n_part = _check_partition(cfg, corpus)
 
     # torch: imported on first use, so the CLI starts without it
     from musefusion.fusion.late import fusion_record, fusion_status
