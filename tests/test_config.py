@@ -80,7 +80,7 @@ def test_from_dict_coerces_toml_types(tmp_path):
     ("model", {"d_model": 10, "heads": 4, "attention": "transformer"},
      r"ModelConfig.d_model \(10\) must be divisible by heads \(4\)"),
     ("model", {"d_model": 10, "heads": 4, "project_input": True}, r"ModelConfig.d_model \(10\) must be divisible"),
-    ("model", {"attention": "linear"}, r"ModelConfig.attention: .linear. is not one of paper, transformer"),
+    ("model", {"attention": "linear"}, r"ModelConfig.attention: .linear. is not one of encoder, literal, transformer"),
     ("model", {"kernel": 4}, "ModelConfig.kernel"),
     ("model", {"dropout": 1.0}, "ModelConfig.dropout"),
     ("model", {"layers": 2}, r"Unknown key 'layers' in \[model\]; did you mean '\w+_layers'\?"),

@@ -277,8 +277,8 @@ def evaluate(run: Any, data: str | Path | None = None, test_labels: str | Path |
         test_labels: a folder of true test labels; test is scored only with it.
 
     Returns:
-        One row per scored partition (index ``partition``): ``ccc``, ``ccc_subject_mean``, ``pcc``, ``rmse``,
-        ``subjects``.
+        One row per scored partition (index ``partition``): ``ccc``, ``ccc_low`` and ``ccc_high`` (its 95 %
+        subject-level bootstrap interval), ``ccc_subject_mean``, ``pcc``, ``rmse``, ``subjects``.
     """
     # torch: imported on first use, so the CLI starts without it
     from musefusion.evaluation.scoring import score_predictions

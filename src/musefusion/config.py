@@ -233,7 +233,7 @@ class DataConfig(ConfigBase):
 
 
 #: Upper bounds of the architecture fields (far above the paper's grid, below what would exhaust memory).
-_MODEL_LIMITS = {"d_model": 8192, "heads": 64, "attn_layers": 32, "hidden": 8192, "lstm_layers": 32,
+_MODEL_LIMITS = {"d_model": 8192, "heads": 64, "attn_layers": 32, "ff_dim": 65536, "hidden": 8192, "lstm_layers": 32,
                  "channels": 8192, "gcnn_blocks": 64, "kernel": 99, "fc_hidden": 8192}
 
 #: The paper's model families (Tab. 2-3); :func:`musefusion.families.names` also lists families registered later.
@@ -241,10 +241,16 @@ MODEL_NAMES = families.names()
 
 
 class Attention(StrEnum):
-    """Which self-attention the ``selfattn`` families use (``musefusion.models.sequence`` explains both)."""
+    """Which self-attention the ``selfattn`` families use (``musefusion.models.sequence`` explains each)."""
 
-    PAPER = "paper"  # Eq. 1-3: multi-head attention over the raw features, d_k = d_a / h, output width d_a
+    ENCODER = "encoder"  # PyTorch's stock TransformerEncoderLayer (2021 defaults) on the raw features, d_model = d_a
+    LITERAL = "literal"  # Eq. 1-3 alone: bare multi-head attention, no residual (an ablation; 'paper' before 0.6)
     TRANSFORMER = "transformer"  # projection to d_model, positions, pre-norm Transformer encoder layers
+
+    @classmethod
+    def _missing_(cls, value: object) -> Attention | None:
+        """Runs and configs written before 0.6 say ``paper`` for what is now ``literal``."""
+        return cls.LITERAL if isinstance(value, str) and value.lower() == "paper" else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -255,10 +261,12 @@ class ModelConfig(ConfigBase):
 
     name: str = "selfattn_lstm"  # a registered family (musefusion.families): lstm, selfattn, selfattn_lstm, ...
     d_model: int = 128  # width of the input projection (transformer attention, project_input); paper silent
-    attention: Attention = Attention.PAPER  # paper (Eq. 1-3 on the raw features) | transformer (before 0.1)
-    project_input: bool = False  # lstm / paper attention: project the features linearly to d_model first
+    attention: Attention = Attention.ENCODER  # encoder (stock encoder layers) | literal (bare Eq. 1-3) | transformer
+    project_input: bool = False  # lstm / encoder / literal attention: project the features linearly to d_model first
     heads: int = 4  # attention heads (paper grid: 4 or 8)
     attn_layers: int = 1  # self-attention layers (paper grid: 1, 2 or 4)
+    ff_dim: int = 2048  # encoder attention: feed-forward width (PyTorch's default dim_feedforward; paper silent)
+    positions: bool = False  # encoder / literal attention: add sinusoidal positions (the paper has none)
     hidden: int = 64  # LSTM hidden size (paper grid: 64/128/256; GCNN+LSTM 128/256/1024)
     lstm_layers: int = 2  # stacked unidirectional LSTM layers (paper grid: 2 or 4)
     channels: int = 64  # gated-conv channels (paper grid: 64 or 128)
@@ -271,7 +279,7 @@ class ModelConfig(ConfigBase):
 
     def __post_init__(self) -> None:
         used = families.family(self.name).params  # ConfigError naming the choices for an unknown model
-        for flag in ("bidirectional", "tanh_output"):  # an option is used or refused, never dropped
+        for flag in ("bidirectional", "tanh_output", "positions"):  # an option is used or refused, never dropped
             if getattr(self, flag) and flag not in used:
                 users = [f for f in families.names() if flag in families.family(f).params]
                 raise ConfigError(f"ModelConfig.{flag}: model '{self.name}' has no such switch (--"
@@ -290,12 +298,16 @@ class ModelConfig(ConfigBase):
 
 
 def model_preset(name: str, **overrides: Any) -> ModelConfig:
-    """The default :class:`ModelConfig` of a model family, with some fields overridden.
+    """The default :class:`ModelConfig` of a model family, with some fields overridden (an ``attention`` override
+    brings the family's preset for that attention, e.g. one layer for ``literal`` Self-Attn).
 
     Raises:
         ConfigError: unknown model name or bad override.
     """
-    return ModelConfig.from_dict({**families.family(name).preset, **overrides, "name": name})
+    fam = families.family(name)
+    attention = overrides.get("attention")
+    variant = fam.attention_presets.get(str(Attention(attention).value) if attention is not None else "", {})
+    return ModelConfig.from_dict({**fam.preset, **variant, **overrides, "name": name})
 
 
 class Schedule(StrEnum):

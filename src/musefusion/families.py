@@ -44,6 +44,9 @@ class ModelFamily:
     #: the network reads each feature set on its own: its builder takes the sets' widths, and its inputs carry one
     #: observed-mask column per set after the features (``musefusion.training.run.model_inputs``)
     observed_inputs: bool = False
+    #: per ``ModelConfig.attention`` value: preset fields that differ under that attention (applied by
+    #: ``musefusion.config.model_preset`` when the attention is given)
+    attention_presets: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
     def build(self, config: Any, d_in: int, dims: tuple[int, ...] | None = None) -> Any:
         """The family's network for ``config`` and ``d_in`` input features (of the sets' widths ``dims``)."""
@@ -115,13 +118,17 @@ for _f in (
                 frozenset({"d_model", "project_input", "hidden", "lstm_layers", "dropout"}),
                 {"hidden": (64, 128, 256), "lstm_layers": (2, 4), **TRAIN_GRID}, "LSTM",
                 "LSTM on the features ('LSTM' rows)"),
+    # literal (bare Eq. 1-3) Self-Attn at one layer: two bare layers average a window to a constant at
+    # initialisation (tests/models/test_collapse.py), which a per-window CCC scores 0 with a vanishing gradient
     ModelFamily("selfattn", _SEQUENCE, {"heads": 4, "attn_layers": 2},
-                frozenset({"attention", "d_model", "project_input", "heads", "attn_layers", "dropout"}),
-                {"heads": (4, 8), "attn_layers": (1, 2, 4), **TRAIN_GRID}, "Self-Attn",
-                "self-attention (Eq. 1-3; 'Self-Attn' rows)"),
-    ModelFamily("selfattn_lstm", _SEQUENCE, {"heads": 4, "attn_layers": 1, "hidden": 64, "lstm_layers": 2},
-                frozenset({"attention", "d_model", "project_input", "heads", "attn_layers", "hidden", "lstm_layers",
+                frozenset({"attention", "d_model", "project_input", "heads", "attn_layers", "ff_dim", "positions",
                            "dropout"}),
+                {"heads": (4, 8), "attn_layers": (1, 2, 4), **TRAIN_GRID}, "Self-Attn",
+                "self-attention encoder layers (Eq. 1-3; 'Self-Attn' rows)",
+                attention_presets={"literal": {"attn_layers": 1}}),
+    ModelFamily("selfattn_lstm", _SEQUENCE, {"heads": 4, "attn_layers": 1, "hidden": 64, "lstm_layers": 2},
+                frozenset({"attention", "d_model", "project_input", "heads", "attn_layers", "ff_dim", "positions",
+                           "hidden", "lstm_layers", "dropout"}),
                 {"heads": (4, 8), "attn_layers": (1, 2, 4), "hidden": (64, 128, 256), "lstm_layers": (2, 4),
                  **TRAIN_GRID}, "Self-Attn+LSTM", "self-attention -> LSTM (Eq. 1-8)"),
     ModelFamily("gcnn", _SEQUENCE, {"channels": 64, "gcnn_blocks": 3},

@@ -11,6 +11,7 @@ import pytest
 from musefusion import DataConfig, SynthConfig, load_corpus, synthesize
 from musefusion.config import ConfigError
 from musefusion.data.synth import SYNTH_FEATURES
+from musefusion.evaluation.uncertainty import Interval, ccc_interval
 from musefusion.fsutil import read_toml
 from musefusion.types import Partition, Task
 
@@ -164,7 +165,7 @@ def _readout(root: Path, features: tuple[str, ...], target: str) -> float:
 def variants(tmp_path_factory):
     base = SynthConfig(seed=3, n_train=12, n_devel=6, n_test=1, minutes=1.5, features=("egemaps", "vggface", "BPM"))
     return {v: synthesize(tmp_path_factory.mktemp(v), base.replace(variant=v)).parent
-            for v in ("default", "bio-led", "sparse-face", "idiosyncratic")}
+            for v in ("default", "bio-led", "sparse-face", "idiosyncratic", "null", "one-modality")}
 
 
 def test_variants_change_which_modality_carries_what(variants):
@@ -174,6 +175,33 @@ def test_variants_change_which_modality_carries_what(variants):
     assert voice["bio-led"] < voice["default"]  # and the voice less
     voice_valence = {v: _readout(root, ("egemaps",), "valence") for v, root in variants.items()}
     assert voice_valence["sparse-face"] > voice_valence["default"] + 0.05  # the voice carries valence too
+
+
+def _readout_interval(root: Path, features: tuple[str, ...], target: str) -> Interval:
+    """The subject-level bootstrap interval of the devel CCC of a linear read-out fitted on train."""
+    data = load_corpus(DataConfig(root=root, target=target, features=features, cache=False))
+    x = np.concatenate([s.x for s in data.partition(Partition.TRAIN)])
+    y = np.concatenate([s.y for s in data.partition(Partition.TRAIN)])
+    w, *_ = np.linalg.lstsq(np.c_[x, np.ones(len(x))], y, rcond=None)
+    dev = data.partition(Partition.DEVEL)
+    return ccc_interval([np.c_[s.x, np.ones(len(s.x))] @ w for s in dev], [s.y for s in dev])
+
+
+def test_null_and_one_modality_carry_the_labels_only_where_they_say(variants):
+    """null: no feature set carries either target; one-modality: only the voice (eGeMAPS) does. Judged by the
+    subject-level interval of a linear read-out's devel CCC: it contains 0 where nothing is carried, and lies above
+    0 where the voice carries arousal (and, on the default corpus, where the face carries valence)."""
+    null = [_readout_interval(variants["null"], (f,), t) for f in ("egemaps", "vggface", "BPM")
+            for t in ("arousal", "valence")]
+    assert all(abs(iv.low + iv.high) / 2 < 0.15 for iv in null), null
+    assert sum(iv.excludes_zero() for iv in null) <= 1, null  # six 95 % intervals: one may miss 0 by chance
+    assert not _readout_interval(variants["one-modality"], ("vggface",), "valence").excludes_zero()
+    assert _readout_interval(variants["default"], ("vggface",), "valence").low > 0.1
+    assert _readout_interval(variants["one-modality"], ("egemaps",), "arousal").low > 0.05
+    # the features still look like features: the same widths as the default corpus's
+    widths = {v: load_corpus(DataConfig(root=variants[v], target="arousal", cache=False)).feature_dims
+              for v in ("default", "null", "one-modality")}
+    assert widths["null"] == widths["default"] == widths["one-modality"]
 
 
 def test_sparse_face_misses_about_30_percent_of_faces(variants):

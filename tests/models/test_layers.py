@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from musefusion.models.layers import (
+    EncoderSelfAttention,
     GatedConvBlock,
     MaskedBiLSTM,
     PaperSelfAttention,
@@ -97,8 +98,9 @@ def test_gated_conv_treats_padding_as_zeros():
     torch.testing.assert_close(out[1, :6], alone[0])
 
 
-@pytest.mark.parametrize("make", [lambda: SelfAttentionLayer(8, 2, dropout=0.0), lambda: PaperSelfAttention(8, 2)],
-                         ids=["transformer", "paper"])
+@pytest.mark.parametrize("make", [lambda: SelfAttentionLayer(8, 2, dropout=0.0), lambda: PaperSelfAttention(8, 2),
+                                  lambda: EncoderSelfAttention(8, 2, 16, dropout=0.0)],
+                         ids=["transformer", "literal", "encoder"])
 def test_self_attention_masks_padded_keys(make):
     torch.manual_seed(0)
     layer = make().eval()

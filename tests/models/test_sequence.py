@@ -122,16 +122,21 @@ def test_the_transformer_variant_and_the_projection_option():
         return (m.proj is not None, m.pos is not None, type(m.attn[0]).__name__ if m.attn else None)
 
     assert stages("selfattn", attention="transformer") == (True, True, "SelfAttentionLayer")
-    assert stages("selfattn_lstm") == (False, False, "PaperSelfAttention")
-    assert stages("selfattn_lstm", project_input=True) == (True, False, "PaperSelfAttention")
+    assert stages("selfattn_lstm") == (False, False, "EncoderSelfAttention")
+    assert stages("selfattn_lstm", attention="literal") == (False, False, "PaperSelfAttention")
+    assert stages("selfattn_lstm", attention="literal", project_input=True) == (True, False, "PaperSelfAttention")
+    assert stages("selfattn", positions=True) == (False, True, "EncoderSelfAttention")
     assert _model("lstm", project_input=True).proj.out_features == SMALL["d_model"]
-    assert _model("selfattn_lstm").attn[0].qkv.in_features == D_IN  # C has the width d_a of the features
+    assert _model("selfattn_lstm", attention="literal").attn[0].qkv.in_features == D_IN  # C has width d_a
+    enc = _model("selfattn_lstm").attn[0].layer  # the stock encoder layer on the raw features, 2021 defaults
+    assert enc.self_attn.embed_dim == D_IN and not enc.norm_first and enc.linear1.out_features == 2048
+    assert _model("selfattn_lstm", ff_dim=2 * D_IN).attn[0].layer.linear1.out_features == 2 * D_IN
 
 
 def test_grid_sizes_are_honoured():
     torch.manual_seed(0)
     m = build_model(model_preset("selfattn_lstm", heads=8, attn_layers=4, hidden=32, lstm_layers=4), 16)
-    assert len(m.attn) == 4 and m.attn[0].heads == 8
+    assert len(m.attn) == 4 and m.attn[0].heads == 8 and m.attn[0].layer.self_attn.num_heads == 8
     assert m.lstm.hidden_size == 32 and m.lstm.num_layers == 4
     g = _model("gcnn_lstm", channels=12, hidden=24)
     assert g.gcnn[-1].conv.out_channels == 12 and g.lstm.hidden_size == 24 and g.lstm.num_layers == 1

@@ -32,10 +32,10 @@ def _cfg(root: Path, name: str = "lstm", features: tuple[str, ...] = ("egemaps",
     The loss is pooled per batch: on 40-step windows the per-window CCC of the default (``sequence``) is too noisy
     for 3 epochs to reach these tests' thresholds; these tests are about the run, not the loss.
     """
-    train = {"loss": "batch", **train}
+    train = {"loss": "batch", "lr": 5e-3, **train}
     return RunConfig(DataConfig(root=root, features=features, target=target, win_len=40, hop_len=20, cache=cache),
                      model_preset(name, **SMALL),
-                     TrainConfig(epochs=epochs, seeds=seeds, batch_size=8, lr=5e-3, device="cpu", **train))
+                     TrainConfig(epochs=epochs, seeds=seeds, batch_size=8, device="cpu", **train))
 
 
 def _prediction_files(run_dir: Path) -> dict[str, bytes]:
@@ -245,7 +245,10 @@ def test_resume_refuses_a_run_dir_with_another_config(tmp_path, synth_stress):
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_every_model_beats_the_train_mean(tmp_path, synth_stress, name):
     features = ("bio",) if name == "bio_lstm" else ("egemaps",)
-    r = train_run(_cfg(synth_stress, name=name, features=features, epochs=3), tmp_path / name)
+    # two post-norm encoder layers (ff 2048) diverge at 5e-3 without warm-up (devel 0.002; 0.63 at 1e-3, the
+    # default rate), as stock Transformers do: the Self-Attn row trains at the default rate here
+    lr = 1e-3 if name == "selfattn" else 5e-3
+    r = train_run(_cfg(synth_stress, name=name, features=features, epochs=3, lr=lr), tmp_path / name)
     assert r.metrics["train_mean_devel_ccc"] == 0.0
     assert r.devel_ccc > 0.1
     # and on the test subjects, which played no part in choosing the epoch

@@ -34,7 +34,7 @@ from musefusion.pipelines.reproduce import reproduce as run_reproduce
 from musefusion.progress import JobDisplay, console_handler, make_progress, print_table, result
 from musefusion.progress import out as console
 from musefusion.rundir import ReproduceDir
-from musefusion.types import Task
+from musefusion.types import SelectionRule, Task
 
 
 def reproduce(
@@ -62,8 +62,9 @@ def reproduce(
         help="Train the official MuSe 2021 baseline (its README settings) on each of the task's feature sets as "
              "peer rows of the unimodal table.")] = True,
     attention: Annotated[Attention, typer.Option(
-        help="Self-attention of the Self-Attn rows: paper (Eq. 1-3 over the raw features) or transformer "
-             "(projection, positions, encoder layers).", case_sensitive=False)] = Attention.PAPER,
+        help="Self-attention of the Self-Attn rows: encoder (stock Transformer encoder layers on the raw features, "
+             "as the authors most likely ran it), literal (bare Eq. 1-3, an ablation) or transformer (projection, "
+             "positions, pre-norm encoder layers).", case_sensitive=False)] = Attention.ENCODER,
     tune: Annotated[bool, typer.Option(
         help="Tune every unimodal row first: an Optuna study over its family's Sec. 5.2 grid (one seed per "
              "trial, median pruning on devel CCC); the best parameters then train with the profile's seeds.")]
@@ -95,6 +96,10 @@ def reproduce(
         "attention, a 3 s and a searched (0-10 s) label delay, stream/seed/top-4 ensembles, a Bi-LSTM reading the "
         "streams' observed shares, post-processing, the fusion selection with the later rows in its pool; a "
         "table, a verdict against the paper's fusion and a plot.")] = False,
+    selection_rule: Annotated[SelectionRule, typer.Option(
+        help="Fusion selection: interval (a fuser replaces the paper's Bi-LSTM only when the paired subject-level "
+             "bootstrap interval of its CV gain lies above 0) or max (the highest CV score wins, an ablation).",
+        case_sensitive=False)] = SelectionRule.INTERVAL,
     overwrite: OverwriteOpt = False,
     dry_run: Annotated[bool, typer.Option(
         help="Train nothing: print the jobs per stage and the wall time projected on this machine from one "
@@ -115,7 +120,7 @@ def reproduce(
                           overwrite=overwrite,
                           retrain=retrain, fusion_refit=fusion_refit, attention=attention,
                           tune=tune, tune_trials=tune_trials, tune_jobs=tune_jobs, tune_sampler=tune_sampler, storage=storage,
-                          cluster=cluster, precision=precision, beyond=beyond)
+                          cluster=cluster, precision=precision, beyond=beyond, selection_rule=selection_rule)
     if dry_run and cfg.task == Task.PERSONALISATION:
         raise ConfigError("--dry-run projects the 2021 tables' cost only; for --task personalisation time a run of "
                           "--profile smoke (the report gives its wall time) or one `musefusion personalise`.")

@@ -97,7 +97,19 @@ def compare(
     table.add_row("devel CCC (kept seed)", *[_f(r.devel_ccc) for r in cmp.runs])
     table.add_row("devel CCC mean ± std", *[f"{_f(r.devel_ccc_mean)} ± {_f(r.devel_ccc_std)}" for r in cmp.runs])
     table.add_row("best epoch / run", *[f"{r.best_epoch}/{r.epochs_run}" for r in cmp.runs])
+    pair = cmp.paired
+    if len(cmp.runs) == 2 and not pair.note:
+        table.add_row(f"devel CCC, {pair.subjects} common subjects [95 % CI]",
+                      *[f"{_f(c)} {iv}" for c, iv in zip(pair.ccc, pair.intervals, strict=True)])
     print_table(table)
+    if len(cmp.runs) == 2:
+        if pair.note:
+            console.print(Text(f"no paired comparison: {pair.note}"))
+        else:
+            d = pair.difference
+            console.print(Text(f"paired difference (first - second) {d.delta:+.4f}, 95 % CI {d.interval} "
+                               f"(subject-level bootstrap): " + ("the interval excludes 0" if d.interval.excludes_zero()
+                                                                 else "indistinguishable (the interval contains 0)")))
     if written is not None:
         console.print(Text(f"wrote {written}"))
 

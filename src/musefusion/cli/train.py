@@ -36,6 +36,7 @@ from musefusion.cli.parsing import Command
 from musefusion.config import Attention, LossMode, Precision, Schedule, resolve_data_root
 from musefusion.data import formats
 from musefusion.data.corpus import load_corpus
+from musefusion.evaluation.uncertainty import Interval
 from musefusion.pipelines import tracking
 from musefusion.progress import BestSoFar, make_progress, print_table, result
 from musefusion.progress import out as console
@@ -112,12 +113,17 @@ def train(
                                                     "[default: zero].", show_default=False)] = None,
     hidden: Annotated[int | None, typer.Option(help="LSTM hidden size.", show_default=False)] = None,
     attention: Annotated[Attention | None, typer.Option(
-        help="Self-attention: paper (Eq. 1-3 over the raw features) or transformer (projection to d_model, "
-             "positions, Transformer encoder layers); default: paper.", show_default=False,
-        case_sensitive=False)] = None,
+        help="Self-attention: encoder (stock Transformer encoder layers on the raw features), literal (bare Eq. "
+             "1-3, an ablation) or transformer (projection to d_model, positions, pre-norm encoder layers); "
+             "default: encoder.", show_default=False, case_sensitive=False)] = None,
+    ff_dim: Annotated[int | None, typer.Option(help="Encoder attention: feed-forward width (default: 2048, "
+                                               "PyTorch's).", show_default=False)] = None,
+    positions: Annotated[bool | None, typer.Option(
+        "--positions/--no-positions", help="Encoder or literal attention: add sinusoidal positions (default: no, "
+        "as the paper).", show_default=False)] = None,
     project_input: Annotated[bool | None, typer.Option(
         "--project-input/--no-project-input", help="Project the features linearly to d_model before the lstm "
-        "family's LSTM or the paper attention (default: no).", show_default=False)] = None,
+        "family's LSTM or the encoder/literal attention (default: no).", show_default=False)] = None,
     heads: Annotated[int | None, typer.Option(help="Attention heads.", show_default=False)] = None,
     attn_layers: Annotated[int | None, typer.Option(help="Self-attention layers.", show_default=False)] = None,
     lstm_layers: Annotated[int | None, typer.Option(help="LSTM layers.", show_default=False)] = None,
@@ -158,7 +164,8 @@ def train(
         "data": {"root": str(data) if data else None, "task": task.value if task else None, "target": target,
                  "features": list(features) if features else None, "win_len": win_len, "hop_len": hop_len,
                  "fill": fill.value if fill else None, "label_delay": label_delay},
-        "model": {"name": model, "hidden": hidden, "heads": heads, "attn_layers": attn_layers,
+        "model": {"name": model, "hidden": hidden, "heads": heads, "attn_layers": attn_layers, "ff_dim": ff_dim,
+                  "positions": positions,
                   "attention": attention.value if attention else None, "project_input": project_input,
                   "lstm_layers": lstm_layers, "channels": channels, "dropout": dropout, "fc_hidden": fc_hidden,
                   "bidirectional": bidirectional, "tanh_output": tanh_output},
@@ -201,13 +208,13 @@ def evaluate(
     scores = api_evaluate(run_dir, data=data, test_labels=test_labels)
     target = RunDir(run_dir).read_record()["data"].get("target", "")
     table = Table(title=Text(f"{run_dir}: {target}"))
-    for col in ("partition", "CCC", "CCC subject mean", "PCC", "RMSE", "subjects"):
+    for col in ("partition", "CCC", "95 % CI (subjects)", "CCC subject mean", "PCC", "RMSE", "subjects"):
         table.add_column(col, justify="right")
     results = {}
     for part, r in scores.iterrows():
         results[str(part)] = {k: (int(v) if k == "subjects" else float(v)) for k, v in r.items()}
-        table.add_row(str(part), f"{r['ccc']:.4f}", f"{r['ccc_subject_mean']:.4f}", f"{r['pcc']:.4f}",
-                      f"{r['rmse']:.4f}", str(int(r["subjects"])))
+        table.add_row(str(part), f"{r['ccc']:.4f}", str(Interval(r["ccc_low"], r["ccc_high"])),
+                      f"{r['ccc_subject_mean']:.4f}", f"{r['pcc']:.4f}", f"{r['rmse']:.4f}", str(int(r["subjects"])))
     fsutil.write_json(RunDir(run_dir).evaluation, results)
     result({"run_dir": str(run_dir), "scores": results})
     print_table(table)

@@ -54,6 +54,9 @@ class Variant(StrEnum):
     BIO_LED = "bio-led"  # bio signals carry arousal strongly, the voice weakly; longer annotator lags (3-8 s)
     SPARSE_FACE = "sparse-face"  # the face is missing 30 % of the time and weak; the voice carries valence too
     IDIOSYNCRATIC = "idiosyncratic"  # strong per-subject feature gains and offsets, lags of 1-10 s
+    # corpora on which the paper's claims can fail (every feature looks as usual but follows a latent state of its own)
+    NULL = "null"  # no feature carries the labels: every CCC must come out near 0, its interval containing 0
+    ONE_MODALITY = "one-modality"  # only the voice carries the labels; the face and bio signals are noise
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +76,9 @@ class _Generator:
     missing_face_rate: float | None = None  # overrides SynthConfig.missing_face_rate
     label_offset_sd: float = 0.0  # per-subject offset of the annotations, invisible in the features
     label_scale_sd: float = 0.0  # per-subject spread of how strongly the annotations follow the latent state
+    #: the modalities (voice, face, bio) driven by the annotated latent state; the others follow an independent
+    #: state drawn by the same process, so they look the same and carry nothing
+    carriers: frozenset[str] = frozenset({"voice", "face", "bio"})
 
 
 #: The variants' generators.
@@ -81,6 +87,8 @@ VARIANTS: dict[Variant, _Generator] = {
     Variant.BIO_LED: _Generator(voice_arousal=0.55, audio_noise=1.3, bio_gain=2.2, bio_noise=0.6, lag=(6, 17)),
     Variant.SPARSE_FACE: _Generator(face_valence=0.6, face_noise=1.3, voice_valence=2.5, missing_face_rate=0.3),
     Variant.IDIOSYNCRATIC: _Generator(subject_gain_sd=0.6, offset=2.5, lag=(2, 21)),
+    Variant.NULL: _Generator(carriers=frozenset()),
+    Variant.ONE_MODALITY: _Generator(carriers=frozenset({"voice"})),
 }
 
 #: The personalisation corpus's generator: subjects differ more in how their state shows than in the 2021 corpus
@@ -259,15 +267,23 @@ def _drivers(name: str, a: np.ndarray, v: np.ndarray, speech: np.ndarray, gen: _
     raise AssertionError(name)
 
 
-def _subject(rng: np.random.Generator, views: _Views, n: int, cfg: SynthConfig
-             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Latent state, labels and feature matrices of one subject (all on the n-step grid)."""
+def _latent(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Latent arousal and valence of one subject: a slow ramp, stress events (arousal up, valence down), smiles
+    (valence up) and Ornstein-Uhlenbeck drift."""
     t = np.arange(n)
     ramp = rng.uniform(0.1, 0.5) * np.clip(t / (n * rng.uniform(0.2, 0.5)), 0, 1)
     stress = _events(rng, n, rate_per_min=1.0, rise=8, decay=50, amp=(0.4, 0.9))
     smiles = _events(rng, n, rate_per_min=0.8, rise=3, decay=15, amp=(0.3, 0.8))
     a = rng.normal(-0.1, 0.15) + ramp + 0.7 * stress + _ou(rng, n, tau=60, sigma=0.2)
     v = rng.normal(0.05, 0.15) + 0.8 * smiles - 0.35 * stress + _ou(rng, n, tau=80, sigma=0.2)
+    return a, v
+
+
+def _subject(rng: np.random.Generator, views: _Views, n: int, cfg: SynthConfig
+             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Latent state, labels and feature matrices of one subject (all on the n-step grid)."""
+    t = np.arange(n)
+    a, v = _latent(rng, n)
     speech = _runs(rng, n, p_on=0.8, mean_on=18, mean_off=5)
 
     gen = cfg.generator
@@ -287,18 +303,23 @@ def _subject(rng: np.random.Generator, views: _Views, n: int, cfg: SynthConfig
     # real gold standards lie in [-1, 1]: squash smoothly (nearly linear near 0) instead of clipping to plateaus
     labels = {name: np.tanh(lab) for name, lab in raw.items()}
 
+    # what each modality sees: the annotated state, or (not a carrier) an independent one from the same process
+    seen = {m: (a, v) for m in ("voice", "face", "bio")}
+    if len(gen.carriers) < len(seen):  # drawn only here, so the other variants' corpora are unchanged
+        other = _latent(rng, n)
+        seen.update({m: other for m in seen if m not in gen.carriers})
     feats: dict[str, np.ndarray] = {}
     face_seen = ~_runs(rng, n, p_on=cfg.face_missing, mean_on=6, mean_off=6 / max(cfg.face_missing, 1e-3))
     for folder in cfg.features:
         name = folder.lower()
         if name in _BIO:
-            feats[folder] = _bio_signal(rng, name, a, t, gen)[:, None]
+            feats[folder] = _bio_signal(rng, name, seen["bio"][0], t, gen)[:, None]
             continue
         if name == BIOSIGNALS:
-            feats[folder] = np.stack([_bio_signal(rng, b, a, t, gen) for b in _BIO], axis=1)
+            feats[folder] = np.stack([_bio_signal(rng, b, seen["bio"][0], t, gen) for b in _BIO], axis=1)
             continue
         d = _SYNTHESISABLE[name]
-        drivers = _drivers(name, a, v, speech, gen)
+        drivers = _drivers(name, *seen["face" if name in _FACE else "voice"], speech, gen)
         delayed = _shift(drivers, int(rng.integers(1, 5)))
         sig = drivers @ views.mix[name]
         sig[:, views.delay_mask[name]] = (delayed @ views.mix[name])[:, views.delay_mask[name]]

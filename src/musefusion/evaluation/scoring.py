@@ -12,6 +12,7 @@ from musefusion.data import formats
 from musefusion.data.corpus import find_corpus_dir, label_path
 from musefusion.errors import DataFormatError, MissingDataError
 from musefusion.evaluation.metrics import ccc_concatenated, ccc_per_sequence_mean, pcc, rmse
+from musefusion.evaluation.uncertainty import ccc_interval
 from musefusion.types import Partition, Task
 
 logger = logging.getLogger(__name__)
@@ -51,7 +52,8 @@ def hidden_label_path(test_labels: Path, corpus_name: str, target: str, sid: str
 
 def score_predictions(pred_dir: Path, root: Path, task: Task, target: str, partition: Partition,
                       test_labels: Path | None = None, ids: Sequence[str] | None = None) -> dict[str, float]:
-    """CCC (concatenated and per-subject mean), PCC and RMSE of a folder of predictions.
+    """CCC (concatenated, with its 95 % subject-level bootstrap interval ``ccc_low``-``ccc_high``, and the
+    per-subject mean), PCC and RMSE of a folder of predictions.
 
     Args:
         pred_dir: ``<run>/predictions/<partition>`` (MuSe CSVs).
@@ -88,5 +90,7 @@ def score_predictions(pred_dir: Path, root: Path, task: Task, target: str, parti
         ps.append(p)
         ys.append(y)
     cat_p, cat_y = np.concatenate(ps), np.concatenate(ys)
-    return {"ccc": ccc_concatenated(ps, ys), "ccc_subject_mean": ccc_per_sequence_mean(ps, ys),
+    interval = ccc_interval(ps, ys)
+    return {"ccc": ccc_concatenated(ps, ys), "ccc_low": interval.low, "ccc_high": interval.high,
+            "ccc_subject_mean": ccc_per_sequence_mean(ps, ys),
             "pcc": pcc(cat_p, cat_y), "rmse": rmse(cat_p, cat_y), "subjects": len(ids)}

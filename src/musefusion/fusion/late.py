@@ -34,6 +34,7 @@ from musefusion.data import formats
 from musefusion.data.corpus import Sequence, load_corpus, load_labels
 from musefusion.errors import ConfigError
 from musefusion.evaluation.metrics import ccc_concatenated, ccc_per_sequence_mean
+from musefusion.evaluation.uncertainty import ccc_interval
 from musefusion.fusion.oof import ensure_oof, subject_folds
 from musefusion.fusion.stack import load_stream, stack_streams
 from musefusion.models.fusion import LateFusion
@@ -270,6 +271,8 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
                               "devel_ccc_subject_mean": ccc_per_sequence_mean(dev_pred[seed], dev_ys),
                               "train_ccc": ccc_concatenated(train_pred[seed], train_ys)}
 
+    for seed, scores in per_seed.items():  # the subject-level bootstrap interval of each seed's devel CCC
+        scores["devel_ccc_ci"] = ccc_interval(dev_pred[seed], dev_ys).as_list()
     best = pick_best_seed({s: r["devel_ccc"] for s, r in per_seed.items()})
     model = models[best]
     test_model = model

@@ -60,6 +60,31 @@ class PaperSelfAttention(nn.Module):
         return c.transpose(1, 2).reshape(b, t, d)  # heads concatenated: width d_a
 
 
+class EncoderSelfAttention(nn.Module):
+    """The paper's self-attention as its authors most likely ran it: one stock ``nn.TransformerEncoderLayer``
+    with ``d_model = d_a`` on the raw features, PyTorch's 2021 defaults (post-norm, ReLU, ``dim_feedforward``
+    2048, dropout 0.1 on the attention weights and both residual branches).
+
+    Line by line: the layer's multi-head attention is Eq. 1 (``Q, K, V = X W_*``, ``h`` heads of
+    ``d_k = d_a / h``, ``softmax(Q K^T / sqrt(d_k)) V``) with the heads concatenated and mixed by the output
+    projection (Eq. 2-3, ``C in R^{d_a}``); the residual ``X + C``, the layer norms and the feed-forward block are
+    where the paper is silent and the module is not. Padded keys are masked (``src_key_padding_mask``), so padding
+    never changes the outputs at real steps. Heads: ``gcd(d_a, heads)`` where ``d_a`` does not divide by
+    ``heads`` (``heads`` says what was used), as in :class:`PaperSelfAttention`.
+    """
+
+    def __init__(self, d_a: int, heads: int, ff_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.heads = math.gcd(d_a, heads)
+        self.layer = nn.TransformerEncoderLayer(d_model=d_a, nhead=self.heads, dim_feedforward=ff_dim,
+                                                dropout=dropout, batch_first=True)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``x``: ``(batch, time, d_a)``, ``mask``: ``(batch, time)`` True on real steps -> same shape as x (values
+        at padded steps are meaningless)."""
+        return self.layer(x, src_key_padding_mask=~mask.bool())
+
+
 class SelfAttentionLayer(nn.Module):
     """A pre-norm Transformer encoder layer: multi-head self-attention (Eq. 1) and a feed-forward block.
 

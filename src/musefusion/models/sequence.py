@@ -16,20 +16,32 @@ name              projection   encoder        LSTM   paper
 
 ``ModelConfig.attention`` chooses the attention:
 
-* ``paper`` (default): Eq. 1-3 on the raw features, ``d_k = d_a / h``, ``attn_layers`` of them stacked, their
-  output ``C`` (width ``d_a``) into the LSTM (Eq. 4) or the head (``layers.PaperSelfAttention``; its docstring
-  gives the fallback when ``d_a`` does not divide by ``h``). No input projection unless ``project_input``.
+* ``encoder`` (default): what the authors most likely ran. The paper's Sec. 5.2 grid ("number of heads 4 or 8,
+  number of layers 1, 2 or 4") is the vocabulary of PyTorch's ``nn.TransformerEncoderLayer`` /
+  ``nn.TransformerEncoder``, and ``d_k = d_a / h`` with ``C in R^{d_a}`` (Eq. 1-3) is what that module gives with
+  ``d_model = d_a``. So: ``attn_layers`` stock encoder layers with the 2021 defaults (post-norm, ReLU,
+  feed-forward width ``ff_dim`` = 2048, dropout 0.1 incl. on the attention weights) on the raw features, no
+  projection, no positions unless ``positions``. Eq. 1 is the layer's multi-head attention; the residual,
+  layer norm and feed-forward block are where the paper is silent and the module is not.
+* ``literal``: Eq. 1-3 and nothing else (``layers.PaperSelfAttention``), an ablation. A bare attention layer is a
+  convex average of its value vectors; at initialisation it is nearly uniform, so two stacked layers make the
+  output constant within a window, which a per-window CCC scores 0 with a vanishing gradient
+  (``tests/models/test_collapse.py`` measures it). Its ``selfattn`` preset is therefore one layer.
 * ``transformer`` (musefusion before 0.1): inputs projected to ``d_model`` (default 128), fixed sinusoidal
   positions added, pre-norm Transformer encoder layers (attention + feed-forward 2×d_model, residuals, layer
   norm; ``layers.SelfAttentionLayer``), a final layer norm.
 
+Where ``d_a`` does not divide by ``heads`` (17 FAU columns, 3 bio columns), ``encoder`` and ``literal`` use
+``gcd(d_a, heads)`` heads, the largest count not above ``heads`` that divides ``d_a`` (1 for a prime width): the
+output keeps width ``d_a`` and no parameter is added.
+
 ``project_input`` (default off, as the paper describes none) puts a linear projection to ``d_model`` before the
-``lstm`` family's LSTM or the paper attention.
+``lstm`` family's LSTM or the ``encoder`` / ``literal`` attention.
 
 Choices where the paper is silent:
 
-* **Positional information.** None in the paper attention (Eq. 1 has none; the LSTM after it sees order);
-  fixed sinusoidal encodings in the transformer variant.
+* **Positional information.** None in the ``encoder`` / ``literal`` attention by default (Eq. 1 has none; the
+  LSTM after it sees order; ``positions`` adds the fixed sinusoidal encoding); always in ``transformer``.
 * **Causality.** Attention and gated convolutions see the whole window (non-causal); LSTMs are
   unidirectional as the paper states; the label lag of annotators makes look-ahead useful.
 * **Dropout** (default 0.1) after the encoder and between LSTM layers, and on the transformer layers' residual
@@ -43,6 +55,7 @@ from torch import nn
 
 from musefusion.config import Attention, ModelConfig
 from musefusion.models.layers import (
+    EncoderSelfAttention,
     GatedConvBlock,
     PaperSelfAttention,
     SelfAttentionLayer,
@@ -59,19 +72,22 @@ class SequenceRegressor(nn.Module):
         self.config = config
         name = config.name
         use_attn = name in ("selfattn", "selfattn_lstm")
-        paper_attn = config.attention == Attention.PAPER
+        transformer = config.attention == Attention.TRANSFORMER
         projectable = name in ("lstm", "selfattn", "selfattn_lstm")
-        use_proj = (use_attn and not paper_attn) or (config.project_input and projectable)
+        use_proj = (use_attn and transformer) or (config.project_input and projectable)
         use_gcnn = name in ("gcnn", "gcnn_lstm")
         use_lstm = name in ("lstm", "selfattn_lstm", "gcnn_lstm", "bio_lstm")
         width = d_in
         self.proj = nn.Linear(d_in, config.d_model) if use_proj else None
         if use_proj:
             width = config.d_model
-        self.pos = SinusoidalPositions(width) if use_attn and not paper_attn else None
+        self.pos = SinusoidalPositions(width) if use_attn and (transformer or config.positions) else None
         self.attn: nn.ModuleList | None = None
         self.attn_norm: nn.Module = nn.Identity()
-        if use_attn and paper_attn:  # Eq. 1-3, stacked attn_layers times: C = ATT(... ATT(X))
+        if use_attn and config.attention == Attention.ENCODER:  # Eq. 1-3 inside stock encoder layers
+            self.attn = nn.ModuleList(EncoderSelfAttention(width, config.heads, config.ff_dim, config.dropout)
+                                      for _ in range(config.attn_layers))
+        elif use_attn and config.attention == Attention.LITERAL:  # Eq. 1-3, stacked: C = ATT(... ATT(X))
             self.attn = nn.ModuleList(PaperSelfAttention(width, config.heads) for _ in range(config.attn_layers))
         elif use_attn:
             self.attn = nn.ModuleList(SelfAttentionLayer(width, config.heads, config.dropout)
@@ -107,7 +123,7 @@ class SequenceRegressor(nn.Module):
         if self.proj is not None:
             h = self.proj(h)
         if self.attn is not None:
-            if self.pos is not None:  # transformer variant only
+            if self.pos is not None:  # transformer variant, or positions
                 h = self.pos(h)
             for layer in self.attn:
                 h = layer(h, mask)

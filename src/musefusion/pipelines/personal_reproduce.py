@@ -56,7 +56,8 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 #: ReproduceConfig fields that have no meaning here, with their defaults: a value other than these is refused.
 _UNUSED = {"row_configs": (), "stage": "all", "all_models": False, "baseline": True, "retrain": "auto",
-           "fusion_refit": False, "attention": "paper", "tune": False}
+           "fusion_refit": False, "attention": "encoder", "tune": False,
+           "selection_rule": "interval"}
 
 
 def _check(cfg: Any) -> None:

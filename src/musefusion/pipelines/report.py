@@ -33,6 +33,13 @@ def _f(x: float | None) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4f}"
 
 
+def _ci(low: float | None, high: float | None) -> str:
+    """`` [low, high]`` (a 95 % subject-level bootstrap interval), or nothing where none was recorded."""
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return ""
+    return f" [{low:.3f}, {high:.3f}]"
+
+
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -111,6 +118,7 @@ class ReproduceSummary:
 
     runs: dict[str, Any]  # "unimodal": {(features, modality, model, target): scores}, "fusion": {(row, target, fit): ...}
     test: dict[str, float] | None = None  # Table 6: test CCC per target (None when test labels are withheld)
+    test_ci: dict[str, list[float]] | None = None  # the same keys: each test CCC's 95 % interval [low, high]
     tuning: dict[tuple[str, str, str], dict[str, Any]] | None = None  # --tune: (features, model, target) -> search
     selection: dict[str, dict[str, Any]] | None = None  # target -> the fusion selection's metrics
     beyond: dict[str, list[dict[str, Any]]] | None = None  # --beyond: target -> one row per method
@@ -136,7 +144,8 @@ def _selection_table(selection: dict[str, dict[str, Any]], targets: tuple[str, .
     names = {"bilstm": f"paper's Bi-LSTM ({'+'.join(full)}, fitted on out-of-fold train predictions)",
              "best-stream": "best single row", "weighted-mean": "devel-weighted mean of the streams",
              "top-rows-mean": "devel-weighted mean of the best rows"}
-    header = ["fuser"] + [h for t in targets if t in selection for h in (f"{t}: CV devel CCC", f"{t}: devel CCC")]
+    header = ["fuser"] + [h for t in targets if t in selection
+                          for h in (f"{t}: CV devel CCC", f"{t}: CV gain over the Bi-LSTM", f"{t}: devel CCC")]
     rows = []
     for fuser, label in names.items():
         row = [label]
@@ -152,11 +161,26 @@ def _selection_table(selection: dict[str, dict[str, Any]], targets: tuple[str, .
             elif fuser == "top-rows-mean" and "top_rows" in m:
                 detail = " (" + ", ".join(f"{k} {w:.2f}" for k, w in m["top_rows"].items()) + ")"
             mark = " **chosen**" if m["chosen"] == fuser else ""
-            row += [f"{m['cv_devel_ccc'][fuser]:.4f}{mark}", f"{m['devel_ccc'][fuser]:.4f}{detail}"]
+            ci = m.get("cv_devel_ccc_ci", {}).get(fuser)
+            gain = m.get("cv_gain_over_bilstm", {}).get(fuser)
+            row += [f"{m['cv_devel_ccc'][fuser]:.4f}{_ci(*ci) if ci else ''}{mark}",
+                    f"{gain['delta']:+.4f}{_ci(*gain['ci'])}" if gain and None not in gain["ci"] else "-",
+                    f"{m['devel_ccc'][fuser]:.4f}{detail}"]
         rows.append(row)
-    return (_md_table(header, rows) + "\n\nThe fuser with the highest CV devel CCC "
-            f"({next(iter(selection.values()))['folds']} folds of devel subjects; a row or weights chosen on the "
-            "other folds, scored on the held-out one) makes the submission; ties go to the paper's Bi-LSTM.")
+    first = next(iter(selection.values()))
+    rule = first.get("rule", "max")
+    text = (f"CV: {first['folds']} folds of devel subjects; a row or weights chosen on the other folds, scored on "
+            "the held-out one. ")
+    if rule == "interval":
+        text += ("Rule `interval`: a fuser replaces the paper's Bi-LSTM only when the paired subject-level bootstrap "
+                 "interval of its CV gain lies above 0; among those the highest CV score wins.")
+        quiet = [t for t in targets if t in selection and not selection[t].get("distinguishable", True)]
+        if quiet:
+            text += (f" {', '.join(quiet)}: no candidate is distinguishable from the paper's fusion, so the paper's "
+                     "Bi-LSTM makes the submission.")
+    else:
+        text += "Rule `max`: the highest CV devel CCC makes the submission; ties go to the paper's Bi-LSTM."
+    return _md_table(header, rows) + "\n\n" + text
 
 
 def _peer_line(res: dict[str, Any], table: dict[Any, Any], targets: tuple[str, ...]) -> str:
@@ -198,7 +222,10 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
              f"window hop {s['hop_len']}, {s['folds']} folds, fusion {s['fusion_epochs']} epochs); "
              f"{cfg.workers} worker process(es); wall time **{wall_s / 60:.1f} min**.",
              "All numbers are devel CCC (one CCC over all devel subjects concatenated), mean ± std over seeds, "
-             "and the best seed's; *paper* is the value the paper reports on the real Ulm-TSST data.",
+             "and the best seed's; *paper* is the value the paper reports on the real Ulm-TSST data. "
+             "Brackets: the 95 % interval of the kept seed's CCC (test: of the test CCC) from a subject-level "
+             "bootstrap (1000 resamples of the subjects); two scores whose intervals overlap widely are not "
+             "told apart by this corpus.",
              "Test predictions: the fusion streams' "
              + ("final models, retrained on train+devel for their best epoch count (Sec. 5.5)" if cfg.retrains
                 else "devel-selected models (trained on train only)")
@@ -207,8 +234,9 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
                 "chosen on devel)") + f" (--retrain {cfg.retrain.value}"
              + (", --fusion-refit)." if cfg.fusion_refit else ")."),
              f"Self-attention: **{cfg.attention.value}** ("
-             + ("Eq. 1-3 over the raw features" if cfg.attention.value == "paper" else
-                "projection to d_model, positions, Transformer encoder layers") + ")."]
+             + {"encoder": "stock Transformer encoder layers over the raw features, Eq. 1-3 inside them",
+                "literal": "bare Eq. 1-3 over the raw features, an ablation"}.get(
+                 cfg.attention.value, "projection to d_model, positions, Transformer encoder layers") + ")."]
     header = ["Feature", "M", "Model"]
     for t in targets:
         header += [f"{t} (ours)", f"{t} best seed", f"{t} (paper)"]
@@ -223,7 +251,8 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
             mark = " †" if r and r.get("still_improving") else ""
             flagged = flagged or bool(mark)
             ref = table.get((features, mod, model), {}).get(t)
-            row += ([f"{r['mean']:.4f} ± {r['std']:.4f}{mark}", f"{r['best']:.4f} (seed {r['best_seed']})"] if r
+            row += ([f"{r['mean']:.4f} ± {r['std']:.4f}{mark}",
+                     f"{r['best']:.4f}{_ci(r.get('best_low'), r.get('best_high'))} (seed {r['best_seed']})"] if r
                     else ["-", "-"]) + [_f(ref)]
         rows.append(row)
     parts += [f"## Table {tno[0]}: unimodal models", _md_table(header, rows)]
@@ -260,7 +289,8 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
                "+".join(dict.fromkeys(n[0] for n in row_key))]
         for t in targets:
             r = res["fusion"].get((row_key, t, "oof"))
-            row += [f"{r['mean']:.4f} ± {r['std']:.4f}" if r else "-", _f(paper_row.get(t))]
+            row += [f"{r['mean']:.4f} ± {r['std']:.4f}{_ci(r.get('best_low'), r.get('best_high'))}" if r else "-",
+                    _f(paper_row.get(t))]
         rows.append(row)
     parts += [f"## Table {tno[1]}: late fusion (Bi-LSTM over prediction streams, fitted on out-of-fold "
               "train predictions)", _md_table(header, rows)]
@@ -273,7 +303,7 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
         row = [text]
         for t in targets:
             r = res["fusion"].get((full, t, mode))
-            row.append(f"{r['mean']:.4f} ± {r['std']:.4f}" if r else "-")
+            row.append(f"{r['mean']:.4f} ± {r['std']:.4f}{_ci(r.get('best_low'), r.get('best_high'))}" if r else "-")
         rows.append(row)
     best_uni = []
     for t in targets:
@@ -290,12 +320,13 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
     cols = [*targets, "combined"] if cfg.task == Task.STRESS else list(targets)
     rows = [[name, "paper"] + [_f(paper.TABLE6[(name, task)].get(c)) for c in cols] for name, task in t6]
     if test is not None:
+        ci = summary.test_ci or {}
         rows.append(["musefusion, paper's fusion (Bi-LSTM, " + "+".join(full) + ")", "ours"]
-                    + [_f(test.get(f"bilstm:{c}")) for c in cols])
+                    + [_f(test.get(f"bilstm:{c}")) + _ci(*ci.get(f"bilstm:{c}", (None, None))) for c in cols])
         chosen = ", ".join(f"{t}: {summary.selection[t]['chosen']}" for t in targets
                            if summary.selection and t in summary.selection)
         rows.append([f"musefusion, selected fuser ({chosen or '-'}; the submission)", "ours"]
-                    + [_f(test.get(c)) for c in cols])
+                    + [_f(test.get(c)) + _ci(*ci.get(c, (None, None))) for c in cols])
         note = "Scored against the true test labels (used for this table only)."
     else:
         note = "Test labels are withheld: pass `--test-labels DIR` to fill our row."

@@ -50,7 +50,7 @@ from musefusion.pipelines.personal_reproduce import reproduce_personalisation
 from musefusion.pipelines.report import ReproduceSummary, write_report
 from musefusion.pipelines.submission import validate_submission, write_submission
 from musefusion.rundir import ReproduceDir, Status
-from musefusion.types import FusionTrain, Partition, Task
+from musefusion.types import FusionTrain, Partition, SelectionRule, Task
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class ReproduceConfig(ConfigBase):
     overwrite: bool = False  # replace runs in `out` made with another config (same-config runs are still reused)
     retrain: Retrain = Retrain.AUTO  # final (train+devel) unimodal models for the test predictions; auto: physio only
     fusion_refit: bool = False  # refit each fusion model on train+devel streams for its test predictions
-    attention: Attention = Attention.PAPER  # the selfattn rows' attention: paper (Eq. 1-3) | transformer
+    attention: Attention = Attention.ENCODER  # the selfattn rows' attention: encoder | literal (Eq. 1-3) | transformer
     tune: bool = False  # an Optuna study per unimodal row over its Sec. 5.2 grid; the best config then trains
     tune_trials: int = 20  # COMPLETE + PRUNED trials per row's study
     tune_jobs: int = 1  # jobs working on each study at once (more than 1 pays on a cluster with spare workers)
@@ -120,6 +120,7 @@ class ReproduceConfig(ConfigBase):
     cluster: str | None = None  # a Dask scheduler address (tcp://host:8786): every job runs there
     precision: Precision = Precision.FP32  # the unimodal rows' training forward pass: fp32 | bf16 (autocast)
     beyond: bool = False  # also the later Ulm-TSST practice beside the paper pipeline (musefusion.pipelines.beyond)
+    selection_rule: SelectionRule = SelectionRule.INTERVAL  # fusion selection: interval (knows its noise) | max
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
@@ -131,6 +132,8 @@ class ReproduceConfig(ConfigBase):
         object.__setattr__(self, "retrain", enum_field("ReproduceConfig", "retrain", self.retrain, Retrain))
         object.__setattr__(self, "attention", enum_field("ReproduceConfig", "attention", self.attention, Attention))
         object.__setattr__(self, "precision", enum_field("ReproduceConfig", "precision", self.precision, Precision))
+        object.__setattr__(self, "selection_rule", enum_field("ReproduceConfig", "selection_rule", self.selection_rule,
+                                                              SelectionRule))
         object.__setattr__(self, "tune_sampler", enum_field("ReproduceConfig", "tune_sampler", self.tune_sampler,
                                                             Sampler))
         if self.tune_trials < 1 or self.tune_jobs < 1:
@@ -216,7 +219,7 @@ def run_config(cfg: ReproduceConfig, features: str, model: str, target: str) -> 
         windows.update(own.get("data", {}))
     data = DataConfig(root=cfg.root, task=cfg.task, target=target, features=(features,), **windows)
     attention = {"attention": cfg.attention} if "attention" in families.family(model).params else {}
-    small = {"hidden": 16, "d_model": 16, "channels": 8} if s.get("small") else {}
+    small = {"hidden": 16, "d_model": 16, "channels": 8, "ff_dim": 32} if s.get("small") else {}
     mcfg = model_preset(model, **attention, **{**own.get("model", {}), **small})
     train = TrainConfig(epochs=s["epochs"], seeds=s["seeds"], num_threads=1, early_stop=s.get("early_stop", 0),
                         precision=cfg.precision)
@@ -386,7 +389,7 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
                 if ReproduceDir(out).run(target, f, m).finished}
         write_selection(fusion_dir(out, target, full, "oof"), pool,
                         {n: run_dir(out, target, *streams[n]) for n in full}, ReproduceDir(out).selected(target).path,
-                        folds=s["folds"], root=cfg.root, task=cfg.task)
+                        folds=s["folds"], root=cfg.root, task=cfg.task, rule=cfg.selection_rule.value)
     sub = write_submission([ReproduceDir(out).selected(t).path for t in targets], ReproduceDir(out).submission)
     problems = validate_submission(sub, cfg.root, cfg.task)
     if problems:
@@ -440,6 +443,13 @@ def fusion_dir(out: Path, target: str, row: tuple[str, ...], mode: str) -> Path:
     return ReproduceDir(out).fusion(target, row, mode).path
 
 
+def _interval(value: Any) -> tuple[float, float]:
+    """A stored ``[low, high]`` interval (NaN for a run written before intervals were recorded)."""
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int | float) for v in value):
+        return float(value[0]), float(value[1])
+    return float("nan"), float("nan")
+
+
 def summarize_runs(out: Path, cfg: ReproduceConfig) -> dict[str, Any]:
     """Read every finished run's metrics.json (tables are built from files only)."""
     res: dict[str, Any] = {"unimodal": {}, "fusion": {}}
@@ -452,17 +462,21 @@ def summarize_runs(out: Path, cfg: ReproduceConfig) -> dict[str, Any]:
                 # seeds whose kept epoch was the budget's last: still improving when training stopped
                 improving = [int(k) for k, v in m["seeds"].items()
                              if v.get("epochs") and v.get("best_epoch") == v.get("epochs_run") == v.get("epochs")]
+                low, high = _interval(m["best"].get("devel_ccc_ci"))
                 res["unimodal"][(features, mod, model, target)] = {
                     "mean": m["devel_ccc_mean"], "std": m["devel_ccc_std"], "best_seed": m["best"]["seed"],
-                    "best": m["best"].get("devel_ccc", float("nan")), "seeds": seeds, "still_improving": improving}
+                    "best": m["best"].get("devel_ccc", float("nan")), "best_low": low, "best_high": high,
+                    "seeds": seeds, "still_improving": improving}
     for row in paper.fusion_table(cfg.task):
         for target in cfg.task.default_targets:
             for mode in ("oof", "in-sample", "devel"):
                 r = ReproduceDir(out).fusion(target, row, mode)
                 if r.finished:
                     m = r.read_metrics()
+                    low, high = _interval(m["best"].get("devel_ccc_ci"))
                     res["fusion"][(row, target, mode)] = {"mean": m["devel_ccc_mean"], "std": m["devel_ccc_std"],
-                                                          "best": m["best"]["devel_ccc"],
+                                                          "best": m["best"]["devel_ccc"], "best_low": low,
+                                                          "best_high": high,
                                                           "best_seed": m["best"]["seed"],
                                                           "streams": m["stream_devel_ccc"]}
     return res
@@ -480,8 +494,9 @@ def summarize(out: Path, cfg: ReproduceConfig, with_test: bool = True) -> Reprod
         from musefusion.pipelines import beyond
 
         rows = beyond.summary(out, cfg.task.value, cfg.task.default_targets, _test_scorer(cfg))
-    return ReproduceSummary(runs=summarize_runs(out, cfg), test=score_test(out, cfg) if with_test else None,
-                            tuning=tuning, selection=selection, beyond=rows)
+    test, test_ci = score_test(out, cfg) if with_test else (None, None)
+    return ReproduceSummary(runs=summarize_runs(out, cfg), test=test, test_ci=test_ci, tuning=tuning,
+                            selection=selection, beyond=rows)
 
 
 def _test_scorer(cfg: ReproduceConfig) -> Callable[[Path, str], float | None]:
@@ -507,23 +522,26 @@ def hidden_labels_dir(cfg: ReproduceConfig) -> Path | None:
     return cand if cand.is_dir() else None
 
 
-def score_test(out: Path, cfg: ReproduceConfig) -> dict[str, float] | None:
-    """Table 6: CCC of the fused test predictions against the true test labels (None when withheld)."""
+def score_test(out: Path, cfg: ReproduceConfig) -> tuple[dict[str, float] | None, dict[str, list[float]] | None]:
+    """Table 6: CCC of the fused test predictions against the true test labels, and each one's 95 % subject-level
+    bootstrap interval ``[low, high]`` (the stress ``combined`` mean has none); (None, None) when withheld."""
     # torch: imported on first use, so the CLI starts without it
     from musefusion.evaluation.scoring import score_predictions
 
     labels = hidden_labels_dir(cfg)
     if labels is None:
-        return None
+        return None, None
     full = paper.full_fusion_row(cfg.task)
     scores: dict[str, float] = {}
+    intervals: dict[str, list[float]] = {}
     for target in cfg.task.default_targets:
         for key, run in ((target, ReproduceDir(out).selected(target)),
                          (f"bilstm:{target}", ReproduceDir(out).fusion(target, full, "oof"))):
             if run.predictions("test").is_dir():
-                scores[key] = score_predictions(run.predictions("test"), cfg.root, cfg.task, target, Partition.TEST,
-                                                labels)["ccc"]
+                found = score_predictions(run.predictions("test"), cfg.root, cfg.task, target, Partition.TEST,
+                                          labels)
+                scores[key], intervals[key] = found["ccc"], [found["ccc_low"], found["ccc_high"]]
     for prefix in ("", "bilstm:"):
         if cfg.task == Task.STRESS and all(f"{prefix}{t}" in scores for t in cfg.task.default_targets):
             scores[f"{prefix}combined"] = float(np.mean([scores[f"{prefix}{t}"] for t in cfg.task.default_targets]))
-    return scores
+    return scores, intervals

@@ -15,11 +15,23 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from musefusion import rundir
+from musefusion.data import formats
+from musefusion.data.corpus import load_labels
 from musefusion.errors import ConfigError, MissingDataError, MuseFusionError
+from musefusion.evaluation.uncertainty import (
+    UNDEFINED,
+    Difference,
+    Interval,
+    ccc_interval,
+    concatenated_ccc,
+    paired_difference,
+)
 from musefusion.rundir import RunDir
+from musefusion.types import Task
 
 #: ``runs --sort`` keys: the column and whether larger sorts first.
 SORT_KEYS = {"devel": ("devel_ccc", True), "mean": ("devel_ccc_mean", True), "path": ("path", False),
@@ -163,20 +175,81 @@ def _flat(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 @dataclasses.dataclass(frozen=True)
+class Paired:
+    """Two runs' devel CCCs on the subjects both predict, each with its interval, and their paired difference."""
+
+    subjects: int
+    ccc: tuple[float, float]
+    intervals: tuple[Interval, Interval]
+    difference: Difference  # first run minus second
+    note: str = ""  # why there is no comparison ('' when there is one)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"subjects": self.subjects, "ccc": list(self.ccc), "ccc_ci": [iv.as_list() for iv in self.intervals],
+                "difference": self.difference.delta, "difference_ci": self.difference.interval.as_list(),
+                "verdict": self.difference.verdict, "note": self.note}
+
+
+NO_PAIR = Paired(0, (float("nan"), float("nan")), (UNDEFINED, UNDEFINED), Difference(float("nan"), UNDEFINED))
+
+
+def paired_devel(a: Path, b: Path, data: Path | None = None) -> Paired:
+    """The paired subject-level bootstrap comparison of two runs' devel predictions of one target (the labels of
+    ``data``, default the first run's data root; the subjects both runs predict).
+
+    Never raises for a pair that cannot be compared (other targets, no devel predictions, labels not found): the
+    result's ``note`` says why.
+    """
+    try:
+        rec = [RunDir(Path(p)).read_record().get("data", {}) for p in (a, b)]
+        if not all(isinstance(r, dict) and r.get("target") for r in rec):
+            return dataclasses.replace(NO_PAIR, note="a run records no [data] target")
+        if (rec[0]["target"], rec[0].get("task")) != (rec[1]["target"], rec[1].get("task")):
+            return dataclasses.replace(NO_PAIR, note=f"other targets ({rec[0]['target']}, {rec[1]['target']})")
+        folders = [RunDir(Path(p)).predictions("devel") for p in (a, b)]
+        if not all(f.is_dir() for f in folders):
+            return dataclasses.replace(NO_PAIR, note="a run has no devel predictions")
+        labels, _ = load_labels(Path(data or rec[0]["root"]), Task(rec[0].get("task", "stress")), rec[0]["target"])
+        preds = [formats.read_predictions(f) for f in folders]
+    except (OSError, ValueError, MuseFusionError) as e:
+        return dataclasses.replace(NO_PAIR, note=f"labels or predictions not readable ({str(e).splitlines()[0]})")
+    ids = sorted(set(preds[0]) & set(preds[1]) & set(labels))
+    if len(ids) < 2:
+        return dataclasses.replace(NO_PAIR, note=f"{len(ids)} devel subject(s) in common")
+    ys: list[np.ndarray] = []
+    joined: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+    for sid in ids:
+        lts, lv = labels[sid]
+        for k in (0, 1):
+            ts, v = preds[k][sid]
+            idx = np.clip(np.searchsorted(ts, lts), 0, max(len(ts) - 1, 0))
+            hit = (ts[idx] == lts) if len(ts) else np.zeros(len(lts), bool)
+            joined[k].append(np.where(hit, v[idx], np.nan))
+        ys.append(lv)
+    ccc = (concatenated_ccc(joined[0], ys), concatenated_ccc(joined[1], ys))
+    return Paired(len(ids), ccc, (ccc_interval(joined[0], ys), ccc_interval(joined[1], ys)),
+                  paired_difference(joined[0], joined[1], ys))
+
+
+@dataclasses.dataclass(frozen=True)
 class Comparison:
     """Runs side by side: the config fields that differ between them and their scores."""
 
     runs: list[RunInfo]
     differing: dict[str, list[Any]]  # 'section.key' -> one value per run (None where a run lacks the field)
     same: int  # how many fields all runs share
+    paired: Paired = NO_PAIR  # two runs: the first against the second on their common devel subjects
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
-        return {"runs": [r.to_dict() for r in self.runs], "differing": self.differing, "same_fields": self.same}
+        return {"runs": [r.to_dict() for r in self.runs], "differing": self.differing, "same_fields": self.same,
+                "paired": self.paired.to_dict() if len(self.runs) == 2 else None}
 
 
 def compare_runs(paths: list[Path]) -> Comparison:
-    """Compare finished runs: every config field (library versions included) whose value is not the same in all.
+    """Compare finished runs: every config field (library versions included) whose value is not the same in all,
+    and for two runs of one target the paired subject-level bootstrap interval of their devel CCC difference.
 
     The data root and thread/device settings are left out, as in the reuse check (:data:`rundir.IGNORED_FIELDS`):
     they cannot change a result.
@@ -198,7 +271,8 @@ def compare_runs(paths: list[Path]) -> Comparison:
     keys = sorted(set().union(*records))
     differing = {k: [r.get(k) for r in records] for k in keys
                  if len({repr(r.get(k)) for r in records}) > 1}
-    return Comparison(infos, differing, len(keys) - len(differing))
+    paired = paired_devel(Path(paths[0]), Path(paths[1])) if len(paths) == 2 else NO_PAIR
+    return Comparison(infos, differing, len(keys) - len(differing), paired)
 
 
 def learning_curves(path: Path) -> pd.DataFrame:

@@ -20,7 +20,7 @@ from musefusion.data import formats
 from musefusion.data.corpus import load_labels
 from musefusion.errors import ConfigError
 from musefusion.fusion.oof import subject_folds
-from musefusion.fusion.select import FUSERS, nested_cv, select
+from musefusion.fusion.select import FUSERS, RULES, nested_cv, select
 from musefusion.fusion.stack import load_stream, stack_streams
 from musefusion.rundir import RunDir
 from musefusion.types import Partition, Task
@@ -41,7 +41,7 @@ def joined_on_grid(dirs: dict[str, Path], ids: list[str], labels: dict[str, tupl
 
 
 def write_selection(fused: Path, pool: dict[str, Path], streams: dict[str, Path], out: Path, folds: int,
-                    root: Path, task: Task) -> dict[str, Any]:
+                    root: Path, task: Task, rule: str = RULES[0]) -> dict[str, Any]:
     """Choose the fuser for one target and write its run folder ``out``; returns its metrics.
 
     Args:
@@ -52,6 +52,7 @@ def write_selection(fused: Path, pool: dict[str, Path], streams: dict[str, Path]
         folds: folds of devel subjects for the selection.
         root: the data root (the labels' corpus).
         task: its task.
+        rule: how the CV scores make the choice (:data:`musefusion.fusion.select.RULES`).
     """
     data = RunDir(fused).read_record()["data"]
     labels, partition = load_labels(Path(root), task, data["target"])
@@ -71,11 +72,14 @@ def write_selection(fused: Path, pool: dict[str, Path], streams: dict[str, Path]
     index = {s: i for i, s in enumerate(dev)}
     fold_idx = [[index[s] for s in f] for f in split]
     sel = select((dv["fused"], te["fused"]), {n: (dv[f"row:{n}"], te[f"row:{n}"]) for n in pool},
-                 {n: (dv[f"stream:{n}"], te[f"stream:{n}"]) for n in streams}, ys, fold_idx)
+                 {n: (dv[f"stream:{n}"], te[f"stream:{n}"]) for n in streams}, ys, fold_idx, rule)
     nested = nested_cv(dv["fused"], {n: dv[f"row:{n}"] for n in pool}, {n: dv[f"stream:{n}"] for n in streams}, ys,
-                       fold_idx)
+                       fold_idx, rule)
     metrics = {"kind": "fusion-selection", "target": data["target"], "task": data["task"], "chosen": sel.chosen,
-               "fusers": list(FUSERS), "cv_devel_ccc": sel.cv_ccc, "devel_ccc": sel.devel_ccc,
+               "fusers": list(FUSERS), "rule": sel.rule, "cv_devel_ccc": sel.cv_ccc,
+               "cv_devel_ccc_ci": {f: iv.as_list() for f, iv in sel.cv_interval.items()},
+               "cv_gain_over_bilstm": {f: {"delta": d.delta, "ci": d.interval.as_list()} for f, d in sel.gain.items()},
+               "distinguishable": sel.distinguishable, "devel_ccc": sel.devel_ccc,
                "nested_cv_devel_ccc": nested,
                "chosen_devel_ccc": sel.devel_ccc[sel.chosen], "folds": len(split),
                "best_stream": sel.detail["best-stream"], "weights": sel.detail["weighted-mean"],
@@ -83,7 +87,7 @@ def write_selection(fused: Path, pool: dict[str, Path], streams: dict[str, Path]
                "runs": {"bilstm": str(fused), **{f"row {n}": str(p) for n, p in pool.items()}}}
     with fsutil.atomic_dir(out) as tmp:
         run = RunDir(tmp)
-        fsutil.write_toml(run.config, {"selection": {"fusers": list(FUSERS), "folds": len(split),
+        fsutil.write_toml(run.config, {"selection": {"fusers": list(FUSERS), "folds": len(split), "rule": sel.rule,
                                                      "fused": str(fused)}, "data": data})
         for part, ids, stamps, preds in ((Partition.DEVEL, dev, ts_dev, sel.devel),
                                          (Partition.TEST, test, ts_test, sel.test)):

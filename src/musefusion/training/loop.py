@@ -148,10 +148,15 @@ def fit(model: nn.Module, windows: Windows, devel_x: Sequence[np.ndarray], devel
         on_epoch: Callable[[dict[str, float]], None] | None = None, epochs: int | None = None) -> FitResult:
     """Fit ``model`` on ``windows``; keep the weights of the epoch with the best devel CCC.
 
+    Without devel sequences (a final train+devel model, trained for a fixed epoch count: the kept model's) the kept
+    epoch is the one with the lowest training loss, not necessarily the last: with dropout the loss is noisy, and
+    the lowest-loss epoch is the best fit of the data the model was given that can be named without devel labels.
+
     Args:
         model: a freshly built model (its initial weights already depend on the seed).
         windows: training windows.
-        devel_x: devel sequences (inputs) for model selection; may be empty (then the last epoch is kept).
+        devel_x: devel sequences (inputs) for model selection; may be empty (then the lowest-training-loss epoch
+            is kept, see above).
         devel_y: devel labels, NaN where unlabelled.
         cfg: optimiser, schedule, epochs, batch size, device.
         seed: seeds the batch order and dropout.

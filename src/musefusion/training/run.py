@@ -33,6 +33,7 @@ from musefusion.data.corpus import CorpusData, Sequence, corpus_digest, load_cor
 from musefusion.data.segment import delay_later, labels_earlier, make_windows
 from musefusion.errors import CheckpointError, ConfigError
 from musefusion.evaluation.metrics import ccc_concatenated, ccc_per_sequence_mean
+from musefusion.evaluation.uncertainty import ccc_interval
 from musefusion.models import build_model
 from musefusion.rundir import RunDir
 from musefusion.training import checkpoint
@@ -146,6 +147,7 @@ def _write_seed_outputs(seed_dir: RunDir, model: torch.nn.Module, result: FitRes
                                  else "")
             scores[f"{name}_ccc"] = ccc_concatenated(preds, ys)
             scores[f"{name}_ccc_subject_mean"] = ccc_per_sequence_mean(preds, ys)
+            scores[f"{name}_ccc_ci"] = ccc_interval(preds, ys).as_list()  # subject-level bootstrap, 95 %
     with fsutil.atomic_path(seed_dir.history) as tmp:
         pd.DataFrame(result.history).to_csv(tmp, index=False)
     fsutil.write_json(seed_dir.result, scores)
