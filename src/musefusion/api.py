@@ -404,6 +404,7 @@ class ReproduceResult:
         full = paper.full_fusion_row(self.config.task)
         nan = float("nan")
         test = self.summary.test or {}
+        test_ci = self.summary.test_ci or {}
         rows = []
         for target, methods in (self.summary.beyond or {}).items():
             found = beyond.verdict(self.summary, self.config.task, target)
@@ -411,14 +412,19 @@ class ReproduceResult:
             if ref:
                 seconds = beyond.paper_seconds(self.out, self.config.task.value, target, self.config.settings["folds"],
                                                ReproduceDir(self.out).fusion(target, full, "oof").path)
+                low, high = test_ci.get(f"bilstm:{target}", (nan, nan))
                 rows.append({"target": target, "method": "paper", "devel_mean": ref["mean"], "devel_std": ref["std"],
-                             "devel_cv": nan, "devel_kept": ref["best"], "test": test.get(f"bilstm:{target}", nan),
+                             "devel_cv": nan, "devel_kept": ref["best"], "devel_kept_low": ref.get("best_low", nan),
+                             "devel_kept_high": ref.get("best_high", nan), "test": test.get(f"bilstm:{target}", nan),
+                             "test_low": low, "test_high": high,
                              "minutes": seconds / 60, "chosen_on_devel": False, "above_paper": False})
             sel = (self.summary.selection or {}).get(target)
             if sel:
+                low, high = test_ci.get(target, (nan, nan))
                 rows.append({"target": target, "method": "selected", "devel_mean": sel["chosen_devel_ccc"],
                              "devel_std": nan, "devel_cv": sel.get("nested_cv_devel_ccc", nan), "devel_kept": nan,
-                             "test": test.get(target, nan), "minutes": nan, "chosen_on_devel": True,
+                             "test": test.get(target, nan), "test_low": low, "test_high": high, "minutes": nan,
+                             "chosen_on_devel": True,
                              "above_paper": False})
             above = set(found[1]) if found else set()
             rows += [{"target": target, "method": r["method"], "devel_mean": r["devel_mean"],
@@ -429,7 +435,8 @@ class ReproduceResult:
         return pd.DataFrame(rows)
 
     def unimodal(self) -> pd.DataFrame:
-        """Tables 2/3: one row per (features, model, target) with the devel CCC mean, std and best seed's."""
+        """Tables 2/3: one row per (features, model, target) with the devel CCC mean, std and best seed's
+        (``best``, with its 95 % subject-level bootstrap interval ``best_low``-``best_high``)."""
         rows = [{"features": f, "modality": m, "model": model, "target": t,
                  **{k: v for k, v in r.items() if not isinstance(v, dict | list)}}
                 for (f, m, model, t), r in self.summary.runs["unimodal"].items()]

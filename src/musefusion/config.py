@@ -244,12 +244,12 @@ class Attention(StrEnum):
     """Which self-attention the ``selfattn`` families use (``musefusion.models.sequence`` explains each)."""
 
     ENCODER = "encoder"  # PyTorch's stock TransformerEncoderLayer (2021 defaults) on the raw features, d_model = d_a
-    LITERAL = "literal"  # Eq. 1-3 alone: bare multi-head attention, no residual (an ablation; 'paper' before 0.6)
+    LITERAL = "literal"  # Eq. 1-3 alone: bare multi-head attention, no residual (an ablation; 'paper' before 0.2)
     TRANSFORMER = "transformer"  # projection to d_model, positions, pre-norm Transformer encoder layers
 
     @classmethod
     def _missing_(cls, value: object) -> Attention | None:
-        """Runs and configs written before 0.6 say ``paper`` for what is now ``literal``."""
+        """Runs and configs written before 0.2 say ``paper`` for what is now ``literal``."""
         return cls.LITERAL if isinstance(value, str) and value.lower() == "paper" else None
 
 

@@ -43,7 +43,7 @@ class SelectionRule(StrEnum):
     """How the fusion selection turns cross-validated scores into a choice (``musefusion.fusion.select``)."""
 
     INTERVAL = "interval"  # a candidate replaces the paper's Bi-LSTM only when its gain's interval lies above 0
-    MAX = "max"  # the highest CV score wins (before 0.6), an ablation
+    MAX = "max"  # the highest CV score wins (before 0.2), an ablation
 
 
 class Partition(StrEnum):

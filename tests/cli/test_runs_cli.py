@@ -11,8 +11,12 @@ import pytest
 
 import musefusion.cli.runs as runs_cli
 from musefusion import fsutil
+from musefusion.data import formats
+from musefusion.data.corpus import load_labels
+from musefusion.evaluation.uncertainty import paired_difference
 from musefusion.fusion.oof import train_fold
 from musefusion.pipelines.runs import compare_runs, find_runs, run_info, runs_frame, sort_runs
+from musefusion.types import Task
 from tests.cli_helpers import run_cli, the_error_line
 
 FAST = ["--epochs", "2", "--win-len", "40", "--hop-len", "20"]
@@ -92,6 +96,27 @@ def test_compare_shows_only_the_differing_fields(three_runs, monkeypatch, tmp_pa
                                                                    for p in ("a", "b")])
     code, out = _cli(["runs", "compare", three_runs / "a", three_runs / "c"], monkeypatch)
     assert code == 0 and "model.name" in out and "selfattn" in out and "devel CCC (kept seed)" in out
+    assert "no paired comparison: other targets (arousal, valence)" in out
+
+
+def test_compare_gives_the_paired_interval_of_the_difference(three_runs, monkeypatch):
+    """Two runs of one target: each devel CCC on the common subjects with its interval, the paired difference
+    with its interval and whether it excludes 0; the same numbers as the bootstrap computed from the files."""
+    code, out = _cli(["runs", "compare", three_runs / "a", three_runs / "b", "--json"], monkeypatch)
+    pair = json.loads(out)["paired"]
+    assert code == 0 and pair["subjects"] == 3 and not pair["note"]
+    a, b = (fsutil.read_json(three_runs / r / "metrics.json")["best"]["devel_ccc"] for r in ("a", "b"))
+    assert pair["ccc"] == pytest.approx([a, b], abs=1e-6)
+    root = fsutil.read_toml(three_runs / "a" / "config.toml")["data"]["root"]
+    labels, part = load_labels(Path(root), Task.STRESS, "arousal")
+    ids = sorted(s for s, p in part.items() if p.value == "devel")
+    preds = [formats.read_predictions(three_runs / r / "predictions" / "devel") for r in ("a", "b")]
+    d = paired_difference([preds[0][s][1] for s in ids], [preds[1][s][1] for s in ids], [labels[s][1] for s in ids])
+    assert pair["difference"] == pytest.approx(a - b, abs=1e-6) == pytest.approx(d.delta, abs=1e-6)
+    assert pair["difference_ci"] == pytest.approx(d.interval.as_list(), abs=1e-6) and pair["verdict"] == d.verdict
+    code, out = _cli(["runs", "compare", three_runs / "a", three_runs / "b"], monkeypatch)
+    assert "paired difference (first - second)" in out and "95 % CI" in out
+    assert ("the interval excludes 0" in out) == d.interval.excludes_zero()
 
 
 def test_runs_errors_are_one_line(three_runs, tmp_path, capsys):

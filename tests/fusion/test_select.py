@@ -24,7 +24,7 @@ FOLDS = [[0, 1, 2], [3, 4, 5], [6, 7]]
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_the_chosen_fuser_has_the_best_selection_score(seed):
+def test_under_max_the_chosen_fuser_has_the_best_selection_score(seed):
     rng = np.random.default_rng(seed)
     ys = _subjects(rng)
     tests = _subjects(rng, 3)
@@ -32,8 +32,8 @@ def test_the_chosen_fuser_has_the_best_selection_score(seed):
     pool = {f"row{k}": (_noisy(rng, ys, noise[k]), _noisy(rng, tests, noise[k])) for k in range(3)}
     streams = {"A": pool["row0"], "B": pool["row1"]}
     bilstm = (_noisy(rng, ys, noise[3]), _noisy(rng, tests, noise[3]))
-    sel = select(bilstm, pool, streams, ys, FOLDS)
-    assert set(sel.cv_ccc) == set(FUSERS)
+    sel = select(bilstm, pool, streams, ys, FOLDS, rule="max")
+    assert set(sel.cv_ccc) == set(FUSERS) and sel.rule == "max"
     assert sel.cv_ccc[sel.chosen] == max(sel.cv_ccc.values())
     # the chosen fuser's devel and test predictions are the fitted fuser's, one per subject
     assert len(sel.devel) == len(ys) and len(sel.test) == len(tests)
@@ -48,6 +48,41 @@ def test_a_single_strong_row_beats_a_weak_bilstm_and_is_the_test_source():
     sel = select(weak, {"weak": weak, "strong": strong}, {"A": weak, "B": weak}, ys, FOLDS)
     assert sel.chosen == "best-stream" and sel.detail["best-stream"] == "strong"
     np.testing.assert_array_equal(sel.test[0], strong[1][0])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_under_interval_a_fuser_replaces_the_bilstm_only_with_a_gain_above_its_noise(seed):
+    rng = np.random.default_rng(seed)
+    ys, tests = _subjects(rng, 14), _subjects(rng, 3)
+    folds = [list(range(k, 14, 3)) for k in range(3)]
+    noise = rng.uniform(0.05, 1.0, 4)
+    pool = {f"row{k}": (_noisy(rng, ys, noise[k]), _noisy(rng, tests, noise[k])) for k in range(3)}
+    bilstm = (_noisy(rng, ys, noise[3]), _noisy(rng, tests, noise[3]))
+    sel = select(bilstm, pool, {"A": pool["row0"], "B": pool["row1"]}, ys, folds)
+    assert sel.rule == "interval" and set(sel.gain) == set(FUSERS) - {"bilstm"}
+    eligible = ["bilstm", *(f for f, d in sel.gain.items() if d.interval.low > 0)]
+    assert sel.chosen == max(eligible, key=lambda f: (sel.cv_ccc[f], -FUSERS.index(f)))
+    assert sel.distinguishable == (len(eligible) > 1)
+    for f, d in sel.gain.items():  # the gain is the CV score difference, its interval around it
+        assert d.delta == pytest.approx(sel.cv_ccc[f] - sel.cv_ccc["bilstm"], abs=1e-6)
+        assert sel.cv_interval[f].low <= sel.cv_ccc[f] + 1e-9
+
+
+def test_a_gain_within_the_noise_keeps_the_papers_bilstm_which_max_would_drop():
+    """A row better than the Bi-LSTM on half the subjects and worse on the others, a little better overall (CV gain
+    0.014, interval about [-0.03, 0.06]): max takes it, interval keeps the Bi-LSTM."""
+    rng = np.random.default_rng(2)
+    ys, tests = _subjects(rng, 14), _subjects(rng, 3)
+    folds = [list(range(k, 14, 3)) for k in range(3)]
+    base = (_noisy(rng, ys, 0.5), _noisy(rng, tests, 0.5))
+    row = ([0.7 * p + 0.3 * y if i % 2 else p + rng.normal(0, 0.3, len(p))
+            for i, (p, y) in enumerate(zip(base[0], ys, strict=True))], base[1])
+    streams = {"A": base, "B": base}
+    loose, strict = (select(base, {"r": row}, streams, ys, folds, rule=r) for r in ("max", "interval"))
+    assert loose.cv_ccc["best-stream"] > loose.cv_ccc["bilstm"] and loose.chosen != "bilstm"
+    assert strict.chosen == "bilstm" and not strict.gain["best-stream"].interval.excludes_zero()
+    with pytest.raises(ValueError, match="Unknown selection rule"):
+        select(base, {"r": row}, streams, ys, folds, rule="vote")
 
 
 def test_ties_go_to_the_papers_bilstm():

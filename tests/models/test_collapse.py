@@ -92,7 +92,7 @@ def test_each_attention_with_its_preset_keeps_within_window_variance(name: str, 
 
 
 def test_two_bare_literal_layers_collapse() -> None:
-    """The ``selfattn`` preset before 0.6 (two literal layers): a window constant, and the check catches it."""
+    """The ``selfattn`` preset before 0.2 (two literal layers): a window constant, and the check catches it."""
     ratio, shape, grad = _measure("selfattn", attention="literal", attn_layers=2)
     assert ratio < READOUT_FLOOR and shape < SHAPE_FLOOR and grad < GRAD_FLOOR
     one, one_shape, _ = _measure("selfattn", attention="literal", attn_layers=1)
@@ -101,6 +101,6 @@ def test_two_bare_literal_layers_collapse() -> None:
 
 def test_literal_preset_is_one_layer_and_paper_reads_as_literal() -> None:
     assert model_preset("selfattn", attention="literal").attn_layers == 1
-    assert model_preset("selfattn", attention="paper").attention.value == "literal"  # runs written before 0.6
+    assert model_preset("selfattn", attention="paper").attention.value == "literal"  # runs written before 0.2
     assert model_preset("selfattn").attention.value == "encoder"
     assert model_preset("selfattn", attention="literal", attn_layers=2).attn_layers == 2  # an override wins

@@ -60,7 +60,14 @@ def test_report_has_every_row(reproduced):
     for t in ("arousal", "valence"):
         assert len(list((out / "submission" / t).glob("*.csv"))) == 2
         selected = fsutil.read_json(out / "fusion" / t / "selected" / "metrics.json")
-        assert selected["cv_devel_ccc"][selected["chosen"]] == max(selected["cv_devel_ccc"].values())
+        # the interval rule: a fuser replaces the Bi-LSTM only when its CV gain's interval lies above 0
+        cv, gains = selected["cv_devel_ccc"], selected["cv_gain_over_bilstm"]
+        eligible = ["bilstm", *(f for f, g in gains.items() if g["ci"][0] is not None and g["ci"][0] > 0)]
+        assert selected["rule"] == "interval" and selected["chosen"] == max(eligible, key=cv.__getitem__)
+        assert selected["distinguishable"] == (len(eligible) > 1)
+        if not selected["distinguishable"]:
+            assert f"{t}" in text and "no candidate is distinguishable from the paper's fusion" in text
+        assert all(len(selected["cv_devel_ccc_ci"][f]) == 2 for f in cv)
         # the submission is the selected fuser's test predictions
         for f in (out / "submission" / t).glob("*.csv"):
             assert f.read_bytes() == (out / "fusion" / t / "selected" / "predictions" / "test" / f.name).read_bytes()

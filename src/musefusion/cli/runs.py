@@ -77,6 +77,9 @@ def compare(
                                                show_default=False)],
     plot: Annotated[Path | None, typer.Option(help="Also write a PNG overlaying the runs' learning curves (kept "
                                               "seeds).", metavar="PNG", show_default=False)] = None,
+    test_labels: Annotated[Path | None, typer.Option(
+        help="Compare two runs' test predictions against these true test labels instead of devel (scores no seed "
+             "or epoch was chosen on).", show_default=False)] = None,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -84,7 +87,7 @@ def compare(
 
     Example: `musefusion runs compare runs/a runs/b --plot curves.png`.
     """
-    cmp = compare_runs(list(runs))
+    cmp = compare_runs(list(runs), test_labels=test_labels)
     written = plot_compare(list(runs), plot, labels=[str(p) for p in runs]) if plot is not None else None
     result({**cmp.to_dict(), "plot": str(written) if written else None})
     table = Table(title=Text(f"{len(cmp.differing)} differing field(s); {cmp.same} the same in all"))
@@ -99,7 +102,7 @@ def compare(
     table.add_row("best epoch / run", *[f"{r.best_epoch}/{r.epochs_run}" for r in cmp.runs])
     pair = cmp.paired
     if len(cmp.runs) == 2 and not pair.note:
-        table.add_row(f"devel CCC, {pair.subjects} common subjects [95 % CI]",
+        table.add_row(f"{'test' if test_labels else 'devel'} CCC, {pair.subjects} common subjects [95 % CI]",
                       *[f"{_f(c)} {iv}" for c, iv in zip(pair.ccc, pair.intervals, strict=True)])
     print_table(table)
     if len(cmp.runs) == 2:

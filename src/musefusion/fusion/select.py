@@ -27,7 +27,7 @@ The rule (``rule``) that turns the scores into a choice:
   above 0, and among such candidates the highest CV score wins. With 14 devel subjects a CV margin of a few
   hundredths is within subject sampling (measured: margins of 0.003 and 0.002 chose fusers that tested 0.029 and
   0.041 below the Bi-LSTM they beat), so by default the paper's fusion stands unless the data say otherwise.
-* ``max``: the highest CV score wins, ties to the Bi-LSTM (musefusion before 0.6), an ablation.
+* ``max``: the highest CV score wins, ties to the Bi-LSTM (musefusion before 0.2), an ablation.
 
 The winner is then fitted on every devel subject for its devel and test predictions. The choice is made once per
 target and recorded with every candidate's score, interval and gain.

@@ -222,7 +222,7 @@ def run_config(cfg: ReproduceConfig, features: str, model: str, target: str) -> 
     small = {"hidden": 16, "d_model": 16, "channels": 8, "ff_dim": 32} if s.get("small") else {}
     mcfg = model_preset(model, **attention, **{**own.get("model", {}), **small})
     train = TrainConfig(epochs=s["epochs"], seeds=s["seeds"], num_threads=1, early_stop=s.get("early_stop", 0),
-                        precision=cfg.precision)
+                        precision=cfg.precision, **{k: s[k] for k in ("lr", "batch_size") if k in s})
     if own.get("train"):
         t = dict(own["train"])
         t["epochs"] = min(int(t.get("epochs", s["epochs"])), s.get("peer_epochs", s["epochs"]))
@@ -435,7 +435,8 @@ def fusion_config(cfg: ReproduceConfig, out: Path, target: str, row: tuple[str, 
     return FusionConfig(streams=tuple(str(run_dir(out, target, *streams[n])) for n in row), names=row,
                         train_on=FusionTrain(mode), folds=s["folds"], epochs=s["fusion_epochs"], seeds=s["seeds"],
                         hop_len=s["fusion_hop"], win_len=s.get("win_len", 300),
-                        final_streams=cfg.retrains, refit=cfg.fusion_refit and mode != "devel")
+                        final_streams=cfg.retrains, refit=cfg.fusion_refit and mode != "devel",
+                        **{k: s[k] for k in ("lr", "batch_size") if k in s})
 
 
 def fusion_dir(out: Path, target: str, row: tuple[str, ...], mode: str) -> Path:

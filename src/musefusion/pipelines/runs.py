@@ -20,7 +20,7 @@ import pandas as pd
 
 from musefusion import rundir
 from musefusion.data import formats
-from musefusion.data.corpus import load_labels
+from musefusion.data.corpus import find_corpus_dir, load_labels
 from musefusion.errors import ConfigError, MissingDataError, MuseFusionError
 from musefusion.evaluation.uncertainty import (
     UNDEFINED,
@@ -194,11 +194,12 @@ class Paired:
 NO_PAIR = Paired(0, (float("nan"), float("nan")), (UNDEFINED, UNDEFINED), Difference(float("nan"), UNDEFINED))
 
 
-def paired_devel(a: Path, b: Path, data: Path | None = None) -> Paired:
-    """The paired subject-level bootstrap comparison of two runs' devel predictions of one target (the labels of
-    ``data``, default the first run's data root; the subjects both runs predict).
+def paired_runs(a: Path, b: Path, data: Path | None = None, test_labels: Path | None = None) -> Paired:
+    """The paired subject-level bootstrap comparison of two runs' predictions of one target on the subjects both
+    predict: devel against the labels of ``data`` (default the first run's data root), or, with ``test_labels``,
+    test against the true test labels (scores nobody chose a seed or an epoch on).
 
-    Never raises for a pair that cannot be compared (other targets, no devel predictions, labels not found): the
+    Never raises for a pair that cannot be compared (other targets, no predictions, labels not found): the
     result's ``note`` says why.
     """
     try:
@@ -207,16 +208,26 @@ def paired_devel(a: Path, b: Path, data: Path | None = None) -> Paired:
             return dataclasses.replace(NO_PAIR, note="a run records no [data] target")
         if (rec[0]["target"], rec[0].get("task")) != (rec[1]["target"], rec[1].get("task")):
             return dataclasses.replace(NO_PAIR, note=f"other targets ({rec[0]['target']}, {rec[1]['target']})")
-        folders = [RunDir(Path(p)).predictions("devel") for p in (a, b)]
+        part = "test" if test_labels is not None else "devel"
+        folders = [RunDir(Path(p)).predictions(part) for p in (a, b)]
         if not all(f.is_dir() for f in folders):
-            return dataclasses.replace(NO_PAIR, note="a run has no devel predictions")
-        labels, _ = load_labels(Path(data or rec[0]["root"]), Task(rec[0].get("task", "stress")), rec[0]["target"])
+            return dataclasses.replace(NO_PAIR, note=f"a run has no {part} predictions")
+        root, task, target = Path(data or rec[0]["root"]), Task(rec[0].get("task", "stress")), rec[0]["target"]
         preds = [formats.read_predictions(f) for f in folders]
+        if test_labels is None:
+            labels, _ = load_labels(root, task, target)
+        else:
+            # torch: the scoring module imports the metrics; the runs command starts without it
+            from musefusion.evaluation.scoring import hidden_label_path
+
+            corpus = find_corpus_dir(root, task)
+            labels = {s: formats.read_label_csv(hidden_label_path(Path(test_labels), corpus.name, target, s))
+                      for s in sorted(set(preds[0]) & set(preds[1]))}
     except (OSError, ValueError, MuseFusionError) as e:
         return dataclasses.replace(NO_PAIR, note=f"labels or predictions not readable ({str(e).splitlines()[0]})")
     ids = sorted(set(preds[0]) & set(preds[1]) & set(labels))
     if len(ids) < 2:
-        return dataclasses.replace(NO_PAIR, note=f"{len(ids)} devel subject(s) in common")
+        return dataclasses.replace(NO_PAIR, note=f"{len(ids)} {part} subject(s) in common")
     ys: list[np.ndarray] = []
     joined: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
     for sid in ids:
@@ -247,9 +258,10 @@ class Comparison:
                 "paired": self.paired.to_dict() if len(self.runs) == 2 else None}
 
 
-def compare_runs(paths: list[Path]) -> Comparison:
+def compare_runs(paths: list[Path], test_labels: Path | None = None) -> Comparison:
     """Compare finished runs: every config field (library versions included) whose value is not the same in all,
-    and for two runs of one target the paired subject-level bootstrap interval of their devel CCC difference.
+    and for two runs of one target the paired subject-level bootstrap interval of their devel CCC difference (test,
+    with ``test_labels``).
 
     The data root and thread/device settings are left out, as in the reuse check (:data:`rundir.IGNORED_FIELDS`):
     they cannot change a result.
@@ -271,7 +283,7 @@ def compare_runs(paths: list[Path]) -> Comparison:
     keys = sorted(set().union(*records))
     differing = {k: [r.get(k) for r in records] for k in keys
                  if len({repr(r.get(k)) for r in records}) > 1}
-    paired = paired_devel(Path(paths[0]), Path(paths[1])) if len(paths) == 2 else NO_PAIR
+    paired = paired_runs(Path(paths[0]), Path(paths[1]), test_labels=test_labels) if len(paths) == 2 else NO_PAIR
     return Comparison(infos, differing, len(keys) - len(differing), paired)
 
 

@@ -1,0 +1,66 @@
+"""The results page every bench writes: its table under ``docs/results/<name>.md`` with the command that made it,
+the commit, the date, the machine (cores, CPU model, torch version) and the wall time, so that no measured figure
+is typed into prose by hand."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+                             cwd=RESULTS.parent.parent)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, cwd=RESULTS.parent.parent).stdout.strip()
+        return out.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> str:
+    """Cores, CPU model, Python and torch versions."""
+    try:
+        import torch  # torch: only to name its version
+
+        tv = torch.__version__
+    except ImportError:
+        tv = "not installed"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cores} cores, {_cpu()}, Python {platform.python_version()}, torch {tv}"
+
+
+def write_page(name: str, title: str, body: str, wall_s: float, notes: str = "") -> Path:
+    """Write ``docs/results/<name>.md`` and return its path."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    command = " ".join(shlex.quote(a) for a in ["python", *sys.argv])
+    head = [f"# {title}", "",
+            "Written by the bench itself; do not edit by hand.", "",
+            f"- command: `{command}`",
+            f"- commit: {_commit()}",
+            f"- date: {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+            f"- machine: {machine()}",
+            f"- wall time: {wall_s / 60:.1f} min", ""]
+    path = RESULTS / f"{name}.md"
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(head) + ("\n" + notes.strip() + "\n\n" if notes else "\n") + body.strip() + "\n")
+    tmp.replace(path)
+    return path
