@@ -383,12 +383,8 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
 
     # 4. the fuser that generalises (the paper's Bi-LSTM, the best single row or a weighted mean, chosen by
     # cross-validation over devel subjects), then the submission from it, validated against the corpus
-    full = paper.full_fusion_row(cfg.task)
     for target in targets:
-        pool = {f"{f}-{m}": ReproduceDir(out).run(target, f, m).path for (f, _mod, m) in unimodal_rows(cfg)
-                if ReproduceDir(out).run(target, f, m).finished}
-        write_selection(fusion_dir(out, target, full, "oof"), pool,
-                        {n: run_dir(out, target, *streams[n]) for n in full}, ReproduceDir(out).selected(target).path,
+        write_selection(*selection_inputs(cfg, out, target), ReproduceDir(out).selected(target).path,
                         folds=s["folds"], root=cfg.root, task=cfg.task, rule=cfg.selection_rule.value)
     sub = write_submission([ReproduceDir(out).selected(t).path for t in targets], ReproduceDir(out).submission)
     problems = validate_submission(sub, cfg.root, cfg.task)
@@ -437,6 +433,16 @@ def fusion_config(cfg: ReproduceConfig, out: Path, target: str, row: tuple[str, 
                         hop_len=s["fusion_hop"], win_len=s.get("win_len", 300),
                         final_streams=cfg.retrains, refit=cfg.fusion_refit and mode != "devel",
                         **{k: s[k] for k in ("lr", "batch_size") if k in s})
+
+
+def selection_inputs(cfg: ReproduceConfig, out: Path, target: str) -> tuple[Path, dict[str, Path], dict[str, Path]]:
+    """What the fusion selection of ``target`` chooses among: the paper's full fusion run, every finished unimodal
+    row (by row name) and the fusion streams (by stream name)."""
+    full = paper.full_fusion_row(cfg.task)
+    streams = paper.STREAMS[cfg.task.value]
+    pool = {f"{f}-{m}": ReproduceDir(out).run(target, f, m).path for (f, _mod, m) in unimodal_rows(cfg)
+            if ReproduceDir(out).run(target, f, m).finished}
+    return (fusion_dir(out, target, full, "oof"), pool, {n: run_dir(out, target, *streams[n]) for n in full})
 
 
 def fusion_dir(out: Path, target: str, row: tuple[str, ...], mode: str) -> Path:
