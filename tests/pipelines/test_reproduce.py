@@ -82,6 +82,12 @@ def test_rerun_skips_finished_runs(reproduced, capsys):
     except SystemExit as exc:
         assert exc.code in (0, None)
     assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/metrics.json")} == stamps
+    # the closing lines: each target's submission with its CV devel and test CCC, each with its interval
+    printed = capsys.readouterr().out
+    for t in ("arousal", "valence"):
+        sel = fsutil.read_json(out / "fusion" / t / "selected" / "metrics.json")
+        line = next(ln for ln in printed.splitlines() if ln.startswith(f"{t}: submission = {sel['chosen']}"))
+        assert f"CV devel CCC {sel['cv_devel_ccc'][sel['chosen']]:.4f} [" in line and "test CCC" in line
 
 
 def test_a_sweep_best_config_sets_its_row(tmp_path):
@@ -216,13 +222,14 @@ def test_beyond_adds_its_rows_beside_the_paper_pipeline(reproduced):
                  if line.startswith(f"| {target} | ")}
         ref_cell, ref_test = cells["paper: A+V+B Bi-LSTM (oof)"]
         ref = {"mean": float(ref_cell.split("±")[0]), "kept": float(ref_cell.split("kept seed")[1].strip(" )")),
-               "test": float(ref_test)}
+               "test": float(ref_test.split("[")[0])}  # the test CCC, then its interval
+        assert all(re.fullmatch(r" -?\d\.\d{4} \[-?\d\.\d{3}, -?\d\.\d{3}\] ", c[1]) for c in cells.values()), cells
 
         def own(cell: str) -> float:  # the CV estimate where a row shows one, else its devel (mean)
             return float(cell.split("(CV")[1].strip(" )") if "(CV" in cell else cell.split("±")[0])
 
         derived = ("mean-streams", "top4-rows", "postprocess", "selected-all")  # from kept seeds
-        shown = {m: (own(cells[m][0]), float(cells[m][1]), ref["kept" if m in derived else "mean"])
+        shown = {m: (own(cells[m][0]), float(cells[m][1].split("[")[0]), ref["kept" if m in derived else "mean"])
                  for m in METHODS if m in cells}
         surely = {m for m, (d, t, r) in shown.items() if d > r and t > ref["test"]}
         maybe = {m for m, (d, t, r) in shown.items() if d >= r and t >= ref["test"]}  # ties at 4 decimals

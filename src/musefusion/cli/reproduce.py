@@ -27,9 +27,18 @@ from musefusion.cli.parsing import Command
 from musefusion.cli.train import log_to_file
 from musefusion.config import Attention, Precision, Sampler, resolve_data_root
 from musefusion.errors import ConfigError
+from musefusion.evaluation.uncertainty import Interval
 from musefusion.pipelines import tracking
 from musefusion.pipelines.cost import plan
-from musefusion.pipelines.reproduce import Profile, ReproduceConfig, Retrain, Stage, run_config, unimodal_rows
+from musefusion.pipelines.reproduce import (
+    Profile,
+    ReproduceConfig,
+    Retrain,
+    Stage,
+    run_config,
+    score_test,
+    unimodal_rows,
+)
 from musefusion.pipelines.reproduce import reproduce as run_reproduce
 from musefusion.progress import JobDisplay, console_handler, make_progress, print_table, result
 from musefusion.progress import out as console
@@ -177,7 +186,31 @@ def reproduce_shown(cfg: ReproduceConfig, out: Path) -> Path:
         report = run_reproduce(cfg, out, progress=on_stage)
     console.print(f"reproduction finished in {(time.perf_counter() - t0) / 60:.1f} min; report:", markup=False)
     console.print(Text(str(report), style="bold"))
+    if cfg.task != Task.PERSONALISATION and cfg.stage == Stage.ALL:
+        for line in headline(cfg, out):
+            console.print(Text(line))
     return report
+
+
+def headline(cfg: ReproduceConfig, out: Path) -> list[str]:
+    """One line per target: the submission's fuser, its CV devel CCC and (with test labels) its test CCC, each with
+    its 95 % subject-level interval, and whether any fuser was distinguishable from the paper's Bi-LSTM."""
+    test, test_ci = score_test(out, cfg)
+    lines = []
+    for target in cfg.task.default_targets:
+        run = ReproduceDir(out).selected(target)
+        if not run.finished:
+            continue
+        m = run.read_metrics()
+        chosen = m["chosen"]
+        ci = Interval.from_json(m.get("cv_devel_ccc_ci", {}).get(chosen))
+        line = f"{target}: submission = {chosen}, CV devel CCC {m['cv_devel_ccc'][chosen]:.4f} {ci}"
+        if test is not None and target in test:
+            line += f", test CCC {test[target]:.4f} {Interval.from_json((test_ci or {}).get(target))}"
+        if m.get("rule") == "interval" and not m.get("distinguishable", True):
+            line += " (no candidate is distinguishable from the paper's fusion)"
+        lines.append(line)
+    return lines
 
 
 def register(app: typer.Typer) -> None:

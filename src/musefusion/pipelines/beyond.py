@@ -255,11 +255,11 @@ def derive(out: Path, task: str, targets: tuple[str, ...], pool: dict[str, dict[
 
 
 def summary(out: Path, task: str, targets: tuple[str, ...],
-            score_test: Callable[[Path, str], float | None]) -> dict[str, list[dict[str, Any]]]:
+            score_test: Callable[[Path, str], tuple[float, list[float]] | None]) -> dict[str, list[dict[str, Any]]]:
     """Per target, one row per finished method: devel mean ± std over seeds (derived rows: one value), the
     subject-wise cross-validated devel estimate of a row chosen on devel where it has one (``devel_cv``: top4-rows,
-    postprocess, selected-all; else NaN), test CCC (``score_test(predictions folder, target)``, None without test labels) and wall
-    seconds."""
+    postprocess, selected-all; else NaN), test CCC and its 95 % interval (``score_test(predictions folder, target)``
+    gives both; None without test labels) and wall seconds."""
     rows: dict[str, list[dict[str, Any]]] = {}
     for target in targets:
         rows[target] = []
@@ -291,8 +291,9 @@ def summary(out: Path, task: str, targets: tuple[str, ...],
             else:
                 t = ReproduceDir(out).beyond_time(target, method)
                 seconds = float(fsutil.read_json(t)["seconds"]) if t.is_file() else float("nan")
-            test = score_test(r.predictions("test"), target) if r.predictions("test").is_dir() else None
+            scored = score_test(r.predictions("test"), target) if r.predictions("test").is_dir() else None
             rows[target].append({"method": method, "what": what, "devel_mean": float(mean),
                                  "devel_std": float(std), "devel_cv": float(cv),
-                                 "test": test, "seconds": seconds})
+                                 "test": scored[0] if scored else None, "test_ci": scored[1] if scored else None,
+                                 "seconds": seconds})
     return rows

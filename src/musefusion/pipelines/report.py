@@ -374,7 +374,8 @@ def _beyond_section(out: Path, cfg: Any, summary: ReproduceSummary, targets: tup
         rows.append([target, f"paper: {'+'.join(full)} Bi-LSTM (oof)",
                      "the paper's full fusion row (minutes: its streams, their folds and the fusion)",
                      f"{bilstm['mean']:.4f} ± {bilstm['std']:.4f} (kept seed {bilstm['best']:.4f})" if bilstm else "-",
-                     _f(test.get(f"bilstm:{target}")),
+                     _f(test.get(f"bilstm:{target}")) + _ci(*(summary.test_ci or {}).get(f"bilstm:{target}",
+                                                                                           (None, None))),
                      "-" if math.isnan(pipeline_s) else f"{pipeline_s / 60:.1f}"])
         chosen = selected.get("chosen", "-")
         rows.append([target, f"selected fuser ({chosen})", "chosen by cross-validation over devel subjects "
@@ -382,12 +383,13 @@ def _beyond_section(out: Path, cfg: Any, summary: ReproduceSummary, targets: tup
                      _f(selected.get("chosen_devel_ccc")) + (
                          "" if math.isnan(nested := selected.get("nested_cv_devel_ccc", math.nan)) else
                          f" (CV {nested:.4f})"),
-                     _f(test.get(target)), "-"])
+                     _f(test.get(target)) + _ci(*(summary.test_ci or {}).get(target, (None, None))), "-"])
         for r in (summary.beyond or {}).get(target, []):
             devel = (f"{r['devel_mean']:.4f}" + ("" if math.isnan(r["devel_std"]) else f" ± {r['devel_std']:.4f}")
                      + ("" if math.isnan(r["devel_cv"]) else f" (CV {r['devel_cv']:.4f})"))
             minutes = "-" if math.isnan(r["seconds"]) else f"{r['seconds'] / 60:.1f}"
-            rows.append([target, r["method"], r["what"], devel, _f(r["test"]), minutes])
+            rows.append([target, r["method"], r["what"], devel,
+                         _f(r["test"]) + _ci(*(r.get("test_ci") or (None, None))), minutes])
     plot = plot_beyond(summary.beyond or {}, reference, ReproduceDir(out).plot("beyond.png"))
     return ["## Beyond the paper (`--beyond`)",
             "Later Ulm-TSST practice on the same splits and seeds (devel CCC mean ± std over seeds where a row has "

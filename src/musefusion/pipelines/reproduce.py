@@ -506,17 +506,19 @@ def summarize(out: Path, cfg: ReproduceConfig, with_test: bool = True) -> Reprod
                             selection=selection, beyond=rows)
 
 
-def _test_scorer(cfg: ReproduceConfig) -> Callable[[Path, str], float | None]:
-    """``score(predictions folder, target)``: the test CCC against the hidden labels (None when withheld)."""
+def _test_scorer(cfg: ReproduceConfig) -> Callable[[Path, str], tuple[float, list[float]] | None]:
+    """``score(predictions folder, target)``: the test CCC against the hidden labels and its 95 % subject-level
+    interval ``[low, high]`` (None when withheld)."""
     # torch: imported on first use, so the CLI starts without it
     from musefusion.evaluation.scoring import score_predictions
 
     labels = hidden_labels_dir(cfg)
 
-    def score(folder: Path, target: str) -> float | None:
+    def score(folder: Path, target: str) -> tuple[float, list[float]] | None:
         if labels is None:
             return None
-        return float(score_predictions(folder, cfg.root, cfg.task, target, Partition.TEST, labels)["ccc"])
+        found = score_predictions(folder, cfg.root, cfg.task, target, Partition.TEST, labels)
+        return float(found["ccc"]), [found["ccc_low"], found["ccc_high"]]
 
     return score
 
