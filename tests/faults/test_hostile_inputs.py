@@ -173,6 +173,25 @@ def test_an_absurd_label_stops_training(corpus, tmp_path, capsys):
     assert f"'{f}'" in line and "column 'value'" in line
 
 
+def test_a_recording_longer_than_16_minutes_is_data_not_an_absurd_value(tmp_path, capsys):
+    """The 1e6 limit for label values once applied to label timestamps (ms), so a recording past 16 min 40 s was
+    refused; a 20-minute corpus passes ``data check`` and trains. Malformed timestamps are still refused."""
+    root = tmp_path / "long"
+    assert run(["synth", root, "--split", "2/1/1", "--minutes", "20", "--features", "egemaps"]) == 0
+    assert run(["data", "check", "--data", root]) == 0
+    assert run(["train", "--data", root, "--features", "egemaps", *TINY, "--out", tmp_path / "r"]) == 0
+    assert (tmp_path / "r" / "metrics.json").is_file()
+    capsys.readouterr()
+    part = formats.read_partition(root / "c3_muse_stress" / "metadata" / "partition.csv")
+    f = root / "c3_muse_stress" / "label_segments" / "arousal" / f"{next(iter(part))}.csv"
+    lines = f.read_text().splitlines()
+    assert int(lines[-1].split(",")[0]) > 1_000_000  # past 16 min 40 s
+    lines[3] = "1e300," + lines[3].split(",", 1)[1]
+    f.write_text("\n".join(lines) + "\n")
+    assert run(["data", "check", "--data", root]) != 0
+    assert "timestamp" in capsys.readouterr().out + capsys.readouterr().err
+
+
 @pytest.mark.parametrize("lr", ["inf", "nan", "1e9", "-1"])
 def test_a_learning_rate_that_cannot_train_is_refused_before_any_work(corpus, tmp_path, capsys, lr):
     assert run(["train", "--data", corpus, "--features", "egemaps", *TINY, "--lr", lr, "--out", tmp_path / "r"]) == 2

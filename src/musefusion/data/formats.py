@@ -57,15 +57,18 @@ def _read_csv_table(path: Path, what: str) -> pa.Table:
 #: Largest magnitude accepted in a feature / label cell: beyond it a value is a fault (1e300, a sentinel), and
 #: z-normalisation or the CCC loss would overflow. Real MuSe features stay below 1e5, gold standards in [-1, 1].
 MAX_ABS = {"Feature": 1e15, "Label": 1e6}
+#: Largest timestamp accepted (ms): 1e11 ms is over three years, far beyond any recording, and well inside int64.
+#: The value limits above are for measurements and labels, not time: a 20-minute recording ends at 1.2e6 ms.
+MAX_TIMESTAMP_MS = 1e11
 
 
-def _numeric_column(table: pa.Table, name: str, path: Path, what: str) -> np.ndarray:
+def _numeric_column(table: pa.Table, name: str, path: Path, what: str, limit: float | None = None) -> np.ndarray:
     col = table.column(name)
     if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_null(col.type)):
         raise DataFormatError(f"{what} file '{path}': column '{name}' is not numeric (type {col.type}); "
                               "every column after 'timestamp' and 'segment_id' (or 'subject_id') must hold numbers.")
     values = col.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-    limit = MAX_ABS.get(what)
+    limit = MAX_ABS.get(what) if limit is None else limit
     if limit is not None:
         bad = np.isinf(values) | (np.abs(np.nan_to_num(values)) > limit)
         if bad.any():
@@ -80,7 +83,7 @@ def _timestamps(table: pa.Table, path: Path, what: str) -> np.ndarray:
     if "timestamp" not in table.column_names:
         raise DataFormatError(f"{what} file '{path}' has no 'timestamp' column (columns: "
                               f"{table.column_names[:6]}); MuSe files start with timestamp (ms), segment_id.")
-    ts = _numeric_column(table, "timestamp", path, what)
+    ts = _numeric_column(table, "timestamp", path, what, limit=MAX_TIMESTAMP_MS)
     if np.isnan(ts).any():
         row = int(np.flatnonzero(np.isnan(ts))[0])
         raise DataFormatError(f"{what} file '{path}': empty timestamp in data row {row + 1}.")
