@@ -28,7 +28,8 @@ import argparse
 import time
 from pathlib import Path
 
-from musefusion.data.synth import SynthConfig, Variant, synthesize
+from variant_runs import add_options, reproduction
+
 from musefusion.evaluation.scoring import score_predictions
 from musefusion.pipelines import beyond
 from musefusion.pipelines.beyond import METHODS
@@ -36,12 +37,11 @@ from musefusion.pipelines.report import ReproduceSummary
 from musefusion.pipelines.reproduce import (
     ReproduceConfig,
     hidden_labels_dir,
-    reproduce,
     summarize,
     unimodal_rows,
 )
 from musefusion.rundir import ReproduceDir
-from musefusion.types import Partition, Task
+from musefusion.types import Partition
 
 
 def _baseline_test(out: Path, cfg: ReproduceConfig, target: str) -> tuple[float, str]:
@@ -58,30 +58,16 @@ def _baseline_test(out: Path, cfg: ReproduceConfig, target: str) -> tuple[float,
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, required=True, help="folder for the corpora and reproductions")
-    ap.add_argument("--variants", nargs="+", default=[v.value for v in Variant], choices=[v.value for v in Variant])
-    ap.add_argument("--tasks", nargs="+", default=["stress", "physio"], choices=["stress", "physio"])
-    ap.add_argument("--profile", default="quick", choices=["quick", "paper", "smoke"])
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--split", default="41/14/14", help="subjects per partition (TRAIN/DEVEL/TEST)")
-    ap.add_argument("--minutes", type=float, default=5.0)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[], help="seeds, overriding the profile's")
+    add_options(ap)  # the four generator variants, as before null and one-modality existed
     ap.add_argument("--beyond", action="store_true", help="also reproduce --beyond, and its table")
     args = ap.parse_args()
-    n_train, n_devel, n_test = (int(x) for x in args.split.split("/"))
     lines, beyond_lines = [], []
     head = (f"{'variant':14} {'task':6} {'target':10} {'fused test':>10} {'Bi-LSTM test':>12} {'baseline test':>13} "
             f"{'+0.05?':>6} {'fused devel':>11} {'fused CV':>8} {'best uni devel':>14} {'>=?':>4} {'chosen':>13}  minutes")
     for variant in args.variants:
         for task in args.tasks:
-            root = args.out / variant / task / "data"
-            synthesize(root, SynthConfig(task=Task(task), variant=Variant(variant), n_train=n_train, n_devel=n_devel,
-                                         n_test=n_test, minutes=args.minutes))
-            cfg = ReproduceConfig(root=root, task=Task(task), profile=args.profile, workers=args.workers,
-                                  seeds=tuple(args.seeds), beyond=args.beyond)
-            out = args.out / variant / task / "reproduce"
             t0 = time.perf_counter()
-            reproduce(cfg, out)
+            cfg, out = reproduction(args, variant, task, beyond=args.beyond)
             minutes = (time.perf_counter() - t0) / 60
             summary = summarize(out, cfg)
             for target in cfg.task.default_targets:

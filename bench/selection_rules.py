@@ -22,17 +22,16 @@ from pathlib import Path
 
 import numpy as np
 from results_page import write_page
+from variant_runs import add_options, reproduction
 
 from musefusion.data import formats
 from musefusion.data.corpus import find_corpus_dir
-from musefusion.data.synth import SynthConfig, Variant, synthesize
 from musefusion.evaluation.scoring import hidden_label_path, join_by_timestamp
 from musefusion.evaluation.uncertainty import ccc_interval, concatenated_ccc, paired_difference
 from musefusion.fusion.select import RULES
-from musefusion.pipelines.reproduce import ReproduceConfig, hidden_labels_dir, reproduce, selection_inputs
+from musefusion.pipelines.reproduce import ReproduceConfig, hidden_labels_dir, selection_inputs
 from musefusion.pipelines.selection import write_selection
 from musefusion.rundir import RunDir
-from musefusion.types import Task
 
 
 def _test(folder: Path, cfg: ReproduceConfig, target: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -52,30 +51,15 @@ def _test(folder: Path, cfg: ReproduceConfig, target: str) -> tuple[list[np.ndar
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, required=True, help="folder of the corpora and reproductions")
-    ap.add_argument("--variants", nargs="+", default=["default", "bio-led", "sparse-face", "idiosyncratic"],
-                    choices=[v.value for v in Variant])
-    ap.add_argument("--tasks", nargs="+", default=["stress", "physio"], choices=["stress", "physio"])
-    ap.add_argument("--profile", default="quick", choices=["quick", "paper", "smoke"])
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--split", default="41/14/14", help="subjects per partition (TRAIN/DEVEL/TEST)")
-    ap.add_argument("--minutes", type=float, default=5.0)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[], help="seeds, overriding the profile's")
+    add_options(ap)
     args = ap.parse_args()
-    n_train, n_devel, n_test = (int(x) for x in args.split.split("/"))
     t_start = time.perf_counter()
     lines = ["| variant | task | target | " + " | ".join(f"{r}: chosen | {r}: test [95 % CI]" for r in RULES)
              + " | interval - max (test) [95 % CI] |", "|" + "---|" * (4 + 2 * len(RULES))]
     wins = {r: 0 for r in RULES}
     for variant in args.variants:
         for task in args.tasks:
-            root = args.out / variant / task / "data"
-            synthesize(root, SynthConfig(task=Task(task), variant=Variant(variant), n_train=n_train,
-                                         n_devel=n_devel, n_test=n_test, minutes=args.minutes))
-            cfg = ReproduceConfig(root=root, task=Task(task), profile=args.profile, workers=args.workers,
-                                  seeds=tuple(args.seeds))
-            out = args.out / variant / task / "reproduce"
-            reproduce(cfg, out)
+            cfg, out = reproduction(args, variant, task)
             for target in cfg.task.default_targets:
                 cells, tests = [], {}
                 with tempfile.TemporaryDirectory() as tmp:
