@@ -30,14 +30,19 @@ from musefusion.training.run import train_run
 from musefusion.types import Task
 
 FAMILIES = ("lstm", "selfattn", "selfattn_lstm")
+#: feature widths (d_a) of the tables' feature sets, for --ff-dim 0 (twice the width)
+DIMS = {"egemaps": 88, "vggish": 128, "vggface": 512}
 
 
 def _row(root: Path, task: Task, features: str, model: str, target: str, attention: str, loss: str, seed: int,
-         out: Path) -> dict:
+         out: Path, ff_dim: int, threads: int) -> dict:
     rc = run_config(ReproduceConfig(root=root, task=task, profile=Profile.QUICK, attention=Attention(attention)),
                     features, model, target)
-    rc = rc.replace(train=rc.train.replace(seeds=(seed,), loss=LossMode(loss), num_threads=2))
-    return train_run(rc, out / task.value / target / f"{features}-{model}-{attention}-{loss}" / f"seed{seed}").metrics
+    rc = rc.replace(train=rc.train.replace(seeds=(seed,), loss=LossMode(loss), num_threads=threads))
+    name = f"{features}-{model}-{attention}-{loss}"
+    if ff_dim != rc.model.ff_dim and attention == "encoder" and model != "lstm":
+        rc, name = rc.replace(model=rc.model.replace(ff_dim=ff_dim)), f"{name}-ff{ff_dim}"
+    return train_run(rc, out / task.value / target / name / f"seed{seed}").metrics
 
 
 def main() -> None:
@@ -50,13 +55,16 @@ def main() -> None:
     ap.add_argument("--attention", nargs="+", default=["encoder"], choices=[a.value for a in Attention])
     ap.add_argument("--loss", nargs="+", default=["sequence"], choices=[m.value for m in LossMode])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--ff-dim", type=int, nargs="+", default=[2048],
+                    help="encoder feed-forward widths (2048: PyTorch's default; 0: twice the feature width)")
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("runs/bench-selfattn"))
     ap.add_argument("--page", default="selfattn_rows", help="results page name under docs/results/")
     args = ap.parse_args()
     roots = {Task.STRESS: args.data, Task.PHYSIO: args.physio_data}
     t_start = time.perf_counter()
-    lines = ["| task | target | features | model | attention | loss | devel CCC (mean ± std) | seeds | "
-             "kept seed [95 % CI] | gap to LSTM | minutes |", "|" + "---|" * 11]
+    lines = ["| task | target | features | model | attention | ff | loss | devel CCC (mean ± std) | seeds | "
+             "kept seed [95 % CI] | gap to LSTM | minutes |", "|" + "---|" * 12]
     for task in (Task(t) for t in args.task):
         if roots[task] is None:
             continue
@@ -65,11 +73,16 @@ def main() -> None:
         for target in args.targets or task.default_targets:
             lstm_mean: dict[tuple[str, str], float] = {}
             for features, model in sorted(rows, key=lambda r: (r[0], FAMILIES.index(r[1]))):
-                for attention in (["-"] if model == "lstm" else args.attention):
+                width = DIMS.get(features, 0)
+                variants = ([("-", 0)] if model == "lstm" else
+                            [(a, ff or 2 * width) for a in args.attention for ff in
+                             (args.ff_dim if a == "encoder" else [2048])])
+                for attention, ff in variants:
                     for loss in args.loss:
                         t0 = time.perf_counter()
                         ms = [_row(roots[task], task, features, model, target,
-                                   "encoder" if attention == "-" else attention, loss, s, args.out)
+                                   "encoder" if attention == "-" else attention, loss, s, args.out, ff or 2048,
+                                   args.threads)
                               for s in args.seeds]
                         scores = np.array([m["devel_ccc_mean"] for m in ms])
                         kept = max(ms, key=lambda m: m["best"]["devel_ccc"])["best"]
@@ -77,7 +90,9 @@ def main() -> None:
                         if model == "lstm":
                             lstm_mean[(features, loss)] = float(scores.mean())
                         gap = scores.mean() - lstm_mean.get((features, loss), float("nan"))
-                        line = (f"| {task.value} | {target} | {features} | {model} | {attention} | {loss} | "
+                        shown_ff = ff if attention == "encoder" else "-"
+                        line = (f"| {task.value} | {target} | {features} | {model} | {attention} | {shown_ff} | "
+                                f"{loss} | "
                                 f"{scores.mean():.4f} ± {scores.std():.4f} | "
                                 f"{' '.join(f'{v:.3f}' for v in scores)} | {kept['devel_ccc']:.4f} "
                                 f"[{ci[0]:.3f}, {ci[1]:.3f}] | {'' if model == 'lstm' else f'{gap:+.4f}'} | "
