@@ -5,8 +5,10 @@ predictions it writes line up with the true labels."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from musefusion import fsutil
 from musefusion.config import DataConfig, RunConfig, TrainConfig, model_preset
 from musefusion.data import formats
 from musefusion.data.segment import delay_later, labels_earlier
@@ -55,3 +57,15 @@ def test_the_helpers_undo_each_other():
     y = np.arange(10, dtype=np.float32)
     assert labels_earlier(y, 3)[:7].tolist() == y[3:].tolist() and np.isnan(labels_earlier(y, 3)[7:]).all()
     assert delay_later(labels_earlier(y, 3), 3)[3:].tolist() == y[3:].tolist()
+
+
+def test_the_kept_epoch_is_chosen_on_the_reported_number(lagged, tmp_path):
+    """The epoch is kept on the devel CCC of the delayed predictions against the true labels, the number the run
+    reports, not on the model's raw output against the shifted labels (they differ at each sequence's start)."""
+    out = tmp_path / "r"
+    _fit(lagged, out, D)
+    m = fsutil.read_json(out / "metrics.json")
+    history = pd.read_csv(out / f"seed_{m['best']['seed']}" / "history.csv")
+    kept = history.loc[history["epoch"] == m["best"]["best_epoch"], "devel_ccc"].item()
+    assert kept == pytest.approx(m["best"]["devel_ccc"], abs=1e-6)
+    assert kept == pytest.approx(history["devel_ccc"].max(), abs=1e-12)

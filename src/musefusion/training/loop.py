@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from musefusion.config import Monitor, Precision, Schedule, TrainConfig
-from musefusion.data.segment import pad_sequences
+from musefusion.data.segment import delay_later, pad_sequences
 from musefusion.errors import ConfigError, TrainingError
 from musefusion.evaluation.metrics import ccc_concatenated
 from musefusion.training import checkpoint
@@ -145,7 +145,8 @@ def _lr_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr
 
 def fit(model: nn.Module, windows: Windows, devel_x: Sequence[np.ndarray], devel_y: Sequence[np.ndarray],
         cfg: TrainConfig, seed: int, state_path: Path | None = None,
-        on_epoch: Callable[[dict[str, float]], None] | None = None, epochs: int | None = None) -> FitResult:
+        on_epoch: Callable[[dict[str, float]], None] | None = None, epochs: int | None = None,
+        label_delay: int = 0) -> FitResult:
     """Fit ``model`` on ``windows``; keep the weights of the epoch with the best devel CCC.
 
     Without devel sequences (a final train+devel model, trained for a fixed epoch count: the kept model's) the kept
@@ -163,6 +164,9 @@ def fit(model: nn.Module, windows: Windows, devel_x: Sequence[np.ndarray], devel
         state_path: where the per-epoch resume state goes; if it exists, training continues from it.
         on_epoch: called after each epoch with that epoch's row (may raise to stop, e.g. pruning).
         epochs: overrides ``cfg.epochs`` (e.g. a fixed count for the final train+devel model).
+        label_delay: the model predicts ``label_delay`` steps ahead (``DataConfig.label_delay``); its devel
+            predictions are moved that many steps later and scored against ``devel_y``, the true labels, so the
+            epoch is kept on the very number the run reports.
 
     Returns:
         The kept weights, their epoch and devel score, and the per-epoch history.
@@ -221,7 +225,7 @@ def fit(model: nn.Module, windows: Windows, devel_x: Sequence[np.ndarray], devel
         row: dict[str, Any] = {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "train_loss": train_loss,
                                "devel_ccc": float("nan")}
         if has_devel and (epoch % cfg.eval_every == 0 or epoch == n_epochs):
-            preds = predict_arrays(model, devel_x, device)
+            preds = [delay_later(p, label_delay) for p in predict_arrays(model, devel_x, device)]
             row["devel_ccc"] = _score(preds, devel_y)
         # paper: LR halved when the monitored loss (train by default) stalls; baseline: when the devel loss stalls
         on_devel = cfg.schedule == Schedule.PLATEAU or cfg.lr_monitor == Monitor.DEVEL

@@ -256,6 +256,7 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
         raise ConfigError(f"No labelled sequence in partitions {cfg.data.train_partitions} of '{data.corpus_dir}'.")
     windows = make_train_windows(fit_seqs, cfg.data.win_len, cfg.data.hop_len)
     devel = [] if "devel" in cfg.data.train_partitions else fit_data.partition(Partition.DEVEL)
+    true_devel = [] if not devel else data.partition(Partition.DEVEL)  # the labels the reported CCC uses
 
     per_seed: dict[int, dict[str, Any]] = {}
     for seed in cfg.train.seeds:
@@ -267,8 +268,8 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
         seed_everything(seed)
         model = build_model(cfg.model, data.d_in, tuple(data.feature_dims.values()))
         cb = (lambda row, s=seed: on_epoch(s, row)) if on_epoch else None
-        result = fit(model, windows, [s.x for s in devel], [s.y for s in devel], cfg.train, seed,
-                     state_path=seed_dir.last_state, on_epoch=cb, epochs=epochs)
+        result = fit(model, windows, [s.x for s in devel], [s.y for s in true_devel], cfg.train, seed,
+                     state_path=seed_dir.last_state, on_epoch=cb, epochs=epochs, label_delay=cfg.data.label_delay)
         per_seed[seed] = _write_seed_outputs(seed_dir, model, result, data, cfg, device)
         seed_dir.last_state.unlink(missing_ok=True)
         logger.info("%s seed %d: best epoch %d of %d, devel CCC %.4f", "/".join(out.parts[-2:]), seed,
