@@ -74,3 +74,25 @@ def test_curves_from_an_edf_record_with_named_channels(runs, simulated_bio, writ
     curves = pd.read_csv(out / "curves.csv")
     assert list(curves.columns) == ["timestamp", "arousal"] and 10 <= len(curves) <= 16
     assert np.isfinite(curves["arousal"]).all()
+
+
+def test_a_video_with_no_face_at_any_step_is_an_error_not_a_curve(synth_stress, tmp_path, monkeypatch, capsys):
+    """Extraction that finds no face anywhere gives no vggface row; the model reading vggface must not turn its
+    fill values into a curve that looks measured."""
+    import musefusion.pipelines.recording as recording
+
+    run = tmp_path / "face"
+    train_run(RunConfig(DataConfig(root=synth_stress, features=("vggface",), target="valence", win_len=40,
+                                   hop_len=20, cache=False),
+                        model_preset("lstm", **SMALL), TrainConfig(epochs=1, seeds=(1,))), run)
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"\0" * 64)
+    no_face = {"vggface": (np.zeros(0, np.int64), np.zeros((0, 512), np.float32))}
+    monkeypatch.setattr(recording, "extract_file", lambda **kw: {**no_face, "egemaps": (
+        np.arange(12, dtype=np.int64) * 500, np.zeros((12, 88), np.float32))})
+    out = tmp_path / "curves"
+    capsys.readouterr()  # the training's log lines
+    assert run_cli(["predict-recording", "--video", str(video), "--model", str(run), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "no 'vggface' data at any step" in err and "Traceback" not in err, err
+    assert not (out / "curves.csv").exists()

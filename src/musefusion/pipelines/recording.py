@@ -73,6 +73,10 @@ def _predict_unimodal(run: Path, feats: dict[str, tuple[np.ndarray, np.ndarray]]
         if f.lower() not in by_lower:
             raise ConfigError(f"Model '{run}' needs feature '{f}', which these recordings cannot give.")
         a, m = align_to_grid(grid, *by_lower[f.lower()])
+        if not m.any():  # a curve made of fill values only would look measured
+            raise MissingDataError(f"This recording gives no '{f}' data at any step (e.g. no face found in the "
+                                   f"video, or silence), and model '{run}' needs it: give a recording where it is "
+                                   "observed, or a model that does not read it.")
         aligned.append(a)
         observed.append(m)
     dims = [a.shape[1] for a in aligned]
@@ -126,7 +130,8 @@ def predict_recording(models: list[Path], audio: Path | None = None, video: Path
 
     Raises:
         ConfigError: a model needs a feature the inputs cannot give.
-        CheckpointError / MissingDataError: a model directory or its weights cannot be loaded.
+        CheckpointError / MissingDataError: a model directory or its weights cannot be loaded, or the recording
+            has no data of a feature a model needs at any step.
     """
     models = [Path(m) for m in models]
     if not models:
