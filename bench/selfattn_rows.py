@@ -99,12 +99,17 @@ def main() -> None:
                                 f"{(time.perf_counter() - t0) / 60:.1f} |")
                         lines.append(line)
                         print(line, flush=True)
+                        _page(args.page, lines, time.perf_counter() - t_start)  # so far: a stopped bench keeps it
+    print(_page(args.page, lines, time.perf_counter() - t_start))
+
+
+def _page(name: str, lines: list[str], wall_s: float) -> Path:
     notes = ("Quick-profile settings of `reproduce` (30 epochs, early stop after 5 stale epochs, window hop 100); "
              "each seed its own run; *gap to LSTM*: the row's mean minus the LSTM row's mean on the same features, "
              "target and loss (minutes: all seeds of the row, 2 threads; rows found finished under --out are "
              "reused and cost nothing).")
-    print(write_page(args.page, "Self-Attn rows: attention variant and loss pooling against the LSTM row",
-                     "\n".join(lines), time.perf_counter() - t_start, notes))
+    return write_page(name, "Self-Attn rows: attention variant and loss pooling against the LSTM row",
+                      "\n".join(lines), wall_s, notes)
 
 
 if __name__ == "__main__":
