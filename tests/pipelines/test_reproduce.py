@@ -214,6 +214,7 @@ def test_beyond_adds_its_rows_beside_the_paper_pipeline(reproduced):
         streams = sum(float(pd.read_csv(h)["seconds"].sum()) for h in out.glob(f"runs/{target}/*/seed_*/history.csv")
                       if h.parts[-3] in ("egemaps-selfattn_lstm", "vggface-selfattn_lstm", "bio-bio_lstm"))
         assert paper_seconds(out, "stress", target, 2, fusion) > streams + fsutil.read_json(fusion / "metrics.json")["seconds"]
+        assert fsutil.read_json(out / "beyond" / target / "selected-all" / "metrics.json")["rule"] == "interval"
         reliability = fsutil.read_json(out / "beyond" / target / "bilstm-reliability" / "metrics.json")
         assert reliability["seconds"] > 0
         # the verdict under the table names exactly the rows above the paper's Bi-LSTM on devel and test: derived

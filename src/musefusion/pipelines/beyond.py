@@ -215,13 +215,13 @@ def jobs(out: Path, configs: dict[tuple[str, str], RunConfig], status: Callable[
 
 
 def _derive_one(out: Path, method: str, target: str, streams: dict[str, Path], rows: dict[str, Path], root: Path,
-                task: str, folds: int) -> None:
+                task: str, folds: int, rule: str) -> None:
     d = ReproduceDir(out).beyond(target, method)
     fused = ReproduceDir(out).fusion(target, paper.full_fusion_row(Task(task)), "oof").path  # the paper's Bi-LSTM
     if method == "selected-all":
         later = {f"beyond-{m}": ReproduceDir(out).beyond(target, m) for m in TRAINED
                  if RunDir(ReproduceDir(out).beyond(target, m)).finished}
-        write_selection(fused, {**rows, **later}, streams, d, folds=folds, root=root, task=Task(task))
+        write_selection(fused, {**rows, **later}, streams, d, folds=folds, root=root, task=Task(task), rule=rule)
     elif method == "mean-streams":
         ensemble_runs(list(streams.values()), d, root=root, overwrite=True)
     elif method == "seed-ensemble":
@@ -233,10 +233,10 @@ def _derive_one(out: Path, method: str, target: str, streams: dict[str, Path], r
 
 
 def derive(out: Path, task: str, targets: tuple[str, ...], pool: dict[str, dict[str, Path]], root: Path,
-           folds: int = 3) -> None:
-    """Write the derived rows (ensembles, post-processing, the selection over every row) of every target, each
-    cross-validated over ``folds`` folds of devel subjects where it is chosen on devel; each records its wall
-    time."""
+           folds: int = 3, rule: str = "interval") -> None:
+    """Write the derived rows (ensembles, post-processing, the selection over every row under the selection
+    ``rule``) of every target, each cross-validated over ``folds`` folds of devel subjects where it is chosen on
+    devel; each records its wall time."""
     for target in targets:
         full = paper.full_fusion_row(Task(task))
         streams = {n: ReproduceDir(out).run(target, *paper.STREAMS[task][n]).path for n in full}
@@ -245,7 +245,7 @@ def derive(out: Path, task: str, targets: tuple[str, ...], pool: dict[str, dict[
             if method == "top4-rows" and len(rows) < 2:
                 continue
             t0 = time.perf_counter()
-            _derive_one(out, method, target, streams, rows, root, task, folds)
+            _derive_one(out, method, target, streams, rows, root, task, folds, rule)
             fsutil.write_json(ReproduceDir(out).beyond_time(target, method), {"seconds": time.perf_counter() - t0})
         found = search_delay(delay_candidates(out, task, target))
         if found is not None:

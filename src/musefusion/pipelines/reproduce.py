@@ -414,7 +414,7 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
             weights + [0.0] * len(extra) if weights is not None else None)
         pools = {t: {f"{f}-{m}": ReproduceDir(out).run(t, f, m).path for (f, _mod, m) in unimodal_rows(cfg)
                      if ReproduceDir(out).run(t, f, m).finished} for t in targets}
-        beyond.derive(out, cfg.task.value, targets, pools, cfg.root, folds=s["folds"])
+        beyond.derive(out, cfg.task.value, targets, pools, cfg.root, folds=s["folds"], rule=cfg.selection_rule.value)
 
     # 5. report
     return write_report(cfg, out, summarize(out, cfg), wall_s=time.perf_counter() - t0,
