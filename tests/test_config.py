@@ -120,3 +120,16 @@ def test_replace_validates_again(tmp_path):
     assert cfg.replace(epochs=3).epochs == 3
     with pytest.raises(ConfigError, match="TrainConfig.epochs"):
         cfg.replace(epochs=0)
+
+
+def test_reproduce_rows_take_the_attention_and_its_preset(tmp_path):
+    """The Self-Attn rows default to the stock encoder layers (two, the family's preset); ``--attention literal``
+    brings the literal preset's one layer (two bare layers collapse), and the feed-forward width is PyTorch's."""
+    from musefusion.pipelines.reproduce import ReproduceConfig, run_config
+
+    enc = run_config(ReproduceConfig(root=tmp_path), "egemaps", "selfattn", "arousal").model
+    lit = run_config(ReproduceConfig(root=tmp_path, attention="literal"), "egemaps", "selfattn", "arousal").model
+    assert (enc.attention.value, enc.attn_layers, enc.ff_dim) == ("encoder", 2, 2048)
+    assert (lit.attention.value, lit.attn_layers) == ("literal", 1)
+    assert run_config(ReproduceConfig(root=tmp_path, attention="literal"), "egemaps", "selfattn_lstm",
+                      "arousal").model.attn_layers == 1
