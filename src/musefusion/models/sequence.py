@@ -45,7 +45,8 @@ Choices where the paper is silent:
 * **Causality.** Attention and gated convolutions see the whole window (non-causal); LSTMs are
   unidirectional as the paper states; the label lag of annotators makes look-ahead useful.
 * **Dropout** (default 0.1) after the encoder and between LSTM layers, and on the transformer layers' residual
-  branches (not on attention weights, which is slow on the CPU).
+  branches (not on their attention weights, which is slow on the CPU); the ``encoder`` layers drop the attention
+  weights too, as the stock module does.
 """
 
 from __future__ import annotations
