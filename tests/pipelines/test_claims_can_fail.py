@@ -36,22 +36,30 @@ LEARNING_SMOKE = {**reproduce.PROFILES[reproduce.Profile.SMOKE], "epochs": 6, "h
                   "fusion_hop": 15, "peer_epochs": 6, "lr": 5e-3, "batch_size": 8}
 
 
-@pytest.fixture(scope="module")
-def reproductions(tmp_path_factory) -> dict[str, tuple[Path, Path]]:
-    found = {}
+def _reproduce(tmp_path_factory, variant: str) -> tuple[Path, Path]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(reproduce.PROFILES, reproduce.Profile.SMOKE, LEARNING_SMOKE)
-        for variant in ("null", "one-modality"):
-            root, out = tmp_path_factory.mktemp(f"{variant}_data"), tmp_path_factory.mktemp(f"{variant}_out")
-            synthesize(root, SynthConfig(task=Task.STRESS, seed=5, n_train=8, n_devel=6, n_test=6, minutes=1.5,
-                                         features=STRESS_FEATURES, variant=variant))
-            try:
-                main(["reproduce", "--data", str(root), "--profile", "smoke", "--out", str(out), "--workers", "1",
-                      "--no-baseline", "--quiet"])
-            except SystemExit as exc:
-                assert exc.code in (0, None)
-            found[variant] = (root, out)
-    return found
+        root, out = tmp_path_factory.mktemp(f"{variant}_data"), tmp_path_factory.mktemp(f"{variant}_out")
+        synthesize(root, SynthConfig(task=Task.STRESS, seed=5, n_train=8, n_devel=6, n_test=6, minutes=1.5,
+                                     features=STRESS_FEATURES, variant=variant))
+        try:
+            main(["reproduce", "--data", str(root), "--profile", "smoke", "--out", str(out), "--workers", "1",
+                  "--no-baseline", "--quiet"])
+        except SystemExit as exc:
+            assert exc.code in (0, None)
+    return root, out
+
+
+@pytest.fixture(scope="module")
+def null(tmp_path_factory) -> tuple[Path, Path]:
+    """(data root, reproduction) of the null corpus (one fixture per corpus: xdist may run the tests apart)."""
+    return _reproduce(tmp_path_factory, "null")
+
+
+@pytest.fixture(scope="module")
+def one_modality(tmp_path_factory) -> tuple[Path, Path]:
+    """(data root, reproduction) of the one-modality corpus."""
+    return _reproduce(tmp_path_factory, "one-modality")
 
 
 def _fusion(out: Path, target: str, row: tuple[str, ...]) -> Path:
@@ -64,8 +72,8 @@ def _test_pair(root: Path, a: Path, b: Path):  # noqa: ANN202
     return pair
 
 
-def test_on_the_null_corpus_no_fused_test_score_is_called_real(reproductions):
-    root, out = reproductions["null"]
+def test_on_the_null_corpus_no_fused_test_score_is_called_real(null):
+    root, out = null
     for target in Task.STRESS.default_targets:
         selected = ReproduceDir(out).selected(target).path
         for row in paper.fusion_table(Task.STRESS):
@@ -74,14 +82,14 @@ def test_on_the_null_corpus_no_fused_test_score_is_called_real(reproductions):
         assert not pair.intervals[1].excludes_zero(), (target, "submission", pair.ccc[1], pair.intervals[1])
 
 
-def test_on_the_one_modality_corpus_the_voice_is_found_and_fusion_is_no_real_gain_over_it(reproductions):
+def test_on_the_one_modality_corpus_the_voice_is_found_and_fusion_is_no_real_gain_over_it(one_modality):
     """The voice carries arousal and the pipeline finds it; a fusion of the face and bio alone finds nothing (this
     check failed while every recording's arousal rose with time: the models learned the time since the start); and
     the five-stream fusion is not called a real gain over the best voice row (chosen on devel), for either target.
     Between two *fusion* rows no such check is made: with one seed, two Bi-LSTMs trained on different streams
     differ by ±0.05 test CCC from training alone (measured here: A+V 0.435, A+B 0.543, A+V+B 0.492 on arousal),
     which a subject-level interval, holding the models fixed, does not cover."""
-    root, out = reproductions["one-modality"]
+    root, out = one_modality
     full = paper.full_fusion_row(Task.STRESS)  # A+V+B
     voiced = _test_pair(root, _fusion(out, "arousal", full), _fusion(out, "arousal", ("V", "B")))
     assert voiced.intervals[0].low > 0, voiced.intervals[0]
