@@ -43,6 +43,11 @@ def test_report_has_every_row(reproduced):
         assert f"| {paper.FEATURE_LABELS[feat]} | {mod} | {paper.MODEL_LABELS[model]} | " in text
     for row in paper.TABLE4:
         assert f"| {'+'.join(dict.fromkeys(n[0] for n in row))} |" in text
+    # every score with its interval: unimodal kept seeds, fusion rows, the best unimodal run, Table 6
+    ci = r"-?\d\.\d{4} \[-?\d\.\d{3}, -?\d\.\d{3}\]"
+    for line in text.splitlines():
+        if line.startswith(("| eGeMAPS | A | LSTM |", "| best unimodal run", "| musefusion, ")):
+            assert len(re.findall(ci, line)) >= 2, line
     # Table 6 from the hidden synthetic test labels: the paper's fusion and the selected fuser (the submission)
     assert "| musefusion, paper's fusion (Bi-LSTM, A+V+B) | ours |" in text
     assert "| musefusion, selected fuser (arousal: " in text and "## Fusion selection" in text

@@ -272,7 +272,8 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
             row = [paper.FEATURE_LABELS.get(features, features), model]
             for t in targets:
                 r = res["unimodal"].get((features, _mod, model, t))
-                row.append(f"{r['mean']:.4f} ± {r['std']:.4f}" if r else "-")
+                row.append(f"{r['mean']:.4f} ± {r['std']:.4f} (kept {r['best']:.4f}"
+                           f"{_ci(r.get('best_low'), r.get('best_high'))})" if r else "-")
             rows.append([*row, "0.0000"])
         parts += ["## All models on every feature set", "A constant prediction (the train mean) has CCC 0.",
                   _md_table(header, rows)]
@@ -307,8 +308,9 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
         rows.append(row)
     best_uni = []
     for t in targets:
-        vals = [v["best"] for k, v in res["unimodal"].items() if k[3] == t]
-        best_uni.append(f"{max(vals):.4f}" if vals else "-")
+        vals = [v for k, v in res["unimodal"].items() if k[3] == t]
+        top = max(vals, key=lambda v: v["best"]) if vals else None
+        best_uni.append(f"{top['best']:.4f}{_ci(top.get('best_low'), top.get('best_high'))}" if top else "-")
     rows.append(["best unimodal run (best seed)", *best_uni])
     parts += [f"## What the fusion is fitted on ({' + '.join(full)})", _md_table(["fitted on", *targets], rows)]
 
