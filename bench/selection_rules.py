@@ -25,8 +25,7 @@ from results_page import write_page
 from variant_runs import add_options, reproduction
 
 from musefusion.data import formats
-from musefusion.data.corpus import find_corpus_dir
-from musefusion.evaluation.scoring import hidden_label_path, join_by_timestamp
+from musefusion.data.corpus import find_corpus_dir, hidden_label_path, join_by_timestamp
 from musefusion.evaluation.uncertainty import ccc_interval, concatenated_ccc, paired_difference
 from musefusion.fusion.select import RULES
 from musefusion.pipelines.reproduce import ReproduceConfig, hidden_labels_dir, selection_inputs

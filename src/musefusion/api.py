@@ -430,7 +430,7 @@ class ReproduceResult:
             rows += [{"target": target, "method": r["method"], "devel_mean": r["devel_mean"],
                       "devel_std": r["devel_std"], "devel_cv": r["devel_cv"], "devel_kept": nan,
                       "test": nan if r["test"] is None else r["test"],
-                      "test_low": (r.get("test_ci") or (nan, nan))[0], "test_high": (r.get("test_ci") or (nan, nan))[1],
+                      **dict(zip(("test_low", "test_high"), r.get("test_ci") or (nan, nan), strict=True)),
                       "minutes": r["seconds"] / 60, "chosen_on_devel": r["method"] in beyond.CHOSEN_ON_DEVEL,
                       "above_paper": r["method"] in above} for r in methods]
         return pd.DataFrame(rows)

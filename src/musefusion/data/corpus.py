@@ -493,3 +493,35 @@ def load_labels(root: Path, task: Task, target: str, partitions: tuple[Partition
         if part in partitions:
             labels[sid] = subject_grid(corpus_dir, target, sid, part)
     return labels, partition
+
+
+def join_by_timestamp(pred: tuple[np.ndarray, np.ndarray], label: tuple[np.ndarray, np.ndarray], what: str
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Pair predictions with labels at equal timestamps.
+
+    Raises:
+        DataFormatError: some labelled timestamps have no prediction.
+    """
+    pts, pv = pred
+    lts, lv = label
+    idx = np.searchsorted(pts, lts)
+    idx_c = np.clip(idx, 0, max(len(pts) - 1, 0))
+    found = (idx < len(pts)) & (pts[idx_c] == lts) if len(pts) else np.zeros(len(lts), bool)
+    labelled = ~np.isnan(lv)
+    missing = labelled & ~found
+    if missing.any():
+        raise DataFormatError(f"{what}: no prediction for {int(missing.sum())} labelled timestamps (first "
+                              f"{int(lts[missing][0])} ms); predictions must cover every label step.")
+    keep = labelled & found
+    return pv[idx_c[keep]], lv[keep]
+
+
+def hidden_label_path(test_labels: Path, corpus_name: str, target: str, sid: str) -> Path:
+    """Locate a test label file in a folder given by the user (several layouts accepted)."""
+    for cand in (test_labels / corpus_name / "label_segments" / target / f"{sid}.csv",
+                 test_labels / "label_segments" / target / f"{sid}.csv",
+                 test_labels / target / f"{sid}.csv", test_labels / f"{sid}.csv"):
+        if cand.is_file():
+            return cand
+    raise MissingDataError(f"No test label for subject '{sid}' under '{test_labels}' (looked for "
+                           f"{target}/{sid}.csv and label_segments/{target}/{sid}.csv).")

@@ -9,45 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from musefusion.data import formats
-from musefusion.data.corpus import find_corpus_dir, label_path
-from musefusion.errors import DataFormatError, MissingDataError
+from musefusion.data.corpus import find_corpus_dir, hidden_label_path, join_by_timestamp, label_path
+from musefusion.errors import MissingDataError
 from musefusion.evaluation.metrics import ccc_concatenated, ccc_per_sequence_mean, pcc, rmse
 from musefusion.evaluation.uncertainty import ccc_interval
 from musefusion.types import Partition, Task
 
 logger = logging.getLogger(__name__)
-
-
-def join_by_timestamp(pred: tuple[np.ndarray, np.ndarray], label: tuple[np.ndarray, np.ndarray], what: str
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Pair predictions with labels at equal timestamps.
-
-    Raises:
-        DataFormatError: some labelled timestamps have no prediction.
-    """
-    pts, pv = pred
-    lts, lv = label
-    idx = np.searchsorted(pts, lts)
-    idx_c = np.clip(idx, 0, max(len(pts) - 1, 0))
-    found = (idx < len(pts)) & (pts[idx_c] == lts) if len(pts) else np.zeros(len(lts), bool)
-    labelled = ~np.isnan(lv)
-    missing = labelled & ~found
-    if missing.any():
-        raise DataFormatError(f"{what}: no prediction for {int(missing.sum())} labelled timestamps (first "
-                              f"{int(lts[missing][0])} ms); predictions must cover every label step.")
-    keep = labelled & found
-    return pv[idx_c[keep]], lv[keep]
-
-
-def hidden_label_path(test_labels: Path, corpus_name: str, target: str, sid: str) -> Path:
-    """Locate a test label file in a folder given by the user (several layouts accepted)."""
-    for cand in (test_labels / corpus_name / "label_segments" / target / f"{sid}.csv",
-                 test_labels / "label_segments" / target / f"{sid}.csv",
-                 test_labels / target / f"{sid}.csv", test_labels / f"{sid}.csv"):
-        if cand.is_file():
-            return cand
-    raise MissingDataError(f"No test label for subject '{sid}' under '{test_labels}' (looked for "
-                           f"{target}/{sid}.csv and label_segments/{target}/{sid}.csv).")
 
 
 def score_predictions(pred_dir: Path, root: Path, task: Task, target: str, partition: Partition,

@@ -131,7 +131,7 @@ def concatenated_ccc(preds: Sequence[np.ndarray], ys: Sequence[np.ndarray]) -> f
         >>> concatenated_ccc([np.array([0.0, 1.0])], [np.array([0.0, 1.0])])
         1.0
     """
-    return float(_ccc_from_sums(_sums(preds, ys).sum(axis=0))) if len(ys) else float("nan")
+    return float(_resampled_ccc(_sums(preds, ys))(np.arange(len(ys)))) if len(ys) else float("nan")
 
 
 def _resampled_ccc(sums: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
@@ -140,7 +140,8 @@ def _resampled_ccc(sums: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     return statistic
 
 
-def ccc_interval(preds: Sequence[np.ndarray], ys: Sequence[np.ndarray], **kw: float) -> Interval:
+def ccc_interval(preds: Sequence[np.ndarray], ys: Sequence[np.ndarray], n_resamples: int = N_RESAMPLES,
+                 level: float = LEVEL, seed: int = SEED) -> Interval:
     """The subject-level bootstrap interval of the concatenated CCC (one prediction and label array per subject).
 
     Examples:
@@ -150,7 +151,7 @@ def ccc_interval(preds: Sequence[np.ndarray], ys: Sequence[np.ndarray], **kw: fl
         >>> 0.3 < iv.low < iv.high < 0.8
         True
     """
-    return subject_interval(_resampled_ccc(_sums(preds, ys)), len(ys), **kw)  # type: ignore[arg-type]
+    return subject_interval(_resampled_ccc(_sums(preds, ys)), len(ys), n_resamples, level, seed)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,7 +170,7 @@ class Difference:
 
 
 def paired_difference(a: Sequence[np.ndarray], b: Sequence[np.ndarray], ys: Sequence[np.ndarray],
-                      **kw: float) -> Difference:
+                      n_resamples: int = N_RESAMPLES, level: float = LEVEL, seed: int = SEED) -> Difference:
     """The CCC difference of two systems' predictions of the same subjects and its paired bootstrap interval
     (every resample draws the same subjects for both).
 
@@ -181,11 +182,10 @@ def paired_difference(a: Sequence[np.ndarray], b: Sequence[np.ndarray], ys: Sequ
         >>> paired_difference(good, noisy, ys).verdict, paired_difference(good, good, ys).verdict
         ('a higher', 'indistinguishable')
     """
-    sa, sb = _sums(a, ys), _sums(b, ys)
+    ccc_a, ccc_b = _resampled_ccc(_sums(a, ys)), _resampled_ccc(_sums(b, ys))
 
     def statistic(idx: np.ndarray) -> np.ndarray:
-        return _ccc_from_sums(sa[idx].sum(axis=-2)) - _ccc_from_sums(sb[idx].sum(axis=-2))
+        return ccc_a(idx) - ccc_b(idx)
 
-    all_idx = np.arange(len(ys))
-    delta = float(statistic(all_idx)) if len(ys) else float("nan")
-    return Difference(delta, subject_interval(statistic, len(ys), **kw))  # type: ignore[arg-type]
+    delta = float(statistic(np.arange(len(ys)))) if len(ys) else float("nan")
+    return Difference(delta, subject_interval(statistic, len(ys), n_resamples, level, seed))

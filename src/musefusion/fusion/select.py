@@ -173,8 +173,8 @@ def select(bilstm: tuple[Preds, Preds], pool: Mapping[str, tuple[Preds, Preds]],
             held["best-stream"][i] = np.asarray(pool[row][0][i])
             held["weighted-mean"][i] = mean[j]
             held["top-rows-mean"][i] = top[j]
-    cv = {f: ccc_concatenated([held[f][i] for i in range(n)], list(ys)) for f in FUSERS}
-    ordered = {f: [held[f][i] for i in range(n)] for f in FUSERS}
+    ordered = {f: [held[f][i] for i in range(n)] for f in FUSERS}  # each fuser's held-out predictions
+    cv = {f: ccc_concatenated(ordered[f], list(ys)) for f in FUSERS}
     gain = ({f: paired_difference(ordered[f], ordered["bilstm"], ys) for f in FUSERS if f != "bilstm"}
             if intervals or rule == "interval" else {})
     chosen = choose(cv, gain, rule)

@@ -56,7 +56,7 @@ from musefusion.pipelines.jobs import Job, job_train
 from musefusion.pipelines.postprocessing import postprocess_run
 from musefusion.pipelines.selection import write_selection
 from musefusion.rundir import ReproduceDir, RunDir, Status
-from musefusion.types import Task
+from musefusion.types import SelectionRule, Task
 
 logger = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ def _derive_one(out: Path, method: str, target: str, streams: dict[str, Path], r
 
 
 def derive(out: Path, task: str, targets: tuple[str, ...], pool: dict[str, dict[str, Path]], root: Path,
-           folds: int = 3, rule: str = "interval") -> None:
+           folds: int = 3, rule: str = SelectionRule.INTERVAL.value) -> None:
     """Write the derived rows (ensembles, post-processing, the selection over every row under the selection
     ``rule``) of every target, each cross-validated over ``folds`` folds of devel subjects where it is chosen on
     devel; each records its wall time."""

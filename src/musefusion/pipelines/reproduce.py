@@ -44,6 +44,7 @@ from musefusion.data import formats
 from musefusion.data.corpus import find_corpus_dir, partition_path
 from musefusion.errors import ConfigError
 from musefusion.evaluation import paper
+from musefusion.evaluation.uncertainty import Interval
 from musefusion.pipelines import cost, tune
 from musefusion.pipelines.jobs import Job, job_final, job_fold, job_fuse, job_train, job_tune, run_jobs
 from musefusion.pipelines.personal_reproduce import reproduce_personalisation
@@ -450,13 +451,6 @@ def fusion_dir(out: Path, target: str, row: tuple[str, ...], mode: str) -> Path:
     return ReproduceDir(out).fusion(target, row, mode).path
 
 
-def _interval(value: Any) -> tuple[float, float]:
-    """A stored ``[low, high]`` interval (NaN for a run written before intervals were recorded)."""
-    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int | float) for v in value):
-        return float(value[0]), float(value[1])
-    return float("nan"), float("nan")
-
-
 def summarize_runs(out: Path, cfg: ReproduceConfig) -> dict[str, Any]:
     """Read every finished run's metrics.json (tables are built from files only)."""
     res: dict[str, Any] = {"unimodal": {}, "fusion": {}}
@@ -469,10 +463,10 @@ def summarize_runs(out: Path, cfg: ReproduceConfig) -> dict[str, Any]:
                 # seeds whose kept epoch was the budget's last: still improving when training stopped
                 improving = [int(k) for k, v in m["seeds"].items()
                              if v.get("epochs") and v.get("best_epoch") == v.get("epochs_run") == v.get("epochs")]
-                low, high = _interval(m["best"].get("devel_ccc_ci"))
+                iv = Interval.from_json(m["best"].get("devel_ccc_ci"))  # undefined for runs without one
                 res["unimodal"][(features, mod, model, target)] = {
                     "mean": m["devel_ccc_mean"], "std": m["devel_ccc_std"], "best_seed": m["best"]["seed"],
-                    "best": m["best"].get("devel_ccc", float("nan")), "best_low": low, "best_high": high,
+                    "best": m["best"].get("devel_ccc", float("nan")), "best_low": iv.low, "best_high": iv.high,
                     "seeds": seeds, "still_improving": improving}
     for row in paper.fusion_table(cfg.task):
         for target in cfg.task.default_targets:
@@ -480,10 +474,10 @@ def summarize_runs(out: Path, cfg: ReproduceConfig) -> dict[str, Any]:
                 r = ReproduceDir(out).fusion(target, row, mode)
                 if r.finished:
                     m = r.read_metrics()
-                    low, high = _interval(m["best"].get("devel_ccc_ci"))
+                    iv = Interval.from_json(m["best"].get("devel_ccc_ci"))
                     res["fusion"][(row, target, mode)] = {"mean": m["devel_ccc_mean"], "std": m["devel_ccc_std"],
-                                                          "best": m["best"]["devel_ccc"], "best_low": low,
-                                                          "best_high": high,
+                                                          "best": m["best"]["devel_ccc"], "best_low": iv.low,
+                                                          "best_high": iv.high,
                                                           "best_seed": m["best"]["seed"],
                                                           "streams": m["stream_devel_ccc"]}
     return res
@@ -534,22 +528,18 @@ def hidden_labels_dir(cfg: ReproduceConfig) -> Path | None:
 def score_test(out: Path, cfg: ReproduceConfig) -> tuple[dict[str, float] | None, dict[str, list[float]] | None]:
     """Table 6: CCC of the fused test predictions against the true test labels, and each one's 95 % subject-level
     bootstrap interval ``[low, high]`` (the stress ``combined`` mean has none); (None, None) when withheld."""
-    # torch: imported on first use, so the CLI starts without it
-    from musefusion.evaluation.scoring import score_predictions
-
-    labels = hidden_labels_dir(cfg)
-    if labels is None:
+    if hidden_labels_dir(cfg) is None:
         return None, None
+    score = _test_scorer(cfg)
     full = paper.full_fusion_row(cfg.task)
     scores: dict[str, float] = {}
     intervals: dict[str, list[float]] = {}
     for target in cfg.task.default_targets:
         for key, run in ((target, ReproduceDir(out).selected(target)),
                          (f"bilstm:{target}", ReproduceDir(out).fusion(target, full, "oof"))):
-            if run.predictions("test").is_dir():
-                found = score_predictions(run.predictions("test"), cfg.root, cfg.task, target, Partition.TEST,
-                                          labels)
-                scores[key], intervals[key] = found["ccc"], [found["ccc_low"], found["ccc_high"]]
+            found = score(run.predictions("test"), target) if run.predictions("test").is_dir() else None
+            if found is not None:
+                scores[key], intervals[key] = found
     for prefix in ("", "bilstm:"):
         if cfg.task == Task.STRESS and all(f"{prefix}{t}" in scores for t in cfg.task.default_targets):
             scores[f"{prefix}combined"] = float(np.mean([scores[f"{prefix}{t}"] for t in cfg.task.default_targets]))

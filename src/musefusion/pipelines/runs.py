@@ -20,7 +20,7 @@ import pandas as pd
 
 from musefusion import rundir
 from musefusion.data import formats
-from musefusion.data.corpus import find_corpus_dir, load_labels
+from musefusion.data.corpus import find_corpus_dir, hidden_label_path, join_by_timestamp, load_labels
 from musefusion.errors import ConfigError, MissingDataError, MuseFusionError
 from musefusion.evaluation.uncertainty import (
     UNDEFINED,
@@ -217,9 +217,6 @@ def paired_runs(a: Path, b: Path, data: Path | None = None, test_labels: Path | 
         if test_labels is None:
             labels, _ = load_labels(root, task, target)
         else:
-            # torch: the scoring module imports the metrics; the runs command starts without it
-            from musefusion.evaluation.scoring import hidden_label_path
-
             corpus = find_corpus_dir(root, task)
             labels = {s: formats.read_label_csv(hidden_label_path(Path(test_labels), corpus.name, target, s))
                       for s in sorted(set(preds[0]) & set(preds[1]))}
@@ -230,14 +227,14 @@ def paired_runs(a: Path, b: Path, data: Path | None = None, test_labels: Path | 
         return dataclasses.replace(NO_PAIR, note=f"{len(ids)} {part} subject(s) in common")
     ys: list[np.ndarray] = []
     joined: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
-    for sid in ids:
-        lts, lv = labels[sid]
-        for k in (0, 1):
-            ts, v = preds[k][sid]
-            idx = np.clip(np.searchsorted(ts, lts), 0, max(len(ts) - 1, 0))
-            hit = (ts[idx] == lts) if len(ts) else np.zeros(len(lts), bool)
-            joined[k].append(np.where(hit, v[idx], np.nan))
-        ys.append(lv)
+    try:
+        for sid in ids:
+            for k, folder in enumerate(folders):
+                p, y = join_by_timestamp(preds[k][sid], labels[sid], f"'{folder / (sid + '.csv')}'")
+                joined[k].append(p)
+            ys.append(y)  # the labelled steps, the same for both runs
+    except MuseFusionError as e:
+        return dataclasses.replace(NO_PAIR, note=str(e).splitlines()[0])
     ccc = (concatenated_ccc(joined[0], ys), concatenated_ccc(joined[1], ys))
     return Paired(len(ids), ccc, (ccc_interval(joined[0], ys), ccc_interval(joined[1], ys)),
                   paired_difference(joined[0], joined[1], ys))
