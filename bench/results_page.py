@@ -63,4 +63,39 @@ def write_page(name: str, title: str, body: str, wall_s: float, notes: str = "")
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text("\n".join(head) + ("\n" + notes.strip() + "\n\n" if notes else "\n") + body.strip() + "\n")
     tmp.replace(path)
+    write_index()
     return path
+
+
+def _field(text: str, name: str) -> str:
+    for line in text.splitlines():
+        if line.startswith(f"- {name}: "):
+            return line.split(": ", 1)[1]
+    return ""
+
+
+def write_index() -> Path:
+    """``docs/results/index.md``: every results page with its title, date, machine and wall time (the site's
+    navigation reaches the pages through it)."""
+    rows = []
+    for page in sorted(RESULTS.glob("*.md")):
+        if page.name == "index.md":
+            continue
+        text = page.read_text()
+        title = text.splitlines()[0].lstrip("# ").strip() if text else page.stem
+        rows.append(f"| [{title}]({page.name}) | {_field(text, 'date')} | {_field(text, 'wall time')} | "
+                    f"{_field(text, 'machine')} |")
+    body = ["# Results", "",
+            "Every page here is written by a script in `bench/` (it says which, with the command, the commit, the "
+            "date, the machine and the wall time); none is edited by hand. A bench rewrites its page when it is run "
+            "again, and this index with it.", "",
+            "| page | date | wall time | machine |", "|---|---|---|---|", *rows, ""]
+    path = RESULTS / "index.md"
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(body))
+    tmp.replace(path)
+    return path
+
+
+if __name__ == "__main__":
+    print(write_index())

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from rich.console import Console
@@ -152,6 +152,7 @@ class PlainProgress:
         self.template = template
         self._tasks: dict[int, dict[str, Any]] = {}
         self._t0 = time.perf_counter()
+        self.whole_eta: Callable[[], float | None] | None = None  # seconds left of the whole command, where known
         self.live = self  # ``progress.live.is_started`` as in rich
         self.is_started = False
 
@@ -195,9 +196,12 @@ class PlainProgress:
         elapsed = now - self._t0
         eta = ""
         if t["total"] and 0 < done < t["total"]:  # from this task's own measured pace
-            eta = f", ETA {(now - t['t0']) / done * (t['total'] - done):.0f} s"
+            eta = f", stage ETA {duration((now - t['t0']) / done * (t['total'] - done))}"
+        whole = self.whole_eta() if self.whole_eta is not None else None
+        if whole is not None:
+            eta += f", whole run ETA {duration(whole)}"
         self.console.print(Text(f"{t['description']}: {done}{total}{' ' + extra if extra else ''} "
-                                f"({elapsed:.0f} s{eta})"), soft_wrap=True)
+                                f"({duration(elapsed)}{eta})"), soft_wrap=True)
 
     def start(self) -> None:
         """Mark the display started (nothing to draw)."""
@@ -213,6 +217,21 @@ class PlainProgress:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def duration(seconds: float) -> str:
+    """A duration for people: ``45 s``, ``4 min 10 s``, ``2 h 5 min``.
+
+    Examples:
+        >>> duration(44.6), duration(250), duration(7500)
+        ('45 s', '4 min 10 s', '2 h 5 min')
+    """
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {s % 3600 // 60} min"
 
 
 def make_progress(template: str = "", description_width: int | None = None) -> Any:

@@ -131,3 +131,8 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+def click_command() -> Any:
+    """The app as a click command (what `mkdocs-click` reads to write the CLI reference)."""
+    return typer.main.get_command(app)

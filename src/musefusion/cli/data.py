@@ -13,7 +13,7 @@ from rich.text import Text
 from musefusion import fsutil, rundir
 from musefusion.cli.options import DataOpt, JsonOpt, QuietOpt, SeedOpt, TaskOpt
 from musefusion.cli.parsing import Command, Group
-from musefusion.cli.reproduce import reproduce_shown
+from musefusion.cli.reproduce import reproduce_shown, show_plan
 from musefusion.config import resolve_data_root
 from musefusion.data.check import check_corpus
 from musefusion.data.synth import PERSONAL_FEATURES, SYNTH_FEATURES, SynthConfig, Variant, synthesize
@@ -135,11 +135,14 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for the synthetic corpus and the results.")] = Path("demo"),
     task: TaskOpt = Task.STRESS,
     seed: SeedOpt = 0,
-    profile: Annotated[Profile, typer.Option(help="reproduce profile: quick, paper or smoke (see reproduce --help).",
-                                             case_sensitive=False)] = Profile.QUICK,
+    profile: Annotated[Profile, typer.Option(help="reproduce profile: demo (every stage once, about ten minutes), "
+                                             "quick, paper or smoke (see reproduce --help).",
+                                             case_sensitive=False)] = Profile.DEMO,
     workers: Annotated[int, typer.Option(help="Parallel training processes.")] = 2,
-    split: Annotated[str, typer.Option(help="Synthetic subjects per partition, TRAIN/DEVEL/TEST.")] = "41/14/14",
-    minutes: Annotated[float, typer.Option(help="Synthetic recording length per subject in minutes.")] = 5.0,
+    split: Annotated[str, typer.Option(help="Synthetic subjects per partition, TRAIN/DEVEL/TEST (Ulm-TSST: "
+                                       "41/14/14).")] = "24/8/8",
+    minutes: Annotated[float, typer.Option(help="Synthetic recording length per subject in minutes (Ulm-TSST: "
+                                           "about 5).")] = 3.0,
     variant: VariantOpt = Variant.DEFAULT,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
@@ -161,6 +164,13 @@ def demo(
         _synthesize_shown(corpus_root, wanted, overwrite=stamp.is_file())
     if not _check_shown(corpus_root, task):
         raise typer.Exit(1)
-    report = reproduce_shown(ReproduceConfig(root=corpus_root, task=task, profile=profile, workers=workers),
-                             out / f"reproduce-{task.value}")
-    result({"corpus": str(corpus_root), "report": str(report)})
+    cfg = ReproduceConfig(root=corpus_root, task=task, profile=profile, workers=workers)
+    projected = None
+    if task != Task.PERSONALISATION:  # the whole run's cost first (one measured epoch per row), so its ETA is known
+        console.print(Text("projecting the run: one epoch of each row (reproduce --dry-run) ..."))
+        projected = show_plan(cfg)
+        console.print(Text("after the training stages: the fusion selection, the submission and its validation, "
+                           "Table 6 and the report"))
+    report = reproduce_shown(cfg, out / f"reproduce-{task.value}", projected)
+    result({"corpus": str(corpus_root), "report": str(report),
+            "report_html": str(report.with_name("report.html"))})

@@ -29,12 +29,13 @@ from musefusion.config import Attention, Precision, Sampler, resolve_data_root
 from musefusion.errors import ConfigError
 from musefusion.evaluation.uncertainty import Interval
 from musefusion.pipelines import tracking
-from musefusion.pipelines.cost import plan
+from musefusion.pipelines.cost import StageCost, plan
 from musefusion.pipelines.reproduce import (
     Profile,
     ReproduceConfig,
     Retrain,
     Stage,
+    headline_rows,
     run_config,
     score_test,
     unimodal_rows,
@@ -134,7 +135,7 @@ def reproduce(
         raise ConfigError("--dry-run projects the 2021 tables' cost only; for --task personalisation time a run of "
                           "--profile smoke (the report gives its wall time) or one `musefusion personalise`.")
     if dry_run:
-        result({"projected_minutes": show_plan(cfg) / 60})
+        result({"projected_minutes": sum(st.wall_s for st in show_plan(cfg)) / 60})
         return
     target = out or default_reproduce_out(cfg)
     result({"out": str(target), "report": str(reproduce_shown(cfg, target))})
@@ -143,8 +144,8 @@ def reproduce(
                            "run nested in it)"))
 
 
-def show_plan(cfg: ReproduceConfig) -> float:
-    """Print the stages of ``cfg`` with their jobs and projected time; returns the projected wall seconds."""
+def show_plan(cfg: ReproduceConfig) -> list[StageCost]:
+    """Print the stages of ``cfg`` with their jobs and projected time; returns them."""
     def measured(features: str, model: str, sec: float) -> None:
         console.print(Text(f"one epoch of {features} {model}: {sec:.2f} s"))
 
@@ -160,22 +161,63 @@ def show_plan(cfg: ReproduceConfig) -> float:
     tuned = " --tune" if cfg.tune else ""
     console.print(Text(f"projected reproduce --profile {cfg.profile.value} --task {cfg.task.value}{tuned}: "
                        f"{total / 60:.0f} min with {cfg.workers} worker(s) on this machine"))
-    return total
+    return stages
 
 
-def reproduce_shown(cfg: ReproduceConfig, out: Path) -> Path:
+class WholeRunEta:
+    """Seconds left of a whole reproduction: the projected stages (``--dry-run``'s plan, in the order ``reproduce``
+    runs them) scaled by the pace measured so far. None once the run is past what was projected."""
+
+    def __init__(self, projected: list[StageCost]) -> None:
+        self.projected = [st.wall_s for st in projected]
+        self.stage = -1
+        self.spent = 0.0  # seconds of the finished stages
+        self.t0 = time.perf_counter()
+        self.stage_t0 = self.t0
+        self.done, self.total = 0, 1
+
+    def start_stage(self, n_jobs: int) -> None:
+        """A stage of ``n_jobs`` begins (called for every stage, also one without jobs)."""
+        now = time.perf_counter()
+        if self.stage >= 0:
+            self.spent += now - self.stage_t0
+        self.stage, self.stage_t0, self.done, self.total = self.stage + 1, now, 0, max(n_jobs, 1)
+
+    def job_done(self) -> None:
+        """One job of the current stage finished."""
+        self.done += 1
+
+    def __call__(self) -> float | None:
+        if not 0 <= self.stage < len(self.projected):
+            return None
+        frac = min(1.0, self.done / self.total)
+        planned_so_far = sum(self.projected[:self.stage]) + frac * self.projected[self.stage]
+        elapsed = self.spent + time.perf_counter() - self.stage_t0
+        pace = elapsed / planned_so_far if planned_so_far > 0 and frac > 0 else 1.0
+        return pace * ((1 - frac) * self.projected[self.stage] + sum(self.projected[self.stage + 1:]))
+
+
+def reproduce_shown(cfg: ReproduceConfig, out: Path, projected: list[StageCost] | None = None) -> Path:
     """Run ``cfg`` into ``out`` with a progress display per stage and the log in ``out``; returns the report.
 
-    The part of the ``reproduce`` command that ``demo`` shares.
+    The part of the ``reproduce`` command that ``demo`` shares. With ``projected`` (the plan of
+    :func:`show_plan`), every progress line also gives the whole run's ETA.
     """
     rundir.check_out(out, "reproduce", cfg.overwrite)
     progress = make_progress("{last}", description_width=22)
     display = JobDisplay(progress)
+    whole = WholeRunEta(projected) if projected else None
+    if whole is not None and hasattr(progress, "whole_eta"):
+        progress.whole_eta = whole
 
     def on_stage(name: str, n: int) -> Callable[[str], None]:
+        if whole is not None:
+            whole.start_stage(n)
         tid = progress.add_task(name, total=max(n, 1), last="", completed=0 if n else 1)
 
         def done(label: str) -> None:
+            if whole is not None:
+                whole.job_done()
             display.done(label)
             progress.update(tid, advance=1, last=label)
 
@@ -189,7 +231,28 @@ def reproduce_shown(cfg: ReproduceConfig, out: Path) -> Path:
     if cfg.task != Task.PERSONALISATION and cfg.stage == Stage.ALL:
         for line in headline(cfg, out):
             console.print(Text(line))
+        print_table(headline_table(cfg, out))
+        console.print(Text(str(ReproduceDir(out).report_html), style="bold"))
     return report
+
+
+def _scored(value: tuple[float, Interval] | None) -> str:
+    return "withheld" if value is None else f"{value[0]:.4f} {value[1]}"
+
+
+def headline_table(cfg: ReproduceConfig, out: Path) -> Table:
+    """Test CCC of the submission beside the paper's fusion and the official baseline as run here (95 %
+    subject-level intervals) and the paper's Table 6 on the real Ulm-TSST test set."""
+    table = Table(title="test CCC [95 % subject-level interval]")
+    for col in ("target", "musefusion submission", "paper's fusion (run here)", "MuSe 2021 baseline (run here)",
+                "paper (real data)", "baseline (real data)"):
+        table.add_column(col)
+    for r in headline_rows(cfg, out):
+        table.add_row(r.target, f"{_scored(r.submission)} ({r.chosen})", _scored(r.paper_fusion),
+                      f"{_scored(r.baseline)} ({r.baseline_row})" if r.baseline_row else "-",
+                      "-" if r.paper_real is None else f"{r.paper_real:.4f}",
+                      "-" if r.baseline_real is None else f"{r.baseline_real:.4f}")
+    return table
 
 
 def headline(cfg: ReproduceConfig, out: Path) -> list[str]:

@@ -50,6 +50,8 @@ PROFILES: dict[str, dict[str, Any]] = {
               "personalise": {}},
     "paper": {"epochs": 100, "early_stop": 15, "seeds": (1, 2, 3), "win_len": 200, "hop_len": 100, "lr": 0.002,
               "personalise": {}},
+    "demo": {"epochs": 12, "early_stop": 3, "seeds": (1,), "win_len": 100, "hop_len": 50, "lr": 0.002,
+             "personalise": {"seeds": (1,)}},
     "smoke": {"epochs": 2, "early_stop": 0, "seeds": (1,), "win_len": 40, "hop_len": 20, "lr": 0.005, "small": True,
               "personalise": {"seeds": (1,), "epochs": 2}},
 }

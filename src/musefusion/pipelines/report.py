@@ -19,7 +19,7 @@ from markdown_it import MarkdownIt
 
 from musefusion import fsutil, rundir
 from musefusion.data import formats
-from musefusion.data.corpus import load_labels
+from musefusion.data.corpus import find_corpus_dir, load_labels
 from musefusion.errors import MuseFusionError
 from musefusion.evaluation import paper
 from musefusion.rundir import ReproduceDir, RunDir
@@ -220,7 +220,9 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
     parts = [f"# musefusion reproduction: MuSe-{cfg.task.value.capitalize()}",
              f"Data: `{cfg.root}`; profile **{cfg.profile}** ({s['epochs']} epochs, seeds {list(s['seeds'])}, "
              f"window hop {s['hop_len']}, {s['folds']} folds, fusion {s['fusion_epochs']} epochs); "
-             f"{cfg.workers} worker process(es); wall time **{wall_s / 60:.1f} min**.",
+             f"{cfg.workers} worker process(es); wall time of this call **{wall_s / 60:.1f} min**, training time "
+             f"recorded in the runs **{training_seconds(out) / 60:.1f} min** of worker time.",
+             corpus_kind(cfg.root, cfg.task),
              "All numbers are devel CCC (one CCC over all devel subjects concatenated), mean ± std over seeds, "
              "and the best seed's; *paper* is the value the paper reports on the real Ulm-TSST data. "
              "Brackets: the 95 % interval of the kept seed's CCC (test: of the test CCC) from a subject-level "
@@ -412,6 +414,33 @@ def write_pages(out: Path, parts: list[str]) -> Path:
     return fsutil.write_text(ReproduceDir(out).report_md, text)
 
 
+def training_seconds(out: Path) -> float:
+    """The training time every run under ``out`` recorded in its per-epoch history (worker seconds, all calls)."""
+    history = RunDir(Path(".")).history.name
+    seconds = 0.0
+    for f in Path(out).rglob(history):
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            seconds += float(pd.read_csv(f, usecols=["seconds"])["seconds"].sum())
+    return seconds
+
+
+def corpus_kind(root: Path, task: Task) -> str:
+    """One sentence on what the corpus is: synthetic (``musefusion synth`` left its stamp, with the settings) or
+    not, so that nobody reads a synthetic score beside the paper's real-data number as a comparison."""
+    try:
+        stamp = find_corpus_dir(root, task) / "metadata" / "synth.toml"
+        synth = fsutil.read_toml(stamp) if stamp.is_file() else None
+    except MuseFusionError:
+        synth = None
+    if synth is None:
+        return ("Corpus: **not synthetic** as far as musefusion can tell (no `metadata/synth.toml` stamp of "
+                "`musefusion synth`), so taken to be real data.")
+    split = "/".join(str(synth.get(k, "?")) for k in ("n_train", "n_devel", "n_test"))
+    return (f"Corpus: **synthetic** (written by `musefusion synth`: variant {synth.get('variant', 'default')}, seed "
+            f"{synth.get('seed', '?')}, {split} subjects of {synth.get('minutes', '?')} min). Its scores show the "
+            "pipeline at work; they are not comparable with the paper's numbers on the real Ulm-TSST data.")
+
+
 def _provenance(out: Path, cfg: Any, summary: ReproduceSummary, wall_s: float,
                 versions: dict[str, str]) -> list[str]:
     """What made these numbers: the config as given and the profile as run (seeds included), the corpus digests
@@ -423,11 +452,7 @@ def _provenance(out: Path, cfg: Any, summary: ReproduceSummary, wall_s: float,
             digests.setdefault(features, set()).add(str(run.read_record().get(rundir.INPUTS, {}).get("corpus", "?")))
         except MuseFusionError:
             continue
-    history = RunDir(Path(".")).history.name
-    seconds = 0.0
-    for f in Path(out).rglob(history):
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            seconds += float(pd.read_csv(f, usecols=["seconds"])["seconds"].sum())
+    seconds = training_seconds(out)
     settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.settings.items()}
     return ["## Provenance", "```", io_toml(cfg), tomli_w.dumps({"profile": settings}).strip(), "```",
             "Corpus files (digest the runs recorded, per feature set): "

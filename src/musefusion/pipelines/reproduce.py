@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -60,6 +61,7 @@ class Profile(StrEnum):
 
     QUICK = "quick"  # at most 30 epochs, early stop after 5 stale ones, 2 seeds (the peers: 1 seed to their own)
     PAPER = "paper"  # Sec. 5.2 as written
+    DEMO = "demo"  # every stage once in about ten minutes: 1 seed, at most 25 epochs, 2 folds (`musefusion demo`)
     SMOKE = "smoke"  # tiny models, 2 epochs: a wiring check for tests
 
 
@@ -88,6 +90,9 @@ PROFILES: dict[Profile, dict[str, Any]] = {
                     "peer_epochs": 100, "peer_seeds": (1,), "peer_windows": False},
     Profile.PAPER: {"epochs": 100, "seeds": (1, 2, 3), "hop_len": 50, "folds": 5, "fusion_epochs": 20, "fusion_hop": 25,
                     "peer_epochs": 100, "peer_windows": True},
+    # the first run of a new user (`musefusion demo`, on a corpus of 24/8/8 subjects x 3 min): every stage once
+    Profile.DEMO: {"epochs": 25, "early_stop": 4, "seeds": (1,), "hop_len": 100, "folds": 2, "fusion_epochs": 10,
+                   "fusion_hop": 25, "peer_epochs": 30, "peer_seeds": (1,), "peer_windows": False},
     # for tests and smoke runs only
     Profile.SMOKE: {"epochs": 2, "seeds": (1,), "hop_len": 50, "folds": 2, "fusion_epochs": 2, "fusion_hop": 30,
               "win_len": 60, "peer_epochs": 2,
@@ -544,3 +549,51 @@ def score_test(out: Path, cfg: ReproduceConfig) -> tuple[dict[str, float] | None
         if cfg.task == Task.STRESS and all(f"{prefix}{t}" in scores for t in cfg.task.default_targets):
             scores[f"{prefix}combined"] = float(np.mean([scores[f"{prefix}{t}"] for t in cfg.task.default_targets]))
     return scores, intervals
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadlineRow:
+    """One target of the headline: what musefusion submits, the paper's fusion and the official baseline as run here
+    (test CCC and its 95 % subject-level interval; None where test labels are withheld), and the paper's Table 6."""
+
+    target: str
+    chosen: str  # the fuser the selection chose for the submission
+    submission: tuple[float, Interval] | None
+    paper_fusion: tuple[float, Interval] | None  # the paper's full fusion Bi-LSTM (out-of-fold), run here
+    baseline_row: str  # the official baseline's feature set best on devel (never chosen on test)
+    baseline: tuple[float, Interval] | None
+    paper_real: float | None  # Table 6: the paper's submission on the real Ulm-TSST test set
+    baseline_real: float | None  # Table 6: the official baseline on the real test set
+
+
+def headline_rows(cfg: ReproduceConfig, out: Path) -> list[HeadlineRow]:
+    """The headline table of a finished reproduction (the demo ends with it; ``bench/demo.py`` writes it to the
+    results page the README quotes). Targets whose selection has not finished are left out."""
+    score = _test_scorer(cfg)
+    full = paper.full_fusion_row(cfg.task)
+    rd = ReproduceDir(out)
+
+    def tested(folder: Path, target: str) -> tuple[float, Interval] | None:
+        found = score(folder, target) if folder.is_dir() else None
+        return None if found is None else (found[0], Interval(found[1][0], found[1][1]))
+
+    def devel(run: rundir.RunDir) -> float:
+        value = run.read_metrics().get("best", {}).get("devel_ccc")
+        return -math.inf if value is None else float(value)
+
+    rows = []
+    for target in cfg.task.default_targets:
+        selected = rd.selected(target)
+        if not selected.finished:
+            continue
+        peers = [(rd.run(target, f, m), f) for (f, _mod, m) in unimodal_rows(cfg) if m == "baseline"]
+        best = max(((r, f) for r, f in peers if r.finished), key=lambda rf: devel(rf[0]), default=None)
+        rows.append(HeadlineRow(
+            target=target, chosen=str(selected.read_metrics()["chosen"]),
+            submission=tested(selected.predictions("test"), target),
+            paper_fusion=tested(rd.fusion(target, full, "oof").predictions("test"), target),
+            baseline_row=best[1] if best else "",
+            baseline=tested(best[0].predictions("test"), target) if best else None,
+            paper_real=paper.TABLE6.get(("Proposed Model", cfg.task.value), {}).get(target),
+            baseline_real=paper.TABLE6.get(("Baseline", cfg.task.value), {}).get(target)))
+    return rows

@@ -146,7 +146,7 @@ def _lr_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr
 def fit(model: nn.Module, windows: Windows, devel_x: Sequence[np.ndarray], devel_y: Sequence[np.ndarray],
         cfg: TrainConfig, seed: int, state_path: Path | None = None,
         on_epoch: Callable[[dict[str, float]], None] | None = None, epochs: int | None = None,
-        label_delay: int = 0) -> FitResult:
+        label_delay: int = 0, name: str = "") -> FitResult:
     """Fit ``model`` on ``windows``; keep the weights of the epoch with the best devel CCC.
 
     Without devel sequences (a final train+devel model, trained for a fixed epoch count: the kept model's) the kept
@@ -167,11 +167,13 @@ def fit(model: nn.Module, windows: Windows, devel_x: Sequence[np.ndarray], devel
         label_delay: the model predicts ``label_delay`` steps ahead (``DataConfig.label_delay``); its devel
             predictions are moved that many steps later and scored against ``devel_y``, the true labels, so the
             epoch is kept on the very number the run reports.
+        name: the run the log lines name (``arousal/egemaps-lstm``), so a redirected log says whose they are.
 
     Returns:
         The kept weights, their epoch and devel score, and the per-epoch history.
     """
     n_epochs = epochs or cfg.epochs
+    who = f"{name} " if name else ""
     device = resolve_device(cfg.device)
     check_precision(cfg.precision, device)
     model.to(device)
@@ -191,7 +193,7 @@ def fit(model: nn.Module, windows: Windows, devel_x: Sequence[np.ndarray], devel
         torch.set_rng_state(st["rng_torch"])
         history, stale, start_epoch = st["history"], st["stale"], st["epoch"] + 1
         best = {"score": st["best_score"], "epoch": st["best_epoch"], "state": st["best_state"]}
-        logger.info("resuming seed %d from epoch %d (%s)", seed, st["epoch"], state_path)
+        logger.info("%sresuming seed %d from epoch %d (%s)", who, seed, st["epoch"], state_path)
 
     x_all = torch.from_numpy(windows.x)
     y_all = torch.from_numpy(windows.y)
@@ -253,10 +255,11 @@ def fit(model: nn.Module, windows: Windows, devel_x: Sequence[np.ndarray], devel
         if on_epoch is not None:
             on_epoch(row)
         if has_devel and cfg.stop_after and stale >= cfg.stop_after:
-            logger.info("seed %d: early stop at epoch %d (%d epochs without devel improvement)", seed, epoch, stale)
+            logger.info("%sseed %d: early stop at epoch %d (%d epochs without devel improvement)", who, seed, epoch,
+                        stale)
             break
         if cfg.schedule == Schedule.PAPER and has_devel and cfg.stop_halvings and halvings >= cfg.stop_halvings:
-            logger.info("seed %d: stop at epoch %d (learning rate halved %d times since the best epoch %d)", seed,
+            logger.info("%sseed %d: stop at epoch %d (learning rate halved %d times since the best epoch %d)", who, seed,
                         epoch, halvings, best["epoch"])
             break
     score = float(best["score"]) if has_devel else float("nan")

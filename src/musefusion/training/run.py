@@ -269,7 +269,8 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
         model = build_model(cfg.model, data.d_in, tuple(data.feature_dims.values()))
         cb = (lambda row, s=seed: on_epoch(s, row)) if on_epoch else None
         result = fit(model, windows, [s.x for s in devel], [s.y for s in true_devel], cfg.train, seed,
-                     state_path=seed_dir.last_state, on_epoch=cb, epochs=epochs, label_delay=cfg.data.label_delay)
+                     state_path=seed_dir.last_state, on_epoch=cb, epochs=epochs, label_delay=cfg.data.label_delay,
+                     name="/".join(out.parts[-2:]))
         per_seed[seed] = _write_seed_outputs(seed_dir, model, result, data, cfg, device)
         seed_dir.last_state.unlink(missing_ok=True)
         logger.info("%s seed %d: best epoch %d of %d, devel CCC %.4f", "/".join(out.parts[-2:]), seed,
