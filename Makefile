@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo
 
-.PHONY: demo test test-fast lint venv sysdeps clean
+.PHONY: demo test test-fast lint docs venv sysdeps clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -37,9 +37,13 @@ test: venv sysdeps
 test-fast: venv sysdeps
 	$(BIN)/python -m pytest -q -n 2 -m "not slow" tests
 
+# The documentation site (MkDocs, strict: a broken link, a missing page or a bad docstring reference fails it).
+docs: venv
+	$(BIN)/mkdocs build --strict --site-dir site
+
 lint: venv
 	$(BIN)/ruff check --no-cache src tests bench
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR)
+	rm -rf $(VENV) $(DEMO_DIR) site

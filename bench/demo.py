@@ -86,7 +86,7 @@ def main() -> None:
             now = time.perf_counter() - t0
             if first_projection is None and line.startswith("projected reproduce"):
                 first_projection = now
-            if first_eta is None and "whole run ETA" in line:
+            if first_eta is None and "whole run eta" in line.lower():
                 first_eta = now
         rc = proc.wait()
     wall = time.perf_counter() - t0
@@ -114,7 +114,7 @@ def main() -> None:
             "compare patterns, not values).\n\n" + table)
     page = write_page("demo", "The demo: `musefusion demo` timed, and its headline table", body, wall, notes)
     if not args.no_readme:
-        update_readme(table, f"From [docs/results/demo.md](docs/results/demo.md) (written by `bench/demo.py`: "
+        update_readme(table, "From [docs/results/demo.md](docs/results/demo.md) (written by `bench/demo.py`: "
                              "command, commit, date, machine, wall time).")
     print(page.read_text())
     if not args.keep and args.out is None:

@@ -125,4 +125,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from results_page import run_with_page
+
+    run_with_page("extract_speed", "Feature extraction speed (real-time factors)", main)

@@ -59,4 +59,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from results_page import run_with_page
+
+    run_with_page("loss_modes", "CCC loss pooling: one CCC per window against one per batch", main)

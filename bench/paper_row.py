@@ -91,4 +91,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from results_page import run_with_page
+
+    run_with_page("paper_row", "One row of the paper profile trained for real beside its projection", main)

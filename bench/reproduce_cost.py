@@ -49,4 +49,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from results_page import run_with_page
+
+    run_with_page("reproduce_cost", "Projected cost of a reproduction, per row and stage", main)

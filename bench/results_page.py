@@ -4,12 +4,16 @@ is typed into prose by hand."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import io
 import os
 import platform
 import shlex
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
@@ -65,6 +69,35 @@ def write_page(name: str, title: str, body: str, wall_s: float, notes: str = "")
     tmp.replace(path)
     write_index()
     return path
+
+
+class _Tee(io.TextIOBase):
+    """Writes to the terminal and keeps a copy."""
+
+    def __init__(self, stream: io.TextIOBase) -> None:
+        self.stream, self.copy = stream, io.StringIO()
+
+    def write(self, text: str) -> int:
+        self.stream.write(text)
+        self.copy.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def run_with_page(name: str, title: str, main: Callable[[], object], notes: str = "") -> None:
+    """Run a bench's ``main()`` as before (its output on the terminal) and write what it printed, timed, as the
+    results page ``docs/results/<name>.md``: Markdown tables as they are, anything else in a text block."""
+    tee = _Tee(sys.stdout)  # type: ignore[arg-type]
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(tee):
+        main()
+    wall = time.perf_counter() - t0
+    printed = tee.copy.getvalue().strip()
+    markdown = any(line.startswith("|") for line in printed.splitlines())
+    body = printed if markdown else f"```text\n{printed}\n```"
+    print(f"results page: {write_page(name, title, body, wall, notes)}")
 
 
 def _field(text: str, name: str) -> str:

@@ -113,4 +113,6 @@ def _beyond_verdict(summary: ReproduceSummary, cfg: ReproduceConfig, target: str
 
 
 if __name__ == "__main__":
-    main()
+    from results_page import run_with_page
+
+    run_with_page("robustness", "Robustness: the quick reproduction on every corpus variant beside the baseline peers", main)

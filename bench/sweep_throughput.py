@@ -61,4 +61,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from results_page import run_with_page
+
+    run_with_page("sweep_throughput", "Sweep throughput: trials per hour with 1 and 2 local workers", main)

@@ -45,6 +45,7 @@ from musefusion.pipelines.personalise import personalise as run_personalise
 from musefusion.pipelines.report import ReproduceSummary
 from musefusion.pipelines.reproduce import ReproduceConfig, Stage, summarize
 from musefusion.pipelines.reproduce import reproduce as run_reproduce
+from musefusion.progress import api_progress
 from musefusion.rundir import ReproduceDir, RunDir
 from musefusion.types import Partition, Task
 
@@ -196,7 +197,7 @@ def _scratch(out: str | Path | None, what: str) -> tuple[Path, Any]:
 
 def train(data: str | Path | None = None, *, out: str | Path | None = None, overwrite: bool = False,
           config_file: str | Path | None = None, on_epoch: Callable[[int, dict[str, float]], None] | None = None,
-          **fields: Any) -> Any:
+          progress: bool = True, **fields: Any) -> Any:
     """Train a unimodal model, one per seed, keep the best epoch and seed on devel (``musefusion train``).
 
     Args:
@@ -205,6 +206,7 @@ def train(data: str | Path | None = None, *, out: str | Path | None = None, over
         overwrite: replace what ``out`` holds.
         config_file: a TOML file the fields override.
         on_epoch: progress callback ``on_epoch(seed, row)``.
+        progress: show the epochs on stderr while it trains (``False``: silent).
         **fields: run settings by name (``target``, ``features``, ``model``, ``epochs``, ``seeds``, ``hidden``, ...).
 
     Returns:
@@ -218,8 +220,9 @@ def train(data: str | Path | None = None, *, out: str | Path | None = None, over
         ['id', 'timestamp', 'prediction']
     """
     out, holder = _scratch(out, "run")
-    result = train_config(run_config(data, config_file=config_file, **fields), out, overwrite=overwrite,
-                          on_epoch=on_epoch)
+    with api_progress(progress):
+        result = train_config(run_config(data, config_file=config_file, **fields), out, overwrite=overwrite,
+                              on_epoch=on_epoch)
     result.holder = holder
     return result
 
@@ -234,7 +237,7 @@ def default_reproduce_out(cfg: Any) -> Path:
     return Path("runs") / f"reproduce-{cfg.task.value}-{cfg.profile}{'-tuned' if cfg.tune else ''}"
 
 
-def fuse(streams: Iterable[Any], *, out: str | Path | None = None, overwrite: bool = False,
+def fuse(streams: Iterable[Any], *, out: str | Path | None = None, overwrite: bool = False, progress: bool = True,
          **fields: Any) -> Any:
     """Late fusion of unimodal runs' prediction streams (``musefusion fuse``).
 
@@ -242,6 +245,7 @@ def fuse(streams: Iterable[Any], *, out: str | Path | None = None, overwrite: bo
         streams: unimodal runs: run directories or the results :func:`train` returned.
         out: the fusion run directory to write; None (default): a temporary one, removed with the result.
         overwrite: refit and replace what ``out`` holds.
+        progress: show the folds and fusion models on stderr while it runs (``False``: silent).
         **fields: FusionConfig fields by name (``names``, ``train_on``, ``folds``, ``epochs``, ``seeds``, ...).
 
     Returns:
@@ -263,7 +267,8 @@ def fuse(streams: Iterable[Any], *, out: str | Path | None = None, overwrite: bo
                                   **{k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}})
     target, holder = (Path(out), None) if out is not None else _scratch(None, "fusion")
     rundir.check_out(target, "run", overwrite)
-    metrics = fuse_streams(cfg, target, resume=not overwrite, overwrite=overwrite)
+    with api_progress(progress):
+        metrics = fuse_streams(cfg, target, resume=not overwrite, overwrite=overwrite)
     # a temporary fusion keeps its temporary streams alive too (their folders are named in its config)
     return RunResult(target, metrics, holder=(holder, [getattr(s, "holder", None) for s in streams]))
 
@@ -326,7 +331,9 @@ def extract(audio: str | Path | None = None, video: str | Path | None = None, bi
     """Features of one recording on the 500 ms grid, in memory (``musefusion extract`` without writing).
 
     Args:
-        audio, video, bio: the recording's files (any of them).
+        audio: the recording's audio file (or a video with sound), if any.
+        video: its video file, if any.
+        bio: its physiological signals (CSV, WFDB or EDF), if any.
         features: which to extract (default: every one its files allow: egemaps, vggish, vggface, ECG, resp, BPM).
         **settings: ExtractConfig fields (``vggish_weights``, ``vggface_weights``, ``mtcnn_weights``, ...).
 
@@ -444,13 +451,15 @@ class ReproduceResult:
         return pd.DataFrame(rows)
 
 
-def reproduce(data: str | Path | None = None, *, out: str | Path | None = None, **fields: Any) -> ReproduceResult:
+def reproduce(data: str | Path | None = None, *, out: str | Path | None = None, progress: bool = True,
+              **fields: Any) -> ReproduceResult:
     """Every table of the paper on one corpus (``musefusion reproduce``).
 
     Args:
         data: the data root.
         out: the output folder (default ``runs/reproduce-<task>-<profile>``: a reproduction is always written,
             it is resumable).
+        progress: show each stage and finished job on stderr while it runs (``False``: silent).
         **fields: ReproduceConfig fields by name (``task``, ``profile``, ``workers``, ``seeds``, ``stage``, ...).
 
     Returns:
@@ -461,7 +470,8 @@ def reproduce(data: str | Path | None = None, *, out: str | Path | None = None, 
     cfg = ReproduceConfig(root=resolve_data_root(data), **fields)
     target = Path(out) if out is not None else default_reproduce_out(cfg)
     rundir.check_out(target, "reproduce", cfg.overwrite)
-    return ReproduceResult(target, run_reproduce(cfg, target), cfg)
+    with api_progress(progress) as on_stage:
+        return ReproduceResult(target, run_reproduce(cfg, target, progress=on_stage), cfg)
 
 
 __all__ = ["ReproduceResult", "build_run_config", "ccc", "default_fusion_out", "default_reproduce_out", "evaluate",

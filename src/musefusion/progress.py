@@ -135,6 +135,44 @@ def console_handler(handler: logging.Handler) -> Iterator[None]:
             root.addHandler(h)
 
 
+@contextlib.contextmanager
+def api_progress(enabled: bool = True) -> Iterator[Callable[[str, int], Callable[[str], None]] | None]:
+    """What a Python API call shows while it runs: musefusion's own log lines (epochs, finished jobs, its workers'
+    too) on stderr, and a bar per stage (one plain line per finished job when stderr is not a terminal).
+
+    Nothing is shown with ``enabled=False``; where the caller has configured logging (the root logger has
+    handlers), the records go to those handlers as before and only the stage display is added.
+
+    Yields:
+        ``on_stage(name, n_jobs)`` returning the callback for each finished job's label (``reproduce``'s
+        ``progress`` argument), or None when disabled.
+    """
+    if not enabled:
+        yield None
+        return
+    root = logging.getLogger()
+    handler = None
+    if not root.handlers:
+        handler = ConsoleLogHandler()
+        handler.addFilter(lambda record: record.name.startswith("musefusion"))
+        old_level = root.level
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+    progress = make_progress("{last}")
+
+    def on_stage(name: str, n: int) -> Callable[[str], None]:
+        tid = progress.add_task(name, total=max(n, 1), last="", completed=0 if n else 1)
+        return lambda label: progress.update(tid, advance=1, last=label)
+
+    try:
+        with progress:
+            yield on_stage
+    finally:
+        if handler is not None:
+            root.removeHandler(handler)
+            root.setLevel(old_level)
+
+
 def configure_logging(level: int = logging.INFO, prefix: str = "") -> None:
     """Send log records to :class:`ConsoleLogHandler` (replacing earlier handlers)."""
     logging.basicConfig(level=level, format="%(message)s", handlers=[ConsoleLogHandler(prefix=prefix)], force=True)

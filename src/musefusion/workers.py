@@ -9,6 +9,7 @@ import logging.handlers
 import multiprocessing
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +27,31 @@ def die_with_parent(parent_pid: int | None = None) -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if parent_pid is not None and os.getppid() != parent_pid:
         os._exit(1)  # orphaned before PR_SET_PDEATHSIG took effect
+
+
+@contextlib.contextmanager
+def main_not_rerun() -> Iterator[None]:
+    """While worker processes start: spawn them without running the caller's script again.
+
+    Python's ``spawn`` start method imports the ``__main__`` module in every child, so a plain script that calls
+    ``mf.reproduce(...)`` at its top level would call it again in each worker (which dies, and the pool with it)
+    unless the call sits under ``if __name__ == "__main__":``. The workers run only musefusion's own functions,
+    never one defined in ``__main__``, so while the block runs the script's path and module spec are hidden from the
+    children's preparation data (``multiprocessing.spawn.get_preparation_data`` reads those two attributes) and no
+    guard is needed. Start every worker process inside this block.
+    """
+    main = sys.modules.get("__main__")
+    saved: dict[str, Any] = ({k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+                             if main else {})
+    if main is not None:
+        main.__dict__.pop("__file__", None)
+        main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.pop("__spec__", None)
+            main.__dict__.update(saved)
 
 
 class _Prefixed(logging.Filter):

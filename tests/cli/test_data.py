@@ -131,10 +131,20 @@ def test_demo_runs_synth_check_and_reproduce_then_reuses_the_corpus(tmp_path, ca
     args = ["demo", "--out", tmp_path, "--split", "4/2/2", "--minutes", "0.6", "--profile", "smoke",
             "--workers", "1"]
     assert run_cli(args) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out, err = captured.out, captured.err
     assert "wrote 8 subjects (4/2/2)" in out and "corpus OK" in out
+    # the run is projected before any training: the stages to come and the whole run's ETA
+    assert "projected reproduce --profile smoke --task stress" in out
+    assert "stages to come: seed runs (20 jobs" in err and "Whole run ETA at most" in err
+    assert "whole run ETA" in err  # and every progress line of a projected stage gives it
+    # it ends with the headline table and the path of report.html
+    assert "musefusion submission" in out and "paper (real data)" in out and "0.4609" in out
+    assert out.rstrip().splitlines()[-1].endswith("report.html") or str(tmp_path / "reproduce-stress" /
+                                                                       "report.html") in out
     report = tmp_path / "reproduce-stress" / "report.md"
     text = report.read_text()
+    assert "Corpus: **synthetic** (written by `musefusion synth`: variant default, seed 0, 4/2/2 subjects" in text
     assert "Table 2" in text and "A+V+B" in text and "submission`: valid." in text.replace("/submission`", "submission`")
     corpus_mtime = (tmp_path / "data" / "c3_muse_stress" / "metadata" / "partition.csv").stat().st_mtime_ns
     assert run_cli(args) == 0  # same settings: the corpus is reused and finished runs are skipped

@@ -270,3 +270,30 @@ def test_killing_reproduce_ends_its_workers(tmp_path):
     while time.time() < deadline and any(alive(w) for w in workers):
         time.sleep(0.2)
     assert not [w for w in workers if alive(w)], "workers outlived the killed reproduce"
+
+
+@pytest.mark.slow
+def test_kill_ends_reproduce_like_ctrl_c_with_a_resume_hint(tmp_path):
+    """``kill`` (SIGTERM) of a reproduction with workers: exit 130, the resume hint, no traceback and no leaked
+    semaphore warning; the same command then resumes and finishes."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    corpus = tmp_path / "data"
+    synthesize(corpus, SynthConfig(task=Task.STRESS, seed=4, n_train=4, n_devel=2, n_test=2, minutes=0.4))
+    cmd = [sys.executable, "-c", "from musefusion.cli.app import main; main()", "reproduce", "--data", str(corpus),
+           "--profile", "smoke", "--workers", "2", "--out", str(tmp_path / "rep")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((tmp_path / "rep").glob("runs/*/*/seed_1")):  # training has begun
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "run the same command again to resume" in err
+    assert "Traceback" not in err and "leaked semaphore" not in err, err[-2000:]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "rep" / "report.md").is_file()

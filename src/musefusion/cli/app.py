@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import signal
 import sys
+import threading
 from typing import Annotated, Any
 
 import typer
@@ -85,8 +87,18 @@ def _print_json(ok: bool, error: str | None = None) -> None:
         print(json.dumps(_plain_json(payload), indent=1))
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app, print a ``MuseFusionError`` as one red line and exit 2."""
+    """Entry point: run the app, print a ``MuseFusionError`` as one red line and exit 2.
+
+    ``kill`` (SIGTERM) ends a command as Ctrl-C does: its workers stop, nothing finished is lost, and the last line
+    says how to resume.
+    """
+    if threading.current_thread() is threading.main_thread():  # signal handlers belong to the main thread
+        signal.signal(signal.SIGTERM, _interrupt)
     progress.MODE.update(quiet=False, json=False, result=None)
     progress.out.quiet = False
     try:
@@ -131,8 +143,3 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
-
-
-def click_command() -> Any:
-    """The app as a click command (what `mkdocs-click` reads to write the CLI reference)."""
-    return typer.main.get_command(app)

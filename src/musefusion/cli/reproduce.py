@@ -41,7 +41,8 @@ from musefusion.pipelines.reproduce import (
     unimodal_rows,
 )
 from musefusion.pipelines.reproduce import reproduce as run_reproduce
-from musefusion.progress import JobDisplay, console_handler, make_progress, print_table, result
+from musefusion.progress import JobDisplay, console_handler, duration, make_progress, print_table, result
+from musefusion.progress import err as err_console
 from musefusion.progress import out as console
 from musefusion.rundir import ReproduceDir
 from musefusion.types import SelectionRule, Task
@@ -166,14 +167,15 @@ def show_plan(cfg: ReproduceConfig) -> list[StageCost]:
 
 class WholeRunEta:
     """Seconds left of a whole reproduction: the projected stages (``--dry-run``'s plan, in the order ``reproduce``
-    runs them) scaled by the pace measured so far. None once the run is past what was projected."""
+    runs them) scaled by the pace measured so far. A stage's progress is the projected share of its finished jobs
+    (they start longest first, so the first to finish are the heaviest). None once the run is past the plan."""
 
     def __init__(self, projected: list[StageCost]) -> None:
         self.projected = [st.wall_s for st in projected]
+        self.jobs = [st.job_s for st in projected]
         self.stage = -1
         self.spent = 0.0  # seconds of the finished stages
-        self.t0 = time.perf_counter()
-        self.stage_t0 = self.t0
+        self.stage_t0 = time.perf_counter()
         self.done, self.total = 0, 1
 
     def start_stage(self, n_jobs: int) -> None:
@@ -187,10 +189,17 @@ class WholeRunEta:
         """One job of the current stage finished."""
         self.done += 1
 
+    def fraction(self) -> float:
+        """The projected share of the current stage's work that is done."""
+        jobs = self.jobs[self.stage] if self.stage < len(self.jobs) else ()
+        if jobs and len(jobs) == self.total and sum(jobs) > 0:
+            return min(1.0, sum(jobs[:self.done]) / sum(jobs))
+        return min(1.0, self.done / self.total)
+
     def __call__(self) -> float | None:
         if not 0 <= self.stage < len(self.projected):
             return None
-        frac = min(1.0, self.done / self.total)
+        frac = self.fraction()
         planned_so_far = sum(self.projected[:self.stage]) + frac * self.projected[self.stage]
         elapsed = self.spent + time.perf_counter() - self.stage_t0
         pace = elapsed / planned_so_far if planned_so_far > 0 and frac > 0 else 1.0
@@ -207,8 +216,14 @@ def reproduce_shown(cfg: ReproduceConfig, out: Path, projected: list[StageCost] 
     progress = make_progress("{last}", description_width=22)
     display = JobDisplay(progress)
     whole = WholeRunEta(projected) if projected else None
-    if whole is not None and hasattr(progress, "whole_eta"):
-        progress.whole_eta = whole
+    if whole is not None and projected:
+        if hasattr(progress, "whole_eta"):
+            progress.whole_eta = whole
+        stages = ", ".join(f"{st.name} ({st.jobs} jobs, {duration(st.wall_s)})" for st in projected)
+        err_console.print(Text(f"stages to come: {stages}; then the selection, the submission and the report. "
+                               f"Whole run ETA at most {duration(sum(st.wall_s for st in projected))} (projected "
+                               "for every epoch of the budget; early stopping ends most rows sooner)."),
+                          soft_wrap=True)
 
     def on_stage(name: str, n: int) -> Callable[[str], None]:
         if whole is not None:

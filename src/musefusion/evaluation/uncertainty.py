@@ -79,7 +79,9 @@ def subject_interval(statistic: Callable[[np.ndarray], np.ndarray], n: int, n_re
         statistic: takes an integer array of subject indices of shape ``(..., n)`` (one resample per row) and
             returns one value per row (vectorised, as ``scipy.stats.bootstrap`` calls it).
         n: number of subjects.
-        n_resamples, level, seed: the bootstrap's settings.
+        n_resamples: bootstrap resamples.
+        level: the interval's confidence level.
+        seed: seeds the resampling (the same seed gives the same interval).
 
     Examples:
         >>> values = np.arange(10.0)

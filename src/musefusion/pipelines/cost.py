@@ -41,6 +41,7 @@ class StageCost:
     epochs: int  # training epochs of all its jobs together
     cpu_s: float  # projected seconds on one core
     wall_s: float  # projected seconds with the workers
+    job_s: tuple[float, ...] = ()  # each job's projected seconds, longest first (the order the jobs start in)
 
 
 def measure_epoch(rc: Any) -> tuple[float, int, int, int]:
@@ -178,7 +179,8 @@ def plan(cfg: Any, rows: list[tuple[str, str, str]], run_config: Any, *, retrain
     stages = []
 
     def add(name: str, durations: list[float], n_epochs: int) -> None:
-        stages.append(StageCost(name, len(durations), n_epochs, sum(durations), makespan(durations, cfg.workers)))
+        stages.append(StageCost(name, len(durations), n_epochs, sum(durations), makespan(durations, cfg.workers),
+                                tuple(sorted(durations, reverse=True))))
 
     row_s = {(f, m): per_epoch[(f, m)] * row_epochs[(f, m)] * row_seeds[(f, m)] for f, _mod, m in rows}  # all seeds
     if tune:  # the peer rows keep their own settings and are not tuned; a study's trials share its tune jobs

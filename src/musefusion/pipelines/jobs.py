@@ -31,7 +31,7 @@ from musefusion.errors import ClusterError, ConfigError, MissingDependencyError
 from musefusion.pipelines import tune
 from musefusion.progress import BestSoFar
 from musefusion.rundir import Status
-from musefusion.workers import die_with_parent, log_to_parent, worker_logs
+from musefusion.workers import die_with_parent, log_to_parent, main_not_rerun, worker_logs
 
 logger = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ def run_jobs(jobs: list[Job], ledger: Path, on_done: Callable[[str], None], work
             on_done(label)
         return
     ctx = multiprocessing.get_context("spawn")
-    with worker_logs() as queue, cf.ProcessPoolExecutor(
+    with main_not_rerun(), worker_logs() as queue, cf.ProcessPoolExecutor(
             max_workers=workers, mp_context=ctx, initializer=_init_worker,
             initargs=(os.getpid(), queue, logging.getLogger().level)) as pool:
         futures = {pool.submit(_ledgered, str(ledger), label, fn, args): label for fn, args, label in jobs}

@@ -90,9 +90,11 @@ PROFILES: dict[Profile, dict[str, Any]] = {
                     "peer_epochs": 100, "peer_seeds": (1,), "peer_windows": False},
     Profile.PAPER: {"epochs": 100, "seeds": (1, 2, 3), "hop_len": 50, "folds": 5, "fusion_epochs": 20, "fusion_hop": 25,
                     "peer_epochs": 100, "peer_windows": True},
-    # the first run of a new user (`musefusion demo`, on a corpus of 24/8/8 subjects x 3 min): every stage once
-    Profile.DEMO: {"epochs": 25, "early_stop": 4, "seeds": (1,), "hop_len": 100, "folds": 2, "fusion_epochs": 10,
-                   "fusion_hop": 25, "peer_epochs": 30, "peer_seeds": (1,), "peer_windows": False},
+    # the first run of a new user (`musefusion demo`, on a corpus of 24/8/8 subjects x 3 min): every stage once.
+    # A 3-minute recording holds one 300-step window at hop 100, so an epoch is 24 windows: batches of 8 give the
+    # rows a few updates per epoch at the same cost, and the fusion's hop of 5 steps gives its Bi-LSTM enough windows.
+    Profile.DEMO: {"epochs": 25, "early_stop": 4, "seeds": (1,), "hop_len": 100, "batch_size": 8, "folds": 2,
+                   "fusion_epochs": 20, "fusion_hop": 5, "peer_epochs": 30, "peer_seeds": (1,), "peer_windows": False},
     # for tests and smoke runs only
     Profile.SMOKE: {"epochs": 2, "seeds": (1,), "hop_len": 50, "folds": 2, "fusion_epochs": 2, "fusion_hop": 30,
               "win_len": 60, "peer_epochs": 2,

@@ -48,7 +48,7 @@ from musefusion.errors import (
 )
 from musefusion.rundir import RunDir
 from musefusion.sweep.grid import apply_params, check_space, grid_points
-from musefusion.workers import die_with_parent
+from musefusion.workers import die_with_parent, main_not_rerun
 
 logger = logging.getLogger(__name__)
 
@@ -639,8 +639,9 @@ def run_sweep(sweep: SweepConfig, on_event: EventFn | None = None,
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=_worker_entry, args=(sweep.to_dict(), i, os.getpid(), worker_init),
                          name=f"sweep-worker-{i}") for i in range(sweep.workers)]
-    for p in procs:
-        p.start()
+    with main_not_rerun():
+        for p in procs:
+            p.start()
     target = target_trials(sweep)
     try:
         while any(p.is_alive() for p in procs):
