@@ -21,6 +21,7 @@ from musefusion.errors import ConfigError
 from musefusion.pipelines.reproduce import Profile, ReproduceConfig
 from musefusion.progress import out as console
 from musefusion.progress import print_table, result
+from musefusion.rundir import ReproduceDir
 from musefusion.types import Task
 
 data_app = typer.Typer(rich_markup_mode=None, cls=Group, help="Inspect and validate corpora.", no_args_is_help=True)
@@ -171,6 +172,6 @@ def demo(
         projected = show_plan(cfg)
         console.print(Text("after the training stages: the fusion selection, the submission and its validation, "
                            "Table 6 and the report"))
-    report = reproduce_shown(cfg, out / f"reproduce-{task.value}", projected)
-    result({"corpus": str(corpus_root), "report": str(report),
-            "report_html": str(report.with_name("report.html"))})
+    rep_dir = out / f"reproduce-{task.value}"
+    report = reproduce_shown(cfg, rep_dir, projected)
+    result({"corpus": str(corpus_root), "report": str(report), "report_html": str(ReproduceDir(rep_dir).report_html)})
