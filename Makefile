@@ -8,8 +8,9 @@ DEMO_DIR ?= demo
 .PHONY: demo test test-fast lint docs venv sysdeps clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
+	@echo "make: installing musefusion and its pinned dependencies into $(VENV) (first use only: about 2.5 GB, several minutes)"
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q -c constraints.txt -e '.[all,dev]'
+	$(BIN)/pip install -q --progress-bar off -c constraints.txt -e '.[all,dev]'
 	# MTCNN weights for vggface: only facenet-pytorch's data files are used; --no-deps because its metadata pins
 	# torch<2.3/numpy<2 (so it cannot sit in an extra), and the package itself is never imported.
 	$(BIN)/pip install -q --no-deps -c constraints.txt facenet-pytorch
@@ -22,7 +23,8 @@ sysdeps:
 	@missing=""; command -v espeak-ng >/dev/null 2>&1 || missing="espeak-ng"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing="$$missing chromium"; \
-	if [ -n "$$missing" ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	if [ -n "$$missing" ]; then echo "make: installing Debian packages used by a few tests:$$missing (apt-get; without them those tests skip)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
 	    || echo "warning: could not install$$missing (their tests will skip)"; fi
 
 demo: venv

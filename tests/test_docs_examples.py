@@ -7,7 +7,8 @@ may use what an earlier one on its page made. What is changed, only so that the 
 raises, or a line that is neither a ``musefusion`` command nor one of the few handled below fails the test.
 
 ``make`` lines are dry-run (``make -n``: the target exists and its recipe expands); ``pip install`` lines must
-name extras that ``pyproject.toml`` declares (the wheel test installs the package for real). Commands that need
+name extras that ``pyproject.toml`` declares (the wheel test installs the package for real); ``mlflow ui``, a
+server that runs until stopped, gets its options checked and its server modules imported. Commands that need
 servers, downloads or real recordings are not in such blocks: the pages show them as ``text``.
 """
 
@@ -74,9 +75,11 @@ def run_shell(argv: list[str], cwd: Path) -> None:
             extras = re.search(r"\[([^\]]*)\]", spec)
             if extras:
                 assert set(extras.group(1).split(",")) <= declared, spec
-    elif name == "mlflow":
-        subprocess.run([str(Path(sys.executable).with_name("mlflow")), *argv[1:], "--help"], check=True,
-                       capture_output=True, timeout=120)
+    elif name == "mlflow" and argv[1:2] == ["ui"]:  # a server that runs until stopped: its options are checked
+        done = subprocess.run([str(Path(sys.executable).with_name("mlflow")), *argv[1:], "--help"],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and "--backend-store-uri" in done.stdout, done.stderr[-2000:]
+        subprocess.run([sys.executable, "-c", "import flask, mlflow.server"], check=True, timeout=120)
     else:
         pytest.fail(f"`{shlex.join(argv)}`: not a command this test can run; show it as a ```text block")
 
