@@ -266,7 +266,7 @@ def fuse(streams: Iterable[Any], *, out: str | Path | None = None, overwrite: bo
     cfg = FusionConfig.from_dict({"streams": [str(getattr(s, "run_dir", s)) for s in streams],
                                   **{k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}})
     target, holder = (Path(out), None) if out is not None else _scratch(None, "fusion")
-    rundir.check_out(target, "run", overwrite)
+    rundir.check_out(target, "run", overwrite, inputs=[Path(s) for s in cfg.streams], metrics_kinds=("fusion",))
     with api_progress(progress):
         metrics = fuse_streams(cfg, target, resume=not overwrite, overwrite=overwrite)
     # a temporary fusion keeps its temporary streams alive too (their folders are named in its config)

@@ -89,6 +89,35 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def own_entries(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; when the block succeeds its entries replace the same-named entries
+    of ``path`` (a new ``path`` is moved in whole), and every other file in ``path`` is kept: an output written
+    with ``--overwrite`` never removes what it did not write."""
+    path = Path(path)
+    if not path.is_dir():
+        with atomic_dir(path) as tmp:
+            yield tmp
+        return
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp.chmod(0o777 & ~_umask())
+    try:
+        yield tmp
+        for entry in sorted(tmp.iterdir()):
+            target = path / entry.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+            os.replace(entry, target)
+    except OSError as exc:
+        _raise_output_error(exc, path)
+        raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write a text file atomically."""
     with atomic_path(path) as tmp:

@@ -516,18 +516,61 @@ def _ours(name: str, kind: str) -> bool:
     return name in OUTPUT_ENTRIES[kind]
 
 
-def check_out(out: Path, kind: str = "run", overwrite: bool = False, option: str = "--out") -> None:
-    """Refuse an output folder that is a file, or that holds files a musefusion output of ``kind`` does not have.
+#: folders only a corpus has: an output never lies in one (a corpus's label folders are never a submission)
+CORPUS_FOLDERS = ("label_segments", "feature_segments")
 
-    With ``overwrite`` a folder with other files is written into: musefusion's own entries are replaced, every
-    other file is kept. Nothing unrelated is ever deleted.
+
+def corpus_of(path: Path) -> Path | None:
+    """The corpus tree ``path`` lies in or holds, else None: a folder with ``metadata/partition.csv`` at or above
+    ``path`` (or below it, up to a data root's depth), or a ``label_segments``/``feature_segments`` folder (a
+    corpus's, or the hidden test labels' that ``synth`` writes beside it).
+
+    Examples:
+        >>> corpus_of(Path("/nonexistent/runs/a")) is None
+        True
+    """
+    p = Path(path).resolve()
+    for q in (p, *p.parents):
+        if q.name in CORPUS_FOLDERS or (q / "metadata" / "partition.csv").is_file():
+            return q
+    if p.is_dir():
+        for pattern in ("*/metadata/partition.csv", "*/*/metadata/partition.csv", "*/label_segments",
+                        "*/*/label_segments", "*/feature_segments", "*/*/feature_segments"):
+            found = next(iter(p.glob(pattern)), None)
+            if found is not None:
+                return found
+    return None
+
+
+def check_out(out: Path, kind: str = "run", overwrite: bool = False, option: str = "--out", *,
+              inputs: tuple[Path, ...] | list[Path] = (), metrics_kinds: tuple[str, ...] | None = None,
+              holds_own_corpus: bool = False) -> None:
+    """The one output guard: refuse an output folder that would lose or corrupt data.
+
+    Refused always (``--overwrite`` included): a file; a folder inside a corpus tree or the hidden test labels, or
+    one that holds a corpus (:func:`corpus_of`); a folder equal to one of the command's ``inputs``, inside one, or
+    holding one. Refused without ``overwrite``: a folder with files a musefusion output of ``kind`` does not have,
+    and (with ``metrics_kinds``) one holding a finished output of another kind (its ``metrics.json`` says which).
+    With ``overwrite`` a folder is written into: musefusion's own entries are replaced, every other file is kept.
+    Nothing unrelated is ever deleted. ``holds_own_corpus``: the output writes a synthetic corpus of its own inside
+    it (``demo``), which is not a corpus it must stay out of.
 
     Raises:
-        ConfigError: ``out`` is a file, or holds foreign files and not ``overwrite``.
+        ConfigError: one line naming the option, the folder and what to do.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{option} '{out}' is a file, not a folder; pass a new or empty folder.")
+    corpus = corpus_of(out.parent if holds_own_corpus else out)
+    if corpus is not None:
+        raise ConfigError(f"{option} '{out}' lies inside or holds a corpus or its labels ('{corpus}'); write outputs "
+                          "outside the corpus tree (e.g. runs/).")
+    o = out.resolve()
+    for given in inputs:
+        i = Path(given).resolve()
+        if o == i or i in o.parents or o in i.parents:
+            raise ConfigError(f"{option} '{out}' is, lies inside or holds '{given}', an input of this command; "
+                              "write to a new folder.")
     if not out.is_dir() or overwrite:
         return
     foreign = sorted(c.name for c in out.iterdir() if not _ours(c.name, kind))
@@ -535,6 +578,15 @@ def check_out(out: Path, kind: str = "run", overwrite: bool = False, option: str
         raise ConfigError(f"{option} '{out}' already holds files that are not a musefusion {kind} output (e.g. "
                           f"'{foreign[0]}'); pass a new or empty folder, or --overwrite to write into it "
                           "(other files are kept).")
+    metrics = out / METRICS_FILE
+    if metrics_kinds is not None and metrics.is_file():
+        try:
+            found = str(fsutil.read_json(metrics).get("kind", "run"))
+        except (OSError, ValueError, AttributeError):
+            found = "unreadable"
+        if found not in metrics_kinds:
+            raise ConfigError(f"{option} '{out}' holds a finished musefusion {found} (its {METRICS_FILE}), not a "
+                              f"{' or '.join(metrics_kinds)}; pass a new folder, or --overwrite to replace it.")
 
 
 def clear(out: Path) -> None:

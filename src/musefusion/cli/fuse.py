@@ -57,7 +57,7 @@ def fuse(
                        train_on=train_on,
                        folds=folds, epochs=epochs, seeds=tuple(seeds or (1,)), reliability=reliability)
     out = out or default_fusion_out(cfg)
-    rundir.check_out(out, "run", overwrite)
+    rundir.check_out(out, "run", overwrite, inputs=[Path(s) for s in streams], metrics_kinds=("fusion",))
     with log_to_file(RunDir(out).log):
         m = fuse_streams(cfg, out, resume=not overwrite, overwrite=overwrite)
     streams_txt = ", ".join(f"{n} {v:.4f}" for n, v in m["stream_devel_ccc"].items())

@@ -467,7 +467,8 @@ def fuse_personalised(folders: Sequence[str | os.PathLike[str]], out: str | os.P
     w = w / w.sum() if w.sum() > 0 else np.full(len(dirs), 1.0 / len(dirs))
     target = targets.pop()
     out_dir = PersonalDir(Path(out))
-    rundir.check_out(out_dir.path, "personalise", option="--out")
+    rundir.check_out(out_dir.path, "personalise", option="--out", inputs=[d.path for d in dirs],
+                     metrics_kinds=("personalise-fusion",))
     fused_parts: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     names = [str(d.path) for d in dirs]
     for part in ("devel", "test"):

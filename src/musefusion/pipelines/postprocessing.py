@@ -70,8 +70,8 @@ def postprocess_run(run: Path, out: Path, root: Path | None = None, folds: int =
                "chain": chain.to_dict(), "devel_ccc_before": choice.devel_ccc["none"],
                "stages": choice.devel_ccc, "cv_devel_ccc": choice.cv_ccc, "cv_devel_ccc_before": choice.cv_ccc_before,
                "folds": len(split), "best": {"devel_ccc": choice.devel_ccc["affine"]}}
-    rundir.check_out(Path(out), "run", overwrite)
-    with fsutil.atomic_dir(Path(out)) as tmp:
+    rundir.check_out(Path(out), "run", overwrite, inputs=[src.path], metrics_kinds=("postprocess",))
+    with fsutil.own_entries(Path(out)) as tmp:
         dest = RunDir(tmp)
         fsutil.write_toml(dest.config, {"postprocess": {"source": str(src.path), "max_delay_s": max_delay_s,
                                                         "windows": list(windows), "affine": affine,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musefusion import fsutil
+from musefusion import fsutil, rundir
 from musefusion.data import formats
 from musefusion.data.corpus import (
     contained,
@@ -56,6 +56,8 @@ def write_submission(run_dirs: list[Path], out: Path, overwrite: bool = False) -
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out '{out}' is a file, not a folder; pass a folder for the submission.")
+    # a corpus's label folders (and the hidden test labels) look like a submission: never written into
+    rundir.check_out(out, "run", overwrite=True, inputs=[Path(r) for r in run_dirs])
     targets: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for run in run_dirs:
         run = Path(run)
