@@ -175,8 +175,10 @@ def train_config(cfg: RunConfig, out: str | Path | None = None, *, overwrite: bo
     from musefusion.training.run import train_run
 
     cfg, out = prepare_train(cfg, out, overwrite=overwrite)
-    corpus = _corpus.load_corpus(cfg.data)
-    return train_run(cfg, out, data=corpus, on_epoch=on_epoch, resume=not overwrite)
+    with rundir.writing(out):
+        cfg, out = prepare_train(cfg, out, overwrite=overwrite)  # again, now that no other process writes it
+        corpus = _corpus.load_corpus(cfg.data)
+        return train_run(cfg, out, data=corpus, on_epoch=on_epoch, resume=not overwrite)
 
 
 def _refuse_unknown(fields: Iterable[str], cls: Any, what: str, skip: frozenset[str] = frozenset()) -> None:
@@ -267,7 +269,7 @@ def fuse(streams: Iterable[Any], *, out: str | Path | None = None, overwrite: bo
                                   **{k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}})
     target, holder = (Path(out), None) if out is not None else _scratch(None, "fusion")
     rundir.check_out(target, "run", overwrite, inputs=[Path(s) for s in cfg.streams], metrics_kinds=("fusion",))
-    with api_progress(progress):
+    with rundir.writing(target), api_progress(progress):
         metrics = fuse_streams(cfg, target, resume=not overwrite, overwrite=overwrite)
     # a temporary fusion keeps its temporary streams alive too (their folders are named in its config)
     return RunResult(target, metrics, holder=(holder, [getattr(s, "holder", None) for s in streams]))
@@ -470,7 +472,7 @@ def reproduce(data: str | Path | None = None, *, out: str | Path | None = None, 
     cfg = ReproduceConfig(root=resolve_data_root(data), **fields)
     target = Path(out) if out is not None else default_reproduce_out(cfg)
     rundir.check_out(target, "reproduce", cfg.overwrite)
-    with api_progress(progress) as on_stage:
+    with rundir.writing(target), api_progress(progress) as on_stage:
         return ReproduceResult(target, run_reproduce(cfg, target, progress=on_stage), cfg)
 
 

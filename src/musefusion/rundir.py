@@ -32,11 +32,15 @@ left out of the comparison, so moving a corpus or rerunning on another machine r
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
+import fcntl
 import hashlib
 import json
+import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -587,6 +591,46 @@ def check_out(out: Path, kind: str = "run", overwrite: bool = False, option: str
         if found not in metrics_kinds:
             raise ConfigError(f"{option} '{out}' holds a finished musefusion {found} (its {METRICS_FILE}), not a "
                               f"{' or '.join(metrics_kinds)}; pass a new folder, or --overwrite to replace it.")
+
+
+_HELD: dict[Path, int] = {}  # the output folders this process holds: resolved path -> its locked directory fd
+
+
+@contextlib.contextmanager
+def writing(out: Path, option: str = "--out") -> Iterator[Path]:
+    """Hold ``out`` for this process while the block writes it: a second musefusion process that asks for the same
+    folder (under any spelling) is refused at once in one line, so two writers never mix two configurations in one
+    folder. The lock is the kernel's (``flock`` on the folder itself): it leaves no file behind and ends with the
+    process, even one killed with ``kill -9``. Re-entrant within a process; a folder the block creates and leaves
+    empty is removed again.
+
+    Raises:
+        ConfigError: another process holds ``out``.
+    """
+    out = Path(out)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    key = out.resolve()
+    if key in _HELD:
+        yield out
+        return
+    fd = os.open(key, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ConfigError(f"{option} '{out}' is being written by another musefusion process right now; wait for it "
+                          "to finish (then run the same command to reuse or resume its work), or write to another "
+                          "folder.") from None
+    _HELD[key] = fd
+    try:
+        yield out
+    finally:
+        del _HELD[key]
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
 
 
 def clear(out: Path) -> None:

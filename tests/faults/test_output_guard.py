@@ -104,3 +104,32 @@ def test_overwrite_replaces_only_the_commands_own_entries(world, tmp_path, capsy
         assert (out / "metrics.json").is_file() and (out / "predictions" / "devel").is_dir()
         assert run([*COMMANDS[command](world, out), "--overwrite"]) == 0  # and again: still kept
         assert (out / "notes.md").is_file() and (out / "figures" / "fig1.pdf").is_file()
+
+
+@pytest.mark.slow
+def test_two_train_processes_on_one_out_one_proceeds_the_other_is_refused(world, tmp_path):
+    """Two ``train`` processes of different learning rates started at once on one ``--out``: exactly one trains,
+    the other is refused in one line (it once trained seed 2 at another rate than config.toml said)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "shared"
+    base = [sys.executable, "-c", "from musefusion.cli.app import main; main()", "train", "--data",
+            str(world / "data"), "--features", "egemaps", "--model", "lstm", "--hidden", "8", "--epochs", "6",
+            "--win-len", "40", "--hop-len", "20", "--seeds", "1", "2", "--out", str(out)]
+    procs = [subprocess.Popen([*base, "--lr", lr], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for lr in ("0.05", "0.001")]
+    results = [(p.wait(timeout=600), p.stderr.read()) for p in procs]
+    codes = sorted(code for code, _err in results)
+    assert codes == [0, 2], results
+    refusal = next(err for code, err in results if code == 2)
+    assert "Traceback" not in refusal
+    line = the_error_line(refusal)
+    assert "being written by another musefusion process" in line or "data.lr" in line or "train.lr" in line, line
+    winner_lr = float(__import__("tomllib").loads((out / "config.toml").read_text())["train"]["lr"])
+    assert winner_lr in (0.05, 0.001)
+    import pandas as pd
+
+    for seed in (1, 2):  # every seed was trained at the rate its config.toml states
+        history = pd.read_csv(out / f"seed_{seed}" / "history.csv")
+        assert len(history) >= 1 and history["lr"].iloc[0] == pytest.approx(winner_lr), history

@@ -58,7 +58,7 @@ def fuse(
                        folds=folds, epochs=epochs, seeds=tuple(seeds or (1,)), reliability=reliability)
     out = out or default_fusion_out(cfg)
     rundir.check_out(out, "run", overwrite, inputs=[Path(s) for s in streams], metrics_kinds=("fusion",))
-    with log_to_file(RunDir(out).log):
+    with rundir.writing(out), log_to_file(RunDir(out).log):
         m = fuse_streams(cfg, out, resume=not overwrite, overwrite=overwrite)
     streams_txt = ", ".join(f"{n} {v:.4f}" for n, v in m["stream_devel_ccc"].items())
     console.print(f"fused devel CCC {m['best']['devel_ccc']:.4f} (streams: {streams_txt}); run dir:", markup=False)

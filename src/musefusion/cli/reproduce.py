@@ -239,7 +239,7 @@ def reproduce_shown(cfg: ReproduceConfig, out: Path, projected: list[StageCost] 
         return done
 
     t0 = time.perf_counter()
-    with log_to_file(ReproduceDir(out).log), progress, console_handler(display):
+    with rundir.writing(out), log_to_file(ReproduceDir(out).log), progress, console_handler(display):
         report = run_reproduce(cfg, out, progress=on_stage)
     console.print(f"reproduction finished in {(time.perf_counter() - t0) / 60:.1f} min; report:", markup=False)
     console.print(Text(str(report), style="bold"))

@@ -181,7 +181,7 @@ def train(
         return
     cfg, out = prepare_train(cfg, out, overwrite=overwrite)  # refused before log.txt is created in --out
     progress, on_epoch = epoch_progress(cfg.train.epochs, cfg.train.seeds)
-    with log_to_file(RunDir(out).log), progress:
+    with rundir.writing(out), log_to_file(RunDir(out).log), progress:
         run_result = train_config(cfg, out, overwrite=overwrite, on_epoch=on_epoch)
     m = run_result.metrics
     console.print(f"devel CCC {m['devel_ccc_mean']:.4f} ± {m['devel_ccc_std']:.4f} over seeds "
