@@ -284,7 +284,7 @@ def test_kill_ends_reproduce_like_ctrl_c_with_a_resume_hint(tmp_path):
     corpus = tmp_path / "data"
     synthesize(corpus, SynthConfig(task=Task.STRESS, seed=4, n_train=4, n_devel=2, n_test=2, minutes=0.4))
     cmd = [sys.executable, "-c", "from musefusion.cli.app import main; main()", "reproduce", "--data", str(corpus),
-           "--profile", "smoke", "--workers", "2", "--out", str(tmp_path / "rep")]
+           "--profile", "smoke", "--stage", "unimodal", "--workers", "2", "--out", str(tmp_path / "rep")]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not list((tmp_path / "rep").glob("runs/*/*/seed_1")):  # training has begun
