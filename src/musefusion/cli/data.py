@@ -13,7 +13,7 @@ from rich.text import Text
 from musefusion import fsutil, rundir
 from musefusion.cli.options import DataOpt, JsonOpt, QuietOpt, SeedOpt, TaskOpt
 from musefusion.cli.parsing import Command, Group
-from musefusion.cli.reproduce import reproduce_shown, show_plan
+from musefusion.cli.reproduce import projection, reproduce_shown
 from musefusion.config import resolve_data_root
 from musefusion.data.check import check_corpus
 from musefusion.data.synth import PERSONAL_FEATURES, SYNTH_FEATURES, SynthConfig, Variant, synthesize
@@ -166,12 +166,7 @@ def demo(
     if not _check_shown(corpus_root, task):
         raise typer.Exit(1)
     cfg = ReproduceConfig(root=corpus_root, task=task, profile=profile, workers=workers)
-    projected = None
-    if task != Task.PERSONALISATION:  # the whole run's cost first (one measured epoch per row), so its ETA is known
-        console.print(Text("projecting the run: one epoch of each row (reproduce --dry-run) ..."))
-        projected = show_plan(cfg)
-        console.print(Text("after the training stages: the fusion selection, the submission and its validation, "
-                           "Table 6 and the report"))
     rep_dir = out / f"reproduce-{task.value}"
-    report = reproduce_shown(cfg, rep_dir, projected)
+    # the whole run's cost first (one measured epoch per row), so its ETA is known from the start
+    report = reproduce_shown(cfg, rep_dir, projection(cfg, rep_dir, smoke_too=True))
     result({"corpus": str(corpus_root), "report": str(report), "report_html": str(ReproduceDir(rep_dir).report_html)})

@@ -139,10 +139,26 @@ def reproduce(
         result({"projected_minutes": sum(st.wall_s for st in show_plan(cfg)) / 60})
         return
     target = out or default_reproduce_out(cfg)
-    result({"out": str(target), "report": str(reproduce_shown(cfg, target))})
+    result({"out": str(target), "report": str(reproduce_shown(cfg, target, projection(cfg, target)))})
     if track:
         console.print(Text(f"logged to MLflow as run {tracking.log_tree(target, 'reproduce', track_uri)} (every "
                            "run nested in it)"))
+
+
+def projection(cfg: ReproduceConfig, out: Path, smoke_too: bool = False) -> list[StageCost] | None:
+    """The stages a fresh reproduction will run with their projected cost (one measured epoch per row, as
+    ``--dry-run``), so its progress lines give the whole run's ETA from the start. None where a projection would
+    mislead or cost more than it tells: a resumed ``out`` (its finished runs are skipped), a ``--cluster`` (other
+    machines), the ``smoke`` profile (seconds long; ``smoke_too``: projected all the same, as ``demo`` does) and
+    ``--task personalisation`` (no plan)."""
+    if (cfg.task == Task.PERSONALISATION or (cfg.profile == Profile.SMOKE and not smoke_too) or cfg.cluster
+            or (out.is_dir() and any(out.iterdir()))):
+        return None
+    console.print(Text("projecting the run: one epoch of each row (reproduce --dry-run) ..."))
+    stages = show_plan(cfg)
+    if cfg.stage == Stage.UNIMODAL:  # it stops after the unimodal rows
+        stages = [st for st in stages if st.name.startswith("tuning") or st.name == "seed runs"]
+    return stages
 
 
 def show_plan(cfg: ReproduceConfig) -> list[StageCost]:
@@ -202,7 +218,7 @@ class WholeRunEta:
         frac = self.fraction()
         planned_so_far = sum(self.projected[:self.stage]) + frac * self.projected[self.stage]
         elapsed = self.spent + time.perf_counter() - self.stage_t0
-        pace = elapsed / planned_so_far if planned_so_far > 0 and frac > 0 else 1.0
+        pace = elapsed / planned_so_far if planned_so_far > 0 else 1.0
         return pace * ((1 - frac) * self.projected[self.stage] + sum(self.projected[self.stage + 1:]))
 
 
