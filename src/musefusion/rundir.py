@@ -524,10 +524,11 @@ def _ours(name: str, kind: str) -> bool:
 CORPUS_FOLDERS = ("label_segments", "feature_segments")
 
 
-def corpus_of(path: Path) -> Path | None:
+def corpus_of(path: Path, holds: bool = True) -> Path | None:
     """The corpus tree ``path`` lies in or holds, else None: a folder with ``metadata/partition.csv`` at or above
     ``path`` (or below it, up to a data root's depth), or a ``label_segments``/``feature_segments`` folder (a
-    corpus's, or the hidden test labels' that ``synth`` writes beside it).
+    corpus's, or the hidden test labels' that ``synth`` writes beside it). ``holds=False``: only a corpus at or
+    above ``path``.
 
     Examples:
         >>> corpus_of(Path("/nonexistent/runs/a")) is None
@@ -537,7 +538,7 @@ def corpus_of(path: Path) -> Path | None:
     for q in (p, *p.parents):
         if q.name in CORPUS_FOLDERS or (q / "metadata" / "partition.csv").is_file():
             return q
-    if p.is_dir():
+    if holds and p.is_dir():
         for pattern in ("*/metadata/partition.csv", "*/*/metadata/partition.csv", "*/label_segments",
                         "*/*/label_segments", "*/feature_segments", "*/*/feature_segments"):
             found = next(iter(p.glob(pattern)), None)
@@ -565,7 +566,7 @@ def check_out(out: Path, kind: str = "run", overwrite: bool = False, option: str
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{option} '{out}' is a file, not a folder; pass a new or empty folder.")
-    corpus = corpus_of(out.parent if holds_own_corpus else out)
+    corpus = corpus_of(out, holds=not holds_own_corpus)
     if corpus is not None:
         raise ConfigError(f"{option} '{out}' lies inside or holds a corpus or its labels ('{corpus}'); write outputs "
                           "outside the corpus tree (e.g. runs/).")
