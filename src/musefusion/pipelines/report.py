@@ -9,6 +9,7 @@ import html
 import logging
 import math
 import mimetypes
+import re
 from pathlib import Path
 from typing import Any
 
@@ -218,7 +219,7 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
     s = cfg.settings
     tno = ("2", "4") if cfg.task == Task.STRESS else ("3", "5")
     parts = [f"# musefusion reproduction: MuSe-{cfg.task.value.capitalize()}",
-             f"Data: `{cfg.root}`; profile **{cfg.profile}** ({s['epochs']} epochs, seeds {list(s['seeds'])}, "
+             f"Data: {md_code(cfg.root)}; profile **{cfg.profile}** ({s['epochs']} epochs, seeds {list(s['seeds'])}, "
              f"window hop {s['hop_len']}, {s['folds']} folds, fusion {s['fusion_epochs']} epochs); "
              f"{cfg.workers} worker process(es); wall time of this call **{wall_s / 60:.1f} min**, training time "
              f"recorded in the runs **{training_seconds(out) / 60:.1f} min** of worker time.",
@@ -335,7 +336,7 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
     else:
         note = "Test labels are withheld: pass `--test-labels DIR` to fill our row."
     parts += ["## Table 6: test", _md_table(["Model", "source", *cols], rows), note]
-    parts += ["## Submission", f"`{ReproduceDir(out).submission}`: " + ("valid." if not submission_problems else
+    parts += ["## Submission", f"{md_code(ReproduceDir(out).submission)}: " + ("valid." if not submission_problems else
               f"{len(submission_problems)} problem(s):\n" + "\n".join(f"- {p}" for p in submission_problems))]
     if summary.beyond:
         parts += _beyond_section(out, cfg, summary, targets)
@@ -454,7 +455,9 @@ def _provenance(out: Path, cfg: Any, summary: ReproduceSummary, wall_s: float,
             continue
     seconds = training_seconds(out)
     settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.settings.items()}
-    return ["## Provenance", "```", io_toml(cfg), tomli_w.dumps({"profile": settings}).strip(), "```",
+    block = io_toml(cfg) + "\n" + tomli_w.dumps({"profile": settings}).strip()
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", block)), default=0))
+    return ["## Provenance", fence, block, fence,
             "Corpus files (digest the runs recorded, per feature set): "
             + ", ".join(f"{f} `{'`, `'.join(sorted(d))}`" for f, d in sorted(digests.items())) + ".",
             "Versions: " + ", ".join(f"{k} {val}" for k, val in versions.items()) + ".",
@@ -463,6 +466,21 @@ def _provenance(out: Path, cfg: Any, summary: ReproduceSummary, wall_s: float,
             "worker time.",
             "Every run directory under `runs/` and `fusion/` holds its own config.toml, metrics.json, "
             "checkpoint and predictions."]
+
+
+def md_code(text: object) -> str:
+    """``text`` (a path, an id: anything a user or a file named) as one Markdown code span, whatever backticks,
+    brackets or newlines it holds, so it is shown as data and never read as Markdown.
+
+    Examples:
+        >>> md_code("runs/a"), md_code("a`b![x](/etc/passwd)`")
+        ('`runs/a`', '`` a`b![x](/etc/passwd)` ``')
+    """
+    s = " ".join(str(text).splitlines())
+    longest = max((len(run) for run in re.findall(r"`+", s)), default=0)
+    tick = "`" * (longest + 1)
+    pad = " " if longest else ""
+    return f"{tick}{pad}{s}{pad}{tick}"
 
 
 def io_toml(cfg) -> str:  # noqa: ANN001
@@ -486,19 +504,24 @@ _CSS = ("body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-widt
 def to_html(md: str, base: Path, title: str) -> str:
     """``md`` rendered by markdown-it-py (CommonMark + tables) as one self-contained UTF-8 page.
 
-    Every image whose file exists under ``base`` is embedded as a ``data:`` URI (the page can be mailed or served
-    alone); its Markdown alt text is kept. Raw HTML in ``md`` is escaped, not passed through.
+    Every image the report itself wrote (a PNG or SVG file in ``base/plots``) is embedded as a ``data:`` URI (the
+    page can be mailed or served alone); its Markdown alt text is kept. Any other image reference is dropped (its
+    alt text stays): no file outside the report's plots is ever read into the page. Raw HTML in ``md`` is escaped,
+    not passed through.
     """
     parser = MarkdownIt("commonmark", {"html": False}).enable("table")
     tokens = parser.parse(md)
+    plots = (Path(base) / rundir.PLOTS_DIR).resolve()
     for tok in tokens:
         for child in tok.children or []:
             if child.type == "image":
                 src = str(child.attrGet("src") or "")
-                path = Path(base) / src
-                if src and not src.startswith(("data:", "http:", "https:")) and path.is_file():
+                path = (Path(base) / src).resolve() if src else plots
+                if plots in path.parents and path.suffix.lower() in (".png", ".svg") and path.is_file():
                     mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
                     child.attrSet("src", f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}")
+                else:
+                    child.attrSet("src", "")
     body = parser.renderer.render(tokens, parser.options, {})
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
