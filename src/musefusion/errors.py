@@ -43,5 +43,9 @@ class TrainingError(MuseFusionError):
     """Training cannot go on (e.g. the loss became NaN or infinite)."""
 
 
+class TrackingError(MuseFusionError):
+    """The tracking store (MLflow) cannot be reached or used."""
+
+
 class OutputError(MuseFusionError, OSError):
     """An output cannot be written (full disk, quota, read-only file system, no permission)."""

@@ -18,25 +18,51 @@ store is in maintenance mode); any tracking URI (``http://host:5000``, ``sqlite:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 
 from musefusion import fsutil
-from musefusion.errors import ConfigError, MissingDependencyError, MuseFusionError
+from musefusion.errors import ConfigError, MissingDependencyError, MuseFusionError, TrackingError
 from musefusion.pipelines.runs import find_runs, run_info
 from musefusion.rundir import ReproduceDir, RunDir
+from musefusion.sweep.runner import redact_url
 
 logger = logging.getLogger(__name__)
 
 TRACK_HINT = "pip install 'musefusion[track]' (mlflow-skinny)"
 #: The experiment every run is logged under unless another is named.
 EXPERIMENT = "musefusion"
+#: MLflow's HTTP client against a remote store: few retries, short timeouts (its defaults retry for minutes); the
+#: user's own settings of these variables win
+HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+               "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+
+
+@contextlib.contextmanager
+def _store(uri: str) -> Iterator[None]:
+    """Any failure of the store as one :class:`TrackingError` line that names the (password-masked) URI and holds
+    no secret; the runs were finished before logging began, so nothing is lost."""
+    try:
+        yield
+    except (MuseFusionError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        password = urlsplit(uri).password if "://" in uri else None
+        first = (str(exc).strip().splitlines() or [""])[0]
+        if password:
+            first = first.replace(password, "***")
+        raise TrackingError(f"--track-uri {redact_url(uri)}: the MLflow store could not be used "
+                            f"({type(exc).__name__}: {first[:300]}); the runs are finished and kept: run the same "
+                            "command again with a reachable store to log them.") from None
 
 
 def default_uri() -> str:
@@ -51,8 +77,12 @@ def _client(uri: str) -> Any:
         raise MissingDependencyError(f"--track mlflow needs MLflow: {TRACK_HINT}.") from None
     if uri.startswith("sqlite:///"):
         Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    if uri.startswith(("http://", "https://")):
+        for key, value in HTTP_LIMITS.items():
+            os.environ.setdefault(key, value)
     for name in ("mlflow", "alembic"):  # their INFO lines (database migrations) are not ours
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retry warnings: the one error line says it all
     return MlflowClient(tracking_uri=uri)
 
 
@@ -76,15 +106,22 @@ def _flat(record: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
-def _already(path: Path, uri: str) -> str | None:
-    """The MLflow run id ``path`` (a ``tracked.json``) records for ``uri``, or None."""
+def _already(path: Path, uri: str, client: Any) -> str | None:
+    """The MLflow run id ``path`` (a ``tracked.json``) records for ``uri`` and that the store still holds, or None
+    (log again: a store deleted or replaced since is not trusted to hold it)."""
     if not path.is_file():
         return None
     try:
         got = fsutil.read_json(path)
     except (OSError, ValueError, MuseFusionError):  # an unreadable marker: log again
         return None
-    return str(got["run_id"]) if got.get("uri") == uri and got.get("run_id") else None
+    if got.get("uri") != redact_url(uri) or not got.get("run_id"):
+        return None
+    try:
+        client.get_run(str(got["run_id"]))
+    except Exception:  # not in this store (any more): log again
+        return None
+    return str(got["run_id"])
 
 
 def _holds_runs(folder: Path) -> bool:
@@ -101,16 +138,17 @@ def log_run(run_dir: Path, uri: str | None = None, experiment: str = EXPERIMENT,
         MissingDataError: ``run_dir`` is not a finished run.
     """
     uri = uri or default_uri()
-    client = _client(uri)
-    return _log_one(client, _experiment(client, uri, experiment), uri, experiment, Path(run_dir), parent_id,
-                    artifacts)
+    with _store(uri):
+        client = _client(uri)
+        return _log_one(client, _experiment(client, uri, experiment), uri, experiment, Path(run_dir), parent_id,
+                        artifacts)
 
 
 def _log_one(client: Any, experiment_id: str, uri: str, experiment: str, run_dir: Path, parent_id: str | None,
              artifacts: bool) -> str:
     """:func:`log_run` with the store opened (a tree logs all its runs through one client)."""
     run = RunDir(run_dir)
-    done = _already(run.tracked, uri)
+    done = _already(run.tracked, uri, client)
     if done:
         return done
     info = run_info(run.path)
@@ -127,7 +165,7 @@ def _log_one(client: Any, experiment_id: str, uri: str, experiment: str, run_dir
         client.set_terminated(rid, "FAILED")
         raise
     client.set_terminated(rid)
-    fsutil.write_json(run.tracked, {"uri": uri, "run_id": rid, "experiment": experiment})
+    fsutil.write_json(run.tracked, {"uri": redact_url(uri), "run_id": rid, "experiment": experiment})
     return str(rid)
 
 
@@ -175,15 +213,21 @@ def log_tree(root: Path, kind: str, uri: str | None = None, experiment: str = EX
     rep = ReproduceDir(root)
     if kind == "reproduce" and not rep.report_md.is_file():
         raise ConfigError(f"'{root}' holds no {rep.report_md.name}: only a finished reproduction is logged.")
-    client = _client(uri)
+    with _store(uri):
+        return _log_tree(_client(uri), root, kind, uri, experiment)
+
+
+def _log_tree(client: Any, root: Path, kind: str, uri: str, experiment: str) -> str:
+    """:func:`log_tree` with the store opened."""
+    rep = ReproduceDir(root)
     experiment_id = _experiment(client, uri, experiment)
-    parent = _already(rep.tracked, uri)
+    parent = _already(rep.tracked, uri, client)
     if parent is None:
         created = client.create_run(experiment_id,
                                     tags={"mlflow.runName": f"{kind} {root.name}", "musefusion.kind": kind,
                                           "musefusion.run_dir": str(root.resolve())})
         parent = str(created.info.run_id)
-        fsutil.write_json(rep.tracked, {"uri": uri, "run_id": parent, "experiment": experiment})
+        fsutil.write_json(rep.tracked, {"uri": redact_url(uri), "run_id": parent, "experiment": experiment})
     children = find_runs(root)
     for child in children:
         _log_one(client, experiment_id, uri, experiment, root / child.path, parent, artifacts=True)
