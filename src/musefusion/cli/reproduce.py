@@ -36,6 +36,7 @@ from musefusion.pipelines.reproduce import (
     Retrain,
     Stage,
     headline_rows,
+    preflight,
     run_config,
     score_test,
     unimodal_rows,
@@ -154,6 +155,7 @@ def projection(cfg: ReproduceConfig, out: Path, smoke_too: bool = False) -> list
     if (cfg.task == Task.PERSONALISATION or (cfg.profile == Profile.SMOKE and not smoke_too) or cfg.cluster
             or (out.is_dir() and any(out.iterdir()))):
         return None
+    preflight(cfg, out)  # the same refusals, in the same order, as the run itself
     console.print(Text("projecting the run: one epoch of each row (reproduce --dry-run) ..."))
     stages = show_plan(cfg)
     if cfg.stage == Stage.UNIMODAL:  # it stops after the unimodal rows

@@ -282,6 +282,15 @@ def _check_partition(cfg: ReproduceConfig, corpus: Path) -> Counter[Partition]:
     return n_part
 
 
+def preflight(cfg: ReproduceConfig, out: Path) -> Counter[Partition]:
+    """What ``reproduce`` refuses before any work (a wrong root, an output inside the corpus, a row config that
+    matches no row, a partition the fusion stages cannot split); returns the subjects per partition."""
+    corpus = find_corpus_dir(cfg.root, cfg.task)  # fails early on a wrong root
+    rundir.refuse_inside(out, corpus)
+    _check_row_configs(cfg)
+    return _check_partition(cfg, corpus)
+
+
 def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Callable[[str], None]] | None = None
               ) -> Path:
     """Run the whole paper for one task and write ``<out>/report.md``.
@@ -298,13 +307,10 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     if cfg.task == Task.PERSONALISATION:  # the MuSe 2023 protocol: general models, personalised, fused
         return reproduce_personalisation(cfg, out, progress or _no_progress, hidden_labels_dir(cfg))
     t0 = time.perf_counter()
-    corpus = find_corpus_dir(cfg.root, cfg.task)  # fails early on a wrong root
-    rundir.refuse_inside(out, corpus)
+    n_part = preflight(cfg, out)
     s = cfg.settings
     targets = cfg.task.default_targets
     progress = progress or _no_progress
-    _check_row_configs(cfg)
-    n_part = _check_partition(cfg, corpus)
 
     # torch: imported on first use, so the CLI starts without it
     from musefusion.fusion.late import fusion_record, fusion_status
