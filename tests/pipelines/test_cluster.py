@@ -106,3 +106,34 @@ def test_personalise_runs_its_subjects_on_the_cluster(cluster, tmp_path):
     assert sorted(label for label, *_ in lines) == ["subject p1", "subject p2", "subject p3"]
     assert {pid for *_, pid in lines} <= {str(w.pid) for w in workers}  # every subject ran on a worker
     assert res.metrics["n_subjects"] == 3
+
+
+@pytest.mark.parametrize("address", ["not an address", "tcp//127.0.0.1:9", "tcp://127.0.0.1:notaport"])
+def test_a_malformed_address_is_one_clear_error(tmp_path, address):
+    with pytest.raises(ClusterError, match=r"--cluster .*: no Dask scheduler answers there .*tcp://HOST:PORT"):
+        run_jobs([(print, ("x",), "x")], tmp_path / "jobs.log", lambda label: None, cluster=address)
+
+
+def test_a_scheduler_without_workers_says_so_at_once(tmp_path, caplog):
+    """A scheduler with no workers: a warning at once that the jobs wait for one (it printed nothing for minutes)."""
+    info = tmp_path / "scheduler.json"
+    sched = _start(["distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                    "--scheduler-file", str(info)], tmp_path / "scheduler.log")
+    try:
+        deadline = time.monotonic() + 60
+        while not info.is_file() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(info.read_text())["address"]
+        done = threading.Event()
+
+        def stop_the_scheduler_soon() -> None:  # and then the run ends as "stopped answering", in one error
+            done.wait(8)
+            sched.terminate()
+
+        threading.Thread(target=stop_the_scheduler_soon, daemon=True).start()
+        with caplog.at_level("WARNING"), pytest.raises(ClusterError, match="stopped answering mid-run"):
+            run_jobs([(print, ("x",), "x")], tmp_path / "jobs.log", lambda label: None, cluster=address)
+        assert any("has no workers yet" in r.getMessage() for r in caplog.records)
+    finally:
+        if sched.poll() is None:
+            sched.kill()

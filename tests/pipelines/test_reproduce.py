@@ -82,11 +82,15 @@ def test_rerun_skips_finished_runs(reproduced, capsys):
     _, out, args = reproduced
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/metrics.json")}
     assert len(stamps) == 20  # 7 paper rows and 3 baseline peers, 2 targets
+    selected = {p: p.stat().st_mtime_ns for p in out.glob("fusion/*/selected/metrics.json")}
+    assert len(selected) == 2
     try:
         main(args)
     except SystemExit as exc:
         assert exc.code in (0, None)
     assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/metrics.json")} == stamps
+    # the same selection is not written again (so a --track rerun does not log it again)
+    assert {p: p.stat().st_mtime_ns for p in out.glob("fusion/*/selected/metrics.json")} == selected
     # the closing lines: each target's submission with its CV devel and test CCC, each with its interval
     printed = capsys.readouterr().out
     for t in ("arousal", "valence"):

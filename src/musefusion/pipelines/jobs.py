@@ -15,6 +15,7 @@ why Dask rather than Ray and how to start one.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures as cf
 import logging
 import logging.handlers
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from musefusion.config import RunConfig, SweepConfig
-from musefusion.errors import ClusterError, ConfigError, MissingDependencyError
+from musefusion.errors import ClusterError, ConfigError, MissingDependencyError, MuseFusionError
 from musefusion.pipelines import tune
 from musefusion.progress import BestSoFar
 from musefusion.rundir import Status
@@ -234,12 +235,24 @@ def _run_on_cluster(jobs: list[Job], ledger: str, on_done: Callable[[str], None]
         raise MissingDependencyError(f"--cluster needs Dask: {CLUSTER_HINT}.") from None
     try:
         client = Client(address, timeout="20s")
-    except OSError as exc:
-        raise ClusterError(f"--cluster {address}: no Dask scheduler answers there ({exc}); start one with "
-                           "`dask scheduler` and workers with `dask worker ADDRESS` (docs/cluster.md).") from None
-    with client:
-        # pure=False: a job is never served from the cache of an earlier identical call; priority: the jobs are
-        # in the order they should start (longest first), and Dask starts higher priorities first
-        futures = {client.submit(_ledgered, ledger, label, fn, args, pure=False, key=f"{label}-{os.urandom(4).hex()}",
-                                 priority=len(jobs) - i): label for i, (fn, args, label) in enumerate(jobs)}
-        _collect(futures, as_completed(futures), on_done)
+    except (OSError, ValueError, TypeError) as exc:  # unreachable, or not an address at all ("host", "tcp//x:1")
+        raise ClusterError(f"--cluster {address}: no Dask scheduler answers there ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0] if str(exc) else ''}); give tcp://HOST:PORT of a running "
+                           "`dask scheduler`, with workers started by `dask worker tcp://HOST:PORT`.") from None
+    try:
+        with client:
+            if not client.scheduler_info().get("workers"):
+                logger.warning("the Dask scheduler at %s has no workers yet: the jobs wait until one joins (start "
+                               "`dask worker %s` on a machine that sees the corpus and --out)", address, address)
+            # pure=False: a job is never served from the cache of an earlier identical call; priority: the jobs are
+            # in the order they should start (longest first), and Dask starts higher priorities first
+            futures = {client.submit(_ledgered, ledger, label, fn, args, pure=False,
+                                     key=f"{label}-{os.urandom(4).hex()}", priority=len(jobs) - i): label
+                       for i, (fn, args, label) in enumerate(jobs)}
+            _collect(futures, as_completed(futures), on_done)
+    except (MuseFusionError, KeyboardInterrupt):
+        raise
+    except (OSError, TimeoutError, cf.CancelledError, asyncio.CancelledError) as exc:  # the scheduler went away
+        raise ClusterError(f"--cluster {address}: the Dask scheduler stopped answering mid-run "
+                           f"({type(exc).__name__}); every finished job is kept: start the scheduler again and run "
+                           "the same command to resume.") from None

@@ -10,6 +10,7 @@ written to a temporary folder and renamed, so a crash never leaves half of it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,15 @@ def joined_on_grid(dirs: dict[str, Path], ids: list[str], labels: dict[str, tupl
                               "not on its label grid; retrain those runs.")
     return ([stacked[sid][0] for sid in ids],
             {n: [stacked[sid][1][:, k] for sid in ids] for k, n in enumerate(names)})
+
+
+def _same(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """The stored selection record and a new one agree (as JSON text; where they cannot be compared, they differ
+    and the selection is written again)."""
+    try:
+        return json.dumps(old, sort_keys=True) == json.dumps(new, sort_keys=True)
+    except (TypeError, ValueError):
+        return False
 
 
 def write_selection(fused: Path, pool: dict[str, Path], streams: dict[str, Path], out: Path, folds: int,
@@ -85,6 +95,9 @@ def write_selection(fused: Path, pool: dict[str, Path], streams: dict[str, Path]
                "best_stream": sel.detail["best-stream"], "weights": sel.detail["weighted-mean"],
                "top_rows": sel.detail["top-rows-mean"],
                "runs": {"bilstm": str(fused), **{f"row {n}": str(p) for n, p in pool.items()}}}
+    previous = RunDir(Path(out))
+    if previous.finished and _same(previous.read_metrics(), metrics):
+        return metrics  # a rerun of a finished reproduction: the same selection stays as it is (and stays tracked)
     with fsutil.atomic_dir(out) as tmp:
         run = RunDir(tmp)
         fsutil.write_toml(run.config, {"selection": {"fusers": list(FUSERS), "folds": len(split), "rule": sel.rule,
