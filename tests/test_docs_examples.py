@@ -1,8 +1,11 @@
 """Every ```bash and ```python block of the README and the documentation runs, as shown, on a tiny corpus.
 
-Each page runs in a folder of its own in which ``demo/data`` holds a small synthetic MuSe-Stress corpus (the README's
-quick start makes the same one) and ``demo/physio`` a MuSe-Physio one; the blocks of a page run in order, so a block
-may use what an earlier one on its page made. What is changed, only so that the suite stays fast, is listed in
+The pages run in one folder, in order (the README first, then the guides by name), as a reader working through them
+would: ``demo/data`` holds a small synthetic MuSe-Stress corpus (the README's quick start makes the same one) and
+``demo/physio`` a MuSe-Physio one; the blocks of a page run in order, so a block may use what an earlier one made.
+Pages that show the same reproduction name the same folder, so it is trained once and reused by the others (as
+``reproduce`` reuses finished runs), which keeps this test to a few minutes. The pages' tests share one xdist worker
+(``xdist_group``; ``make test`` runs ``--dist loadgroup``). What is changed, only so that the suite stays fast, is listed in
 :data:`FAST` (the budget, never the data or the command); a command whose exit code is not 0, a Python block that
 raises, or a line that is neither a ``musefusion`` command nor one of the few handled below fails the test.
 
@@ -18,7 +21,6 @@ import contextlib
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -85,11 +87,12 @@ def run_shell(argv: list[str], cwd: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def corpora(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("docs-corpora")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The reader's folder, shared by every page: the corpora the pages name."""
+    base = tmp_path_factory.mktemp("docs-reader")
     # the README's quick start synthesises this very corpus (same settings: it is reused, not rewritten)
-    assert run_cli(["synth", base / "demo" / "data", "--split", "6/3/3", "--minutes", "2"]) == 0
-    assert run_cli(["synth", base / "demo" / "physio", "--task", "physio", "--split", "6/3/3", "--minutes", "2"]) == 0
+    assert run_cli(["synth", base / "demo" / "data", "--split", "6/3/3", "--minutes", "1"]) == 0
+    assert run_cli(["synth", base / "demo" / "physio", "--task", "physio", "--split", "6/3/3", "--minutes", "1"]) == 0
     return base
 
 
@@ -110,17 +113,17 @@ def test_every_page_has_its_blocks_found() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("docs-reader")
 @pytest.mark.parametrize("page", [p for p in PAGES if blocks(p)], ids=lambda p: str(p.relative_to(ROOT)))
-def test_page_examples_run(page: Path, corpora: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    shutil.copytree(corpora / "demo", tmp_path / "demo")
-    monkeypatch.setenv("MUSEFUSION_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlruns.db'}")
+def test_page_examples_run(page: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MUSEFUSION_CACHE", str(workdir / "cache"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{workdir / 'mlruns.db'}")
     monkeypatch.delenv("MUSEFUSION_DATA", raising=False)
-    with inside(tmp_path):
+    with inside(workdir):
         for lang, code in blocks(page):
             if lang == "bash":
                 for argv in shell_commands(code):
-                    run_shell(argv, tmp_path)
+                    run_shell(argv, workdir)
             else:
                 for pattern, repl in PY_FAST:
                     code = pattern.sub(repl, code)

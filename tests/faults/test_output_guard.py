@@ -133,3 +133,17 @@ def test_two_train_processes_on_one_out_one_proceeds_the_other_is_refused(world,
     for seed in (1, 2):  # every seed was trained at the rate its config.toml states
         history = pd.read_csv(out / f"seed_{seed}" / "history.csv")
         assert len(history) >= 1 and history["lr"].iloc[0] == pytest.approx(winner_lr), history
+
+
+def test_runs_lists_an_ensemble_of_seeds(world, tmp_path, capsys):
+    """An ensemble of one run's seeds records ``seeds = true``: ``runs`` once ended in a traceback on it."""
+    two = tmp_path / "two"
+    assert run(["train", "--data", world / "data", "--features", "egemaps", *TINY, "--seeds", "1", "2",
+                "--out", two]) == 0
+    assert run(["ensemble", two, "--seeds", "--out", tmp_path / "ens"]) == 0
+    capsys.readouterr()
+    assert run(["runs", tmp_path, "--json"]) == 0
+    import json
+
+    listed = json.loads(capsys.readouterr().out)
+    assert "Traceback" not in json.dumps(listed) and "ens" in json.dumps(listed)

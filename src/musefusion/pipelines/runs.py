@@ -94,7 +94,8 @@ def run_info(path: Path, root: Path | None = None) -> RunInfo:
     fit, parent_dir = run.place()
     parent = str(parent_dir) if parent_dir is not None else ""
     best = m.get("best", {}) if isinstance(m.get("best"), dict) else {}
-    seeds = tuple(int(s) for s in m.get("seed_list") or m.get("seeds", {}) or ())
+    listed = m.get("seed_list") or m.get("seeds")  # an ensemble's "seeds" is its --seeds flag, not a list
+    seeds = tuple(int(s) for s in listed) if isinstance(listed, list | tuple | dict) else ()
     features, model = "+".join(m.get("features", [])), str(m.get("model", ""))
     devel = _num(best.get("devel_ccc"))
     if kind == "fusion":
