@@ -17,8 +17,6 @@ servers, downloads or real recordings are not in such blocks: the pages show the
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import shlex
 import subprocess
@@ -96,16 +94,6 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base
 
 
-@contextlib.contextmanager
-def inside(folder: Path):
-    old = Path.cwd()
-    os.chdir(folder)
-    try:
-        yield
-    finally:
-        os.chdir(old)
-
-
 def test_every_page_has_its_blocks_found() -> None:
     """The collector sees the README's quick start (a change of fence style would silently skip every block)."""
     langs = [lang for lang, _ in blocks(ROOT / "README.md")]
@@ -119,12 +107,12 @@ def test_page_examples_run(page: Path, workdir: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("MUSEFUSION_CACHE", str(workdir / "cache"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{workdir / 'mlruns.db'}")
     monkeypatch.delenv("MUSEFUSION_DATA", raising=False)
-    with inside(workdir):
-        for lang, code in blocks(page):
-            if lang == "bash":
-                for argv in shell_commands(code):
-                    run_shell(argv, workdir)
-            else:
-                for pattern, repl in PY_FAST:
-                    code = pattern.sub(repl, code)
-                exec(compile(code, f"{page.name}:python", "exec"), {"__name__": "__docs__"})
+    monkeypatch.chdir(workdir)
+    for lang, code in blocks(page):
+        if lang == "bash":
+            for argv in shell_commands(code):
+                run_shell(argv, workdir)
+        else:
+            for pattern, repl in PY_FAST:
+                code = pattern.sub(repl, code)
+            exec(compile(code, f"{page.name}:python", "exec"), {"__name__": "__docs__"})

@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,23 +70,47 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary folder beside ``path``; it replaces ``path`` only if the block succeeds."""
-    path = Path(path)
+def _staged(path: Path, commit: Callable[[Path, Path], None]) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; ``commit(tmp, path)`` moves it into place only if the block
+    succeeds; the temporary folder never outlives the block; an output error names ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     tmp.chmod(0o777 & ~_umask())
     try:
         yield tmp
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+        commit(tmp, path)
     except OSError as exc:
         _raise_output_error(exc, path)
         raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _replace_whole(tmp: Path, path: Path) -> None:
+    if path.exists():
+        shutil.rmtree(path)
+    os.replace(tmp, path)
+
+
+def _replace_entries(tmp: Path, path: Path) -> None:
+    if not path.is_dir():
+        _replace_whole(tmp, path)
+        return
+    for entry in sorted(tmp.iterdir()):
+        target = path / entry.name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+        os.replace(entry, target)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; it replaces ``path`` only if the block succeeds."""
+    with _staged(Path(path), _replace_whole) as tmp:
+        yield tmp
 
 
 @contextlib.contextmanager
@@ -94,28 +118,8 @@ def own_entries(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; when the block succeeds its entries replace the same-named entries
     of ``path`` (a new ``path`` is moved in whole), and every other file in ``path`` is kept: an output written
     with ``--overwrite`` never removes what it did not write."""
-    path = Path(path)
-    if not path.is_dir():
-        with atomic_dir(path) as tmp:
-            yield tmp
-        return
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    tmp.chmod(0o777 & ~_umask())
-    try:
+    with _staged(Path(path), _replace_entries) as tmp:
         yield tmp
-        for entry in sorted(tmp.iterdir()):
-            target = path / entry.name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            elif target.exists() or target.is_symlink():
-                target.unlink()
-            os.replace(entry, target)
-    except OSError as exc:
-        _raise_output_error(exc, path)
-        raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> Path:
