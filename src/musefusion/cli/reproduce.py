@@ -31,6 +31,7 @@ from musefusion.evaluation.uncertainty import Interval
 from musefusion.pipelines import tracking
 from musefusion.pipelines.cost import StageCost, plan
 from musefusion.pipelines.reproduce import (
+    HeadlineRow,
     Profile,
     ReproduceConfig,
     Retrain,
@@ -38,7 +39,6 @@ from musefusion.pipelines.reproduce import (
     headline_rows,
     preflight,
     run_config,
-    score_test,
     unimodal_rows,
 )
 from musefusion.pipelines.reproduce import reproduce as run_reproduce
@@ -234,7 +234,7 @@ def reproduce_shown(cfg: ReproduceConfig, out: Path, projected: list[StageCost] 
     progress = make_progress("{last}", description_width=22)
     display = JobDisplay(progress)
     whole = WholeRunEta(projected) if projected else None
-    if whole is not None and projected:
+    if projected:
         if hasattr(progress, "whole_eta"):
             progress.whole_eta = whole
         stages = ", ".join(f"{st.name} ({st.jobs} jobs, {duration(st.wall_s)})" for st in projected)
@@ -262,9 +262,10 @@ def reproduce_shown(cfg: ReproduceConfig, out: Path, projected: list[StageCost] 
     console.print(f"reproduction finished in {(time.perf_counter() - t0) / 60:.1f} min; report:", markup=False)
     console.print(Text(str(report), style="bold"))
     if cfg.task != Task.PERSONALISATION and cfg.stage == Stage.ALL:
-        for line in headline(cfg, out):
+        rows = headline_rows(cfg, out)  # the test predictions are scored once for the lines and the table
+        for line in headline(out, rows):
             console.print(Text(line))
-        print_table(headline_table(cfg, out))
+        print_table(headline_table(rows))
         console.print(Text(str(ReproduceDir(out).report_html), style="bold"))
     return report
 
@@ -273,14 +274,14 @@ def _scored(value: tuple[float, Interval] | None) -> str:
     return "withheld" if value is None else f"{value[0]:.4f} {value[1]}"
 
 
-def headline_table(cfg: ReproduceConfig, out: Path) -> Table:
+def headline_table(rows: list[HeadlineRow]) -> Table:
     """Test CCC of the submission beside the paper's fusion and the official baseline as run here (95 %
-    subject-level intervals) and the paper's Table 6 on the real Ulm-TSST test set."""
+    subject-level intervals) and the paper's Table 6 on the real Ulm-TSST test set (``rows``: :func:`headline_rows`)."""
     table = Table(title="test CCC [95 % subject-level interval]")
     for col in ("target", "musefusion submission", "paper's fusion (run here)", "MuSe 2021 baseline (run here)",
                 "paper (real data)", "baseline (real data)"):
         table.add_column(col)
-    for r in headline_rows(cfg, out):
+    for r in rows:
         table.add_row(r.target, f"{_scored(r.submission)} ({r.chosen})", _scored(r.paper_fusion),
                       f"{_scored(r.baseline)} ({r.baseline_row})" if r.baseline_row else "-",
                       "-" if r.paper_real is None else f"{r.paper_real:.4f}",
@@ -288,21 +289,18 @@ def headline_table(cfg: ReproduceConfig, out: Path) -> Table:
     return table
 
 
-def headline(cfg: ReproduceConfig, out: Path) -> list[str]:
-    """One line per target: the submission's fuser, its CV devel CCC and (with test labels) its test CCC, each with
-    its 95 % subject-level interval, and whether any fuser was distinguishable from the paper's Bi-LSTM."""
-    test, test_ci = score_test(out, cfg)
+def headline(out: Path, rows: list[HeadlineRow]) -> list[str]:
+    """One line per target of ``rows`` (:func:`headline_rows`: the finished selections): the submission's fuser, its
+    CV devel CCC and (with test labels) its test CCC, each with its 95 % subject-level interval, and whether any
+    fuser was distinguishable from the paper's Bi-LSTM."""
     lines = []
-    for target in cfg.task.default_targets:
-        run = ReproduceDir(out).selected(target)
-        if not run.finished:
-            continue
-        m = run.read_metrics()
+    for row in rows:
+        m = ReproduceDir(out).selected(row.target).read_metrics()
         chosen = m["chosen"]
         ci = Interval.from_json(m.get("cv_devel_ccc_ci", {}).get(chosen))
-        line = f"{target}: submission = {chosen}, CV devel CCC {m['cv_devel_ccc'][chosen]:.4f} {ci}"
-        if test is not None and target in test:
-            line += f", test CCC {test[target]:.4f} {Interval.from_json((test_ci or {}).get(target))}"
+        line = f"{row.target}: submission = {chosen}, CV devel CCC {m['cv_devel_ccc'][chosen]:.4f} {ci}"
+        if row.submission is not None:
+            line += f", test CCC {row.submission[0]:.4f} {row.submission[1]}"
         if m.get("rule") == "interval" and not m.get("distinguishable", True):
             line += " (no candidate is distinguishable from the paper's fusion)"
         lines.append(line)
