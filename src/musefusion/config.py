@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from musefusion import families
 from musefusion.errors import ConfigError
-from musefusion.types import FillPolicy, Task, expand_features
+from musefusion.types import FillPolicy, Normalise, Task, expand_features
 
 C = TypeVar("C", bound="ConfigBase")
 
@@ -78,6 +78,12 @@ def _type_problem(tp: Any, value: Any) -> str | None:
     if tp is float:
         return (None if isinstance(value, (int, float)) and not isinstance(value, bool)
                 else "must be a number")
+    if isinstance(tp, type) and issubclass(tp, Enum) and not isinstance(value, (str, Path, Enum)):
+        try:  # a value an earlier version wrote (e.g. ``normalize = true``) that the Enum still reads
+            tp(value)
+        except ValueError:
+            return "must be a string"
+        return None
     if tp in (str, Path) or (isinstance(tp, type) and issubclass(tp, Enum)):
         return None if isinstance(value, (str, Path, Enum)) else "must be a string"
     return None
@@ -201,7 +207,8 @@ class DataConfig(ConfigBase):
     win_len: int = 300  # train window length in 2 Hz steps (MuSe2021 baseline default)
     hop_len: int = 50  # train window hop in steps (MuSe2021 baseline default)
     fill: FillPolicy = FillPolicy.ZERO  # how steps without a feature row are filled (mask marks them)
-    normalize: bool = True  # z-normalise every feature column with train-partition statistics
+    normalize: Normalise = Normalise.TRAIN  # z-score feature columns with train (or each subject's own) statistics
+    subject_prior: int = 0  # normalize = subject: pseudo-steps of train statistics a subject's are shrunk toward
     train_partitions: tuple[str, ...] = ("train",)  # partitions used for fitting (add "devel" for the final model)
     cache: bool = True  # cache aligned arrays keyed by a hash of the options and the files' contents
     cache_dir: Path | None = None  # default $MUSEFUSION_CACHE or ~/.cache/musefusion
@@ -211,6 +218,10 @@ class DataConfig(ConfigBase):
         object.__setattr__(self, "root", Path(self.root))
         object.__setattr__(self, "task", enum_field("DataConfig", "task", self.task, Task))
         object.__setattr__(self, "fill", enum_field("DataConfig", "fill", self.fill, FillPolicy))
+        object.__setattr__(self, "normalize", enum_field("DataConfig", "normalize", self.normalize, Normalise))
+        if not 0 <= self.subject_prior <= 1_000_000:
+            raise ConfigError(f"DataConfig.subject_prior: {self.subject_prior} must be between 0 and 1000000 steps "
+                              "(--subject-prior).")
         feats = expand_features(self.features)
         if not feats:
             raise ConfigError("DataConfig.features: give at least one feature set, e.g. --features egemaps.")

@@ -238,6 +238,8 @@ class RunDir:
 IGNORED_FIELDS: frozenset[tuple[str, str]] = frozenset({
     ("data", "root"), ("data", "cache"), ("data", "cache_dir"), ("train", "num_threads"), ("train", "device"),
 })
+#: Values written by earlier versions and what they mean now: ``data.normalize`` was a bool before 0.4.
+LEGACY_VALUES: dict[tuple[str, str], dict[Any, Any]] = {("data", "normalize"): {True: "train", False: "none"}}
 IGNORED_SECTIONS = frozenset({"versions", "locations"})  # locations: where inputs lay (a move changes no result)
 #: The record's section of input digests (corpus files, fused streams).
 INPUTS = "inputs"
@@ -409,8 +411,8 @@ def comparable(record: dict[str, Any]) -> dict[str, Any]:
         if section in IGNORED_SECTIONS:
             continue
         if isinstance(values, dict):
-            out[section] = {k: _plain(v) for k, v in values.items()
-                            if (section, k) not in IGNORED_FIELDS and v is not None}
+            out[section] = {k: _plain(LEGACY_VALUES[section, k].get(v, v) if (section, k) in LEGACY_VALUES else v)
+                            for k, v in values.items() if (section, k) not in IGNORED_FIELDS and v is not None}
         else:
             out[section] = _plain(values)
     return out

@@ -72,6 +72,28 @@ class Modality(StrEnum):
     OTHER = "?"
 
 
+class Normalise(StrEnum):
+    """Whose statistics z-score the feature columns.
+
+    ``train``: the train partition's mean and std (the MuSe 2021 baseline; one transform for every subject).
+    ``subject``: each recording's own mean and std over its observed steps, for train, devel and test alike (no
+    label is used: a test subject's unlabelled features are known at test time), which removes per-subject
+    offsets and gains of the features; a short recording's statistics are shrunk toward the train statistics
+    (``DataConfig.subject_prior``). ``none``: the raw values.
+    """
+
+    TRAIN = "train"
+    SUBJECT = "subject"
+    NONE = "none"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Normalise | None:
+        """Configs written before 0.4 say ``normalize = true`` (train statistics) or ``false`` (none)."""
+        if isinstance(value, bool):
+            return cls.TRAIN if value else cls.NONE
+        return None
+
+
 class FillPolicy(StrEnum):
     """How steps without a feature row (e.g. no face found) are filled.
 

@@ -10,7 +10,7 @@ import typer
 
 from musefusion import families, progress
 from musefusion.errors import ConfigError, MissingDependencyError
-from musefusion.types import Task
+from musefusion.types import Normalise, Task
 
 DataOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045 - typer needs Optional here
     "--data", help="Data root holding c3_muse_stress/ or c4_muse_physio/ (or a corpus folder). "
@@ -35,6 +35,14 @@ WinLenOpt = Annotated[Optional[int], typer.Option(  # noqa: UP045
     "--win-len", help="Train window length in steps (default: 300).", show_default=False)]
 HopLenOpt = Annotated[Optional[int], typer.Option(  # noqa: UP045
     "--hop-len", help="Train window hop in steps (default: 50).", show_default=False)]
+NormaliseOpt = Annotated[Optional[Normalise], typer.Option(  # noqa: UP045
+    "--normalise", "--normalize", help="Whose statistics z-score the features: train (the train partition's, "
+    "as the MuSe 2021 baseline), subject (each recording's own over its observed steps, test subjects too: no "
+    "label is read) or none (default: train).", show_default=False, case_sensitive=False)]
+SubjectPriorOpt = Annotated[Optional[int], typer.Option(  # noqa: UP045
+    "--subject-prior", help="--normalise subject: shrink a recording's statistics toward the train statistics "
+    "as if these many steps of train data were pooled with it (default: 0, its own statistics alone).",
+    metavar="STEPS", show_default=False)]
 ConfigOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045
     "--config", help="TOML file with [data], [model] and [train] sections; flags override it.",
     show_default=False)]

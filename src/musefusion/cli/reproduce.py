@@ -16,6 +16,7 @@ from musefusion.api import default_reproduce_out
 from musefusion.cli.options import (
     DataOpt,
     JsonOpt,
+    NormaliseOpt,
     OverwriteOpt,
     QuietOpt,
     TaskOpt,
@@ -112,6 +113,7 @@ def reproduce(
         help="Fusion selection: interval (a fuser replaces the paper's Bi-LSTM only when the paired subject-level "
              "bootstrap interval of its CV gain lies above 0) or max (the highest CV score wins, an ablation).",
         case_sensitive=False)] = SelectionRule.INTERVAL,
+    normalise: NormaliseOpt = None,
     overwrite: OverwriteOpt = False,
     dry_run: Annotated[bool, typer.Option(
         help="Train nothing: print the jobs per stage and the wall time projected on this machine from one "
@@ -132,7 +134,8 @@ def reproduce(
                           overwrite=overwrite,
                           retrain=retrain, fusion_refit=fusion_refit, attention=attention,
                           tune=tune, tune_trials=tune_trials, tune_jobs=tune_jobs, tune_sampler=tune_sampler, storage=storage,
-                          cluster=cluster, precision=precision, beyond=beyond, selection_rule=selection_rule)
+                          cluster=cluster, precision=precision, beyond=beyond, selection_rule=selection_rule,
+                          **({"normalise": normalise} if normalise else {}))
     if dry_run and cfg.task == Task.PERSONALISATION:
         raise ConfigError("--dry-run projects the 2021 tables' cost only; for --task personalisation time a run of "
                           "--profile smoke (the report gives its wall time) or one `musefusion personalise`.")

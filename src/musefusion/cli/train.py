@@ -24,7 +24,9 @@ from musefusion.cli.options import (
     HopLenOpt,
     JsonOpt,
     ModelOpt,
+    NormaliseOpt,
     QuietOpt,
+    SubjectPriorOpt,
     TargetOpt,
     TaskOverrideOpt,
     TrackOpt,
@@ -111,6 +113,8 @@ def train(
         show_default=False)] = None,
     fill: Annotated[FillPolicy | None, typer.Option(help="Fill policy for steps without a feature row "
                                                     "[default: zero].", show_default=False)] = None,
+    normalise: NormaliseOpt = None,
+    subject_prior: SubjectPriorOpt = None,
     hidden: Annotated[int | None, typer.Option(help="LSTM hidden size.", show_default=False)] = None,
     attention: Annotated[Attention | None, typer.Option(
         help="Self-attention: encoder (stock Transformer encoder layers on the raw features), literal (bare Eq. "
@@ -163,7 +167,8 @@ def train(
     overrides: dict[str, dict[str, Any]] = {
         "data": {"root": str(data) if data else None, "task": task.value if task else None, "target": target,
                  "features": list(features) if features else None, "win_len": win_len, "hop_len": hop_len,
-                 "fill": fill.value if fill else None, "label_delay": label_delay},
+                 "fill": fill.value if fill else None, "label_delay": label_delay,
+                 "normalize": normalise.value if normalise else None, "subject_prior": subject_prior},
         "model": {"name": model, "hidden": hidden, "heads": heads, "attn_layers": attn_layers, "ff_dim": ff_dim,
                   "positions": positions,
                   "attention": attention.value if attention else None, "project_input": project_input,

@@ -28,7 +28,16 @@ from musefusion.config import DataConfig, resolve_cache_dir
 from musefusion.data import cache, formats
 from musefusion.errors import ConfigError, DataFormatError, MissingDataError
 from musefusion.features.align import align_to_grid, fill_missing
-from musefusion.types import BIOSIGNALS, FEATURE_GROUPS, STEP_MS, FillPolicy, Partition, Task, known_feature
+from musefusion.types import (
+    BIOSIGNALS,
+    FEATURE_GROUPS,
+    STEP_MS,
+    FillPolicy,
+    Normalise,
+    Partition,
+    Task,
+    known_feature,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +51,9 @@ _KEYED_FIELDS = frozenset({"task", "target", "features", "fill", "normalize", "t
 #: Options applied after loading, hashed at one fixed value (windows: training; label_delay: ``train_run`` moves the
 #: labels of the loaded corpus), so runs that differ only there share a cache entry; their configs still differ.
 _AFTER_LOADING = {"label_delay": 0}
+#: Values hashed as the field's earlier type wrote them, so the keys (and the digests finished runs recorded) stay
+#: what they were: ``normalize`` was a bool before 0.4.
+_KEY_AS_BEFORE: dict[str, dict[str, object]] = {"normalize": {"train": True, "none": False}}
 
 
 @dataclasses.dataclass
@@ -271,7 +283,8 @@ def _cache_key(corpus_dir: Path, cfg: DataConfig, partition: dict[str, Partition
     h = hashlib.blake2b(digest_size=16)
     # windowing happens after loading, so win_len/hop_len do not change what is cached
     defaults = type(cfg).field_defaults()
-    opts = {k: _AFTER_LOADING.get(k, v) for k, v in cfg.to_dict().items()
+    opts = {k: _AFTER_LOADING.get(k, _KEY_AS_BEFORE[k].get(v, v) if k in _KEY_AS_BEFORE else v)
+            for k, v in cfg.to_dict().items()
             if k not in ("root", "cache", "cache_dir", "win_len", "hop_len") and (k in _KEYED_FIELDS or v != defaults.get(k))}
     h.update(repr(sorted(opts.items())).encode())
     h.update(_CACHE_VERSION.encode())
@@ -358,6 +371,49 @@ def normalize_and_fill(x: np.ndarray, observed: list[np.ndarray], offsets: np.nd
     return np.nan_to_num(x, nan=0.0)
 
 
+def subject_stats(x: np.ndarray, mean: np.ndarray, std: np.ndarray, prior: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """One recording's own column statistics over its observed steps (``normalize = subject``).
+
+    Args:
+        x: ``(T, d_in)`` aligned features, NaN where a feature set has no row (those steps are not counted).
+        mean, std: the train statistics: what a column with no observed step (or a constant one) keeps, and
+            what the subject's statistics are shrunk toward.
+        prior: pseudo-steps of the train statistics pooled with the subject's ``n`` observed steps (the pooled
+            first and second moments), so a short recording moves toward the train transform; 0 uses the
+            subject's own statistics alone.
+
+    Returns:
+        ``(mean, std)`` of shape ``(d_in,)``.
+
+    Examples:
+        >>> x = np.array([[1.0], [3.0], [np.nan]])
+        >>> subject_stats(x, np.zeros(1), np.ones(1))
+        (array([2.]), array([1.]))
+        >>> subject_stats(x, np.zeros(1), np.ones(1), prior=2)[0]
+        array([1.])
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n = np.sum(~np.isnan(x), axis=0).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = np.where(n > 0, np.nansum(x, axis=0) / np.maximum(n, 1), mean)
+        sq = np.where(n > 0, np.nansum(x * x, axis=0) / np.maximum(n, 1), std ** 2 + mean ** 2)
+    w = n / (n + prior) if prior else (n > 0).astype(np.float64)
+    m_out = w * m + (1 - w) * mean
+    var = w * sq + (1 - w) * (std ** 2 + mean ** 2) - m_out ** 2
+    sd = np.sqrt(np.maximum(var, 0.0))
+    flat = sd < 1e-8  # constant (or unobserved) in this recording: keep the train scale
+    return m_out, np.where(flat, std, sd)
+
+
+def normalise_recording(x: np.ndarray, observed: list[np.ndarray], offsets: np.ndarray, mean: np.ndarray,
+                        std: np.ndarray, cfg: DataConfig) -> np.ndarray:
+    """One recording's model input as ``cfg`` says: z-scored with the train statistics ``(mean, std)``, or with its
+    own (:func:`subject_stats`, ``normalize = subject``), then filled (:func:`normalize_and_fill`)."""
+    if cfg.normalize == Normalise.SUBJECT:
+        mean, std = subject_stats(x, mean, std, cfg.subject_prior)
+    return normalize_and_fill(x, observed, offsets, mean, std, cfg.fill)
+
+
 def load_corpus(cfg: DataConfig, norm_stats: tuple[np.ndarray, np.ndarray] | None = None,
                 only: Collection[str] | None = None) -> CorpusData:
     """Read, align, normalise and fill the features and labels that ``cfg`` names.
@@ -441,7 +497,7 @@ def load_corpus(cfg: DataConfig, norm_stats: tuple[np.ndarray, np.ndarray] | Non
         if mean.shape != (d_in,):
             raise DataFormatError(f"The model was trained on {mean.shape[0]} input columns but features "
                                   f"{'+'.join(cfg.features)} give {d_in} in '{corpus_dir}'.")
-    elif cfg.normalize and fit_rows:
+    elif cfg.normalize != Normalise.NONE and fit_rows:
         stack = np.concatenate(fit_rows).astype(np.float64)
         mean = np.nan_to_num(np.nanmean(stack, axis=0)) if len(stack) else np.zeros(d_in)
         std = np.nan_to_num(np.nanstd(stack, axis=0))
@@ -453,7 +509,7 @@ def load_corpus(cfg: DataConfig, norm_stats: tuple[np.ndarray, np.ndarray] | Non
     report_rows = []
     offsets = np.cumsum([0, *dims.values()])
     for (sid, part, grid, y, _, observed), x in zip(raw, x_all, strict=True):
-        x = normalize_and_fill(x, observed, offsets, mean, std, cfg.fill)
+        x = normalise_recording(x, observed, offsets, mean, std, cfg)
         for k, f in enumerate(cfg.features):
             report_rows.append((sid, part.value, f, len(grid), int((~observed[k]).sum())))
         if part == Partition.TEST:

@@ -74,7 +74,7 @@ def general_config(cfg: Any, target: str, features: str, seed: int) -> RunConfig
     """The general model of one row and seed under the profile."""
     s = PROFILES[cfg.profile.value]
     data = DataConfig(root=cfg.root, task=Task.PERSONALISATION, target=target, features=(features,),
-                      win_len=s["win_len"], hop_len=s["hop_len"])
+                      win_len=s["win_len"], hop_len=s["hop_len"], normalize=cfg.normalise)
     model = model_preset(MODEL, **({"hidden": 16} if s.get("small") else {}))
     train = TrainConfig(epochs=s["epochs"], lr=s["lr"], seeds=(seed,), schedule=Schedule.PLATEAU,
                         early_stop=s["early_stop"] or s["epochs"], num_threads=1, precision=cfg.precision)

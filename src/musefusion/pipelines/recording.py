@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from musefusion import fsutil
-from musefusion.data.corpus import normalize_and_fill
+from musefusion.data.corpus import normalise_recording
 from musefusion.errors import CheckpointError, ConfigError, MissingDataError
 from musefusion.features.align import align_to_grid
 from musefusion.features.extract import extract_file
@@ -83,8 +83,8 @@ def _predict_unimodal(run: Path, feats: dict[str, tuple[np.ndarray, np.ndarray]]
     if sum(dims) != int(payload["d_in"]):
         raise CheckpointError(f"Model '{run}' was trained on {payload['d_in']} input columns, the extracted "
                               f"{'+'.join(cfg.data.features)} give {sum(dims)}.")
-    x = normalize_and_fill(np.concatenate(aligned, axis=1), observed, np.cumsum([0, *dims]),
-                           payload["norm_mean"].numpy(), payload["norm_std"].numpy(), cfg.data.fill)
+    x = normalise_recording(np.concatenate(aligned, axis=1), observed, np.cumsum([0, *dims]),
+                            payload["norm_mean"].numpy(), payload["norm_std"].numpy(), cfg.data)
     x = family_input(x, np.stack(observed, axis=1), cfg.model.name)
     return predict_delayed(model, [x], torch.device("cpu"), cfg.data.label_delay)[0]
 

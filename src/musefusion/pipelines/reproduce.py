@@ -52,7 +52,7 @@ from musefusion.pipelines.personal_reproduce import reproduce_personalisation
 from musefusion.pipelines.report import ReproduceSummary, write_report
 from musefusion.pipelines.submission import validate_submission, write_submission
 from musefusion.rundir import ReproduceDir, Status
-from musefusion.types import FusionTrain, Partition, SelectionRule, Task
+from musefusion.types import FusionTrain, Normalise, Partition, SelectionRule, Task
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +129,7 @@ class ReproduceConfig(ConfigBase):
     precision: Precision = Precision.FP32  # the unimodal rows' training forward pass: fp32 | bf16 (autocast)
     beyond: bool = False  # also the later Ulm-TSST practice beside the paper pipeline (musefusion.pipelines.beyond)
     selection_rule: SelectionRule = SelectionRule.INTERVAL  # fusion selection: interval (knows its noise) | max
+    normalise: Normalise = Normalise.TRAIN  # every row's feature normalisation: train | subject | none
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
@@ -144,6 +145,7 @@ class ReproduceConfig(ConfigBase):
                                                               SelectionRule))
         object.__setattr__(self, "tune_sampler", enum_field("ReproduceConfig", "tune_sampler", self.tune_sampler,
                                                             Sampler))
+        object.__setattr__(self, "normalise", enum_field("ReproduceConfig", "normalise", self.normalise, Normalise))
         if self.tune_trials < 1 or self.tune_jobs < 1:
             raise ConfigError(f"--tune-trials {self.tune_trials} and --tune-jobs {self.tune_jobs} must be >= 1.")
         object.__setattr__(self, "seeds", tuple(int(x) for x in self.seeds))
@@ -225,7 +227,8 @@ def run_config(cfg: ReproduceConfig, features: str, model: str, target: str) -> 
     windows = {"hop_len": s["hop_len"], "win_len": s.get("win_len", 300)}
     if s.get("peer_windows"):
         windows.update(own.get("data", {}))
-    data = DataConfig(root=cfg.root, task=cfg.task, target=target, features=(features,), **windows)
+    data = DataConfig(root=cfg.root, task=cfg.task, target=target, features=(features,), normalize=cfg.normalise,
+                      **windows)
     attention = {"attention": cfg.attention} if "attention" in families.family(model).params else {}
     small = {"hidden": 16, "d_model": 16, "channels": 8, "ff_dim": 32} if s.get("small") else {}
     mcfg = model_preset(model, **attention, **{**own.get("model", {}), **small})
