@@ -3,13 +3,12 @@ processes started by the call, progress on stderr while it runs (and none with `
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import run_bounded, run_cli
 
 SCRIPT = """
 import musefusion as mf
@@ -26,7 +25,7 @@ def test_reproduce_from_a_plain_script(tmp_path: Path, progress: bool) -> None:
     assert run_cli(["synth", data, "--split", "3/2/2", "--minutes", "1"]) == 0
     script = tmp_path / "plain.py"
     script.write_text(SCRIPT.format(data=str(data), out=str(tmp_path / "rep"), progress=progress))
-    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    done = run_bounded([sys.executable, script], 600, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     assert done.stdout.strip().endswith("REPORT True 20")  # 10 rows x 2 targets, trained in two spawned workers

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import run_bounded, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted(p for p in (ROOT / "docs").rglob("*.md") if "results" not in p.parts)]
@@ -76,8 +76,7 @@ def run_shell(argv: list[str], cwd: Path) -> None:
             if extras:
                 assert set(extras.group(1).split(",")) <= declared, spec
     elif name == "mlflow" and argv[1:2] == ["ui"]:  # a server that runs until stopped: its options are checked
-        done = subprocess.run([str(Path(sys.executable).with_name("mlflow")), *argv[1:], "--help"],
-                              capture_output=True, text=True, timeout=120)
+        done = run_bounded([Path(sys.executable).with_name("mlflow"), *argv[1:], "--help"], 120)
         assert done.returncode == 0 and "--backend-store-uri" in done.stdout, done.stderr[-2000:]
         subprocess.run([sys.executable, "-c", "import flask, mlflow.server"], check=True, timeout=120)
     else:

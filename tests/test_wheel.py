@@ -9,7 +9,6 @@ download of PyTorch and runs offline.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import sysconfig
 import tomllib
@@ -18,11 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_helpers import run_bounded
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run([str(a) for a in argv], cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
+    done = run_bounded(argv, 600, cwd=cwd, env=env)
     assert done.returncode == 0, f"{argv}: {done.stdout[-2000:]} {done.stderr[-3000:]}"
     return done.stdout
 

@@ -53,6 +53,9 @@ def test_every_run_records_what_it_is(three_runs):
     fold = fsutil.read_json(three_runs / "a" / "oof_k2" / "fold_0" / "metrics.json")
     assert fold["fit"] == "fold 1/2" and fold["parent"] == str(three_runs / "a")
     assert fold["seed_list"] == [m["best"]["seed"]]
+    # a fold model draws no plots (its parent run has them)
+    assert (three_runs / "a" / "plots" / "learning_curves.png").is_file()
+    assert not (three_runs / "a" / "oof_k2" / "fold_0" / "plots").exists()
 
 
 def test_runs_lists_filters_and_sorts(three_runs, monkeypatch):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from musefusion.config import DataConfig, RunConfig
-from musefusion.data.corpus import corpus_digest as cache_key, load_corpus, normalise_recording, subject_stats
+from musefusion.data.corpus import corpus_digest as cache_key
+from musefusion.data.corpus import load_corpus, normalise_recording, subject_stats
 from musefusion.errors import ConfigError
 from musefusion.rundir import differences
 from musefusion.types import FillPolicy, Normalise, Partition

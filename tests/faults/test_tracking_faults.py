@@ -10,8 +10,8 @@ import pytest
 
 from musefusion.data.synth import SynthConfig, synthesize
 from musefusion.types import Task
+from tests.cli_helpers import run_bounded, the_error_line
 from tests.cli_helpers import run_cli as run
-from tests.cli_helpers import the_error_line
 
 pytest.importorskip("mlflow")
 
@@ -47,18 +47,17 @@ def test_an_unreachable_store_with_a_password_is_one_line_without_it(corpus, tmp
 
 @pytest.mark.slow
 def test_a_deleted_store_gets_the_run_logged_again(corpus, tmp_path):
-    import subprocess
     import sys
 
     db = tmp_path / "store" / "mlflow.db"
     argv = [sys.executable, "-c", "from musefusion.cli.app import main; main()", "train", "--data", str(corpus),
             "--features", "egemaps", *TINY, "--out", str(tmp_path / "run"), "--track", "mlflow", "--track-uri",
             f"sqlite:///{db}"]
-    assert subprocess.run(argv, capture_output=True, timeout=300).returncode == 0
+    assert run_bounded(argv, 300).returncode == 0
     first = json.loads((tmp_path / "run" / "tracked.json").read_text())["run_id"]
     db.unlink()
     # the run is reused; its marker names a run the new store does not hold, so it is logged again
-    assert subprocess.run(argv, capture_output=True, timeout=300).returncode == 0
+    assert run_bounded(argv, 300).returncode == 0
     second = json.loads((tmp_path / "run" / "tracked.json").read_text())["run_id"]
     assert second != first
     from mlflow.tracking import MlflowClient

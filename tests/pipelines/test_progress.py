@@ -7,7 +7,6 @@ import io
 import logging
 import os
 import re
-import subprocess
 import sys
 
 import pytest
@@ -15,6 +14,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from musefusion.progress import JobDisplay, PlainProgress
+from tests.cli_helpers import run_bounded
 from tests.pipelines import synth_tiny
 
 
@@ -24,9 +24,8 @@ def test_redirected_reproduce_prints_a_line_per_epoch_naming_the_run(tmp_path):
     out = tmp_path / "out"
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     env["MUSEFUSION_CACHE"] = str(tmp_path / "cache")
-    res = subprocess.run([sys.executable, "-m", "musefusion", "reproduce", "--data", root, "--profile", "smoke",
-                          "--stage", "unimodal", "--no-baseline", "--workers", "2", "--out", out],
-                         capture_output=True, text=True, timeout=600, env=env)
+    res = run_bounded([sys.executable, "-m", "musefusion", "reproduce", "--data", root, "--profile", "smoke",
+                       "--stage", "unimodal", "--no-baseline", "--workers", "2", "--out", out], 600, env=env)
     assert res.returncode == 0, res.stderr
     jobs = [line.split("\t")[0] for line in (out / "jobs.log").read_text().splitlines()]
     assert len(jobs) == 14  # 7 paper rows, 2 targets, each in a worker process

@@ -6,7 +6,6 @@ import html
 import json
 import re
 import shutil
-import subprocess
 
 import pandas as pd
 import pytest
@@ -18,6 +17,7 @@ from musefusion.errors import ConfigError
 from musefusion.evaluation import paper
 from musefusion.rundir import ReproduceDir
 from musefusion.types import Task
+from tests.cli_helpers import run_bounded
 from tests.pipelines import synth_tiny
 
 pytestmark = pytest.mark.slow  # a whole reproduction (every table row) on a tiny corpus
@@ -144,15 +144,20 @@ def test_the_html_report_renders_in_a_browser(reproduced, tmp_path):
                                   ".length, alts: imgs.map(i => i.alt), strong: document.querySelectorAll('strong')"
                                   ".length, tables: document.querySelectorAll('table').length, pm: document.body"
                                   ".innerText.includes('±')});});</script></body>"), encoding="utf-8")
-    args = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000"]
-    dom = subprocess.run([*args, "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120,
-                         check=True).stdout
+    # no network at all: Chromium's background connections and lookups can stall a start on a closed network
+    args = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
+            "--no-first-run", f"--user-data-dir={tmp_path / 'chromium-profile'}"]
+    done = run_bounded([*args, "--dump-dom", probe.as_uri()], 120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    dom = done.stdout
     seen = json.loads(html.unescape(re.search(r'data-probe="([^"]*)"', dom).group(1)))
     assert seen["n"] >= 2 and seen["broken"] == 0 and all(seen["alts"])
     assert seen["strong"] >= 1 and seen["tables"] >= 4 and seen["pm"]
     shot = tmp_path / "report.png"
-    subprocess.run([*args, f"--screenshot={shot}", "--window-size=1200,2000", (out / "report.html").as_uri()],
-                   capture_output=True, timeout=120, check=True)
+    done = run_bounded([*args, f"--screenshot={shot}", "--window-size=1200,2000", (out / "report.html").as_uri()],
+                       120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from musefusion import fsutil
 from musefusion.sweep.runner import open_storage
+from tests.cli_helpers import run_bounded
 from tests.sweep.sweep_helpers import FAST, cli_command, cli_env
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "pg_test_server.sh"
@@ -25,7 +26,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "pg_test_server.sh"
 def pg_url():
     """URL of a fresh database on a throw-away local PostgreSQL server (stopped and deleted afterwards)."""
     cluster = tempfile.mkdtemp(prefix="musefusion-pg-", dir="/tmp")
-    res = subprocess.run(["bash", str(SCRIPT), "start", cluster], capture_output=True, text=True, timeout=600)
+    res = run_bounded(["bash", SCRIPT, "start", cluster], 600)
     if res.returncode == 3:
         pytest.skip(f"PostgreSQL cannot be installed or started here: {res.stderr.strip().splitlines()[-1]}")
     assert res.returncode == 0, res.stderr

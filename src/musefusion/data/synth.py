@@ -29,7 +29,7 @@ import numpy as np
 
 from musefusion import fsutil
 from musefusion.config import ConfigBase, enum_field
-from musefusion.data import formats
+from musefusion.data import formats, phases
 from musefusion.errors import ConfigError
 from musefusion.types import BIOSIGNALS, STEP_MS, Partition, Task, expand_features
 
@@ -57,6 +57,17 @@ class Variant(StrEnum):
     # corpora on which the paper's claims can fail (every feature looks as usual but follows a latent state of its own)
     NULL = "null"  # no feature carries the labels: every CCC must come out near 0, its interval containing 0
     ONE_MODALITY = "one-modality"  # only the voice carries the labels; the face and bio signals are noise
+    # a second family, written apart (musefusion.data.phases): regime-switching states, three annotators, windowed
+    # descriptor features, burst-wise missing data
+    PHASES = "phases"
+    PHASES_LAGGED = "phases-lagged"  # annotator lags of 4-10 s that drift within a recording
+    PHASES_GAPS = "phases-gaps"  # the face lost 35 % of the time in long bursts, bio drop-outs, more silence
+    PHASES_EXPRESSIVE = "phases-expressive"  # subjects differ far more in expressiveness and identity offsets
+
+    @property
+    def family(self) -> str:
+        """``synth`` (this module's generator) or ``phases`` (:mod:`musefusion.data.phases`)."""
+        return "phases" if self.value.startswith("phases") else "synth"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,6 +163,10 @@ class SynthConfig(ConfigBase):
             raise ConfigError(f"SynthConfig.features: {list(self.features)} names a folder twice (case ignored).")
         if not 0.0 <= self.missing_face_rate < 0.9:
             raise ConfigError(f"SynthConfig.missing_face_rate: {self.missing_face_rate} must be in [0, 0.9).")
+        default_rate = dataclasses.fields(self)[[f.name for f in dataclasses.fields(self)].index("missing_face_rate")]
+        if self.variant.family == "phases" and self.missing_face_rate != default_rate.default:
+            raise ConfigError(f"SynthConfig.missing_face_rate: the '{self.variant.value}' variant loses the face in "
+                              "bursts of its own (phases-gaps: more); drop the rate or use a synth variant.")
 
     def to_dict(self) -> dict[str, Any]:
         """As ConfigBase's, without ``variant`` when it is the default (so older corpora's stamps still match)."""
@@ -162,14 +177,9 @@ class SynthConfig(ConfigBase):
 
     @property
     def generator(self) -> _Generator:
-        """The variant's generator settings (the personalisation corpus has its own)."""
-        return PERSONAL_GENERATOR if self.task == Task.PERSONALISATION else VARIANTS[self.variant]
-
-    @property
-    def face_missing(self) -> float:
-        """The fraction of steps without a face row (the variant's, else ``missing_face_rate``)."""
-        g = self.generator
-        return self.missing_face_rate if g.missing_face_rate is None else g.missing_face_rate
+        """The variant's generator settings (the personalisation corpus has its own; a ``phases`` variant has
+        :data:`musefusion.data.phases.VARIANTS` instead, and this is the default's)."""
+        return PERSONAL_GENERATOR if self.task == Task.PERSONALISATION else VARIANTS.get(self.variant, _Generator())
 
     @property
     def n_subjects(self) -> int:
@@ -315,7 +325,8 @@ def _subject(rng: np.random.Generator, views: _Views, n: int, cfg: SynthConfig
         other = _latent(rng, n, ramp=False)
         seen.update({m: other for m in seen if m not in gen.carriers})
     feats: dict[str, np.ndarray] = {}
-    face_seen = ~_runs(rng, n, p_on=cfg.face_missing, mean_on=6, mean_off=6 / max(cfg.face_missing, 1e-3))
+    missing = cfg.missing_face_rate if gen.missing_face_rate is None else gen.missing_face_rate
+    face_seen = ~_runs(rng, n, p_on=missing, mean_on=6, mean_off=6 / max(missing, 1e-3))
     for folder in cfg.features:
         name = folder.lower()
         if name in _BIO:
@@ -404,6 +415,7 @@ def synthesize(out: str | Path, cfg: SynthConfig, overwrite: bool = False) -> Pa
             raise ConfigError(f"'{existing}' already holds {what}; pass another OUT, or --overwrite to replace it.")
     rng = np.random.default_rng(cfg.seed)
     views = _Views(np.random.default_rng([cfg.seed, 7]))
+    world = phases.World(np.random.default_rng([cfg.seed, 13])) if cfg.variant.family == "phases" else None
     ids = [str(i) for i in rng.permutation(np.arange(1, cfg.n_subjects + 1))]
     parts = ([Partition.TRAIN] * cfg.n_train + [Partition.DEVEL] * cfg.n_devel + [Partition.TEST] * cfg.n_test)
     subjects = dict(sorted(zip(ids, parts, strict=True), key=lambda kv: int(kv[0])))
@@ -418,7 +430,11 @@ def synthesize(out: str | Path, cfg: SynthConfig, overwrite: bool = False) -> Pa
         for k, (sid, part) in enumerate(subjects.items()):
             srng = np.random.default_rng(sub_seeds[k])
             n = max(20, int(round(cfg.minutes * 120 * srng.uniform(0.85, 1.15))))
-            labels, feats = _subject(srng, views, n, cfg)
+            if world is not None:
+                labels, feats = phases.subject(srng, world, n, cfg.task, cfg.features,
+                                               phases.VARIANTS[cfg.variant.value])
+            else:
+                labels, feats = _subject(srng, views, n, cfg)
             grid = np.arange(n, dtype=np.int64) * STEP_MS
             seg = int(sid) if personal else 1  # MuSe 2023 files name the subject in their second column
             chunks = (_chunks(sid, n) if personal and part != Partition.TRAIN

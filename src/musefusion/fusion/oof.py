@@ -94,7 +94,8 @@ def train_fold(run_dir: Path, k: int, fold: int, data: CorpusData | None = None,
         Partition.DEVEL: data.partition(Partition.DEVEL),
         Partition.TEST: [dataclasses.replace(s, partition=Partition.TEST) for s in train if s.id in held],
     })
-    train_run(fold_cfg, out, data=fold_data, fit_as=f"fold {fold + 1}/{k}", parent=run_dir, on_epoch=on_epoch)
+    train_run(fold_cfg, out, data=fold_data, fit_as=f"fold {fold + 1}/{k}", parent=run_dir, on_epoch=on_epoch,
+              plots=False)
     return out
 
 

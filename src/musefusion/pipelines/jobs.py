@@ -21,6 +21,7 @@ import logging
 import logging.handlers
 import multiprocessing
 import os
+import re
 import socket
 import threading
 from collections.abc import Callable
@@ -228,17 +229,24 @@ def _collect(futures: dict[Any, str], finished: Any, on_done: Callable[[str], No
         raise errors[0]
 
 
+#: A Dask scheduler address: an optional protocol, a host (name, IPv4 or [IPv6]) and a port.
+_ADDRESS = re.compile(r"(?:(?:tcp|tls|ucx|ws|wss)://)?(?:[\w.-]+|\[[0-9a-fA-F:.]+\]):\d{1,5}")
+
+
 def _run_on_cluster(jobs: list[Job], ledger: str, on_done: Callable[[str], None], address: str) -> None:
     try:
         from dask.distributed import Client, as_completed  # optional: pip install musefusion[cluster]
     except ImportError:
         raise MissingDependencyError(f"--cluster needs Dask: {CLUSTER_HINT}.") from None
+    hint = "give tcp://HOST:PORT of a running `dask scheduler`, with workers started by `dask worker tcp://HOST:PORT`"
+    if not _ADDRESS.fullmatch(address):  # refused before Dask starts its event loop ("host", "tcp//x:1", "x:port")
+        raise ClusterError(f"--cluster {address}: no Dask scheduler answers there (not an address of the form "
+                           f"tcp://HOST:PORT); {hint}.")
     try:
         client = Client(address, timeout="20s")
-    except (OSError, ValueError, TypeError) as exc:  # unreachable, or not an address at all ("host", "tcp//x:1")
+    except (OSError, ValueError, TypeError) as exc:  # unreachable
         raise ClusterError(f"--cluster {address}: no Dask scheduler answers there ({type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0] if str(exc) else ''}); give tcp://HOST:PORT of a running "
-                           "`dask scheduler`, with workers started by `dask worker tcp://HOST:PORT`.") from None
+                           f"{str(exc).splitlines()[0] if str(exc) else ''}); {hint}.") from None
     try:
         with client:
             if not client.scheduler_info().get("workers"):

@@ -208,7 +208,7 @@ def run_status(cfg: RunConfig, out: Path, digest: str | None = None, overwrite: 
 def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
               on_epoch: Callable[[int, dict[str, float]], None] | None = None, resume: bool = True,
               epochs: int | None = None, overwrite: bool = False, fit_as: str | None = None,
-              parent: Path | None = None) -> RunResult:
+              parent: Path | None = None, plots: bool = True) -> RunResult:
     """Train one model per seed, keep the best seed on devel, write the run directory.
 
     Args:
@@ -224,6 +224,8 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
         fit_as: what the run is fitted on, recorded as ``fit`` in metrics.json (default: the fitting partitions,
             ``train`` or ``train+devel``); fold models say ``fold 2/5``.
         parent: the run this one belongs to (a fold or final model's unimodal run, a trial's sweep), recorded.
+        plots: draw ``plots/`` (learning curves, devel predictions); fold models, which nobody looks at one by
+            one, skip them (drawing was over half of a small reproduction's time).
 
     Returns:
         The run's metrics.
@@ -302,11 +304,12 @@ def train_run(cfg: RunConfig, out: Path, data: CorpusData | None = None,
         metrics["notes"] = ("no devel scores: devel is part of the fitting data" if "devel" in cfg.data.train_partitions
                             else "no devel scores: the corpus lists no devel subject")
     try:
-        # matplotlib: imported only when a plot is drawn
-        from musefusion.evaluation.plots import plot_run
+        if plots:
+            # matplotlib: imported only when a plot is drawn
+            from musefusion.evaluation.plots import plot_run
 
-        plot_run(out, data, name=f"{'+'.join(cfg.data.features)} {cfg.model.name}, {cfg.data.target}, fit "
-                 f"{metrics['fit']}", in_sample="devel" in cfg.data.train_partitions)
+            plot_run(out, data, name=f"{'+'.join(cfg.data.features)} {cfg.model.name}, {cfg.data.target}, fit "
+                     f"{metrics['fit']}", in_sample="devel" in cfg.data.train_partitions)
     except Exception as exc:  # plotting must never lose a finished run
         logger.warning("could not draw plots for %s: %s", out, exc)
     fsutil.write_json(run.metrics, metrics)
