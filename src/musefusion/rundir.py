@@ -636,6 +636,16 @@ def writing(out: Path, option: str = "--out") -> Iterator[Path]:
             out.rmdir()
 
 
+@contextlib.contextmanager
+def guarded(out: Path, kind: str, overwrite: bool, **checks: Any) -> Iterator[Path]:
+    """:func:`check_out` (``kind``, ``overwrite``, ``checks``), then :func:`writing`, and the check again while the
+    folder is held: refused before the lock would create a folder where none may be, and sure of what it checked."""
+    check_out(Path(out), kind, overwrite, **checks)
+    with writing(Path(out)):
+        check_out(Path(out), kind, overwrite, **checks)
+        yield Path(out)
+
+
 def clear(out: Path) -> None:
     """Remove a run directory's own entries (config, metrics, checkpoints, predictions, seed folders, ...).
 

@@ -147,3 +147,24 @@ def test_runs_lists_an_ensemble_of_seeds(world, tmp_path, capsys):
 
     listed = json.loads(capsys.readouterr().out)
     assert "Traceback" not in json.dumps(listed) and "ens" in json.dumps(listed)
+
+
+@pytest.mark.parametrize("command", ["ensemble", "postprocess"])
+def test_a_folder_another_process_is_writing_is_refused(world, tmp_path, capsys, command):
+    """``ensemble`` and ``postprocess`` hold their --out as train, fuse and reproduce do: while another process
+    writes the folder, they are refused in one line and leave it as it was."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "busy"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from musefusion import rundir\n"
+                               f"with rundir.writing({str(out)!r}):\n    print('held', flush=True); sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        refused(COMMANDS[command](world, out), capsys, words="being written by another musefusion process",
+                world=world)
+        assert list(out.iterdir()) == []
+    finally:
+        holder.communicate("", timeout=60)
+    assert run(COMMANDS[command](world, out)) == 0  # once the other process is done, the folder is free

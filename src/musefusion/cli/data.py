@@ -37,7 +37,9 @@ def _parse_split(split: str) -> tuple[int, int, int]:
 
 VariantOpt = Annotated[Variant, typer.Option(
     help="Synthetic generator: default, bio-led (bio carries arousal, long lags), sparse-face (30 % of faces "
-         "missing, the voice carries valence) or idiosyncratic (strong per-subject gains and offsets).",
+         "missing, the voice carries valence), idiosyncratic (strong per-subject gains and offsets), null (nothing "
+         "carries the labels), one-modality (only the voice does); or the second family, written apart: phases, "
+         "phases-lagged, phases-gaps, phases-expressive (docs/data.md).",
     case_sensitive=False)]
 
 

@@ -118,12 +118,12 @@ def ensemble_runs(runs: list[Path], out: Path, top: int | None = None, seeds: bo
                "top": top, "seeds": seeds, "features": sorted({f for d in datas for f in d.get("features", [])}),
                "model": "ensemble", "best": {"devel_ccc": devel_ccc},
                "best_member_devel_ccc": max(m[2] for m in kept), **cv}
-    rundir.check_out(Path(out), "run", overwrite, inputs=[Path(r) for r in runs], metrics_kinds=("ensemble",))
-    with fsutil.own_entries(Path(out)) as tmp:
-        dest = RunDir(tmp)
-        fsutil.write_toml(dest.config, {"ensemble": {"members": [str(m[1].path) for m in kept], "top": top or 0,
-                                                     "seeds": seeds}, "data": data})
-        for part, stream in preds.items():
-            formats.write_predictions(dest.predictions(part), stream)
-        fsutil.write_json(dest.metrics, metrics)
+    with rundir.guarded(Path(out), "run", overwrite, inputs=[Path(r) for r in runs], metrics_kinds=("ensemble",)):
+        with fsutil.own_entries(Path(out)) as tmp:
+            dest = RunDir(tmp)
+            fsutil.write_toml(dest.config, {"ensemble": {"members": [str(m[1].path) for m in kept], "top": top or 0,
+                                                         "seeds": seeds}, "data": data})
+            for part, stream in preds.items():
+                formats.write_predictions(dest.predictions(part), stream)
+            fsutil.write_json(dest.metrics, metrics)
     return metrics

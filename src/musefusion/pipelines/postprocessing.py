@@ -70,19 +70,19 @@ def postprocess_run(run: Path, out: Path, root: Path | None = None, folds: int =
                "chain": chain.to_dict(), "devel_ccc_before": choice.devel_ccc["none"],
                "stages": choice.devel_ccc, "cv_devel_ccc": choice.cv_ccc, "cv_devel_ccc_before": choice.cv_ccc_before,
                "folds": len(split), "best": {"devel_ccc": choice.devel_ccc["affine"]}}
-    rundir.check_out(Path(out), "run", overwrite, inputs=[src.path], metrics_kinds=("postprocess",))
-    with fsutil.own_entries(Path(out)) as tmp:
-        dest = RunDir(tmp)
-        fsutil.write_toml(dest.config, {"postprocess": {"source": str(src.path), "max_delay_s": max_delay_s,
-                                                        "windows": list(windows), "affine": affine,
-                                                        "folds": len(split)}, "data": data})
-        processed = chain.apply(dev_preds)
-        formats.write_predictions(dest.predictions("devel"),
-                                  {s: (labels[s][0], p) for s, p in zip(dev, processed, strict=True)})
-        if test:
-            ids = sorted(test)
-            done = chain.apply([test[s][1] for s in ids])
-            formats.write_predictions(dest.predictions("test"),
-                                      {s: (test[s][0], p) for s, p in zip(ids, done, strict=True)})
-        fsutil.write_json(dest.metrics, metrics)
+    with rundir.guarded(Path(out), "run", overwrite, inputs=[src.path], metrics_kinds=("postprocess",)):
+        with fsutil.own_entries(Path(out)) as tmp:
+            dest = RunDir(tmp)
+            fsutil.write_toml(dest.config, {"postprocess": {"source": str(src.path), "max_delay_s": max_delay_s,
+                                                            "windows": list(windows), "affine": affine,
+                                                            "folds": len(split)}, "data": data})
+            processed = chain.apply(dev_preds)
+            formats.write_predictions(dest.predictions("devel"),
+                                      {s: (labels[s][0], p) for s, p in zip(dev, processed, strict=True)})
+            if test:
+                ids = sorted(test)
+                done = chain.apply([test[s][1] for s in ids])
+                formats.write_predictions(dest.predictions("test"),
+                                          {s: (test[s][0], p) for s, p in zip(ids, done, strict=True)})
+            fsutil.write_json(dest.metrics, metrics)
     return metrics
