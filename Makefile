@@ -32,7 +32,7 @@ demo: venv
 
 # The coverage floor is the level the suite reached when it was set (93.6 % of lines on 2026-12-01).
 test: venv sysdeps
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=10 --doctest-modules tests src/musefusion \
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=10 --doctest-modules tests src/musefusion \
 	    --cov=musefusion --cov-report= --cov-fail-under=93
 
 # Everything but the tests marked slow (whole reproductions, subprocess runs): about half the time.

@@ -26,20 +26,6 @@ def _share_cores_between_xdist_workers():
     torch.set_num_threads(before)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """A module whose tests share a module-scoped fixture of its own (a reproduction, trained runs) runs on one xdist
-    worker (``--dist loadgroup``): spread over two, each worker built the fixture again (two whole reproductions
-    where one serves). A test's own ``xdist_group`` mark is kept."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") or not hasattr(item, "_fixtureinfo"):
-            continue
-        module_id = item.nodeid.split("::")[0]
-        if any(defs and defs[-1].scope == "module" and defs[-1].baseid == module_id
-               for defs in item._fixtureinfo.name2fixturedefs.values()):
-            item.add_marker(pytest.mark.xdist_group(module_id))
-
-
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own corpus cache folder (never ~/.cache)."""

@@ -4,10 +4,11 @@ The pages run in one folder, in order (the README first, then the guides by name
 would: ``demo/data`` holds a small synthetic MuSe-Stress corpus (the README's quick start makes the same one) and
 ``demo/physio`` a MuSe-Physio one; the blocks of a page run in order, so a block may use what an earlier one made.
 Pages that show the same reproduction name the same folder, so it is trained once and reused by the others (as
-``reproduce`` reuses finished runs), which keeps this test to a few minutes. The pages' tests share one xdist worker
-(``xdist_group``; ``make test`` runs ``--dist loadgroup``). What is changed, only so that the suite stays fast, is listed in
-:data:`FAST` (the budget, never the data or the command); a command whose exit code is not 0, a Python block that
-raises, or a line that is neither a ``musefusion`` command nor one of the few handled below fails the test.
+``reproduce`` reuses finished runs), which keeps this test to a few minutes. The pages' tests share one xdist
+worker (``make test`` runs ``--dist loadfile``: a module's tests, and its module fixtures, stay on one worker; pytest
+9 ignores ``xdist_group`` marks). What is changed, only so that the suite stays fast, is listed in :data:`FAST`
+(the budget, never the data or the command); a command whose exit code is not 0, a Python block that raises,
+or a line that is neither a ``musefusion`` command nor one of the few handled below fails the test.
 
 ``make`` lines are dry-run (``make -n``: the target exists and its recipe expands); ``pip install`` lines must
 name extras that ``pyproject.toml`` declares (the wheel test installs the package for real); ``mlflow ui``, a
@@ -100,7 +101,6 @@ def test_every_page_has_its_blocks_found() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("docs-reader")
 @pytest.mark.parametrize("page", [p for p in PAGES if blocks(p)], ids=lambda p: str(p.relative_to(ROOT)))
 def test_page_examples_run(page: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MUSEFUSION_CACHE", str(workdir / "cache"))

@@ -12,9 +12,9 @@ from musefusion.data import formats
 from musefusion.data.check import check_corpus
 from musefusion.data.synth import SynthConfig, synthesize
 from musefusion.types import Task
+from tests.cli_helpers import run_bounded, tree_digest
 from tests.cli_helpers import run_cli as run
 from tests.cli_helpers import the_error_line as one_error_line
-from tests.cli_helpers import tree_digest
 
 TINY = ["--model", "lstm", "--hidden", "8", "--epochs", "1", "--win-len", "40", "--hop-len", "20"]
 
@@ -294,6 +294,6 @@ def test_kill_ends_reproduce_like_ctrl_c_with_a_resume_hint(tmp_path):
     assert proc.returncode == 130, err[-2000:]
     assert "run the same command again to resume" in err
     assert "Traceback" not in err and "leaked semaphore" not in err, err[-2000:]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    done = run_bounded(cmd, 600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "rep" / "report.md").is_file()

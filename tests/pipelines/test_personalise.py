@@ -23,7 +23,7 @@ from musefusion.fsutil import read_json
 from musefusion.pipelines.personalise import PersonaliseConfig, fuse_personalised, personalise
 from musefusion.rundir import PersonalDir
 from musefusion.types import Partition, Task
-from tests.cli_helpers import run_cli, the_error_line, tree_digest
+from tests.cli_helpers import run_bounded, run_cli, the_error_line, tree_digest
 from tests.personal_corpus import CORPUS, train_general, write_personal_corpus
 
 FAST = PersonaliseConfig(seeds=(1, 2), epochs=3, early_stop=0, lr=1e-3)
@@ -183,7 +183,7 @@ def test_a_killed_personalise_resumes_at_the_next_subject(tmp_path):
     done_before = {s for s in ("p2", "p3", "p4") if pdir.subject(s).result.is_file()}
     assert len(done_before) < 3, "the run finished before it could be killed"
     kept = pdir.subject("p1").result.stat().st_mtime_ns
-    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    assert run_bounded(cmd, 600).returncode == 0
     ledger = (pdir.path / "jobs.log").read_text().splitlines()
     reruns = [line.split("\t")[:2] for line in ledger if "already-finished" in line]
     assert ["subject p1", "already-finished"] in reruns
