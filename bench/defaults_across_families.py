@@ -62,9 +62,14 @@ def cell(args: argparse.Namespace, variant: str, task: str, value: str) -> tuple
 
 
 def cv_devel(out: Path, target: str) -> float:
-    """The selection's nested cross-validated devel estimate of the chosen fuser (what a choice may use)."""
-    m = ReproduceDir(out).selected(target).metrics
-    return float(read_json(m).get("nested_cv_devel_ccc", math.nan)) if m.is_file() else math.nan
+    """The selection's nested cross-validated devel estimate of the chosen fuser (what a choice may use); where a
+    corpus has too few devel subjects for the nested estimate, the chosen fuser's cross-validated devel CCC."""
+    path = ReproduceDir(out).selected(target).metrics
+    if not path.is_file():
+        return math.nan
+    m = read_json(path)
+    nested = m.get("nested_cv_devel_ccc")
+    return float(nested if nested is not None else m.get("cv_devel_ccc", {}).get(m.get("chosen"), math.nan))
 
 
 def fmt(x: tuple | None) -> str:

@@ -151,7 +151,7 @@ def prepare_train(cfg: RunConfig, out: str | Path | None = None, *, overwrite: b
         out = rundir.default_run_dir(Path("runs"), [cfg.data.task.value, cfg.data.target, "+".join(cfg.data.features),
                                                     cfg.model.name], cfg.to_dict())
     out = Path(out)
-    rundir.refuse_inside(out, find_corpus_dir(cfg.data.root, cfg.data.task))
+    find_corpus_dir(cfg.data.root, cfg.data.task)  # a wrong root fails first
     rundir.check_out(out, "run", overwrite)
     if run_status(cfg, out, overwrite=overwrite) is rundir.Status.FINISHED and not overwrite:
         logger.info("%s: finished with the same config and corpus files; reusing it (overwrite to retrain)", out)

@@ -568,10 +568,7 @@ def check_out(out: Path, kind: str = "run", overwrite: bool = False, option: str
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{option} '{out}' is a file, not a folder; pass a new or empty folder.")
-    corpus = corpus_of(out, holds=not holds_own_corpus)
-    if corpus is not None:
-        raise ConfigError(f"{option} '{out}' lies inside or holds a corpus or its labels ('{corpus}'); write outputs "
-                          "outside the corpus tree (e.g. runs/).")
+    refuse_corpus(out, option, holds=not holds_own_corpus)
     o = out.resolve()
     for given in inputs:
         i = Path(given).resolve()
@@ -676,13 +673,15 @@ def default_run_dir(parent: Path, parts: list[str], record: dict[str, Any]) -> P
     return Path(parent) / "-".join([*safe, digest])
 
 
-def refuse_inside(out: Path, corpus_dir: Path, option: str = "--out") -> None:
-    """Refuse an output folder inside a corpus tree (its files would become part of the corpus).
+def refuse_corpus(out: Path, option: str = "--out", holds: bool = True) -> None:
+    """Refuse an output folder inside a corpus tree or the hidden test labels, or (``holds``) one that holds a
+    corpus (:func:`corpus_of`): its files would become part of the corpus, or replace it. Part of
+    :func:`check_out`; called alone where an output's other checks come later (``reproduce``'s preflight).
 
     Raises:
-        ConfigError: ``out`` is ``corpus_dir`` or lies below it.
+        ConfigError: one line naming the option, the folder and the corpus.
     """
-    o, c = Path(out).resolve(), Path(corpus_dir).resolve()
-    if o == c or c in o.parents:
-        raise ConfigError(f"{option} '{out}' lies inside the corpus '{corpus_dir}'; write outputs outside the corpus "
-                          "tree (e.g. runs/).")
+    corpus = corpus_of(Path(out), holds=holds)
+    if corpus is not None:
+        raise ConfigError(f"{option} '{out}' lies inside or holds a corpus or its labels ('{corpus}'); write outputs "
+                          "outside the corpus tree (e.g. runs/).")

@@ -99,7 +99,7 @@ def reproduce_personalisation(cfg: Any, out: Path, progress: Callable[[str, int]
     out = Path(out)
     rdir = ReproduceDir(out)
     corpus = find_corpus_dir(cfg.root, Task.PERSONALISATION)
-    rundir.refuse_inside(out, corpus)
+    rundir.refuse_corpus(out, holds=False)
     targets, seeds = Task.PERSONALISATION.default_targets, _seeds(cfg)
     rows = [(t, f, s) for t in targets for f in FEATURES for s in seeds]
 

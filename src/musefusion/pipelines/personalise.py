@@ -395,7 +395,6 @@ def personalise(run_dir: str | os.PathLike[str], cfg: PersonaliseConfig | None =
         chosen = {s: chosen[s] for s in subjects}
     pdir = PersonalDir(Path(out) if out is not None else RunDir(run_dir).personalised.path)
     rundir.check_out(pdir.path, "personalise", option="--out")
-    rundir.refuse_inside(pdir.path, corpus)
     record = _record(cfg, run_cfg, ckpt)
     rundir.status(pdir.path, record, what="personalisation", overwrite=overwrite,
                   defaults={"personalise": PersonaliseConfig.field_defaults()})

@@ -289,7 +289,7 @@ def preflight(cfg: ReproduceConfig, out: Path) -> Counter[Partition]:
     """What ``reproduce`` refuses before any work (a wrong root, an output inside the corpus, a row config that
     matches no row, a partition the fusion stages cannot split); returns the subjects per partition."""
     corpus = find_corpus_dir(cfg.root, cfg.task)  # fails early on a wrong root
-    rundir.refuse_inside(out, corpus)
+    rundir.refuse_corpus(out, holds=False)
     _check_row_configs(cfg)
     return _check_partition(cfg, corpus)
 
