@@ -175,6 +175,9 @@ def test_a_reproduction_logs_to_mlflow_as_one_parent_with_every_run(reproduced, 
     assert len(children) == len(find_runs(out)) > 40  # unimodal, fold, fusion and selection runs
     assert {r.data.tags["musefusion.kind"] for r in children} == {"run", "fusion", "fusion-selection"}
     assert {"report.md", "report.html", "plots"} <= {a.path for a in client.list_artifacts(parent)}
+    # a rerun of `reproduce --track` logs nothing again: not the parent, not a run, not the selections
+    assert tracking.log_tree(out, "reproduce", store) == parent
+    assert len(client.search_runs([exp], max_results=1000)) == len(children) + 1
 
 
 def test_the_python_api_returns_the_reproduction_as_a_result(reproduced):
