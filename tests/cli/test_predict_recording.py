@@ -35,7 +35,9 @@ def test_curves_from_a_fused_and_a_unimodal_run(runs, speech_wav, bio_csv, tmp_p
                  "--model", str(runs / "fused"), "--model", str(runs / "egemaps"), "--out", str(out)])
     assert code == 0, capsys.readouterr().err
     curves = pd.read_csv(out / "curves.csv")
-    assert list(curves.columns) == ["timestamp", "arousal", "arousal (egemaps)"]
+    assert list(curves.columns) == ["timestamp", "arousal", "arousal observed", "arousal (egemaps)",
+                                    "arousal (egemaps) observed"]
+    assert curves["arousal (egemaps) observed"].between(0, 1).all()
     ts = curves["timestamp"].to_numpy()
     np.testing.assert_array_equal(ts, np.arange(len(ts)) * 500)
     # the 6 s recordings give about 12 steps at 2 Hz
@@ -72,7 +74,7 @@ def test_curves_from_an_edf_record_with_named_channels(runs, simulated_bio, writ
     assert "pick them with --ecg-channel NAME" in capsys.readouterr().err
     assert run_cli([*argv, "--ecg-channel", "X1", "--resp-channel", "x2"]) == 0, capsys.readouterr().err
     curves = pd.read_csv(out / "curves.csv")
-    assert list(curves.columns) == ["timestamp", "arousal"] and 10 <= len(curves) <= 16
+    assert list(curves.columns) == ["timestamp", "arousal", "arousal observed"] and 10 <= len(curves) <= 16
     assert np.isfinite(curves["arousal"]).all()
 
 
@@ -96,3 +98,30 @@ def test_a_video_with_no_face_at_any_step_is_an_error_not_a_curve(synth_stress, 
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "no 'vggface' data at any step" in err and "Traceback" not in err, err
     assert not (out / "curves.csv").exists()
+
+
+def test_steps_without_a_feature_are_marked_not_hidden(runs, tmp_path, monkeypatch, capsys):
+    """A recording whose voice stops half-way: the curve goes on (fill values), and ``<target> observed`` says at
+    which steps it leans on them; a fusion reports the share over its streams; the CLI says so in a line."""
+    import musefusion.pipelines.recording as recording
+
+    rng = np.random.default_rng(0)
+    feats = {"egemaps": (np.arange(6, dtype=np.int64) * 500, rng.normal(size=(6, 88)).astype(np.float32)),
+             "ECG": (np.arange(12, dtype=np.int64) * 500, rng.normal(size=(12, 1)).astype(np.float32)),
+             "resp": (np.arange(12, dtype=np.int64) * 500, rng.normal(size=(12, 1)).astype(np.float32)),
+             "BPM": (np.arange(12, dtype=np.int64) * 500, rng.normal(70, 3, size=(12, 1)).astype(np.float32))}
+    monkeypatch.setattr(recording, "extract_file", lambda **kw: {k: feats[k] for k in kw["features"] if k in feats})
+    curves = recording.predict_recording([runs / "egemaps", runs / "fused"], audio=tmp_path / "a.wav")
+    voice = curves["arousal observed"].to_numpy()
+    np.testing.assert_array_equal(voice, [1.0] * 6 + [0.0] * 6)
+    assert np.isfinite(curves["arousal"]).all()
+    fused = curves["arousal (fused) observed"].to_numpy()
+    assert (fused[:6] == 1).all() and (0 < fused[6:]).all() and (fused[6:] < 1).all()
+    out = tmp_path / "curves"
+    (tmp_path / "a.wav").write_bytes(b"")
+    capsys.readouterr()
+    assert run_cli(["predict-recording", "--audio", tmp_path / "a.wav", "--model", runs / "fused",
+                    "--model", runs / "egemaps", "--out", out]) == 0
+    said = capsys.readouterr().out
+    assert "arousal (egemaps): 50% of the steps lack some of its features" in said
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -20,7 +20,7 @@ from musefusion.features.extract import (
     recordings_from_manifest,
     recordings_in_folder,
 )
-from musefusion.pipelines.recording import plot_curves
+from musefusion.pipelines.recording import OBSERVED, plot_curves
 from musefusion.pipelines.recording import predict_recording as predict
 from musefusion.progress import out as console
 from musefusion.progress import result
@@ -153,11 +153,17 @@ def predict_recording(
     with fsutil.atomic_path(out / "curves.csv") as tmp:
         curves.to_csv(tmp, index=False, float_format="%.6g")
     plot_curves(curves, out / "curves.png", title=f"{name}: predicted curves")
-    targets = ", ".join(curves.columns[1:])
+    columns = [c for c in curves.columns[1:] if not c.endswith(f" {OBSERVED}")]
+    targets = ", ".join(columns)
+    partial = [c for c in columns if (curves[f"{c} {OBSERVED}"] < 1).any()]
+    if partial:  # said, not hidden: those steps lean on fill values
+        shares = {c: float((curves[f"{c} {OBSERVED}"] < 1).mean()) for c in partial}
+        console.print("; ".join(f"{c}: {v:.0%} of the steps lack some of its features" for c, v in shares.items())
+                      + f" (the '{OBSERVED}' columns of curves.csv, shaded in curves.png)", markup=False)
     console.print(f"{targets} over {len(curves) * 0.5:.1f} s written to", markup=False)
     console.print(Text(str(out / "curves.csv"), style="bold"))
     console.print(Text(str(out / "curves.png"), style="bold"))
-    result({"curves": str(out / "curves.csv"), "plot": str(out / "curves.png"), "targets": list(curves.columns[1:]),
+    result({"curves": str(out / "curves.csv"), "plot": str(out / "curves.png"), "targets": columns,
             "seconds": len(curves) * 0.5})
 
 

@@ -59,7 +59,10 @@ def _unimodal_runs(models: list[Path]) -> list[Path]:
     return list(dict.fromkeys(runs))
 
 
-def _predict_unimodal(run: Path, feats: dict[str, tuple[np.ndarray, np.ndarray]], grid: np.ndarray) -> np.ndarray:
+def _predict_unimodal(run: Path, feats: dict[str, tuple[np.ndarray, np.ndarray]], grid: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """The run's prediction on ``grid`` and, per step, the share of its feature sets observed there (a step of 0
+    was predicted from fill values only)."""
     import torch  # torch: imported on first use, so the CLI starts without it
 
     # torch: imported on first use, so the CLI starts without it
@@ -86,7 +89,8 @@ def _predict_unimodal(run: Path, feats: dict[str, tuple[np.ndarray, np.ndarray]]
     x = normalise_recording(np.concatenate(aligned, axis=1), observed, np.cumsum([0, *dims]),
                             payload["norm_mean"].numpy(), payload["norm_std"].numpy(), cfg.data)
     x = family_input(x, np.stack(observed, axis=1), cfg.model.name)
-    return predict_delayed(model, [x], torch.device("cpu"), cfg.data.label_delay)[0]
+    share = np.stack(observed, axis=1).mean(axis=1)
+    return predict_delayed(model, [x], torch.device("cpu"), cfg.data.label_delay)[0], share
 
 
 def _predict_fusion(run: Path, stream_preds: dict[Path, np.ndarray]) -> np.ndarray:
@@ -125,8 +129,10 @@ def predict_recording(models: list[Path], audio: Path | None = None, video: Path
         extract_config: a :class:`musefusion.features.extract.ExtractConfig` (weights files, options).
 
     Returns:
-        A frame with ``timestamp`` (ms, 500 ms grid from 0) and one column per model (its target; the run
-        directory name is appended when two models share a target).
+        A frame with ``timestamp`` (ms, 500 ms grid from 0), one column per model (its target; the run
+        directory name is appended when two models share a target) and beside each ``<column> observed``: the
+        share (0-1) of the features the model reads that the recording gave at that step (a fusion: over all its
+        streams); where it is below 1 the value leans on fill values, where it is 0 on nothing measured.
 
     Raises:
         ConfigError: a model needs a feature the inputs cannot give.
@@ -144,17 +150,25 @@ def predict_recording(models: list[Path], audio: Path | None = None, video: Path
     feats = extract_file(audio=audio, video=video, bio=bio, features=needed, config=extract_config)
     end = max(int(ts[-1]) for ts, _ in feats.values() if len(ts))
     grid = np.arange(0, end + 1, STEP_MS, dtype=np.int64)
-    stream_preds = {r: _predict_unimodal(r, feats, grid) for r in runs}
+    predicted = {r: _predict_unimodal(r, feats, grid) for r in runs}
+    stream_preds = {r: pred for r, (pred, _) in predicted.items()}
     out = pd.DataFrame({"timestamp": grid})
     for m in models:
         target = RunDir(m).read_record()["data"]["target"]
         col = target if target not in out.columns else f"{target} ({m.name})"
-        out[col] = _predict_fusion(m, stream_preds) if _is_fusion(m) else stream_preds[m]
+        fused = _is_fusion(m)
+        out[col] = _predict_fusion(m, stream_preds) if fused else stream_preds[m]
+        shares = [predicted[r][1] for r in (_stream_dirs(m) if fused else [m])]
+        out[f"{col} {OBSERVED}"] = np.mean(shares, axis=0).round(4)
     return out
 
 
+#: The suffix of a curve's observed-share column in ``curves.csv``.
+OBSERVED = "observed"
+
+
 def plot_curves(curves: pd.DataFrame, path: Path, title: str = "") -> Path:
-    """A PNG of the predicted curves over time."""
+    """A PNG of the predicted curves over time; steps where a curve's features were not all observed are shaded."""
     import matplotlib  # matplotlib: imported only when a plot is drawn
 
     matplotlib.use("Agg")
@@ -162,8 +176,15 @@ def plot_curves(curves: pd.DataFrame, path: Path, title: str = "") -> Path:
 
     fig, ax = plt.subplots(figsize=(10, 3.2))
     t = curves["timestamp"].to_numpy() / 1000.0
-    for col in curves.columns[1:]:
+    values = [c for c in curves.columns[1:] if not c.endswith(f" {OBSERVED}")]
+    for col in values:
         ax.plot(t, curves[col].to_numpy(), lw=1.4, label=col)
+    shares = [curves[f"{c} {OBSERVED}"].to_numpy() for c in values if f"{c} {OBSERVED}" in curves]
+    if shares:
+        partial = np.min(shares, axis=0) < 1
+        if partial.any():
+            ax.fill_between(t, 0, 1, where=partial, transform=ax.get_xaxis_transform(), color="gray", alpha=0.2,
+                            step="mid", label="features not all observed")
     ax.axhline(0, color="gray", lw=0.6)
     ax.set(xlabel="time (s)", ylabel="predicted value", title=title or "predicted emotion curves")
     ax.grid(alpha=0.3)
