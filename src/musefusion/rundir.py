@@ -237,6 +237,7 @@ class RunDir:
 #: Record entries never compared: (section, key); the ``versions`` and ``locations`` sections are compared by nobody.
 IGNORED_FIELDS: frozenset[tuple[str, str]] = frozenset({
     ("data", "root"), ("data", "cache"), ("data", "cache_dir"), ("train", "num_threads"), ("train", "device"),
+    ("fusion", "streams"),  # where the streams lie (any spelling, after a move): they are compared by digest (inputs)
 })
 #: Values written by earlier versions and what they mean now: ``data.normalize`` was a bool before 0.4.
 LEGACY_VALUES: dict[tuple[str, str], dict[Any, Any]] = {("data", "normalize"): {True: "train", False: "none"}}

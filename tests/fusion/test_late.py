@@ -166,3 +166,36 @@ def test_reliability_fusion_reads_each_streams_observed_share(streams, synth_str
     payload = checkpoint.load_checkpoint(tmp_path / "rel" / "checkpoint.pt")
     assert payload["n_inputs"] == 4 and payload["config"]["reliability"] is True
     assert np.isfinite(m["best"]["devel_ccc"])
+
+
+def test_a_fusion_is_the_same_whatever_the_streams_spelling_and_after_a_move(streams, tmp_path, monkeypatch):
+    """The streams named relatively, absolutely, through a link or after the whole tree was moved are the same
+    streams (compared by digest): the finished fusion is reused, not refused as 'another configuration', and its
+    record still leads to them (predict-recording reads it)."""
+    from musefusion.pipelines.recording import _stream_dirs
+    from musefusion.rundir import RunDir
+
+    project = tmp_path / "project"
+    for src in streams:
+        shutil.copytree(src, project / "runs" / Path(src).name)
+    monkeypatch.chdir(project)
+    base = dict(names=("A", "B"), train_on="in-sample", epochs=2, win_len=40, hop_len=20)
+    first = fuse(FusionConfig(streams=("runs/egemaps", "runs/bio"), **base), Path("fusion/ab"))
+    stamp = (project / "fusion" / "ab" / "metrics.json").stat().st_mtime_ns
+    absolute = fuse(FusionConfig(streams=(str(project / "runs/egemaps"), str(project / "runs/bio")), **base),
+                    project / "fusion" / "ab")
+    (tmp_path / "link").symlink_to(project)
+    linked = fuse(FusionConfig(streams=(str(tmp_path / "link/runs/egemaps"), str(tmp_path / "link/runs/bio")),
+                               **base), tmp_path / "link" / "fusion" / "ab")
+    assert first == absolute == linked
+    assert (project / "fusion" / "ab" / "metrics.json").stat().st_mtime_ns == stamp  # reused, not retrained
+    assert RunDir(project / "fusion" / "ab").read_record()["fusion"]["streams"] == ["../../runs/egemaps",
+                                                                                 "../../runs/bio"]
+    moved = tmp_path / "elsewhere"
+    shutil.move(project, moved)
+    monkeypatch.chdir(tmp_path)
+    again = fuse(FusionConfig(streams=(str(moved / "runs/egemaps"), str(moved / "runs/bio")), **base),
+                 moved / "fusion" / "ab")
+    assert again == first
+    assert _stream_dirs(moved / "fusion" / "ab") == [moved / "fusion" / "ab" / "../../runs/egemaps",
+                                                     moved / "fusion" / "ab" / "../../runs/bio"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,25 @@ def fusion_record(cfg: FusionConfig, data: dict[str, Any]) -> dict[str, Any]:
             "inputs": {n: stream_digest(Path(r)) for n, r in zip(cfg.names, cfg.streams, strict=True)}}
 
 
+def stored_streams(streams: tuple[str, ...], out: Path) -> list[str]:
+    """The streams as a fusion run records them: relative to the run's folder where they lie near it (in the same
+    reproduction or project: at most four levels up), so the whole tree can be moved or copied and still be used;
+    else resolved. Which spelling was given (relative, absolute, through a link) does not matter: the streams are
+    compared by their digests (``inputs``), never by path (:data:`musefusion.rundir.IGNORED_FIELDS`).
+
+    Examples:
+        >>> stored_streams(("/p/rep/runs/a",), Path("/p/rep/fusion/x"))
+        ['../../runs/a']
+    """
+    base = Path(out).resolve()
+    out_streams = []
+    for s in streams:
+        p = Path(s).resolve()
+        rel = Path(os.path.relpath(p, base))
+        out_streams.append(rel.as_posix() if rel.parts[:5].count("..") <= 4 else str(p))
+    return out_streams
+
+
 def fusion_status(out: Path, record: dict[str, Any], overwrite: bool = False) -> rundir.Status:
     """Whether the fusion run folder ``out`` is new, resumable or finished for ``record`` (:func:`fusion_record`).
 
@@ -281,7 +301,8 @@ def fuse(cfg: FusionConfig, out: Path, resume: bool = True, overwrite: bool = Fa
                                  epochs=max(1, int(per_seed[best]["best_epoch"])))
     out.mkdir(parents=True, exist_ok=True)
     run = RunDir(out)
-    fsutil.write_toml(run.config, {**record, "versions": versions()})
+    fsutil.write_toml(run.config, {**record, "fusion": {**record["fusion"], "streams": stored_streams(cfg.streams, out)},
+                                   "versions": versions()})
     checkpoint.save_checkpoint(run.checkpoint, {"model": test_model.state_dict(), "config": cfg.to_dict(),
                                                 "n_streams": len(cfg.streams), "n_inputs": n_inputs(cfg), "seed": best,
                                                 "best_score": float(per_seed[best]["devel_ccc"])})

@@ -36,12 +36,13 @@ def _is_run(p: Path) -> bool:
 
 
 def _stream_dirs(fusion_run: Path) -> list[Path]:
-    """A fusion run's unimodal run directories (as saved, else relative to the fusion run's folder)."""
+    """A fusion run's unimodal run directories (as saved: relative to the fusion run's folder, or absolute; a
+    record of an older version may be relative to the folder it was trained from)."""
     out = []
     for s in RunDir(fusion_run).read_record()["fusion"]["streams"]:
         p = Path(s)
         if not _is_run(p) and not p.is_absolute():
-            p = next((c for c in (fusion_run.parent / p, fusion_run / p) if _is_run(c)), p)
+            p = next((c for c in (fusion_run / p, fusion_run.parent / p) if _is_run(c)), p)
         if not _is_run(p):
             raise MissingDataError(f"Fusion run '{fusion_run}' uses stream '{s}', which is not a run directory "
                                    "(no config.toml); run from the folder the fusion was trained in.")
