@@ -84,7 +84,7 @@ def _type_problem(tp: Any, value: Any) -> str | None:
         except ValueError:
             return "must be a string"
         return None
-    if tp in (str, Path) or (isinstance(tp, type) and issubclass(tp, Enum)):
+    if tp in (str, Path):
         return None if isinstance(value, (str, Path, Enum)) else "must be a string"
     return None
 

@@ -46,6 +46,7 @@ from typing import Any
 
 from musefusion import fsutil
 from musefusion.errors import ConfigError
+from musefusion.types import NORMALISE_BEFORE_0_4
 
 #: The record of a run directory (its config, versions and input digests) and its 'finished' marker.
 CONFIG_FILE = "config.toml"
@@ -240,7 +241,8 @@ IGNORED_FIELDS: frozenset[tuple[str, str]] = frozenset({
     ("fusion", "streams"),  # where the streams lie (any spelling, after a move): they are compared by digest (inputs)
 })
 #: Values written by earlier versions and what they mean now: ``data.normalize`` was a bool before 0.4.
-LEGACY_VALUES: dict[tuple[str, str], dict[Any, Any]] = {("data", "normalize"): {True: "train", False: "none"}}
+LEGACY_VALUES: dict[tuple[str, str], dict[Any, Any]] = {
+    ("data", "normalize"): {old: new.value for old, new in NORMALISE_BEFORE_0_4.items()}}
 IGNORED_SECTIONS = frozenset({"versions", "locations"})  # locations: where inputs lay (a move changes no result)
 #: The record's section of input digests (corpus files, fused streams).
 INPUTS = "inputs"

@@ -88,10 +88,12 @@ class Normalise(StrEnum):
 
     @classmethod
     def _missing_(cls, value: object) -> Normalise | None:
-        """Configs written before 0.4 say ``normalize = true`` (train statistics) or ``false`` (none)."""
-        if isinstance(value, bool):
-            return cls.TRAIN if value else cls.NONE
-        return None
+        """Configs written before 0.4 say ``normalize = true`` or ``false`` (:data:`NORMALISE_BEFORE_0_4`)."""
+        return NORMALISE_BEFORE_0_4.get(value) if isinstance(value, bool) else None
+
+
+#: What ``normalize = true / false`` (a bool before 0.4) means now; configs, run records and cache keys read it here.
+NORMALISE_BEFORE_0_4: dict[bool, Normalise] = {True: Normalise.TRAIN, False: Normalise.NONE}
 
 
 class FillPolicy(StrEnum):

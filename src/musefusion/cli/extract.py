@@ -155,11 +155,11 @@ def predict_recording(
     plot_curves(curves, out / "curves.png", title=f"{name}: predicted curves")
     columns = [c for c in curves.columns[1:] if not c.endswith(f" {OBSERVED}")]
     targets = ", ".join(columns)
-    partial = [c for c in columns if (curves[f"{c} {OBSERVED}"] < 1).any()]
-    if partial:  # said, not hidden: those steps lean on fill values
-        shares = {c: float((curves[f"{c} {OBSERVED}"] < 1).mean()) for c in partial}
-        console.print("; ".join(f"{c}: {v:.0%} of the steps lack some of its features" for c, v in shares.items())
-                      + f" (the '{OBSERVED}' columns of curves.csv, shaded in curves.png)", markup=False)
+    lacking = {c: float((curves[f"{c} {OBSERVED}"] < 1).mean()) for c in columns}
+    if any(lacking.values()):  # said, not hidden: those steps lean on fill values
+        console.print("; ".join(f"{c}: {v:.0%} of the steps lack some of its features" for c, v in lacking.items()
+                                if v) + f" (the '{OBSERVED}' columns of curves.csv, shaded in curves.png)",
+                      markup=False)
     console.print(f"{targets} over {len(curves) * 0.5:.1f} s written to", markup=False)
     console.print(Text(str(out / "curves.csv"), style="bold"))
     console.print(Text(str(out / "curves.png"), style="bold"))

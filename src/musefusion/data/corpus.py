@@ -31,6 +31,7 @@ from musefusion.features.align import align_to_grid, fill_missing
 from musefusion.types import (
     BIOSIGNALS,
     FEATURE_GROUPS,
+    NORMALISE_BEFORE_0_4,
     STEP_MS,
     FillPolicy,
     Normalise,
@@ -53,7 +54,7 @@ _KEYED_FIELDS = frozenset({"task", "target", "features", "fill", "normalize", "t
 _AFTER_LOADING = {"label_delay": 0}
 #: Values hashed as the field's earlier type wrote them, so the keys (and the digests finished runs recorded) stay
 #: what they were: ``normalize`` was a bool before 0.4.
-_KEY_AS_BEFORE: dict[str, dict[str, object]] = {"normalize": {"train": True, "none": False}}
+_KEY_AS_BEFORE: dict[str, dict[str, object]] = {"normalize": {new.value: old for old, new in NORMALISE_BEFORE_0_4.items()}}
 
 
 @dataclasses.dataclass

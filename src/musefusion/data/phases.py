@@ -79,7 +79,7 @@ class World:
 
     def __init__(self, rng: np.random.Generator) -> None:
         n_lld = len(_VOICE)
-        # eGeMAPS: 88 functionals, each (descriptor, functional) with a random sign and scale
+        # eGeMAPS: 88 functionals, each (descriptor, functional, signed scale)
         self.egemaps = [(int(rng.integers(n_lld)), int(rng.integers(3)), float(rng.choice([-1, 1]) * rng.uniform(0.5, 2)))
                         for _ in range(88)]
         self.mel = rng.normal(0, 1, (n_lld + 4, 64)) / np.sqrt(n_lld + 4)  # descriptors + timbre -> 64 mel bands
@@ -174,11 +174,11 @@ def annotate(rng: np.random.Generator, state: np.ndarray, s: PhasesSettings) -> 
     return np.clip(0.95 * gold / (np.abs(gold).max() + 1e-6), -1.0, 1.0)
 
 
-def _window(x: np.ndarray, width: int, how: int) -> np.ndarray:
-    """Functional ``how`` (0 mean, 1 std, 2 range) of each column over the last ``width`` steps."""
+def _functionals(x: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, std and range of each column over the last ``width`` steps."""
     pad = np.concatenate([np.repeat(x[:1], width - 1, axis=0), x], axis=0)
     win = np.lib.stride_tricks.sliding_window_view(pad, width, axis=0)  # (n, d, width)
-    return (win.mean(axis=-1), win.std(axis=-1), win.max(axis=-1) - win.min(axis=-1))[how]
+    return win.mean(axis=-1), win.std(axis=-1), win.max(axis=-1) - win.min(axis=-1)
 
 
 def subject(rng: np.random.Generator, world: World, n: int, task: Task, features: tuple[str, ...],
@@ -196,7 +196,6 @@ def subject(rng: np.random.Generator, world: World, n: int, task: Task, features
         drive = expr * (wa * np.tanh(1.2 * a) + wv * v) + rng.normal(0, 1.1, n)
         lld[:, j] = np.where(speaking | (not speech_only), drive, -1.5 + rng.normal(0, 0.1, n))
     lld[:, 0] += register
-    eda = None
     if task == Task.PHYSIO:  # skin conductance: responses to arousal rises, onset 1-3 s, slow recovery
         rises = np.maximum(np.diff(a, prepend=a[0]), 0)
         eda = _ema(_delayed(rises, np.full(n, rng.uniform(2, 6))), 1 / rng.uniform(20, 40)) * 40
@@ -209,7 +208,8 @@ def subject(rng: np.random.Generator, world: World, n: int, task: Task, features
     for folder in features:
         name = folder.lower()
         if name == "egemaps":
-            x = np.stack([sign * _window(lld[:, [j]], 4, how)[:, 0] for j, how, sign in world.egemaps], axis=1)
+            functionals = _functionals(lld, 4)
+            x = np.stack([scale * functionals[how][:, j] for j, how, scale in world.egemaps], axis=1)
             x = x + s.identity * rng.normal(0, 0.6, 88)
         elif name == "vggish":
             timbre = np.stack([_ema(rng.normal(0, 1, n), 0.1) for _ in range(4)], axis=1) + rng.normal(0, 1, 4)
@@ -237,7 +237,6 @@ def subject(rng: np.random.Generator, world: World, n: int, task: Task, features
                     "resp": 0.6 * _ema(np.maximum(a, -0.2), 0.15) + rng.normal(0, 0.4, n)}
             x = np.stack([cols[b] for b in ("ecg", "resp", "bpm")], axis=1) if name == BIOSIGNALS \
                 else cols[name][:, None]
-            x = x.copy()
             x[_bursts(rng, n, s.bio_dropout, 30.0)] = np.nan
         else:
             raise AssertionError(name)

@@ -163,8 +163,7 @@ class SynthConfig(ConfigBase):
             raise ConfigError(f"SynthConfig.features: {list(self.features)} names a folder twice (case ignored).")
         if not 0.0 <= self.missing_face_rate < 0.9:
             raise ConfigError(f"SynthConfig.missing_face_rate: {self.missing_face_rate} must be in [0, 0.9).")
-        default_rate = dataclasses.fields(self)[[f.name for f in dataclasses.fields(self)].index("missing_face_rate")]
-        if self.variant.family == "phases" and self.missing_face_rate != default_rate.default:
+        if self.variant.family == "phases" and self.missing_face_rate != self.field_defaults()["missing_face_rate"]:
             raise ConfigError(f"SynthConfig.missing_face_rate: the '{self.variant.value}' variant loses the face in "
                               "bursts of its own (phases-gaps: more); drop the rate or use a synth variant.")
 
