@@ -42,8 +42,8 @@ from musefusion.types import Task  # noqa: E402
 
 FAMILIES = {"synth": ("default", "bio-led", "sparse-face", "idiosyncratic"),
             "phases": ("phases", "phases-lagged", "phases-gaps", "phases-expressive")}
-#: The options a cell can vary: ReproduceConfig field -> how a value is written on the command line.
-OPTIONS = {"normalise": str, "selection_rule": str, "attention": str}
+#: The ReproduceConfig fields a cell can vary (their values are given as on the command line).
+OPTIONS = ("normalise", "selection_rule", "attention")
 
 
 def cell(args: argparse.Namespace, variant: str, task: str, value: str) -> tuple[ReproduceConfig, Path, float]:
@@ -54,7 +54,7 @@ def cell(args: argparse.Namespace, variant: str, task: str, value: str) -> tuple
     synthesize(root, SynthConfig(task=Task(task), variant=Variant(variant), n_train=n_train, n_devel=n_devel,
                                  n_test=n_test, minutes=args.minutes, seed=args.corpus_seed))
     cfg = ReproduceConfig(root=root, task=Task(task), profile=args.profile, workers=args.workers,
-                          seeds=tuple(args.seeds), **{args.option: OPTIONS[args.option](value)})
+                          seeds=tuple(args.seeds), **{args.option: value})
     out = args.out / variant / task / f"{args.option}-{value}"
     t0 = time.perf_counter()
     reproduce(cfg, out)
@@ -115,7 +115,7 @@ def decide(rows: list[dict], values: list[str]) -> tuple[list[str], str | None]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True, help="folder for the corpora and reproductions")
-    ap.add_argument("--option", default="normalise", choices=list(OPTIONS))
+    ap.add_argument("--option", default="normalise", choices=OPTIONS)
     ap.add_argument("--values", nargs="+", default=["train", "subject"], help="the current default first")
     ap.add_argument("--variants", nargs="+", default=[v for f in FAMILIES.values() for v in f],
                     choices=[v for f in FAMILIES.values() for v in f])
