@@ -3,15 +3,16 @@ features and target: does a Self-Attn row converge, and how far is it from the L
 
 Every row trains with exactly the settings ``reproduce --profile quick`` gives it (``reproduce.run_config``), with
 the attention variant (``encoder``: stock encoder layers, the default; ``literal``: bare Eq. 1-3 at its one-layer
-preset; ``transformer``) and the CCC loss pooling (``sequence``, the default; ``batch``) varied, each seed its own
-run. It prints and writes ``docs/results/selfattn_rows.md``: devel CCC mean ± std over the seeds, the kept seed's
+preset; ``transformer``), the CCC loss pooling (``sequence``, the default; ``batch``) and sinusoidal positions
+(``off``, the paper's; ``on``) varied, each seed its own run. It prints and writes ``docs/results/selfattn_rows.md``: devel CCC mean ± std over the seeds, the kept seed's
 95 % subject-level bootstrap interval, and the gap to the LSTM row's mean. Runs are kept under ``--out`` and reused
 when the bench is run again with the same settings.
 
 Usage::
 
     .venv/bin/python bench/selfattn_rows.py --data demo/data --physio-data demo/physio \
-        [--attention encoder literal transformer] [--loss sequence batch] [--seeds 1 2 3] [--task stress physio]
+        [--attention encoder literal transformer] [--loss sequence batch] [--seeds 1 2 3] [--task stress physio] \
+        [--positions off on] [--models selfattn selfattn_lstm]
 """
 
 from __future__ import annotations
@@ -35,13 +36,15 @@ DIMS = {"egemaps": 88, "vggish": 128, "vggface": 512}
 
 
 def _row(root: Path, task: Task, features: str, model: str, target: str, attention: str, loss: str, seed: int,
-         out: Path, ff_dim: int, threads: int) -> dict:
+         out: Path, ff_dim: int, threads: int, positions: bool = False) -> dict:
     rc = run_config(ReproduceConfig(root=root, task=task, profile=Profile.QUICK, attention=Attention(attention)),
                     features, model, target)
     rc = rc.replace(train=rc.train.replace(seeds=(seed,), loss=LossMode(loss), num_threads=threads))
     name = f"{features}-{model}-{attention}-{loss}"
     if ff_dim != rc.model.ff_dim and attention == "encoder" and model != "lstm":
         rc, name = rc.replace(model=rc.model.replace(ff_dim=ff_dim)), f"{name}-ff{ff_dim}"
+    if positions and model != "lstm":
+        rc, name = rc.replace(model=rc.model.replace(positions=True)), f"{name}-pos"
     return train_run(rc, out / task.value / target / name / f"seed{seed}").metrics
 
 
@@ -57,32 +60,36 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--ff-dim", type=int, nargs="+", default=[2048],
                     help="encoder feed-forward widths (2048: PyTorch's default; 0: twice the feature width)")
+    ap.add_argument("--positions", nargs="+", default=["off"], choices=["off", "on"],
+                    help="sinusoidal positions added before the attention (on) or not (off, the paper's)")
+    ap.add_argument("--models", nargs="+", default=list(FAMILIES[1:]), choices=FAMILIES[1:],
+                    help="the Self-Attn families to run (the LSTM row, the reference, always runs)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("runs/bench-selfattn"))
     ap.add_argument("--page", default="selfattn_rows", help="results page name under docs/results/")
     args = ap.parse_args()
     roots = {Task.STRESS: args.data, Task.PHYSIO: args.physio_data}
     t_start = time.perf_counter()
-    lines = ["| task | target | features | model | attention | ff | loss | devel CCC (mean ± std) | seeds | "
-             "kept seed [95 % CI] | gap to LSTM | minutes |", "|" + "---|" * 12]
+    lines = ["| task | target | features | model | attention | ff | positions | loss | devel CCC (mean ± std) | "
+             "seeds | kept seed [95 % CI] | gap to LSTM | minutes |", "|" + "---|" * 13]
     for task in (Task(t) for t in args.task):
         if roots[task] is None:
             continue
-        rows = [(f, m) for (f, _mod, m) in paper.unimodal_table(task) if m in FAMILIES
+        rows = [(f, m) for (f, _mod, m) in paper.unimodal_table(task) if m in ("lstm", *args.models)
                 and (not args.features or f in args.features)]
         for target in args.targets or task.default_targets:
             lstm_mean: dict[tuple[str, str], float] = {}
             for features, model in sorted(rows, key=lambda r: (r[0], FAMILIES.index(r[1]))):
                 width = DIMS.get(features, 0)
-                variants = ([("-", 0)] if model == "lstm" else
-                            [(a, ff or 2 * width) for a in args.attention for ff in
+                variants = ([("-", 0, "off")] if model == "lstm" else
+                            [(a, ff or 2 * width, p) for a in args.attention for p in args.positions for ff in
                              (args.ff_dim if a == "encoder" else [2048])])
-                for attention, ff in variants:
+                for attention, ff, positions in variants:
                     for loss in args.loss:
                         t0 = time.perf_counter()
                         ms = [_row(roots[task], task, features, model, target,
                                    "encoder" if attention == "-" else attention, loss, s, args.out, ff or 2048,
-                                   args.threads)
+                                   args.threads, positions == "on")
                               for s in args.seeds]
                         scores = np.array([m["devel_ccc_mean"] for m in ms])
                         kept = max(ms, key=lambda m: m["best"]["devel_ccc"])["best"]
@@ -92,7 +99,7 @@ def main() -> None:
                         gap = scores.mean() - lstm_mean.get((features, loss), float("nan"))
                         shown_ff = ff if attention == "encoder" else "-"
                         line = (f"| {task.value} | {target} | {features} | {model} | {attention} | {shown_ff} | "
-                                f"{loss} | "
+                                f"{'-' if model == 'lstm' else positions} | {loss} | "
                                 f"{scores.mean():.4f} ± {scores.std():.4f} | "
                                 f"{' '.join(f'{v:.3f}' for v in scores)} | {kept['devel_ccc']:.4f} "
                                 f"[{ci[0]:.3f}, {ci[1]:.3f}] | {'' if model == 'lstm' else f'{gap:+.4f}'} | "

@@ -511,6 +511,8 @@ OUTPUT_ENTRIES: dict[str, frozenset[str]] = {
                             "personalisation.json", "beyond", TRACKED_FILE}),
     "sweep": frozenset({"study.db", "study.db-journal", "trials", "report", TRACKED_FILE}),
     "curves": frozenset({"curves.csv", "curves.png"}),
+    "sweep report": frozenset({"trials.csv", "best_trials.csv", "importances.json", "optimization_history.png",
+                               "param_importances.png", "best_config.toml"}),
     "personalise": frozenset({CONFIG_FILE, METRICS_FILE, PREDICTIONS_DIR, PLOTS_DIR, "subjects", "general", "jobs.log",
                               "submission", TRACKED_FILE}),
     "demo": frozenset({"data", "reproduce-stress", "reproduce-physio"}),
@@ -552,9 +554,39 @@ def corpus_of(path: Path, holds: bool = True) -> Path | None:
     return None
 
 
+#: files only a musefusion output holds at its top (a run, a sweep, a reproduction, curves): a data root never does
+OUTPUT_MARKS = frozenset({METRICS_FILE, CONFIG_FILE, "study.db", "report.md", "curves.csv"})
+
+
+def check_data_root(out: Path, option: str = "--out") -> None:
+    """The guard of a command whose output is a data root (``synth``, ``extract``: they write
+    ``OUT/<corpus>/...``). A data root that already holds corpora is fine (their files are kept, or skipped when
+    done); refused are a file, a folder inside a corpus tree (:func:`corpus_of`), the hidden test labels' tree
+    (a folder holding ``<corpus>/label_segments`` without ``<corpus>/metadata/partition.csv``), and a folder
+    holding a musefusion output (:data:`OUTPUT_MARKS`): a corpus written there would mix with the labels or the run.
+
+    Raises:
+        ConfigError: one line naming the option, the folder and what to pass instead.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{option} '{out}' is a file, not a folder; pass the data root to write the corpus under.")
+    inside = corpus_of(out, holds=False)
+    if inside is None and out.is_dir():
+        inside = next((d for d in out.glob("*/label_segments")
+                       if not (d.parent / "metadata" / "partition.csv").is_file()), None)
+    if inside is not None:
+        raise ConfigError(f"{option} '{out}' lies inside a corpus or its hidden test labels ('{inside}'); pass the "
+                          "data root instead: the folder that holds (or will hold) the corpus folder, e.g. data/.")
+    marks = sorted(c.name for c in out.iterdir() if c.name in OUTPUT_MARKS) if out.is_dir() else []
+    if marks:
+        raise ConfigError(f"{option} '{out}' holds a musefusion output (its '{marks[0]}'), not corpora; pass a data "
+                          "root: a new folder, or one that holds only corpora.")
+
+
 def check_out(out: Path, kind: str = "run", overwrite: bool = False, option: str = "--out", *,
               inputs: tuple[Path, ...] | list[Path] = (), metrics_kinds: tuple[str, ...] | None = None,
-              holds_own_corpus: bool = False) -> None:
+              holds_own_corpus: bool = False, can_overwrite: bool = True) -> None:
     """The one output guard: refuse an output folder that would lose or corrupt data.
 
     Refused always (``--overwrite`` included): a file; a folder inside a corpus tree or the hidden test labels, or
@@ -563,7 +595,8 @@ def check_out(out: Path, kind: str = "run", overwrite: bool = False, option: str
     and (with ``metrics_kinds``) one holding a finished output of another kind (its ``metrics.json`` says which).
     With ``overwrite`` a folder is written into: musefusion's own entries are replaced, every other file is kept.
     Nothing unrelated is ever deleted. ``holds_own_corpus``: the output writes a synthetic corpus of its own inside
-    it (``demo``), which is not a corpus it must stay out of.
+    it (``demo``), which is not a corpus it must stay out of. ``can_overwrite``: the command has an ``--overwrite``
+    option (a refusal advises it only then).
 
     Raises:
         ConfigError: one line naming the option, the folder and what to do.
@@ -583,8 +616,8 @@ def check_out(out: Path, kind: str = "run", overwrite: bool = False, option: str
     foreign = sorted(c.name for c in out.iterdir() if not _ours(c.name, kind))
     if foreign:
         raise ConfigError(f"{option} '{out}' already holds files that are not a musefusion {kind} output (e.g. "
-                          f"'{foreign[0]}'); pass a new or empty folder, or --overwrite to write into it "
-                          "(other files are kept).")
+                          f"'{foreign[0]}'); pass a new or empty folder"
+                          + (", or --overwrite to write into it (other files are kept)." if can_overwrite else "."))
     metrics = out / METRICS_FILE
     if metrics_kinds is not None and metrics.is_file():
         try:
@@ -593,7 +626,8 @@ def check_out(out: Path, kind: str = "run", overwrite: bool = False, option: str
             found = "unreadable"
         if found not in metrics_kinds:
             raise ConfigError(f"{option} '{out}' holds a finished musefusion {found} (its {METRICS_FILE}), not a "
-                              f"{' or '.join(metrics_kinds)}; pass a new folder, or --overwrite to replace it.")
+                              f"{' or '.join(metrics_kinds)}; pass a new folder"
+                              + (", or --overwrite to replace it." if can_overwrite else "."))
 
 
 _HELD: dict[Path, int] = {}  # the output folders this process holds: resolved path -> its locked directory fd

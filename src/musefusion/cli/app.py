@@ -102,6 +102,14 @@ def main(argv: list[str] | None = None) -> None:
     progress.MODE.update(quiet=False, json=False, result=None)
     progress.out.quiet = False
     try:
+        _run(argv)
+    finally:  # a command's --quiet/--json never outlives it (the API and tests go on in the same process)
+        progress.MODE.update(quiet=False, json=False, result=None)
+        progress.out.quiet = False
+
+
+def _run(argv: list[str] | None) -> None:
+    try:
         argv = list(sys.argv[1:] if argv is None else argv)
         # standalone_mode=False makes click *return* the code of a raised typer.Exit instead of raising it
         code = app(args=argv, standalone_mode=False, prog_name="musefusion")

@@ -154,7 +154,7 @@ def demo(
 
     Example: `musefusion demo --out demo (what `make demo` runs)`.
     """
-    rundir.check_out(out, "demo", holds_own_corpus=True)
+    rundir.check_out(out, "demo", holds_own_corpus=True, can_overwrite=False)
     corpus_root = out / "data"
     stamp = corpus_root / task.corpus_dirs[0] / "metadata" / "synth.toml"
     n_train, n_devel, n_test = _parse_split(split)

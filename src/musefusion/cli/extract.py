@@ -89,8 +89,7 @@ def extract(
 
     Example: `musefusion extract --audio talk.wav --video talk.mp4 --bio talk_ecg.csv --id 1 --out mycorpus`.
     """
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out '{out}' is a file, not a folder; pass the data root to write the corpus under.")
+    rundir.check_data_root(out)
     single = [p for p in (audio, video, bio) if p is not None]
     if sum(bool(x) for x in (single, input_dir, manifest)) != 1:
         raise ConfigError("Give exactly one of: --audio/--video/--bio (one recording), --input-dir or --manifest.")
@@ -146,7 +145,8 @@ def predict_recording(
     cfg = ExtractConfig(egemaps_win_s=egemaps_win_s, vggish_weights=vggish_weights, vggface_weights=vggface_weights,
                         mtcnn_weights=mtcnn_weights, vggface_bf16=vggface_bf16, bio_time_unit=bio_time_unit,
                         ecg_channel=ecg_channel, resp_channel=resp_channel)
-    rundir.check_out(out, "curves")
+    runs = [m for m in model if (m / rundir.CONFIG_FILE).is_file()]  # a folder that is not a run: predict says so
+    rundir.check_out(out, "curves", can_overwrite=False, inputs=[*runs, *(p for p in (audio, video, bio) if p)])
     curves = predict(model, audio=audio, video=video, bio=bio, extract_config=cfg)
     name = next(p for p in (audio, video, bio) if p is not None).name
     out.mkdir(parents=True, exist_ok=True)

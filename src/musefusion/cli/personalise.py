@@ -16,7 +16,6 @@ from musefusion.cli.parsing import Command
 from musefusion.cli.train import log_to_file
 from musefusion.progress import make_progress, print_table, result
 from musefusion.progress import out as console
-from musefusion.rundir import PersonalDir, RunDir
 
 TestLabelsOpt = Annotated[Path | None, typer.Option(
     help="Folder with the true test labels (e.g. <synth out>/test_labels): scores the test chunks too.",
@@ -67,12 +66,12 @@ def personalise(
     Example: `musefusion personalise runs/general --test-labels data/test_labels --workers 2`.
     """
     # torch: imported on first use, so the CLI starts without it
-    from musefusion.pipelines.personalise import PersonaliseConfig, general_config
+    from musefusion.pipelines.jobs import check_cluster_address
+    from musefusion.pipelines.personalise import PersonaliseConfig, check_personal_out, general_config
     from musefusion.pipelines.personalise import personalise as run_personalise
 
     cfg = PersonaliseConfig(**({"seeds": tuple(seeds)} if seeds else {}), win_len=win_len, hop_len=hop_len, lr=lr,
                             epochs=epochs, early_stop=early_stop, batch_size=batch_size, keep_general=keep_general)
-    target = PersonalDir(out) if out is not None else RunDir(run_dir).personalised
     progress = make_progress("{last}", description_width=22)
     task = progress.add_task("subjects", total=None, last="")
 
@@ -80,6 +79,9 @@ def personalise(
         progress.update(task, advance=1, last=label)
 
     general_config(run_dir, data)  # refused before a log file is made inside a folder that is not a general run
+    target = check_personal_out(run_dir, out, overwrite)  # ... or in a folder the output guard refuses
+    if cluster is not None:
+        check_cluster_address(cluster)
     with log_to_file(target.log), progress:
         res = run_personalise(run_dir, cfg, data=data, out=out, test_labels=test_labels, subjects=subject,
                               workers=workers, cluster=cluster, overwrite=overwrite, on_subject=done)

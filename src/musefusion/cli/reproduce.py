@@ -139,10 +139,11 @@ def reproduce(
     if dry_run and cfg.task == Task.PERSONALISATION:
         raise ConfigError("--dry-run projects the 2021 tables' cost only; for --task personalisation time a run of "
                           "--profile smoke (the report gives its wall time) or one `musefusion personalise`.")
+    target = out or default_reproduce_out(cfg)
     if dry_run:
+        rundir.check_out(target, "reproduce", cfg.overwrite)  # a plan of a run that would be refused misleads
         result({"projected_minutes": sum(st.wall_s for st in show_plan(cfg)) / 60})
         return
-    target = out or default_reproduce_out(cfg)
     result({"out": str(target), "report": str(reproduce_shown(cfg, target, projection(cfg, target)))})
     if track:
         console.print(Text(f"logged to MLflow as run {tracking.log_tree(target, 'reproduce', track_uri)} (every "

@@ -133,7 +133,7 @@ def run(
         logging.getLogger(__name__).info("the grid has %d points; running %d trials, not %d", target_n, target_n,
                                          trials)
     quiet_optuna()
-    rundir.check_out(out, "sweep")
+    rundir.check_out(out, "sweep", can_overwrite=False)
     out.mkdir(parents=True, exist_ok=True)
     progress = make_progress()
     bar = progress.add_task(f"study {study}", total=target_n)

@@ -249,7 +249,7 @@ def predict(
     stats = (payload["norm_mean"].numpy().astype(np.float64), payload["norm_std"].numpy().astype(np.float64))
     corpus = model_inputs(load_corpus(data_cfg, norm_stats=stats), cfg.model.name)
     out = out or RunDir(run_dir).predict
-    rundir.check_out(out, "run", metrics_kinds=())  # never into a finished run: it would report these scores
+    rundir.check_out(out, "run", metrics_kinds=(), can_overwrite=False)  # never into a finished run: it would report these scores
     device = resolve_device("auto")
     net.to(device)
     n = 0

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from musefusion import fsutil
+from musefusion import fsutil, rundir
 from musefusion.config import ConfigBase, enum_field
 from musefusion.data import formats, phases
 from musefusion.errors import ConfigError
@@ -402,9 +402,11 @@ def synthesize(out: str | Path, cfg: SynthConfig, overwrite: bool = False) -> Pa
         The corpus folder (e.g. ``out/c3_muse_stress``).
 
     Raises:
-        ConfigError: ``out/<corpus>`` exists, was not written by ``synth`` with this config, and not ``overwrite``.
+        ConfigError: ``out/<corpus>`` exists, was not written by ``synth`` with this config, and not ``overwrite``;
+            ``out`` is not a data root (:func:`musefusion.rundir.check_data_root`).
     """
     out = Path(out)
+    rundir.check_data_root(out, "OUT")
     existing = out / cfg.task.corpus_dirs[0]
     if existing.exists() and not overwrite:
         stamp = existing / "metadata" / "synth.toml"

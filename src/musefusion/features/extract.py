@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from musefusion import rundir
 from musefusion.config import ConfigBase
 from musefusion.data import formats
 from musefusion.errors import ConfigError, DataFormatError, MissingDataError
@@ -331,9 +332,11 @@ class Extractor:
             ``face_rate``.
 
         Raises:
-            ConfigError: duplicated ids or a recording without inputs.
+            ConfigError: duplicated ids, a recording without inputs, or an ``out_root`` that is not a data root
+                (:func:`musefusion.rundir.check_data_root`).
             MuseFusionError: as :meth:`extract_file`, for the first recording that fails.
         """
+        rundir.check_data_root(Path(out_root), "out_root")
         recordings = list(recordings)
         ids = [r.id for r in recordings]
         dup = sorted({i for i in ids if ids.count(i) > 1})

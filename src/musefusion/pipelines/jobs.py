@@ -233,15 +233,28 @@ def _collect(futures: dict[Any, str], finished: Any, on_done: Callable[[str], No
 _ADDRESS = re.compile(r"(?:(?:tcp|tls|ucx|ws|wss)://)?(?:[\w.-]+|\[[0-9a-fA-F:.]+\]):\d{1,5}")
 
 
+_HINT = "give tcp://HOST:PORT of a running `dask scheduler`, with workers started by `dask worker tcp://HOST:PORT`"
+
+
+def check_cluster_address(address: str) -> None:
+    """Refuse a ``--cluster`` value that is not a scheduler address, before any output is made and before Dask
+    starts its event loop ("host", "tcp//x:1", "x:port").
+
+    Raises:
+        ClusterError: one line naming ``--cluster`` and the form it takes.
+    """
+    if not _ADDRESS.fullmatch(address):
+        raise ClusterError(f"--cluster {address}: no Dask scheduler answers there (not an address of the form "
+                           f"tcp://HOST:PORT); {_HINT}.")
+
+
 def _run_on_cluster(jobs: list[Job], ledger: str, on_done: Callable[[str], None], address: str) -> None:
     try:
         from dask.distributed import Client, as_completed  # optional: pip install musefusion[cluster]
     except ImportError:
         raise MissingDependencyError(f"--cluster needs Dask: {CLUSTER_HINT}.") from None
-    hint = "give tcp://HOST:PORT of a running `dask scheduler`, with workers started by `dask worker tcp://HOST:PORT`"
-    if not _ADDRESS.fullmatch(address):  # refused before Dask starts its event loop ("host", "tcp//x:1", "x:port")
-        raise ClusterError(f"--cluster {address}: no Dask scheduler answers there (not an address of the form "
-                           f"tcp://HOST:PORT); {hint}.")
+    hint = _HINT
+    check_cluster_address(address)
     try:
         client = Client(address, timeout="20s")
     except (OSError, ValueError, TypeError) as exc:  # unreachable

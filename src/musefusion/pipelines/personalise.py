@@ -44,7 +44,7 @@ from musefusion.data import formats
 from musefusion.data.corpus import find_corpus_dir, label_path, load_corpus, partition_path
 from musefusion.errors import ConfigError, MissingDataError
 from musefusion.fusion.stack import stack_streams
-from musefusion.pipelines.jobs import run_jobs
+from musefusion.pipelines.jobs import check_cluster_address, run_jobs
 from musefusion.rundir import PersonalDir, RunDir
 from musefusion.types import Partition, Task
 
@@ -354,6 +354,27 @@ def _record(cfg: PersonaliseConfig, run_cfg: RunConfig, ckpt: Path) -> dict[str,
     return {"personalise": cfg.to_dict(), rundir.INPUTS: {"corpus": corpus_digest(run_cfg.data), "general": general}}
 
 
+def check_personal_out(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None,
+                       overwrite: bool = False) -> PersonalDir:
+    """The output folder of :func:`personalise` (``out``, else ``<run_dir>/personalised``) after the one output
+    guard: never inside the corpus, never the general run itself or a folder holding it (its ``config.toml`` and
+    ``metrics.json`` would be replaced, ``overwrite`` or not), never a finished output of another kind or a folder
+    of other files (unless ``overwrite``: then other files are kept). A folder inside the general run is fine: the
+    default lies there.
+
+    Raises:
+        ConfigError: one line naming ``--out`` and what to pass instead.
+    """
+    run_dir = Path(run_dir)
+    pdir = PersonalDir(Path(out) if out is not None else RunDir(run_dir).personalised.path)
+    o, general = pdir.path.resolve(), run_dir.resolve()
+    if o == general or o in general.parents:
+        raise ConfigError(f"--out '{pdir.path}' is or holds the general run '{run_dir}', an input of this command; "
+                          f"write to a new folder (default: '{RunDir(run_dir).personalised.path}').")
+    rundir.check_out(pdir.path, "personalise", overwrite, option="--out", metrics_kinds=("personalise",))
+    return pdir
+
+
 def personalise(run_dir: str | os.PathLike[str], cfg: PersonaliseConfig | None = None, *,
                 data: str | os.PathLike[str] | None = None, out: str | os.PathLike[str] | None = None,
                 test_labels: str | os.PathLike[str] | None = None, subjects: list[str] | None = None,
@@ -383,6 +404,8 @@ def personalise(run_dir: str | os.PathLike[str], cfg: PersonaliseConfig | None =
     cfg = cfg or PersonaliseConfig()
     if workers < 1:
         raise ConfigError(f"--workers: {workers} must be >= 1.")
+    if cluster is not None:
+        check_cluster_address(cluster)
     run_dir = Path(run_dir)
     run_cfg, ckpt = general_config(run_dir, data)
     corpus = find_corpus_dir(run_cfg.data.root, run_cfg.data.task)
@@ -393,8 +416,7 @@ def personalise(run_dir: str | os.PathLike[str], cfg: PersonaliseConfig | None =
             raise ConfigError(f"--subject {unknown[0]}: not a test subject of '{corpus}'; choose from "
                               f"{', '.join(chosen)}.")
         chosen = {s: chosen[s] for s in subjects}
-    pdir = PersonalDir(Path(out) if out is not None else RunDir(run_dir).personalised.path)
-    rundir.check_out(pdir.path, "personalise", option="--out")
+    pdir = check_personal_out(run_dir, out, overwrite)
     record = _record(cfg, run_cfg, ckpt)
     rundir.status(pdir.path, record, what="personalisation", overwrite=overwrite,
                   defaults={"personalise": PersonaliseConfig.field_defaults()})
@@ -467,7 +489,7 @@ def fuse_personalised(folders: Sequence[str | os.PathLike[str]], out: str | os.P
     target = targets.pop()
     out_dir = PersonalDir(Path(out))
     rundir.check_out(out_dir.path, "personalise", option="--out", inputs=[d.path for d in dirs],
-                     metrics_kinds=("personalise-fusion",))
+                     metrics_kinds=("personalise-fusion",), can_overwrite=False)
     fused_parts: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     names = [str(d.path) for d in dirs]
     for part in ("devel", "test"):

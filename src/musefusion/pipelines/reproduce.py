@@ -47,7 +47,16 @@ from musefusion.errors import ConfigError
 from musefusion.evaluation import paper
 from musefusion.evaluation.uncertainty import Interval
 from musefusion.pipelines import cost, tune
-from musefusion.pipelines.jobs import Job, job_final, job_fold, job_fuse, job_train, job_tune, run_jobs
+from musefusion.pipelines.jobs import (
+    Job,
+    check_cluster_address,
+    job_final,
+    job_fold,
+    job_fuse,
+    job_train,
+    job_tune,
+    run_jobs,
+)
 from musefusion.pipelines.personal_reproduce import reproduce_personalisation
 from musefusion.pipelines.report import ReproduceSummary, write_report
 from musefusion.pipelines.submission import validate_submission, write_submission
@@ -150,6 +159,8 @@ class ReproduceConfig(ConfigBase):
             raise ConfigError(f"--tune-trials {self.tune_trials} and --tune-jobs {self.tune_jobs} must be >= 1.")
         object.__setattr__(self, "seeds", tuple(int(x) for x in self.seeds))
         object.__setattr__(self, "row_configs", tuple(str(x) for x in self.row_configs))
+        if self.cluster is not None:
+            check_cluster_address(self.cluster)
 
     @property
     def retrains(self) -> bool:

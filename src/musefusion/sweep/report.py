@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from musefusion import fsutil
+from musefusion import fsutil, rundir
 from musefusion.config import RunConfig
 from musefusion.errors import ConfigError, StorageError
 from musefusion.sweep.grid import apply_params
@@ -179,10 +179,13 @@ def report_study(study_name: str, storage_url: str, out: Path, top: int = 10,
 
     Raises:
         StorageError: the storage cannot be reached.
-        ConfigError: no such sweep study.
+        ConfigError: no such sweep study; ``out`` refused by the output guard (:func:`musefusion.rundir.check_out`:
+            inside the corpus, holding the study's database, or a folder of other files).
     """
-    study = load_sweep_study(study_name, storage_url)
     out = Path(out)
+    db = storage_url[len("sqlite:///"):] if check_storage_url(storage_url) == "sqlite" else None
+    rundir.check_out(out, "sweep report", can_overwrite=False, inputs=[Path(db)] if db else [])
+    study = load_sweep_study(study_name, storage_url)
     out.mkdir(parents=True, exist_ok=True)
     table = trials_table(study)
     best = best_trials(table, top)
