@@ -160,3 +160,26 @@ def test_resuming_or_extending_never_repeats_a_finished_configuration(tiny_root,
     skipped = [t for t in study.get_trials(deepcopy=False) if "duplicate_of" in t.user_attrs]
     assert all(not (out / "trials" / str(t.number) / "metrics.json").exists() for t in skipped)
     assert run_sweep(_sweep(tiny_root, out, 99, sampler=sampler, epochs=1, prune=False)).done == 4
+
+
+def test_a_study_is_never_resumed_on_changed_corpus_files(tiny_root, tmp_path):
+    """The study records the digest of the corpus its trials read: resuming it after a feature file changed would
+    mix trials of two corpora in one ranking. A study begun before the digest was recorded still opens."""
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(tiny_root, root)
+    out = tmp_path / "sw"
+    run_sweep(_sweep(root, out, 1, epochs=1))
+    run_sweep(_sweep(root, out, 1, epochs=1))  # the same files: the finished study is reused
+    feature = next((root / "c3_muse_stress" / "feature_segments" / "egemaps").glob("*.csv"))
+    lines = feature.read_text().splitlines()
+    cells = lines[1].split(",")
+    cells[-1] = str(float(cells[-1]) + 1.0)
+    feature.write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
+    with pytest.raises(ConfigError, match="the corpus files it read have changed since"):
+        run_sweep(_sweep(root, out, 2, epochs=1))
+    study = optuna.load_study(study_name="t", storage=f"sqlite:///{out / 'study.db'}")
+    legacy = {k: v for k, v in study.user_attrs["musefusion_sweep"].items() if k != "inputs"}
+    study.set_user_attr("musefusion_sweep", legacy)
+    assert study_counts(open_study(_sweep(root, out, 1, epochs=1))).complete == 1

@@ -37,7 +37,7 @@ import numpy as np
 
 from musefusion import fsutil
 from musefusion.config import RunConfig, Sampler, SweepConfig
-from musefusion.data.corpus import load_corpus
+from musefusion.data.corpus import corpus_digest, load_corpus
 from musefusion.errors import (
     ConfigError,
     MissingDependencyError,
@@ -193,10 +193,13 @@ def open_storage(url: str, heartbeat_s: int | None = None) -> Any:
     raise AssertionError("unreachable")
 
 
-def study_record(sweep: SweepConfig) -> dict[str, Any]:
-    """What a study stores about its sweep (user attribute ``musefusion_sweep``)."""
-    return {"version": 1, "base": sweep.base.to_dict(), "space": {k: list(v) for k, v in sweep.space},
-            "sampler": sweep.sampler.value, "objective": "devel_ccc_mean", "direction": "maximize"}
+def study_record(sweep: SweepConfig, digest: str | None = None) -> dict[str, Any]:
+    """What a study stores about its sweep (user attribute ``musefusion_sweep``): the base config, space and
+    sampler, and (``digest``) the :func:`~musefusion.data.corpus.corpus_digest` of the corpus its trials read, so a
+    study is never resumed on changed files."""
+    record = {"version": 1, "base": sweep.base.to_dict(), "space": {k: list(v) for k, v in sweep.space},
+              "sampler": sweep.sampler.value, "objective": "devel_ccc_mean", "direction": "maximize"}
+    return {**record, "inputs": {"corpus": digest}} if digest is not None else record
 
 
 def _comparable(record: dict[str, Any]) -> dict[str, Any]:
@@ -207,6 +210,8 @@ def _comparable(record: dict[str, Any]) -> dict[str, Any]:
 
 def _describe_difference(old: dict[str, Any], new: dict[str, Any]) -> str:
     diffs = []
+    if old.get("inputs") != new.get("inputs"):
+        diffs.append("the corpus files it read have changed since")
     if old.get("sampler") != new.get("sampler"):
         diffs.append(f"sampler {old.get('sampler')} vs {new.get('sampler')}")
     if old.get("space") != new.get("space"):
@@ -269,7 +274,7 @@ def open_study(sweep: SweepConfig, worker_index: int = 0, heartbeat: bool = True
     optuna = _optuna()
     url = sweep.storage_url
     storage = open_storage(url, sweep.heartbeat_s if heartbeat else None)
-    mine = study_record(sweep)
+    mine = study_record(sweep, corpus_digest(sweep.base.data))
     try:
         study = optuna.create_study(study_name=sweep.study, storage=storage, load_if_exists=True,
                                     direction="maximize", sampler=make_sampler(sweep, worker_index),
@@ -285,6 +290,8 @@ def open_study(sweep: SweepConfig, worker_index: int = 0, heartbeat: bool = True
         study.set_user_attr(STUDY_ATTR, mine)
         stored = optuna.load_study(study_name=sweep.study, storage=storage).user_attrs[STUDY_ATTR]
     old, new = _comparable(stored), _comparable(json.loads(json.dumps(mine)))
+    if "inputs" not in old:  # a study begun before 0.4 recorded no corpus digest: its files are taken on trust
+        new.pop("inputs", None)
     if old != new:
         raise ConfigError(
             f"Study '{sweep.study}' in '{redact_url(url)}' was created for model "
