@@ -39,15 +39,22 @@ def scored(value: object) -> str:
     return f"{ccc:.3f} {interval}"
 
 
+def versus(verdict: str) -> str:
+    """A paired difference's verdict in the headline's words (a: the submission, b: the baseline)."""
+    return {"a higher": "submission higher", "b higher": "baseline higher"}.get(verdict, verdict)
+
+
 def headline_markdown(cfg: object, out: Path) -> str:
     from musefusion.evaluation import paper
     from musefusion.pipelines.reproduce import headline_rows
 
     lines = ["| target | musefusion submission | paper's fusion, run here | MuSe 2021 baseline, run here | "
-             "paper (real data) | baseline (real data) |", "|---|---|---|---|---|---|"]
+             "submission − baseline (paired) | paper (real data) | baseline (real data) |", "|---|---|---|---|---|---|---|"]
     for r in headline_rows(cfg, out):  # type: ignore[arg-type]
+        d = r.versus_baseline
         lines.append(f"| {r.target} | {scored(r.submission)} ({r.chosen}) | {scored(r.paper_fusion)} | "
                      f"{scored(r.baseline)} ({paper.FEATURE_LABELS.get(r.baseline_row, r.baseline_row)}) | "
+                     f"{'-' if d is None else f'{d.delta:+.3f} {d.interval}: {versus(d.verdict)}'} | "
                      f"{r.paper_real if r.paper_real is not None else '-'} | "
                      f"{r.baseline_real if r.baseline_real is not None else '-'} |")
     return "\n".join(lines)
@@ -109,7 +116,8 @@ def main() -> None:
              f"{first_eta or float('nan'):.0f} s; report sections missing: {', '.join(missing) or 'none'}; "
              f"job progress lines: {len(stages)}, every one naming its run.")
     body = ("Test CCC against the hidden synthetic test labels, with the 95 % subject-level bootstrap interval; "
-            "the last two columns are the paper's Table 6 on the real Ulm-TSST test set (a different corpus: "
+            "*submission − baseline*: the difference on the same test subjects with its paired bootstrap interval "
+            "(indistinguishable where it contains 0); the last two columns are the paper's Table 6 on the real Ulm-TSST test set (a different corpus: "
             "compare patterns, not values).\n\n" + table)
     page = write_page("demo", "The demo: `musefusion demo` timed, and its headline table", body, wall, notes)
     if not args.no_readme:

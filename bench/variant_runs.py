@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from musefusion.data.synth import SynthConfig, Variant, synthesize
-from musefusion.pipelines.reproduce import ReproduceConfig, reproduce
+from musefusion.pipelines.reproduce import Profile, ReproduceConfig, reproduce
 from musefusion.types import Task
 
 #: The generator variants the defaults are judged on (``null`` and ``one-modality`` carry nothing to fuse).
@@ -19,7 +19,7 @@ def add_options(ap: argparse.ArgumentParser, variants: tuple[str, ...] = GENERAT
     ap.add_argument("--out", type=Path, required=True, help="folder for the corpora and reproductions")
     ap.add_argument("--variants", nargs="+", default=list(variants), choices=[v.value for v in Variant])
     ap.add_argument("--tasks", nargs="+", default=["stress", "physio"], choices=["stress", "physio"])
-    ap.add_argument("--profile", default="quick", choices=["quick", "paper", "smoke"])
+    ap.add_argument("--profile", default="quick", choices=[p.value for p in Profile])
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--split", default="41/14/14", help="subjects per partition (TRAIN/DEVEL/TEST)")
     ap.add_argument("--minutes", type=float, default=5.0)

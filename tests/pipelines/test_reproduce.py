@@ -283,3 +283,18 @@ def test_beyond_adds_its_rows_beside_the_paper_pipeline(reproduced):
     assert delayed["data"]["label_delay"] == 6 and delayed["data"]["features"] == ["egemaps"]
     early = fsutil.read_toml(out / "beyond" / "arousal" / "early-lstm" / "config.toml")
     assert early["data"]["features"] == ["egemaps", "vggface", "ECG", "resp", "BPM"]
+
+
+def test_the_headline_pairs_the_submission_with_the_baseline_on_the_same_test_subjects(reproduced):
+    """Each headline row carries submission minus baseline on test with its paired interval: the difference of the
+    two scores shown beside it, and an interval that holds it."""
+    from musefusion.pipelines.reproduce import ReproduceConfig, headline_rows
+
+    root, out, _ = reproduced
+    rows = headline_rows(ReproduceConfig(root=root, profile="smoke"), out)
+    assert rows and all(r.versus_baseline is not None for r in rows)
+    for r in rows:
+        d = r.versus_baseline
+        assert d.delta == pytest.approx(r.submission[0] - r.baseline[0], abs=1e-6)
+        assert d.interval.low <= d.delta <= d.interval.high
+        assert d.verdict in ("a higher", "b higher", "indistinguishable")

@@ -283,11 +283,14 @@ def headline_table(rows: list[HeadlineRow]) -> Table:
     subject-level intervals) and the paper's Table 6 on the real Ulm-TSST test set (``rows``: :func:`headline_rows`)."""
     table = Table(title="test CCC [95 % subject-level interval]")
     for col in ("target", "musefusion submission", "paper's fusion (run here)", "MuSe 2021 baseline (run here)",
-                "paper (real data)", "baseline (real data)"):
+                "submission - baseline (paired)", "paper (real data)", "baseline (real data)"):
         table.add_column(col)
     for r in rows:
+        d = r.versus_baseline
         table.add_row(r.target, f"{_scored(r.submission)} ({r.chosen})", _scored(r.paper_fusion),
                       f"{_scored(r.baseline)} ({r.baseline_row})" if r.baseline_row else "-",
+                      "-" if d is None else f"{d.delta:+.4f} {d.interval} "
+                      + {"a higher": "submission higher", "b higher": "baseline higher"}.get(d.verdict, d.verdict),
                       "-" if r.paper_real is None else f"{r.paper_real:.4f}",
                       "-" if r.baseline_real is None else f"{r.baseline_real:.4f}")
     return table

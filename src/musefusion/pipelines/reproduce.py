@@ -45,8 +45,8 @@ from musefusion.data import formats
 from musefusion.data.corpus import find_corpus_dir, partition_path
 from musefusion.errors import ConfigError
 from musefusion.evaluation import paper
-from musefusion.evaluation.uncertainty import Interval
-from musefusion.pipelines import cost, tune
+from musefusion.evaluation.uncertainty import Difference, Interval
+from musefusion.pipelines import cost, runs, tune
 from musefusion.pipelines.jobs import (
     Job,
     check_cluster_address,
@@ -586,6 +586,8 @@ class HeadlineRow:
     baseline: tuple[float, Interval] | None
     paper_real: float | None  # Table 6: the paper's submission on the real Ulm-TSST test set
     baseline_real: float | None  # Table 6: the official baseline on the real test set
+    #: submission minus baseline on the same test subjects, with its paired subject-level bootstrap interval
+    versus_baseline: Difference | None = None
 
 
 def headline_rows(cfg: ReproduceConfig, out: Path) -> list[HeadlineRow]:
@@ -617,5 +619,17 @@ def headline_rows(cfg: ReproduceConfig, out: Path) -> list[HeadlineRow]:
             baseline_row=best[1] if best else "",
             baseline=tested(best[0].predictions("test"), target) if best else None,
             paper_real=paper.TABLE6.get(("Proposed Model", cfg.task.value), {}).get(target),
-            baseline_real=paper.TABLE6.get(("Baseline", cfg.task.value), {}).get(target)))
+            baseline_real=paper.TABLE6.get(("Baseline", cfg.task.value), {}).get(target),
+            versus_baseline=_paired_test(cfg, selected.predictions("test"), best[0].predictions("test"), target)
+            if best else None))
     return rows
+
+
+def _paired_test(cfg: ReproduceConfig, a: Path, b: Path, target: str) -> Difference | None:
+    """Test CCC of ``a`` minus ``b`` (prediction folders) with its paired subject-level interval; None when the test
+    labels are withheld or the two share fewer than 2 test subjects."""
+    labels = hidden_labels_dir(cfg)
+    if labels is None:
+        return None
+    paired = runs.paired_folders(a, b, cfg.root, cfg.task, target, labels)
+    return None if paired.note else paired.difference

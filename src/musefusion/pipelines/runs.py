@@ -211,9 +211,22 @@ def paired_runs(a: Path, b: Path, data: Path | None = None, test_labels: Path | 
             return dataclasses.replace(NO_PAIR, note=f"other targets ({rec[0]['target']}, {rec[1]['target']})")
         part = "test" if test_labels is not None else "devel"
         folders = [RunDir(Path(p)).predictions(part) for p in (a, b)]
+        root, task, target = Path(data or rec[0]["root"]), Task(rec[0].get("task", "stress")), rec[0]["target"]
+    except (OSError, ValueError, MuseFusionError) as e:
+        return dataclasses.replace(NO_PAIR, note=f"labels or predictions not readable ({str(e).splitlines()[0]})")
+    return paired_folders(folders[0], folders[1], root, task, target, test_labels)
+
+
+def paired_folders(a: Path, b: Path, root: Path, task: Task, target: str, test_labels: Path | None = None
+                   ) -> Paired:
+    """:func:`paired_runs` of two prediction folders (``<id>.csv`` files of one target, e.g. a run's
+    ``predictions/test``): devel against the labels under ``root``, or test against ``test_labels``. Never raises:
+    the result's ``note`` says why there is no comparison."""
+    part = "test" if test_labels is not None else "devel"
+    folders = [Path(a), Path(b)]
+    try:
         if not all(f.is_dir() for f in folders):
             return dataclasses.replace(NO_PAIR, note=f"a run has no {part} predictions")
-        root, task, target = Path(data or rec[0]["root"]), Task(rec[0].get("task", "stress")), rec[0]["target"]
         preds = [formats.read_predictions(f) for f in folders]
         if test_labels is None:
             labels, _ = load_labels(root, task, target)
