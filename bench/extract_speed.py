@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from musefusion.data.grid import step_grid
 from musefusion.features import audio, media, physio, video
-from musefusion.features.align import step_grid
 
 TEXT = ("Please describe why you are the right person for this job. I have worked in teams for many years, "
         "and I enjoy solving hard problems under time pressure. ")

@@ -67,6 +67,43 @@ def test_no_import_cycle():
     assert cycle is None, " -> ".join(cycle)
 
 
+#: The layers, top to bottom: a module may import its own layer's and lower layers' modules, never a higher one's.
+#: The base (``types``, ``errors``, ``fsutil``, ``config``, ``rundir``, ...) is every top-level module.
+LAYERS = (("cli", "api", "__main__"), ("pipelines",), ("sweep", "fusion", "training"),
+          ("models", "data", "features", "evaluation"))
+
+
+def layer(module: str) -> int:
+    """0 for the top layer (the package's ``__init__`` too: it re-exports the API), ``len(LAYERS)`` for the base."""
+    if "." not in module:
+        return 0
+    part = module.split(".")[1]
+    return next((i for i, names in enumerate(LAYERS) if part in names), len(LAYERS))
+
+
+def test_no_module_imports_a_higher_layer():
+    """``cli -> pipelines -> sweep/fusion/training -> models/data/features/evaluation -> base``."""
+    upward = sorted(f"{a} -> {b}" for a, targets in import_graph().items() for b in targets if layer(b) < layer(a))
+    assert upward == []
+
+
+def test_no_package_cycle():
+    """Packages, not only modules, form no cycle (``data`` once imported the 2 Hz grid from ``features``, which
+    imports ``data``)."""
+    package = {m: ".".join(m.split(".")[:2]) for m in import_graph()}
+    graph: dict[str, set[str]] = {}
+    for a, targets in import_graph().items():
+        graph.setdefault(package[a], set()).update(package[b] for b in targets if package[b] != package[a])
+    cycle = find_cycle(graph)
+    assert cycle is None, " -> ".join(cycle)
+
+
+def test_the_layer_test_sees_an_upward_import():
+    """The check itself: ``data`` is below ``pipelines``, and the base below both."""
+    assert layer("musefusion.pipelines.reproduce") < layer("musefusion.data.corpus") < layer("musefusion.rundir")
+    assert layer("musefusion.cli.app") == 0
+
+
 def test_the_graph_sees_function_level_imports():
     graph = import_graph()
     assert "musefusion.training.run" in graph["musefusion.pipelines.reproduce"]  # imported inside reproduce()

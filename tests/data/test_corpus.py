@@ -14,8 +14,8 @@ import musefusion.data.corpus as corpus_mod
 from musefusion import DataConfig, load_corpus
 from musefusion.config import ConfigError
 from musefusion.data.corpus import CorpusData
+from musefusion.data.grid import align_to_grid
 from musefusion.errors import MissingDataError, MuseFusionError
-from musefusion.features.align import align_to_grid
 from musefusion.types import FillPolicy, Partition, Task
 from tests.corpus_faults import FAULTS, Fault, feature_file, label_file, partition_file
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from musefusion.data.grid import step_grid
 from musefusion.errors import CheckpointError, DataFormatError, MissingDataError
 from musefusion.features import audio
-from musefusion.features.align import step_grid
 
 SR = audio.AUDIO_SR_HZ
 

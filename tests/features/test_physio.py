@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from musefusion.data.grid import step_grid
 from musefusion.errors import ConfigError, DataFormatError
 from musefusion.features import bio_records, physio
-from musefusion.features.align import step_grid
 
 
 @pytest.mark.parametrize("sr_hz", [250, 1000])

@@ -21,8 +21,8 @@ from musefusion.data.corpus import (
     partition_path,
     resolve_feature_names,
 )
+from musefusion.data.grid import align_to_grid
 from musefusion.errors import MuseFusionError
-from musefusion.features.align import align_to_grid
 from musefusion.progress import track
 from musefusion.types import FEATURE_GROUPS, STEP_MS, Partition, Task
 

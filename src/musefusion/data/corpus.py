@@ -7,7 +7,7 @@ Layout (``<corpus>`` is ``<root>/c3_muse_stress``, ``<root>/c4_muse_physio`` or 
     <corpus>/metadata/partition.csv                Id,Proposal (train/devel/test)
 
 The label timestamps define each subject's 2 Hz grid. Features are aligned to that grid by timestamp
-(:func:`musefusion.features.align.align_to_grid`); steps without a feature row are filled by
+(:func:`musefusion.data.grid.align_to_grid`); steps without a feature row are filled by
 ``DataConfig.fill`` and flagged in ``Sequence.observed``. Test labels are never read: for a test subject only the
 timestamp column of its label file is used (or, if that file cannot be read, the features' own grid).
 """
@@ -26,8 +26,8 @@ import pandas as pd
 from musefusion import fsutil
 from musefusion.config import DataConfig, resolve_cache_dir
 from musefusion.data import cache, formats
+from musefusion.data.grid import align_to_grid, fill_missing
 from musefusion.errors import ConfigError, DataFormatError, MissingDataError
-from musefusion.features.align import align_to_grid, fill_missing
 from musefusion.types import (
     BIOSIGNALS,
     FEATURE_GROUPS,

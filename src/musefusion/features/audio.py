@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from musefusion import weights
+from musefusion.data.grid import align_to_grid
 from musefusion.errors import CheckpointError, DataFormatError, MissingDataError, MissingDependencyError
-from musefusion.features.align import align_to_grid
 
 logger = logging.getLogger(__name__)
 

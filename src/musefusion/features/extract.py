@@ -23,10 +23,10 @@ import pandas as pd
 from musefusion import rundir
 from musefusion.config import ConfigBase
 from musefusion.data import formats
+from musefusion.data.grid import step_grid
 from musefusion.errors import ConfigError, DataFormatError, MissingDataError
 from musefusion.features import audio as audio_mod
 from musefusion.features import bio_records, media, physio
-from musefusion.features.align import step_grid
 from musefusion.progress import track
 from musefusion.types import Task, expand_features
 

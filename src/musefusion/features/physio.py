@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from musefusion.data.grid import align_to_grid
 from musefusion.errors import ConfigError, DataFormatError, MissingDependencyError
-from musefusion.features.align import align_to_grid
 from musefusion.features.bio_records import RecordChannel
 
 logger = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from musefusion.data.grid import step_grid
 from musefusion.features import media
-from musefusion.features.align import step_grid
 from musefusion.features.audio import load_network, resolve_weights
 from musefusion.features.mtcnn import detect_faces
 from musefusion.features.networks import VGGFace

@@ -17,8 +17,8 @@ import pandas as pd
 
 from musefusion import fsutil
 from musefusion.data.corpus import normalise_recording
+from musefusion.data.grid import align_to_grid
 from musefusion.errors import CheckpointError, ConfigError, MissingDataError
-from musefusion.features.align import align_to_grid
 from musefusion.features.extract import extract_file
 from musefusion.rundir import Kind, RunDir
 from musefusion.training import checkpoint
