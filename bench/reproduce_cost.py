@@ -17,8 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from musefusion.pipelines import cost
-from musefusion.pipelines.reproduce import ReproduceConfig, run_config, unimodal_rows
+from musefusion.pipelines.reproduce import ReproduceConfig, plan
 
 
 def main() -> None:
@@ -33,8 +32,7 @@ def main() -> None:
                           precision=args.precision)
     s = cfg.settings
     measured: dict[tuple[str, str], float] = {}
-    stages = cost.plan(cfg, unimodal_rows(cfg), run_config, retrains=cfg.retrains,
-                       on_measured=lambda f, m, sec: measured.__setitem__((f, m), sec))
+    stages = plan(cfg, on_measured=lambda f, m, sec: measured.__setitem__((f, m), sec))
     row_total = sum(measured.values())
     print(f"{'row':28} {'s/epoch':>8} {'seed-run share':>15}")
     for (f, m), sec in sorted(measured.items(), key=lambda kv: -kv[1]):

@@ -8,7 +8,7 @@ import pytest
 
 from musefusion.errors import ConfigError
 from musefusion.pipelines import cost
-from musefusion.pipelines.reproduce import ReproduceConfig, run_config, unimodal_rows
+from musefusion.pipelines.reproduce import ReproduceConfig, plan, run_config, unimodal_rows
 from tests.cli_helpers import run_cli
 from tests.pipelines import synth_tiny
 
@@ -39,7 +39,7 @@ def test_the_projection_adds_up_from_the_measured_epochs(tiny, monkeypatch):
     cfg = ReproduceConfig(root=tiny, profile="smoke", retrain="yes", workers=1)
     monkeypatch.setattr(cost, "measure_epoch", lambda rc: (2.0 if rc.model.name == "bio_lstm" else 1.0, 100, 4, 2))
     monkeypatch.setattr(cost, "measure_fusion_epoch", lambda n, w, t: 0.5)
-    stages = {s.name: s for s in cost.plan(cfg, unimodal_rows(cfg), run_config, retrains=cfg.retrains)}
+    stages = {s.name: s for s in plan(cfg)}
     # seed runs: 6 paper rows and 3 baseline peers at 1 s + bio at 2 s, 2 targets, 1 seed, 2 epochs
     assert stages["seed runs"].cpu_s == pytest.approx((9 * 1.0 + 2.0) * 2 * 1 * 2)
     # folds of A (1 s), V (1 s), B (2 s): 2 targets x 2 epochs x 2 folds x 1/2 of the train subjects, and the final
@@ -108,3 +108,39 @@ def _record(path: str, name: str) -> bool:
     with open(path, "a") as f:
         f.write(name + "\n")
     return True
+
+
+def test_the_dry_run_costs_the_beyond_stage_and_only_the_stages_that_run(tiny, tmp_path, monkeypatch, capsys):
+    """``--beyond`` was left out of the projection (79 min of a measured run); ``--stage unimodal`` was projected
+    with the stages it never runs."""
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(["reproduce", "--data", tiny, "--profile", "smoke", "--dry-run", "--beyond"]) == 0
+    text = capsys.readouterr().out
+    # per target: the early-fusion LSTM, the cross-modal attention, the fixed delay and 6 more searched delays
+    # (2 epochs, 1 seed each), and the full fusion row again with the observed shares (2 fusion epochs)
+    assert re.search(r"beyond the paper\s*│\s*20 │\s*40 │", text)
+    assert run_cli(["reproduce", "--data", tiny, "--profile", "smoke", "--dry-run", "--stage", "unimodal"]) == 0
+    text = capsys.readouterr().out
+    assert re.search(r"seed runs\s*│\s*20 │", text) and "folds" not in text and "fusion" not in text
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_new_stage_is_one_entry_that_runs_and_is_costed(tiny, tmp_path, monkeypatch):
+    """A stage added to ``reproduce.STAGES`` alone is run by ``reproduce`` (its jobs through the job runner, its
+    progress under its name) and projected by the plan."""
+    from musefusion.pipelines import reproduce as rp
+
+    def execute(ctx):
+        ctx.run([(_record, (str(tmp_path / "extra.txt"), name), f"extra {name}") for name in ("a", "b")])
+
+    extra = rp.ReproduceStage("extra stage", execute, lambda p: ([1.5, 2.5], 7), plan_name="extra")
+    monkeypatch.setattr(rp, "STAGES", (*(st for st in rp.STAGES if st.name == "unimodal runs"), extra))
+    monkeypatch.setattr(cost, "measure_epoch", lambda rc: (1.0, 100, 4, 2))
+    cfg = ReproduceConfig(root=tiny, profile="smoke", stage="unimodal", workers=1)
+    planned = {s.name: s for s in rp.plan(cfg)}
+    assert list(planned) == ["seed runs", "extra"]
+    assert planned["extra"].jobs == 2 and planned["extra"].epochs == 7 and planned["extra"].cpu_s == 4.0
+    stages = []
+    rp.reproduce(cfg, tmp_path / "rep", progress=lambda stage, n: stages.append((stage, n)) or (lambda label: None))
+    assert stages[-1] == ("extra stage", 2) and (tmp_path / "extra.txt").read_text().split() == ["a", "b"]
+    assert (tmp_path / "rep" / "report.md").is_file()

@@ -30,7 +30,7 @@ from musefusion.config import Attention, Precision, Sampler, resolve_data_root
 from musefusion.errors import ConfigError
 from musefusion.evaluation.uncertainty import Interval
 from musefusion.pipelines import tracking
-from musefusion.pipelines.cost import StageCost, plan
+from musefusion.pipelines.cost import StageCost
 from musefusion.pipelines.reproduce import (
     HeadlineRow,
     Profile,
@@ -38,9 +38,8 @@ from musefusion.pipelines.reproduce import (
     Retrain,
     Stage,
     headline_rows,
+    plan,
     preflight,
-    run_config,
-    unimodal_rows,
 )
 from musefusion.pipelines.reproduce import reproduce as run_reproduce
 from musefusion.progress import JobDisplay, console_handler, duration, make_progress, print_table, result
@@ -161,10 +160,7 @@ def projection(cfg: ReproduceConfig, out: Path, smoke_too: bool = False) -> list
         return None
     preflight(cfg, out)  # the same refusals, in the same order, as the run itself
     console.print(Text("projecting the run: one epoch of each row (reproduce --dry-run) ..."))
-    stages = show_plan(cfg)
-    if cfg.stage == Stage.UNIMODAL:  # it stops after the unimodal rows
-        stages = [st for st in stages if st.name.startswith("tuning") or st.name == "seed runs"]
-    return stages
+    return show_plan(cfg)
 
 
 def show_plan(cfg: ReproduceConfig) -> list[StageCost]:
@@ -172,8 +168,7 @@ def show_plan(cfg: ReproduceConfig) -> list[StageCost]:
     def measured(features: str, model: str, sec: float) -> None:
         console.print(Text(f"one epoch of {features} {model}: {sec:.2f} s"))
 
-    stages = plan(cfg, unimodal_rows(cfg), run_config, retrains=cfg.retrains, tune=cfg.tune,
-                  tune_trials=cfg.tune_trials, tune_jobs=cfg.tune_jobs, on_measured=measured)
+    stages = plan(cfg, on_measured=measured)
     table = Table(title=f"reproduce --task {cfg.task.value} --profile {cfg.profile.value}", title_justify="left")
     for col in ("stage", "jobs", "epochs", "projected wall time"):
         table.add_column(col, justify="left" if col == "stage" else "right")

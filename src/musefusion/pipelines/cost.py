@@ -1,15 +1,9 @@
 """What a reproduction will cost on this machine: its jobs per stage and their projected time.
 
-Each distinct row (feature set and model) trains one epoch here, on one torch thread as the jobs do, with the
-profile's window settings; every stage's time is projected from those measurements:
-
-* seed runs: ``epochs x seeds`` epochs per row and target (a peer row such as the baseline at its own budget
-  and windows; an early stop can end it sooner);
-* folds: ``folds x epochs`` epochs of a fusion stream, each on ``(k-1)/k`` of the train subjects, and the final
-  models (``epochs`` epochs on train+devel, more windows in proportion) in the same stage, as ``reproduce`` runs them;
-* tuning: ``tune_trials x epochs`` epochs per tuned row and target at most (pruning stops weak trials earlier;
-  trials at larger grid sizes cost more than the preset measured here);
-* fusion: ``fusion_epochs x seeds`` epochs of the Bi-LSTM per fusion run, measured on stacked streams.
+Each distinct row (feature sets and model) trains one epoch here, on one torch thread as the jobs do, with the
+profile's window settings (:class:`Projector`, shared by the stages of one projection); every stage of
+``reproduce.STAGES`` projects its jobs' seconds from those measurements (its ``project`` function says how), so a
+stage cannot run without being costed, and :func:`plan` has no stage list of its own.
 
 A row's job trains all its seeds, one after the other. The wall time of a stage is that of its jobs on the
 worker processes, started longest first as ``reproduce`` starts them (:func:`makespan`). It is a projection
@@ -22,13 +16,13 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from musefusion import families
 from musefusion.config import TrainConfig
-from musefusion.evaluation import paper
 from musefusion.types import known_feature
 
 
@@ -148,63 +142,63 @@ def measure_fusion_epoch(n_streams: int, n_windows: int, win_len: int, hidden: i
         torch.set_num_threads(threads)
 
 
-def plan(cfg: Any, rows: list[tuple[str, str, str]], run_config: Any, *, retrains: bool, tune: bool = False,
-         tune_trials: int = 0, tune_jobs: int = 1, on_measured: Any = None) -> list[StageCost]:
-    """The stages of a reproduction of ``cfg`` (a ReproduceConfig) with their projected cost on this machine.
+class Projector:
+    """What the stages of one projection share: the reproduction (``cfg``, a ReproduceConfig), its rows'
+    RunConfigs (``run_config(cfg, features, model, target)``) and one measured epoch per distinct feature sets and
+    model, timed once whichever stage asks first (``on_measured(features, model, seconds)`` is told of each)."""
 
-    Args:
-        cfg: the reproduction.
-        rows: its unimodal rows ``(features, modality, model)``.
-        run_config: ``run_config(cfg, features, model, target)`` -> the row's RunConfig.
-        retrains: whether final models are trained.
-        tune: whether the tuning stage runs, with ``tune_trials`` trials per row shared by ``tune_jobs`` jobs.
-        on_measured: called with ``(features, model, seconds)`` after each measurement.
-    """
-    s = cfg.settings
-    targets = cfg.task.default_targets
-    n_seeds, epochs, k = len(s["seeds"]), s["epochs"], s["folds"]
-    per_epoch: dict[tuple[str, str], float] = {}
-    row_epochs: dict[tuple[str, str], int] = {}  # a peer row (the baseline) has its own epoch budget
-    row_seeds: dict[tuple[str, str], int] = {}  # and seeds
-    sizes: dict[tuple[str, str], tuple[int, int, int]] = {}
-    for features, _mod, model in rows:
-        if (features, model) not in per_epoch:
-            rc = run_config(cfg, features, model, targets[0])
-            sec, *size = measure_epoch(rc)
-            per_epoch[(features, model)], sizes[(features, model)] = sec, (size[0], size[1], size[2])
-            row_epochs[(features, model)] = rc.train.epochs
-            row_seeds[(features, model)] = len(rc.train.seeds)
-            if on_measured:
-                on_measured(features, model, sec)
-    stages = []
+    def __init__(self, cfg: Any, run_config: Callable[[Any, str, str, str], Any],
+                 on_measured: Callable[[str, str, float], None] | None = None) -> None:
+        self.cfg, self.run_config, self.on_measured = cfg, run_config, on_measured
+        self._epochs: dict[tuple[tuple[str, ...], str], tuple[float, int, int, int]] = {}
+        self._fusion: dict[tuple[int, int, int], float] = {}
 
-    def add(name: str, durations: list[float], n_epochs: int) -> None:
-        stages.append(StageCost(name, len(durations), n_epochs, sum(durations), makespan(durations, cfg.workers),
-                                tuple(sorted(durations, reverse=True))))
+    def config(self, features: str, model: str) -> Any:
+        """A row's RunConfig for the task's first target (the targets of a task cost alike)."""
+        return self.run_config(self.cfg, features, model, self.cfg.task.default_targets[0])
 
-    row_s = {(f, m): per_epoch[(f, m)] * row_epochs[(f, m)] * row_seeds[(f, m)] for f, _mod, m in rows}  # all seeds
-    if tune:  # the peer rows keep their own settings and are not tuned; a study's trials share its tune jobs
-        tuned = [(f, m) for f, _mod, m in rows if not families.family(m).task_presets]
-        add("tuning (at most)", [per_epoch[r] * tune_trials * epochs / tune_jobs for r in tuned for _t in targets
-                                 for _j in range(tune_jobs)], len(tuned) * len(targets) * tune_trials * epochs)
-    add("seed runs", [row_s[(f, m)] for f, _mod, m in rows for _t in targets],
-        sum(row_epochs[(f, m)] * row_seeds[(f, m)] for f, _mod, m in rows) * len(targets))
-    streams = list(paper.STREAMS[cfg.task.value].values())
-    durations = [per_epoch.get(r, 0.0) * epochs * (k - 1) / k for r in streams for _t in targets for _f in range(k)]
-    n_epochs = len(streams) * len(targets) * k * epochs
-    if retrains:  # train+devel: more windows in proportion to the subjects; one stage with the folds, as reproduce
-        _, n_train, n_devel = sizes[streams[0]]
-        grow = (n_train + n_devel) / max(1, n_train)
-        durations += [per_epoch.get(r, 0.0) * epochs * grow for r in streams for _t in targets]
-        n_epochs += len(streams) * len(targets) * epochs
-    add("folds + final models" if retrains else "folds", durations, n_epochs)
-    fusion_rows = list(paper.fusion_table(cfg.task))
-    n_fusion = (len(fusion_rows) + 2) * len(targets)  # every row out-of-fold, the full row also in-sample and devel
-    fusion_hop = s["fusion_hop"]
-    n_win = max(1, sizes[streams[0]][0] * s["hop_len"] // fusion_hop)
-    fuse_s = measure_fusion_epoch(len(streams), min(n_win, 4096), s.get("win_len", 300)) * n_win / min(n_win, 4096)
-    add("fusion", [fuse_s * n_seeds * s["fusion_epochs"]] * n_fusion, n_fusion * n_seeds * s["fusion_epochs"])
-    return stages
+    def measured(self, rc: Any, label: str | None = None) -> tuple[float, int, int, int]:
+        """:func:`measure_epoch` of ``rc``, once per feature sets and model (``label``: the features as the
+        caller names them, for ``on_measured``)."""
+        key = (tuple(rc.data.features), rc.model.name)
+        if key not in self._epochs:
+            self._epochs[key] = measure_epoch(rc)
+            if self.on_measured:
+                self.on_measured(label or "+".join(rc.data.features), rc.model.name, self._epochs[key][0])
+        return self._epochs[key]
+
+    def row_epoch_s(self, features: str, model: str) -> float:
+        """Seconds of one epoch of a table row."""
+        return self.measured(self.config(features, model), features)[0]
+
+    def run_s(self, rc: Any) -> float:
+        """Seconds of a whole seed run of ``rc``: every epoch of its budget, for each of its seeds."""
+        return self.measured(rc)[0] * rc.train.epochs * len(rc.train.seeds)
+
+    def fusion_run_s(self, features: str, model: str, n_streams: int) -> float:
+        """Seconds of one fusion run (every seed and epoch of the profile's fusion budget) over ``n_streams``
+        streams, its windows counted on the train set of the row ``features``/``model`` at the fusion's hop."""
+        s = self.cfg.settings
+        n_win = max(1, self.measured(self.config(features, model), features)[1] * s["hop_len"] // s["fusion_hop"])
+        key = (n_streams, min(n_win, 4096), s.get("win_len", 300))
+        if key not in self._fusion:
+            self._fusion[key] = measure_fusion_epoch(*key)
+        return self._fusion[key] * n_win / min(n_win, 4096) * len(s["seeds"]) * s["fusion_epochs"]
+
+
+def plan(stages: Sequence[Any], projector: Projector) -> list[StageCost]:
+    """The projected cost of the ``stages`` (``reproduce.STAGES``) that apply to the projector's reproduction and
+    train something, in the order they run: each stage's ``project(projector)`` gives its jobs' seconds and the
+    epochs they train, so the plan has no stage list of its own."""
+    cfg = projector.cfg
+    costs = []
+    for st in stages:
+        if st.project is None or not st.applies(cfg):
+            continue
+        durations, n_epochs = st.project(projector)
+        costs.append(StageCost(st.planned(cfg), len(durations), n_epochs, sum(durations),
+                               makespan(durations, cfg.workers), tuple(sorted(durations, reverse=True))))
+    return costs
 
 
 def makespan(durations: list[float], workers: int) -> float:

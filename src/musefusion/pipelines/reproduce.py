@@ -305,9 +305,279 @@ def preflight(cfg: ReproduceConfig, out: Path) -> Counter[Partition]:
     return _check_partition(cfg, corpus)
 
 
+@dataclasses.dataclass
+class Context:
+    """One reproduction as its stages see it, resolved once by :func:`reproduce`: the config, the output folder,
+    the subjects per partition, how jobs run and report progress, the stage running, the tuned parameters found so
+    far and the submission's problems."""
+
+    cfg: ReproduceConfig
+    out: Path
+    n_part: Counter[Partition]
+    progress: Callable[[str, int], Callable[[str], None]]
+    stage: str = ""
+    tuned: dict[tuple[str, str, str], dict[str, Any] | None] = dataclasses.field(default_factory=dict)
+    problems: list[str] | None = None
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return self.cfg.task.default_targets
+
+    def run(self, jobs: list[Job], weights: list[float] | None = None) -> None:
+        """Run the current stage's ``jobs`` (heaviest first by ``weights``) locally or on the cluster."""
+        run_jobs(jobs, ReproduceDir(self.out).jobs_log, self.progress(self.stage, len(jobs)), self.cfg.workers,
+                 self.cfg.cluster, weights)
+
+    def weigh(self, configs: list[RunConfig], scale: list[float] | None = None) -> list[float] | None:
+        """The jobs' expected costs, so the heaviest start first; None where one job runs at a time (one worker
+        takes them in the given order) or there is nothing to order."""
+        if not (self.cfg.workers > 1 or self.cfg.cluster) or len(configs) < 2:
+            return None
+        try:
+            return cost.job_weights(configs, scale)
+        except Exception as exc:  # only an ordering hint: a model that cannot be timed here never stops the work
+            logger.warning("could not rank the jobs by cost (%s); they start in table order", exc)
+            return None
+
+    def row_config(self, features: str, model: str, target: str) -> RunConfig:
+        """A row's RunConfig under the profile, with its tuned parameters (``--tune``) and feature names resolved."""
+        # torch: imported on first use, so the CLI starts without it
+        from musefusion.training.run import resolve_run_config
+
+        return resolve_run_config(tune.tuned_config(run_config(self.cfg, features, model, target),
+                                                    self.tuned.get((features, model, target))))
+
+
+def _tune_rows(ctx: Context) -> None:
+    """--tune: a study per unimodal row; its best parameters set the row's config in the stages after it."""
+    cfg, out = ctx.cfg, ctx.out
+    sweeps = {(f, m, t): tune_sweep(cfg, out, f, m, t) for (f, _m, m) in tuned_rows(cfg) for t in ctx.targets}
+    todo = [(key, sw) for key, sw in sweeps.items() if not tune.is_done(sw)]
+    ctx.run([(job_tune, (sw.to_dict(), i), f"tune {t}/{f}-{m}" + (f" #{i}" if cfg.tune_jobs > 1 else ""))
+             for (f, m, t), sw in todo for i in range(cfg.tune_jobs)],
+            ctx.weigh([run_config(cfg, f, m, t) for (f, m, t), _sw in todo for _i in range(cfg.tune_jobs)],
+                      [cfg.tune_trials / cfg.tune_jobs] * (len(todo) * cfg.tune_jobs)))  # a job's share of trials
+    ctx.tuned = {key: tune.best_params(sw) for key, sw in sweeps.items()}
+
+
+def _project_tuning(p: cost.Projector) -> tuple[list[float], int]:
+    """``tune_trials x epochs`` epochs per tuned row and target at most (pruning stops weak trials earlier; trials
+    at larger grid sizes cost more than the preset measured), a study's trials shared by its ``tune_jobs`` jobs."""
+    cfg, epochs = p.cfg, p.cfg.settings["epochs"]
+    targets, tuned = cfg.task.default_targets, [(f, m) for f, _mod, m in tuned_rows(cfg)]
+    return ([p.row_epoch_s(f, m) * cfg.tune_trials * epochs / cfg.tune_jobs
+             for f, m in tuned for _t in targets for _j in range(cfg.tune_jobs)],
+            len(tuned) * len(targets) * cfg.tune_trials * epochs)
+
+
+def _unimodal(ctx: Context) -> None:
+    """The unimodal rows (a finished row is reused only for the same config and corpus files; see rundir)."""
+    # torch: imported on first use, so the CLI starts without it
+    from musefusion.training.run import run_status
+
+    jobs: list[Job] = []
+    configs: list[RunConfig] = []
+    for (features, _m, model) in unimodal_rows(ctx.cfg):
+        for target in ctx.targets:
+            rc = ctx.row_config(features, model, target)
+            d = run_dir(ctx.out, target, features, model)
+            if run_status(rc, d, overwrite=ctx.cfg.overwrite) is not Status.FINISHED:
+                jobs.append((job_train, (rc.to_dict(), str(d)), f"{target}/{features}-{model}"))
+                configs.append(rc)
+    ctx.run(jobs, ctx.weigh(configs))
+
+
+def _project_unimodal(p: cost.Projector) -> tuple[list[float], int]:
+    """``epochs x seeds`` epochs per row and target (a peer row such as the baseline at its own budget and
+    windows; an early stop can end it sooner)."""
+    targets, rows = p.cfg.task.default_targets, [p.config(f, m) for f, _mod, m in unimodal_rows(p.cfg)]
+    for (f, _mod, m) in unimodal_rows(p.cfg):
+        p.row_epoch_s(f, m)  # measured in the table's order, each under the row's own name
+    return ([p.run_s(rc) for rc in rows for _t in targets],
+            sum(rc.train.epochs * len(rc.train.seeds) for rc in rows) * len(targets))
+
+
+def _folds(ctx: Context) -> None:
+    """Out-of-fold predictions and final (train+devel) models of the fusion streams."""
+    # torch: imported on first use, so the CLI starts without it
+    from musefusion.fusion.oof import collect_oof, final_config, final_finished, fold_config, fold_finished
+
+    cfg, s = ctx.cfg, ctx.cfg.settings
+    streams = paper.STREAMS[cfg.task.value]
+    jobs: list[Job] = []
+    configs: list[RunConfig] = []
+    scale: list[float] = []
+    n_train, n_devel = ctx.n_part[Partition.TRAIN], ctx.n_part[Partition.DEVEL]
+    grow = (n_train + n_devel) / max(1, n_train)  # a final model
+    for target in ctx.targets:
+        for feats, model in streams.values():
+            d = run_dir(ctx.out, target, feats, model)
+            for fold in range(s["folds"]):
+                if not fold_finished(d, s["folds"], fold):
+                    jobs.append((job_fold, (str(d), s["folds"], fold), f"{target}/{feats}-{model} fold {fold}"))
+                    configs.append(fold_config(d))
+                    scale.append((s["folds"] - 1) / s["folds"])  # a fold model fits the other folds' subjects
+            if cfg.retrains and not final_finished(d):
+                jobs.append((job_final, (str(d),), f"{target}/{feats}-{model} final"))
+                configs.append(final_config(d))
+                scale.append(grow)  # fits train+devel: more windows in proportion to the subjects
+    ctx.run(jobs, ctx.weigh(configs, scale))
+    for target in ctx.targets:
+        for feats, model in streams.values():
+            collect_oof(run_dir(ctx.out, target, feats, model), s["folds"])
+
+
+def _project_folds(p: cost.Projector) -> tuple[list[float], int]:
+    """``folds x epochs`` epochs of a fusion stream, each on ``(k-1)/k`` of the train subjects, and the final
+    models (``epochs`` epochs on train+devel, more windows in proportion) in the same stage."""
+    cfg, s = p.cfg, p.cfg.settings
+    targets, epochs, k = cfg.task.default_targets, s["epochs"], s["folds"]
+    streams = list(paper.STREAMS[cfg.task.value].values())
+    durations = [p.row_epoch_s(*r) * epochs * (k - 1) / k for r in streams for _t in targets for _f in range(k)]
+    n_epochs = len(streams) * len(targets) * k * epochs
+    if cfg.retrains:
+        _, _, n_train, n_devel = p.measured(p.config(*streams[0]), streams[0][0])
+        grow = (n_train + n_devel) / max(1, n_train)
+        durations += [p.row_epoch_s(*r) * epochs * grow for r in streams for _t in targets]
+        n_epochs += len(streams) * len(targets) * epochs
+    return durations, n_epochs
+
+
+def _fusion(ctx: Context) -> None:
+    """The fusion rows (and the full row fitted in-sample and on devel too)."""
+    # torch: imported on first use, so the CLI starts without it
+    from musefusion.fusion.late import fusion_record, fusion_status
+    from musefusion.training.run import load_run_config
+
+    jobs: list[Job] = []
+    for target in ctx.targets:
+        rows = list(paper.fusion_table(ctx.cfg.task))
+        full = max(rows, key=len)
+        for row in rows:
+            for mode in ("oof", "in-sample", "devel") if row == full else ("oof",):
+                fc = fusion_config(ctx.cfg, ctx.out, target, row, mode)
+                d = fusion_dir(ctx.out, target, row, mode)
+                record = fusion_record(fc, load_run_config(Path(fc.streams[0])).data.to_dict())
+                if fusion_status(d, record, overwrite=ctx.cfg.overwrite) is not Status.FINISHED:
+                    jobs.append((job_fuse, (fc.to_dict(), str(d)), f"{target}/{'+'.join(row)} {mode}"))
+    ctx.run(jobs)
+
+
+def _project_fusion(p: cost.Projector) -> tuple[list[float], int]:
+    """``fusion_epochs x seeds`` epochs of the Bi-LSTM per fusion run (every row out-of-fold, the full row also
+    in-sample and on devel), measured on stacked streams."""
+    cfg, s = p.cfg, p.cfg.settings
+    streams = list(paper.STREAMS[cfg.task.value].values())
+    n_fusion = (len(list(paper.fusion_table(cfg.task))) + 2) * len(cfg.task.default_targets)
+    return ([p.fusion_run_s(*streams[0], len(streams))] * n_fusion,
+            n_fusion * len(s["seeds"]) * s["fusion_epochs"])
+
+
+def _select(ctx: Context) -> None:
+    """The fuser that generalises (the paper's Bi-LSTM, the best single row or a weighted mean, chosen by
+    cross-validation over devel subjects), then the submission from it, validated against the corpus."""
+    # torch: imported on first use, so the CLI starts without it
+    from musefusion.pipelines.selection import write_selection
+
+    cfg, out = ctx.cfg, ctx.out
+    for target in ctx.targets:
+        write_selection(*selection_inputs(cfg, out, target), ReproduceDir(out).selected(target).path,
+                        folds=cfg.settings["folds"], root=cfg.root, task=cfg.task, rule=cfg.selection_rule.value)
+    sub = write_submission([ReproduceDir(out).selected(t).path for t in ctx.targets], ReproduceDir(out).submission)
+    ctx.problems = validate_submission(sub, cfg.root, cfg.task)
+    if ctx.problems:
+        logger.warning("submission has %d problem(s): %s", len(ctx.problems), ctx.problems[0])
+
+
+def _beyond(ctx: Context) -> None:
+    """--beyond: the later practice on the same splits and seeds (trained rows as jobs, then the derived rows)."""
+    # torch: its ensembles and post-processing import the metrics, so the CLI starts without it
+    from musefusion.fusion.late import fusion_record, fusion_status
+    from musefusion.pipelines import beyond
+    from musefusion.training.run import load_run_config, run_status
+
+    cfg, out = ctx.cfg, ctx.out
+    # a row the paper's tables tuned (the audio stream of the delay rows) keeps its tuned parameters, so the delay
+    # search compares delays only (its delay 0 is the paper's own, tuned, row)
+    beyond_rows = beyond.trained_configs(cfg.task.value, ctx.targets, ctx.row_config)
+    extra = []
+    for target in ctx.targets:  # the full fusion row again, its Bi-LSTM also reading the streams' observed shares
+        fc = fusion_config(cfg, out, target, paper.full_fusion_row(cfg.task), "oof").replace(reliability=True)
+        d = ReproduceDir(out).beyond(target, beyond.FUSION_ROW)
+        record = fusion_record(fc, load_run_config(Path(fc.streams[0])).data.to_dict())
+        if fusion_status(d, record, overwrite=cfg.overwrite) is not Status.FINISHED:
+            extra.append((job_fuse, (fc.to_dict(), str(d)), f"{target}/beyond {beyond.FUSION_ROW}"))
+    trained = beyond.jobs(out, beyond_rows, lambda rc, d: run_status(rc, d, overwrite=cfg.overwrite))
+    weights = ctx.weigh([rc for _job, rc in trained])
+    ctx.run([job for job, _rc in trained] + extra,  # the fusion rows are light: last
+            weights + [0.0] * len(extra) if weights is not None else None)
+    pools = {t: {f"{f}-{m}": ReproduceDir(out).run(t, f, m).path for (f, _mod, m) in unimodal_rows(cfg)
+                 if ReproduceDir(out).run(t, f, m).finished} for t in ctx.targets}
+    beyond.derive(out, cfg.task.value, ctx.targets, pools, cfg.root, folds=cfg.settings["folds"],
+                  rule=cfg.selection_rule.value)
+
+
+def _project_beyond(p: cost.Projector) -> tuple[list[float], int]:
+    """Every trained later method (``epochs x seeds`` epochs per row and target, as a seed run) and, per target,
+    the full fusion row again with the observed shares (a fusion run); the derived rows cost seconds."""
+    # torch: its ensembles and post-processing import the metrics, so the CLI starts without it
+    from musefusion.pipelines import beyond
+
+    cfg = p.cfg
+    targets, streams = cfg.task.default_targets, list(paper.STREAMS[cfg.task.value].values())
+    configs = list(beyond.trained_configs(cfg.task.value, targets,
+                                          lambda f, m, t: p.run_config(cfg, f, m, t)).values())
+    fuse = p.fusion_run_s(*streams[0], len(streams))
+    return ([p.run_s(rc) for rc in configs] + [fuse] * len(targets),
+            sum(rc.train.epochs * len(rc.train.seeds) for rc in configs)
+            + len(targets) * len(cfg.settings["seeds"]) * cfg.settings["fusion_epochs"])
+
+
+def _all_tables(cfg: ReproduceConfig) -> bool:
+    return cfg.stage == Stage.ALL
+
+
+@dataclasses.dataclass(frozen=True)
+class ReproduceStage:
+    """One stage of a reproduction: ``execute(ctx)`` runs its unfinished jobs (one ``ctx.run`` call, under
+    :meth:`title`) and whatever follows them; ``project(projector)`` gives each job's projected seconds and the
+    epochs they train (``--dry-run`` and the whole run's ETA; None: a stage that trains nothing); ``applies(cfg)``
+    says whether ``cfg``'s reproduction has it. A new stage is one entry of :data:`STAGES`."""
+
+    name: str  # as its progress lines say it ({final}: " + final models" where final models are retrained)
+    execute: Callable[[Context], None]
+    project: Callable[[cost.Projector], tuple[list[float], int]] | None = None
+    applies: Callable[[ReproduceConfig], bool] = lambda cfg: True
+    plan_name: str = ""  # as the projection's table says it (default: name)
+
+    def title(self, cfg: ReproduceConfig) -> str:
+        """The stage's name in the progress lines."""
+        return self.name.format(final=" + final models" if cfg.retrains else "")
+
+    def planned(self, cfg: ReproduceConfig) -> str:
+        """The stage's name in the projection."""
+        return (self.plan_name or self.name).format(final=" + final models" if cfg.retrains else "")
+
+
+#: The stages of a reproduction, in the order they run; ``cost.plan`` projects the same table.
+STAGES: tuple[ReproduceStage, ...] = (
+    ReproduceStage("tuning", _tune_rows, _project_tuning, lambda cfg: cfg.tune, plan_name="tuning (at most)"),
+    ReproduceStage("unimodal runs", _unimodal, _project_unimodal, plan_name="seed runs"),
+    ReproduceStage("folds{final}", _folds, _project_folds, _all_tables),
+    ReproduceStage("fusion", _fusion, _project_fusion, _all_tables),
+    ReproduceStage("selection", _select, None, _all_tables),
+    ReproduceStage("beyond the paper", _beyond, _project_beyond, lambda cfg: _all_tables(cfg) and cfg.beyond),
+)
+
+
+def plan(cfg: ReproduceConfig, on_measured: Callable[[str, str, float], None] | None = None) -> list[cost.StageCost]:
+    """The stages ``cfg``'s reproduction runs, with their projected cost on this machine (``--dry-run``)."""
+    return cost.plan(STAGES, cost.Projector(cfg, run_config, on_measured))
+
+
 def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Callable[[str], None]] | None = None
               ) -> Path:
-    """Run the whole paper for one task and write ``<out>/report.md``.
+    """Run the whole paper for one task and write ``<out>/report.md``: every stage of :data:`STAGES` that applies.
 
     Args:
         cfg: task, data root, profile, workers, test labels.
@@ -321,132 +591,13 @@ def reproduce(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Ca
     if cfg.task == Task.PERSONALISATION:  # the MuSe 2023 protocol: general models, personalised, fused
         return reproduce_personalisation(cfg, out, progress or _no_progress, hidden_labels_dir(cfg))
     t0 = time.perf_counter()
-    n_part = preflight(cfg, out)
-    s = cfg.settings
-    targets = cfg.task.default_targets
-    progress = progress or _no_progress
-
-    # torch: imported on first use, so the CLI starts without it
-    from musefusion.fusion.late import fusion_record, fusion_status
-    from musefusion.fusion.oof import collect_oof, final_config, final_finished, fold_config, fold_finished
-    from musefusion.pipelines.selection import write_selection
-    from musefusion.training.run import load_run_config, resolve_run_config, run_status
-
-    def run(stage: str, jobs: list[Job], weights: list[float] | None = None) -> None:
-        run_jobs(jobs, ReproduceDir(out).jobs_log, progress(stage, len(jobs)), cfg.workers, cfg.cluster, weights)
-
-    def weigh(configs: list[RunConfig], scale: list[float] | None = None) -> list[float] | None:
-        """The jobs' expected costs, so the heaviest start first; None where one job runs at a time (one worker
-        takes them in the given order) or there is nothing to order."""
-        if not (cfg.workers > 1 or cfg.cluster) or len(configs) < 2:
-            return None
-        try:
-            return cost.job_weights(configs, scale)
-        except Exception as exc:  # only an ordering hint: a model that cannot be timed here never stops the work
-            logger.warning("could not rank the jobs by cost (%s); they start in table order", exc)
-            return None
-
-    # 0. --tune: a study per unimodal row; its best parameters set the row's config below
-    tuned: dict[tuple[str, str, str], dict[str, Any] | None] = {}
-    if cfg.tune:
-        sweeps = {(f, m, t): tune_sweep(cfg, out, f, m, t) for (f, _m, m) in tuned_rows(cfg) for t in targets}
-        todo = [(key, sw) for key, sw in sweeps.items() if not tune.is_done(sw)]
-        run("tuning", [(job_tune, (sw.to_dict(), i), f"tune {t}/{f}-{m}" + (f" #{i}" if cfg.tune_jobs > 1 else ""))
-                       for (f, m, t), sw in todo for i in range(cfg.tune_jobs)],
-            weigh([run_config(cfg, f, m, t) for (f, m, t), _sw in todo for _i in range(cfg.tune_jobs)],
-                  [cfg.tune_trials / cfg.tune_jobs] * (len(todo) * cfg.tune_jobs)))  # a job's share of the trials
-        tuned = {key: tune.best_params(sw) for key, sw in sweeps.items()}
-
-    # 1. unimodal rows (a finished row is reused only for the same config and corpus files; see rundir)
-    jobs: list[Job] = []
-    configs: list[RunConfig] = []
-    for (features, _m, model) in unimodal_rows(cfg):
-        for target in targets:
-            rc = resolve_run_config(tune.tuned_config(run_config(cfg, features, model, target),
-                                                      tuned.get((features, model, target))))
-            d = run_dir(out, target, features, model)
-            if run_status(rc, d, overwrite=cfg.overwrite) is not Status.FINISHED:
-                jobs.append((job_train, (rc.to_dict(), str(d)), f"{target}/{features}-{model}"))
-                configs.append(rc)
-    run("unimodal runs", jobs, weigh(configs))
-    if cfg.stage == Stage.UNIMODAL:
-        return write_report(cfg, out, summarize(out, cfg, with_test=False), wall_s=time.perf_counter() - t0,
-                            submission_problems=None)
-
-    # 2. out-of-fold predictions and final (train+devel) models of the fusion streams
-    streams = paper.STREAMS[cfg.task.value]
-    jobs, configs, scale = [], [], []
-    grow = (n_part[Partition.TRAIN] + n_part[Partition.DEVEL]) / max(1, n_part[Partition.TRAIN])  # a final model
-    for target in targets:
-        for feats, model in streams.values():
-            d = run_dir(out, target, feats, model)
-            for fold in range(s["folds"]):
-                if not fold_finished(d, s["folds"], fold):
-                    jobs.append((job_fold, (str(d), s["folds"], fold), f"{target}/{feats}-{model} fold {fold}"))
-                    configs.append(fold_config(d))
-                    scale.append((s["folds"] - 1) / s["folds"])  # a fold model fits the other folds' subjects
-            if cfg.retrains and not final_finished(d):
-                jobs.append((job_final, (str(d),), f"{target}/{feats}-{model} final"))
-                configs.append(final_config(d))
-                scale.append(grow)  # fits train+devel: more windows in proportion to the subjects
-    run("folds + final models" if cfg.retrains else "folds", jobs, weigh(configs, scale))
-    for target in targets:
-        for feats, model in streams.values():
-            collect_oof(run_dir(out, target, feats, model), s["folds"])
-
-    # 3. fusion rows (+ the full row fitted in-sample and on devel)
-    jobs = []
-    for target in targets:
-        rows = list(paper.fusion_table(cfg.task))
-        full = max(rows, key=len)
-        for row in rows:
-            modes = ("oof", "in-sample", "devel") if row == full else ("oof",)
-            for mode in modes:
-                fc = fusion_config(cfg, out, target, row, mode)
-                d = fusion_dir(out, target, row, mode)
-                record = fusion_record(fc, load_run_config(Path(fc.streams[0])).data.to_dict())
-                if fusion_status(d, record, overwrite=cfg.overwrite) is not Status.FINISHED:
-                    jobs.append((job_fuse, (fc.to_dict(), str(d)), f"{target}/{'+'.join(row)} {mode}"))
-    run("fusion", jobs)
-
-    # 4. the fuser that generalises (the paper's Bi-LSTM, the best single row or a weighted mean, chosen by
-    # cross-validation over devel subjects), then the submission from it, validated against the corpus
-    for target in targets:
-        write_selection(*selection_inputs(cfg, out, target), ReproduceDir(out).selected(target).path,
-                        folds=s["folds"], root=cfg.root, task=cfg.task, rule=cfg.selection_rule.value)
-    sub = write_submission([ReproduceDir(out).selected(t).path for t in targets], ReproduceDir(out).submission)
-    problems = validate_submission(sub, cfg.root, cfg.task)
-    if problems:
-        logger.warning("submission has %d problem(s): %s", len(problems), problems[0])
-
-    # 4b. --beyond: the later practice on the same splits and seeds (trained rows as jobs, then the derived rows)
-    if cfg.beyond:
-        # torch: its ensembles and post-processing import the metrics, so the CLI starts without it
-        from musefusion.pipelines import beyond
-
-        # a row the paper's tables tuned (the audio stream of the delay rows) keeps its tuned parameters, so the
-        # delay search compares delays only (its delay 0 is the paper's own, tuned, row)
-        beyond_rows = beyond.trained_configs(cfg.task.value, targets, lambda f, m, t: resolve_run_config(
-            tune.tuned_config(run_config(cfg, f, m, t), tuned.get((f, m, t)))))
-        extra = []
-        for target in targets:  # the full fusion row again, its Bi-LSTM also reading the streams' observed shares
-            full_oof = fusion_config(cfg, out, target, paper.full_fusion_row(cfg.task), "oof")
-            fc = full_oof.replace(reliability=True)
-            d = ReproduceDir(out).beyond(target, beyond.FUSION_ROW)
-            record = fusion_record(fc, load_run_config(Path(fc.streams[0])).data.to_dict())
-            if fusion_status(d, record, overwrite=cfg.overwrite) is not Status.FINISHED:
-                extra.append((job_fuse, (fc.to_dict(), str(d)), f"{target}/beyond {beyond.FUSION_ROW}"))
-        trained = beyond.jobs(out, beyond_rows, lambda rc, d: run_status(rc, d, overwrite=cfg.overwrite))
-        weights = weigh([rc for _job, rc in trained])
-        run("beyond the paper", [job for job, _rc in trained] + extra,  # the fusion rows are light: last
-            weights + [0.0] * len(extra) if weights is not None else None)
-        pools = {t: {f"{f}-{m}": ReproduceDir(out).run(t, f, m).path for (f, _mod, m) in unimodal_rows(cfg)
-                     if ReproduceDir(out).run(t, f, m).finished} for t in targets}
-        beyond.derive(out, cfg.task.value, targets, pools, cfg.root, folds=s["folds"], rule=cfg.selection_rule.value)
-
-    # 5. report
-    return write_report(cfg, out, summarize(out, cfg), wall_s=time.perf_counter() - t0,
-                        submission_problems=problems)
+    ctx = Context(cfg, out, preflight(cfg, out), progress or _no_progress)
+    for stage in STAGES:
+        if stage.applies(cfg):
+            ctx.stage = stage.title(cfg)
+            stage.execute(ctx)
+    return write_report(cfg, out, summarize(out, cfg, with_test=_all_tables(cfg)), wall_s=time.perf_counter() - t0,
+                        submission_problems=ctx.problems)
 
 
 def fusion_config(cfg: ReproduceConfig, out: Path, target: str, row: tuple[str, ...], mode: str) -> Any:
