@@ -105,7 +105,7 @@ def _beyond_verdict(summary: ReproduceSummary, cfg: ReproduceConfig, target: str
         return "(not finished)"
     (devel_mean, devel_best, test), above = found
     best = max(rows, key=lambda r: (r["test"] is not None, r["test"] or 0.0, beyond.own_devel(r)))
-    star = {m: "*" if m in beyond.CHOSEN_ON_DEVEL else "" for m in METHODS}
+    star = {m: "*" if method.chosen_on_devel else "" for m, method in METHODS.items()}
     nan = float("nan")
     return (f"{devel_mean:6.4f}/{devel_best:6.4f} {nan if test is None else test:10.4f}  "
             f"{best['method'] + star[best['method']]:28} {beyond.own_devel(best):6.4f} "

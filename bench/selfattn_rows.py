@@ -36,7 +36,7 @@ DIMS = {"egemaps": 88, "vggish": 128, "vggface": 512}
 
 
 def _row(root: Path, task: Task, features: str, model: str, target: str, attention: str, loss: str, seed: int,
-         out: Path, ff_dim: int, threads: int, positions: bool = False) -> dict:
+         out: Path, ff_dim: int, threads: int, positions: bool = False, lr: float = 0.0) -> dict:
     rc = run_config(ReproduceConfig(root=root, task=task, profile=Profile.QUICK, attention=Attention(attention)),
                     features, model, target)
     rc = rc.replace(train=rc.train.replace(seeds=(seed,), loss=LossMode(loss), num_threads=threads))
@@ -45,7 +45,13 @@ def _row(root: Path, task: Task, features: str, model: str, target: str, attenti
         rc, name = rc.replace(model=rc.model.replace(ff_dim=ff_dim)), f"{name}-ff{ff_dim}"
     if positions and model != "lstm":
         rc, name = rc.replace(model=rc.model.replace(positions=True)), f"{name}-pos"
+    if lr and lr != rc.train.lr and model != "lstm":
+        rc, name = rc.replace(train=rc.train.replace(lr=lr)), f"{name}-lr{lr:g}"
     return train_run(rc, out / task.value / target / name / f"seed{seed}").metrics
+
+
+def _profile_lr(root: Path, task: Task, features: str, model: str, target: str) -> float:
+    return run_config(ReproduceConfig(root=root, task=task, profile=Profile.QUICK), features, model, target).train.lr
 
 
 def main() -> None:
@@ -62,6 +68,8 @@ def main() -> None:
                     help="encoder feed-forward widths (2048: PyTorch's default; 0: twice the feature width)")
     ap.add_argument("--positions", nargs="+", default=["off"], choices=["off", "on"],
                     help="sinusoidal positions added before the attention (on) or not (off, the paper's)")
+    ap.add_argument("--lr", type=float, nargs="+", default=[0.0],
+                    help="learning rates of the attention rows (0: the profile's; the paper's grid: 2e-4 1e-3 2e-3 5e-3)")
     ap.add_argument("--models", nargs="+", default=list(FAMILIES[1:]), choices=FAMILIES[1:],
                     help="the Self-Attn families to run (the LSTM row, the reference, always runs)")
     ap.add_argument("--threads", type=int, default=2)
@@ -70,8 +78,8 @@ def main() -> None:
     args = ap.parse_args()
     roots = {Task.STRESS: args.data, Task.PHYSIO: args.physio_data}
     t_start = time.perf_counter()
-    lines = ["| task | target | features | model | attention | ff | positions | loss | devel CCC (mean ± std) | "
-             "seeds | kept seed [95 % CI] | gap to LSTM | minutes |", "|" + "---|" * 13]
+    lines = ["| task | target | features | model | attention | ff | positions | lr | loss | devel CCC (mean ± std) | "
+             "seeds | kept seed [95 % CI] | gap to LSTM | minutes |", "|" + "---|" * 14]
     for task in (Task(t) for t in args.task):
         if roots[task] is None:
             continue
@@ -81,15 +89,15 @@ def main() -> None:
             lstm_mean: dict[tuple[str, str], float] = {}
             for features, model in sorted(rows, key=lambda r: (r[0], FAMILIES.index(r[1]))):
                 width = DIMS.get(features, 0)
-                variants = ([("-", 0, "off")] if model == "lstm" else
-                            [(a, ff or 2 * width, p) for a in args.attention for p in args.positions for ff in
-                             (args.ff_dim if a == "encoder" else [2048])])
-                for attention, ff, positions in variants:
+                variants = ([("-", 0, "off", 0.0)] if model == "lstm" else
+                            [(a, ff or 2 * width, p, lr) for a in args.attention for p in args.positions
+                             for lr in args.lr for ff in (args.ff_dim if a == "encoder" else [2048])])
+                for attention, ff, positions, lr in variants:
                     for loss in args.loss:
                         t0 = time.perf_counter()
                         ms = [_row(roots[task], task, features, model, target,
                                    "encoder" if attention == "-" else attention, loss, s, args.out, ff or 2048,
-                                   args.threads, positions == "on")
+                                   args.threads, positions == "on", lr)
                               for s in args.seeds]
                         scores = np.array([m["devel_ccc_mean"] for m in ms])
                         kept = max(ms, key=lambda m: m["best"]["devel_ccc"])["best"]
@@ -98,8 +106,11 @@ def main() -> None:
                             lstm_mean[(features, loss)] = float(scores.mean())
                         gap = scores.mean() - lstm_mean.get((features, loss), float("nan"))
                         shown_ff = ff if attention == "encoder" else "-"
+                        shown_lr = "-" if model == "lstm" else \
+                            f"{lr or _profile_lr(roots[task], task, features, model, target):g}"
                         line = (f"| {task.value} | {target} | {features} | {model} | {attention} | {shown_ff} | "
-                                f"{'-' if model == 'lstm' else positions} | {loss} | "
+                                f"{'-' if model == 'lstm' else positions} | "
+                                f"{shown_lr} | {loss} | "
                                 f"{scores.mean():.4f} ± {scores.std():.4f} | "
                                 f"{' '.join(f'{v:.3f}' for v in scores)} | {kept['devel_ccc']:.4f} "
                                 f"[{ci[0]:.3f}, {ci[1]:.3f}] | {'' if model == 'lstm' else f'{gap:+.4f}'} | "

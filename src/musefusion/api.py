@@ -440,7 +440,7 @@ class ReproduceResult:
                       "devel_std": r["devel_std"], "devel_cv": r["devel_cv"], "devel_kept": nan,
                       "test": nan if r["test"] is None else r["test"],
                       **dict(zip(("test_low", "test_high"), r.get("test_ci") or (nan, nan), strict=True)),
-                      "minutes": r["seconds"] / 60, "chosen_on_devel": r["method"] in beyond.CHOSEN_ON_DEVEL,
+                      "minutes": r["seconds"] / 60, "chosen_on_devel": beyond.METHODS[r["method"]].chosen_on_devel,
                       "above_paper": r["method"] in above} for r in methods]
         return pd.DataFrame(rows)
 

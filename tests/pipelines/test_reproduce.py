@@ -198,7 +198,7 @@ def test_the_python_api_returns_the_reproduction_as_a_result(reproduced):
 
 
 def test_beyond_adds_its_rows_beside_the_paper_pipeline(reproduced):
-    from musefusion.pipelines.beyond import DELAY_GRID, METHODS, SEARCH_ROW, delay_candidates
+    from musefusion.pipelines.beyond import DELAY_GRID, METHODS, Kind, delay_candidates
 
     root, out, args = reproduced
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/metrics.json")}
@@ -213,7 +213,7 @@ def test_beyond_adds_its_rows_beside_the_paper_pipeline(reproduced):
         assert f"| {target} | paper: A+V+B Bi-LSTM (oof) |" in text and f"| {target} | selected fuser (" in text
         for method in METHODS:
             assert f"| {target} | {method} |" in text, method
-            assert method == SEARCH_ROW or (out / "beyond" / target / method / "metrics.json").is_file()
+            assert METHODS[method].kind is Kind.SEARCH or (out / "beyond" / target / method / "metrics.json").is_file()
         # the searched delay: every delay of the grid trained (0 is the paper's own row), the best devel mean kept
         search = fsutil.read_json(out / "beyond" / target / "label-delay-search.json")
         runs = delay_candidates(out, "stress", target)
@@ -283,6 +283,64 @@ def test_beyond_adds_its_rows_beside_the_paper_pipeline(reproduced):
     assert delayed["data"]["label_delay"] == 6 and delayed["data"]["features"] == ["egemaps"]
     early = fsutil.read_toml(out / "beyond" / "arousal" / "early-lstm" / "config.toml")
     assert early["data"]["features"] == ["egemaps", "vggface", "ECG", "resp", "BPM"]
+
+
+def test_a_new_beyond_method_is_one_entry_that_runs_is_costed_and_reported(reproduced):
+    """A trained method (the MuSe 2023 GRU on the audio stream's features) and a derived one (the mean of two
+    unimodal rows) registered as one table entry each: the dry run costs the trained one, reproduce --beyond trains
+    and derives both beside the others (the paper's runs reused), and the report and the API show their rows."""
+    from musefusion.pipelines import beyond
+    from musefusion.pipelines.ensemble import ensemble_runs
+    from musefusion.pipelines.reproduce import ReproduceConfig, plan
+
+    root, out, args = reproduced
+    cfg = ReproduceConfig(root=root, profile="smoke", workers=1, beyond=True)
+    before = next(s for s in plan(cfg) if s.name == "beyond the paper")
+    trained = beyond.BeyondMethod("gru-audio", "the MuSe 2023 GRU on the audio features", beyond.Kind.TRAINED,
+                                  configs=lambda task, target, make: {"": make("egemaps", "gru", target)})
+    derived = beyond.BeyondMethod("two-rows", "mean of two unimodal rows", beyond.Kind.DERIVED, from_kept=True,
+                                  min_rows=2, derive=lambda d: ensemble_runs(sorted(d.rows.values())[:2], d.folder,
+                                                                             root=d.root, overwrite=True))
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/metrics.json")}
+    try:
+        beyond.register(trained)
+        beyond.register(derived)
+        with pytest.raises(ConfigError, match="registered already"):
+            beyond.register(derived)
+        after = next(s for s in plan(cfg) if s.name == "beyond the paper")
+        assert (after.jobs, after.epochs) == (before.jobs + 2, before.epochs + 2 * 2)  # 2 targets x 2 epochs
+        try:
+            main([*args, "--beyond"])
+        except SystemExit as exc:
+            assert exc.code in (0, None)
+        text = (out / "report.md").read_text()
+        import musefusion as mf
+
+        table = mf.reproduce(root, out=out, profile="smoke", workers=1, beyond=True).beyond()
+    finally:
+        beyond.unregister("gru-audio")
+        beyond.unregister("two-rows")
+    assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/metrics.json")} == stamps
+    for target in ("arousal", "valence"):
+        assert fsutil.read_toml(out / "beyond" / target / "gru-audio" / "config.toml")["model"]["name"] == "gru"
+        assert len(fsutil.read_json(out / "beyond" / target / "two-rows" / "metrics.json")["members"]) == 2
+        for name in ("gru-audio", "two-rows"):
+            assert f"| {target} | {name} |" in text
+            assert name in set(table.loc[table["target"] == target, "method"])
+
+
+def test_a_beyond_method_must_give_what_its_kind_needs():
+    """Every entry of the table has what its kind needs (the table builds); an entry without it, or with a hook its
+    kind never calls, is refused when it is written."""
+    from musefusion.pipelines import beyond
+
+    assert {m.kind for m in beyond.METHODS.values()} == set(beyond.Kind)
+    with pytest.raises(ConfigError, match="'x' \\(trained\\): needs configs"):
+        beyond.BeyondMethod("x", "x", beyond.Kind.TRAINED)
+    with pytest.raises(ConfigError, match="'y' \\(search\\): needs choose"):
+        beyond.BeyondMethod("y", "y", beyond.Kind.SEARCH, configs=lambda *a: {})
+    with pytest.raises(ConfigError, match="'z' \\(derived\\): has no use for fusion"):
+        beyond.BeyondMethod("z", "z", beyond.Kind.DERIVED, derive=print, fusion=lambda fc: fc)
 
 
 def test_the_headline_pairs_the_submission_with_the_baseline_on_the_same_test_subjects(reproduced):

@@ -26,11 +26,11 @@ it like every run):
   averaging the best prediction files of models of several kinds. Its devel estimate is the selection's nested
   cross-validation (:func:`musefusion.fusion.select.nested_cv`).
 
-Rows chosen on devel (:data:`CHOSEN_ON_DEVEL`) have an optimistic devel CCC; where one has a subject-wise
+Rows chosen on devel (``BeyondMethod.chosen_on_devel``) have an optimistic devel CCC; where one has a subject-wise
 cross-validated estimate (``top4-rows``, ``postprocess``, ``selected-all``) :func:`summary` gives it as
 ``devel_cv`` and :func:`above_paper` judges the row by it. These estimates remove the choice of rows, chain or
 fuser, not the seed and epoch each row kept on devel; so the rows derived from kept predictions
-(:data:`FROM_KEPT`) are compared with the paper row's kept (best-seed) devel CCC, the trained rows with its mean
+(``BeyondMethod.from_kept``) are compared with the paper row's kept (best-seed) devel CCC, the trained rows with its mean
 over seeds.
 
 The trained rows are jobs of the same pool or cluster as every other row; the derived rows take seconds. Each
@@ -39,10 +39,12 @@ row's wall time is what its training recorded (trained rows) or what deriving it
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,7 @@ import pandas as pd
 
 from musefusion import fsutil
 from musefusion.config import RunConfig
+from musefusion.errors import ConfigError
 from musefusion.evaluation import paper
 from musefusion.pipelines.ensemble import ensemble_runs
 from musefusion.pipelines.jobs import Job, job_train
@@ -66,28 +69,165 @@ EARLY = {"stress": "egemaps+vggface+bio", "physio": "vggish+vggface+bio"}
 DELAY_STEPS = 6
 #: The delays (2 Hz steps) the searched row tries: 0-10 s, finer where AVEC 2018 found its best (3.2-4.0 s).
 DELAY_GRID = (0, 2, 4, 6, 8, 12, 16, 20)
-#: The methods in table order, with one line each for the report.
-METHODS: dict[str, str] = {
-    "early-lstm": "early fusion: the three feature sets concatenated per step, LSTM",
-    "crossmodal": "cross-modal temporal attention over the three feature sets",
-    "label-delay": f"the audio stream retrained with labels {DELAY_STEPS / 2:g} s earlier",
-    "label-delay-search": f"the audio stream's label delay searched on devel over {DELAY_GRID[0] / 2:g}-"
-                          f"{DELAY_GRID[-1] / 2:g} s (devel optimistic)",
-    "mean-streams": "mean of the fusion streams' predictions",
-    "seed-ensemble": "mean of every seed of every fusion stream",
-    "top4-rows": "mean of the 4 unimodal rows best on devel (devel optimistic)",
-    "bilstm-reliability": "the paper's full fusion Bi-LSTM, also reading each stream's observed share",
-    "postprocess": "the paper's Bi-LSTM, delayed/smoothed/bias-scale corrected on devel (devel optimistic)",
-    "selected-all": "the fusion selection with the trained rows above added to its pool (devel optimistic)",
-}
-TRAINED = ("early-lstm", "crossmodal", "label-delay")
-#: The rows chosen on devel (a delay, ensemble members, post-processing steps): their devel CCC is optimistic.
-CHOSEN_ON_DEVEL = frozenset({"label-delay-search", "top4-rows", "postprocess", "selected-all"})
-#: The rows derived from the runs' kept (devel-best seed) predictions (the seed ensemble averages every seed).
-FROM_KEPT = frozenset({"mean-streams", "top4-rows", "postprocess", "selected-all"})
-SEARCH_ROW = "label-delay-search"
-#: The fusion row trained as a ``fuse`` job (its config is the reproduction's full fusion row's).
-FUSION_ROW = "bilstm-reliability"
+class Kind(StrEnum):
+    """How a ``--beyond`` method makes its row (what its :class:`BeyondMethod` entry must give)."""
+
+    TRAINED = "trained"  # runs trained as jobs of the pool: ``configs``
+    SEARCH = "search"  # a choice on devel among trained candidates: ``configs`` (its own candidates), ``choose``
+    FUSION = "fusion"  # a ``fuse`` job on the paper's full fusion row: ``fusion`` (its config from the row's)
+    DERIVED = "derived"  # seconds of work on finished runs, after the jobs: ``derive``
+
+
+#: ``make(features, model, target)``: a row's RunConfig under the reproduction's profile (and tuned parameters)
+MakeConfig = Callable[[str, str, str], RunConfig]
+
+
+@dataclasses.dataclass(frozen=True)
+class Derivation:
+    """What a derived method reads and where it writes, for one target of one reproduction."""
+
+    out: Path  # the reproduction
+    task: str
+    target: str
+    folder: Path  # the method's own run folder (it writes there; it is overwritten)
+    fused: Path  # the paper's full fusion row (out-of-fold Bi-LSTM)
+    streams: dict[str, Path]  # the full fusion row's streams, by stream name
+    rows: dict[str, Path]  # every finished unimodal row, by row name
+    root: Path  # the data root
+    folds: int  # devel-subject folds of a choice made on devel
+    rule: str  # the fusion selection rule
+
+
+@dataclasses.dataclass(frozen=True)
+class BeyondMethod:
+    """One row of ``reproduce --beyond``: a later Ulm-TSST method. A new method is one entry of :data:`METHODS`
+    (or :func:`register`); the pipeline, its cost projection, the report and the API read it from there.
+
+    ``configs(task, target, make)`` gives the runs a trained or search method trains (run folder name under
+    ``beyond/<target>/`` -> RunConfig); ``fusion(fc)`` the FusionConfig of a fusion method from the paper's full
+    fusion row's; ``derive(d)`` writes a derived row from finished runs; ``choose(out, task, target)`` says which
+    folder a search kept (and how to say it) or None while it is unfinished; ``describe(metrics, what)`` reads a
+    row whose metrics are not a run's (devel, cross-validated devel, what it is); ``seconds(out, task, target)`` its
+    cost where that is not its own folder's training, fit or derivation time (a search: every candidate it trained).
+    """
+
+    name: str
+    what: str  # one line for the report
+    kind: Kind
+    chosen_on_devel: bool = False  # chosen on devel (a delay, members, steps): its devel CCC is optimistic
+    from_kept: bool = False  # derived from the runs' kept (devel-best seed) predictions, not from every seed
+    min_rows: int = 0  # derived: the unimodal rows it needs (fewer: the row is skipped)
+    configs: Callable[[str, str, MakeConfig], dict[str, RunConfig]] | None = None
+    fusion: Callable[[Any], Any] | None = None
+    derive: Callable[[Derivation], object] | None = None
+    choose: Callable[[Path, str, str], tuple[Path, str] | None] | None = None
+    describe: Callable[[dict[str, Any], str], tuple[float, float, str]] | None = None
+    seconds: Callable[[Path, str, str], float] | None = None  # its cost, where not its own runs', fit's or derivation's
+
+    def __post_init__(self) -> None:
+        needs = {Kind.TRAINED: ("configs",), Kind.SEARCH: ("configs", "choose"), Kind.FUSION: ("fusion",),
+                 Kind.DERIVED: ("derive",)}[self.kind]
+        uses = (*needs, "derive") if self.kind is Kind.SEARCH else needs  # a search may record its choice
+        missing = [n for n in needs if getattr(self, n) is None]
+        unused = [n for n in ("configs", "fusion", "derive", "choose") if n not in uses and getattr(self, n)]
+        if missing or unused:
+            raise ConfigError(f"--beyond method '{self.name}' ({self.kind.value}): "
+                              + (f"needs {', '.join(missing)}" if missing else f"has no use for {', '.join(unused)}")
+                              + "; see musefusion.pipelines.beyond.BeyondMethod.")
+
+    def folder(self, key: str) -> str:
+        """The run folder (under ``beyond/<target>/``) of one of :attr:`configs`' runs ("": the method's own)."""
+        return key or self.name
+
+
+def _early(model: str) -> Callable[[str, str, MakeConfig], dict[str, RunConfig]]:
+    return lambda task, target, make: {"": make(EARLY[task], model, target)}
+
+
+def _delayed(steps: tuple[int, ...]) -> Callable[[str, str, MakeConfig], dict[str, RunConfig]]:
+    def configs(task: str, target: str, make: MakeConfig) -> dict[str, RunConfig]:
+        rc = make(*audio_stream(task), target)
+        return {"" if d == DELAY_STEPS else delay_method(d): rc.replace(data=rc.data.replace(label_delay=d))
+                for d in steps}
+    return configs
+
+
+def _choose_delay(out: Path, task: str, target: str) -> tuple[Path, str] | None:
+    candidates = delay_candidates(out, task, target)
+    found = search_delay(candidates)
+    return None if found is None else (candidates[found[0]], f"{found[0] / 2:g} s chosen")
+
+
+def _delay_seconds(out: Path, task: str, target: str) -> float:
+    """The search's cost: every candidate but the paper's own row (the fixed delay's row included)."""
+    return sum(_train_seconds(RunDir(p)) for d, p in delay_candidates(out, task, target).items() if d)
+
+
+def _record_delay(d: Derivation) -> None:
+    found = search_delay(delay_candidates(d.out, d.task, d.target))
+    if found is not None:
+        fsutil.write_json(ReproduceDir(d.out).beyond_search(d.target), {
+            "chosen_steps": found[0], "chosen_s": found[0] / 2,
+            "devel_ccc_mean_by_steps": {str(k): v for k, v in found[1].items()}})
+
+
+def _selected_all(d: Derivation) -> None:
+    later = {f"beyond-{m.name}": ReproduceDir(d.out).beyond(d.target, m.name) for m in METHODS.values()
+             if m.kind is Kind.TRAINED and RunDir(ReproduceDir(d.out).beyond(d.target, m.name)).finished}
+    write_selection(d.fused, {**d.rows, **later}, d.streams, d.folder, folds=d.folds, root=d.root, task=Task(d.task),
+                    rule=d.rule)
+
+
+def _describe_selection(m: dict[str, Any], what: str) -> tuple[float, float, str]:
+    """A selection's chosen fuser: its in-sample and cross-validated devel."""
+    return (m["chosen_devel_ccc"], m.get("nested_cv_devel_ccc", float("nan")),
+            f"{what}: {m['chosen']}" + (f" ({', '.join(sorted(m['top_rows']))})"
+                                        if m["chosen"] == "top-rows-mean" else ""))
+
+
+#: The methods in table order (the order their jobs start and their rows are derived and shown).
+METHODS: dict[str, BeyondMethod] = {m.name: m for m in (
+    BeyondMethod("early-lstm", "early fusion: the three feature sets concatenated per step, LSTM", Kind.TRAINED,
+                 configs=_early("lstm")),
+    BeyondMethod("crossmodal", "cross-modal temporal attention over the three feature sets", Kind.TRAINED,
+                 configs=_early("crossmodal")),
+    BeyondMethod("label-delay", f"the audio stream retrained with labels {DELAY_STEPS / 2:g} s earlier", Kind.TRAINED,
+                 configs=_delayed((DELAY_STEPS,))),
+    # its candidates: every delay of the grid but 0 (the paper's row) and DELAY_STEPS (the fixed row above)
+    BeyondMethod("label-delay-search", f"the audio stream's label delay searched on devel over {DELAY_GRID[0] / 2:g}-"
+                 f"{DELAY_GRID[-1] / 2:g} s (devel optimistic)", Kind.SEARCH, chosen_on_devel=True,
+                 configs=_delayed(tuple(d for d in DELAY_GRID if d not in (0, DELAY_STEPS))), choose=_choose_delay,
+                 derive=_record_delay, seconds=_delay_seconds),
+    BeyondMethod("mean-streams", "mean of the fusion streams' predictions", Kind.DERIVED, from_kept=True,
+                 derive=lambda d: ensemble_runs(list(d.streams.values()), d.folder, root=d.root, overwrite=True)),
+    BeyondMethod("seed-ensemble", "mean of every seed of every fusion stream", Kind.DERIVED,
+                 derive=lambda d: ensemble_runs(list(d.streams.values()), d.folder, seeds=True, root=d.root,
+                                                overwrite=True)),
+    BeyondMethod("top4-rows", "mean of the 4 unimodal rows best on devel (devel optimistic)", Kind.DERIVED,
+                 chosen_on_devel=True, from_kept=True, min_rows=2,  # ensemble_runs ranks them by devel CCC
+                 derive=lambda d: ensemble_runs(list(d.rows.values()), d.folder, top=min(4, len(d.rows)),
+                                                root=d.root, overwrite=True, folds=d.folds)),
+    BeyondMethod("bilstm-reliability", "the paper's full fusion Bi-LSTM, also reading each stream's observed share",
+                 Kind.FUSION, fusion=lambda fc: fc.replace(reliability=True)),
+    BeyondMethod("postprocess", "the paper's Bi-LSTM, delayed/smoothed/bias-scale corrected on devel (devel "
+                 "optimistic)", Kind.DERIVED, chosen_on_devel=True, from_kept=True,
+                 derive=lambda d: postprocess_run(d.fused, d.folder, root=d.root, folds=d.folds, overwrite=True)),
+    BeyondMethod("selected-all", "the fusion selection with the trained rows above added to its pool (devel "
+                 "optimistic)", Kind.DERIVED, chosen_on_devel=True, from_kept=True, derive=_selected_all,
+                 describe=_describe_selection),
+)}
+
+
+def register(method: BeyondMethod, replace: bool = False) -> None:
+    """Add a ``--beyond`` method at the end of :data:`METHODS` (``replace``: redefine one of that name in place)."""
+    if method.name in METHODS and not replace:
+        raise ConfigError(f"--beyond method '{method.name}' is registered already; pass replace=True to redefine it.")
+    METHODS[method.name] = method
+
+
+def unregister(name: str) -> None:
+    """Remove a method added by :func:`register` (tests)."""
+    METHODS.pop(name, None)
 
 
 def audio_stream(task: str) -> tuple[str, str]:
@@ -96,21 +236,17 @@ def audio_stream(task: str) -> tuple[str, str]:
     return streams["A"] if "A" in streams else streams["A1"]
 
 
-def trained_configs(task: str, targets: tuple[str, ...], make: Callable[[str, str, str], RunConfig]
-                    ) -> dict[tuple[str, str], RunConfig]:
-    """(target, method) -> the RunConfig of each trained row, from the reproduction's ``make(features, model,
-    target)`` (the profile's epochs, seeds and windows)."""
-    out = {}
-    for target in targets:
-        out[(target, "early-lstm")] = make(EARLY[task], "lstm", target)
-        out[(target, "crossmodal")] = make(EARLY[task], "crossmodal", target)
-        feats, model = audio_stream(task)
-        rc = make(feats, model, target)
-        out[(target, "label-delay")] = rc.replace(data=rc.data.replace(label_delay=DELAY_STEPS))
-        for d in DELAY_GRID:
-            if d not in (0, DELAY_STEPS):  # 0: the paper's row; DELAY_STEPS: the fixed row
-                out[(target, delay_method(d))] = rc.replace(data=rc.data.replace(label_delay=d))
-    return out
+def trained_configs(task: str, targets: tuple[str, ...], make: MakeConfig) -> dict[tuple[str, str], RunConfig]:
+    """(target, run folder) -> the RunConfig of every run the trained and search methods train, in table order,
+    from the reproduction's ``make(features, model, target)`` (the profile's epochs, seeds and windows)."""
+    return {(target, m.folder(key)): rc for target in targets for m in METHODS.values() if m.configs
+            for key, rc in m.configs(task, target, make).items()}
+
+
+def fusion_methods() -> list[tuple[str, Callable[[Any], Any]]]:
+    """(name, FusionConfig from the full fusion row's) of the methods fitted as ``fuse`` jobs on the paper's full
+    fusion row."""
+    return [(m.name, m.fusion) for m in METHODS.values() if m.fusion is not None]
 
 
 def delay_method(steps: int) -> str:
@@ -163,7 +299,7 @@ def above_paper(rows: list[dict[str, Any]], devel_mean: float, devel_best: float
     Args:
         rows: the target's :func:`summary` rows.
         devel_mean: the paper row's devel CCC, mean over seeds (what a trained row's mean is compared with).
-        devel_best: its kept seed's devel CCC (what a row of :data:`FROM_KEPT` is compared with).
+        devel_best: its kept seed's devel CCC (what a ``from_kept`` method's row is compared with).
         test: its test CCC; None where test labels are withheld (devel alone decides), NaN where the paper row has
             no test score (no row is above).
 
@@ -172,9 +308,10 @@ def above_paper(rows: list[dict[str, Any]], devel_mean: float, devel_best: float
     is optimistic by the choice, and nothing else would check it.
     """
     def beats(r: dict[str, Any]) -> bool:
-        if test is None and r["method"] in CHOSEN_ON_DEVEL and math.isnan(r.get("devel_cv", math.nan)):
+        method = METHODS[r["method"]]
+        if test is None and method.chosen_on_devel and math.isnan(r.get("devel_cv", math.nan)):
             return False
-        if not own_devel(r) > (devel_best if r["method"] in FROM_KEPT else devel_mean):
+        if not own_devel(r) > (devel_best if method.from_kept else devel_mean):
             return False
         return test is None or (r["test"] is not None and r["test"] > test)
 
@@ -205,53 +342,33 @@ def verdict(summary: Any, task: str, target: str) -> tuple[tuple[float, float, f
 
 def jobs(out: Path, configs: dict[tuple[str, str], RunConfig], status: Callable[[RunConfig, Path], Status]
          ) -> list[tuple[Job, RunConfig]]:
-    """The unfinished trained rows as jobs, each with its config (``status(cfg, dir)`` says what a folder holds)."""
+    """The unfinished trained runs as jobs, each with its config (``status(cfg, dir)`` says what a folder holds)."""
     found: list[tuple[Job, RunConfig]] = []
-    for (target, method), rc in configs.items():
-        d = ReproduceDir(out).beyond(target, method)
+    for (target, folder), rc in configs.items():
+        d = ReproduceDir(out).beyond(target, folder)
         if status(rc, d) is not Status.FINISHED:
-            found.append(((job_train, (rc.to_dict(), str(d)), f"{target}/beyond {method}"), rc))
+            found.append(((job_train, (rc.to_dict(), str(d)), f"{target}/beyond {folder}"), rc))
     return found
-
-
-def _derive_one(out: Path, method: str, target: str, streams: dict[str, Path], rows: dict[str, Path], root: Path,
-                task: str, folds: int, rule: str) -> None:
-    d = ReproduceDir(out).beyond(target, method)
-    fused = ReproduceDir(out).fusion(target, paper.full_fusion_row(Task(task)), "oof").path  # the paper's Bi-LSTM
-    if method == "selected-all":
-        later = {f"beyond-{m}": ReproduceDir(out).beyond(target, m) for m in TRAINED
-                 if RunDir(ReproduceDir(out).beyond(target, m)).finished}
-        write_selection(fused, {**rows, **later}, streams, d, folds=folds, root=root, task=Task(task), rule=rule)
-    elif method == "mean-streams":
-        ensemble_runs(list(streams.values()), d, root=root, overwrite=True)
-    elif method == "seed-ensemble":
-        ensemble_runs(list(streams.values()), d, seeds=True, root=root, overwrite=True)
-    elif method == "top4-rows":  # it ranks them by devel CCC
-        ensemble_runs(list(rows.values()), d, top=min(4, len(rows)), root=root, overwrite=True, folds=folds)
-    else:
-        postprocess_run(fused, d, root=root, folds=folds, overwrite=True)
 
 
 def derive(out: Path, task: str, targets: tuple[str, ...], pool: dict[str, dict[str, Path]], root: Path,
            folds: int = 3, rule: str = SelectionRule.INTERVAL.value) -> None:
     """Write the derived rows (ensembles, post-processing, the selection over every row under the selection
     ``rule``) of every target, each cross-validated over ``folds`` folds of devel subjects where it is chosen on
-    devel; each records its wall time."""
+    devel, each recording its wall time; and the searches' records of what they chose."""
     for target in targets:
         full = paper.full_fusion_row(Task(task))
+        fused = ReproduceDir(out).fusion(target, full, "oof").path  # the paper's Bi-LSTM
         streams = {n: ReproduceDir(out).run(target, *paper.STREAMS[task][n]).path for n in full}
-        rows = pool[target]
-        for method in ("mean-streams", "seed-ensemble", "top4-rows", "postprocess", "selected-all"):
-            if method == "top4-rows" and len(rows) < 2:
+        for method in METHODS.values():
+            if method.derive is None or len(pool[target]) < method.min_rows:
                 continue
             t0 = time.perf_counter()
-            _derive_one(out, method, target, streams, rows, root, task, folds, rule)
-            fsutil.write_json(ReproduceDir(out).beyond_time(target, method), {"seconds": time.perf_counter() - t0})
-        found = search_delay(delay_candidates(out, task, target))
-        if found is not None:
-            fsutil.write_json(ReproduceDir(out).beyond_search(target), {
-                "chosen_steps": found[0], "chosen_s": found[0] / 2,
-                "devel_ccc_mean_by_steps": {str(d): v for d, v in found[1].items()}})
+            method.derive(Derivation(out, task, target, ReproduceDir(out).beyond(target, method.name), fused,
+                                     streams, pool[target], root, folds, rule))
+            if method.kind is Kind.DERIVED:  # a search's record beside its candidates has no time of its own
+                fsutil.write_json(ReproduceDir(out).beyond_time(target, method.name),
+                                  {"seconds": time.perf_counter() - t0})
 
 
 def summary(out: Path, task: str, targets: tuple[str, ...],
@@ -263,37 +380,38 @@ def summary(out: Path, task: str, targets: tuple[str, ...],
     rows: dict[str, list[dict[str, Any]]] = {}
     for target in targets:
         rows[target] = []
-        for method, what in METHODS.items():
-            r = RunDir(ReproduceDir(out).beyond(target, method))
-            if method == SEARCH_ROW:
-                candidates = delay_candidates(out, task, target)
-                found = search_delay(candidates)
-                if found is None:
+        for method in METHODS.values():
+            r, what = RunDir(ReproduceDir(out).beyond(target, method.name)), method.what
+            if method.choose is not None:
+                chosen = method.choose(out, task, target)
+                if chosen is None:
                     continue
-                r = RunDir(candidates[found[0]])
-                what = f"{what}: {found[0] / 2:g} s chosen"
+                r, what = RunDir(chosen[0]), f"{what}: {chosen[1]}"
             if not r.finished:
                 continue
             m = r.read_metrics()
             mean = m.get("devel_ccc_mean", m.get("best", {}).get("devel_ccc", float("nan")))
             std = m.get("devel_ccc_std", float("nan"))
             cv = m.get("cv_devel_ccc", float("nan"))
-            if method == "selected-all":  # a selection: its chosen fuser's in-sample and cross-validated devel
-                mean, cv = m["chosen_devel_ccc"], m.get("nested_cv_devel_ccc", float("nan"))
-                what = f"{what}: {m['chosen']}" + (f" ({', '.join(sorted(m['top_rows']))})"
-                                                   if m["chosen"] == "top-rows-mean" else "")
-            if method in TRAINED:
-                seconds = _train_seconds(r)
-            elif method == SEARCH_ROW:  # the search's cost: every candidate but the paper's own row
-                seconds = sum(_train_seconds(RunDir(p)) for d, p in candidates.items() if d)
-            elif method == FUSION_ROW:
-                seconds = float(m.get("seconds", float("nan")))  # a fusion run written before runs recorded their seconds: none
-            else:
-                t = ReproduceDir(out).beyond_time(target, method)
-                seconds = float(fsutil.read_json(t)["seconds"]) if t.is_file() else float("nan")
+            if method.describe is not None:
+                mean, cv, what = method.describe(m, what)
             scored = score_test(r.predictions("test"), target) if r.predictions("test").is_dir() else None
-            rows[target].append({"method": method, "what": what, "devel_mean": float(mean),
+            rows[target].append({"method": method.name, "what": what, "devel_mean": float(mean),
                                  "devel_std": float(std), "devel_cv": float(cv),
                                  "test": scored[0] if scored else None, "test_ci": scored[1] if scored else None,
-                                 "seconds": seconds})
+                                 "seconds": _seconds(out, task, target, method, m)})
     return rows
+
+
+def _seconds(out: Path, task: str, target: str, method: BeyondMethod, metrics: dict[str, Any]) -> float:
+    """A row's wall seconds: what its runs' training recorded (a search: every candidate it trained), what its
+    fusion fit recorded (a run written before runs recorded their seconds: none) or what deriving it took."""
+    rdir = ReproduceDir(out)
+    if method.seconds is not None:
+        return method.seconds(out, task, target)
+    if method.kind is Kind.TRAINED:
+        return _train_seconds(RunDir(rdir.beyond(target, method.name)))
+    if method.kind is Kind.FUSION:
+        return float(metrics.get("seconds", float("nan")))
+    t = rdir.beyond_time(target, method.name)
+    return float(fsutil.read_json(t)["seconds"]) if t.is_file() else float("nan")

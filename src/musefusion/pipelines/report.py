@@ -370,7 +370,7 @@ def _beyond_section(out: Path, cfg: Any, summary: ReproduceSummary, targets: tup
             verdicts.append(f"- {target}: " + (
                 "the paper's Bi-LSTM has no test score (no test predictions): no verdict." if ref_test != ref_test else
                 f"above the paper's Bi-LSTM on {on}: " + ", ".join(
-                    f"`{m}`" + ("*" if m in beyond.CHOSEN_ON_DEVEL else "") for m in above) if above else
+                    f"`{m}`" + ("*" if beyond.METHODS[m].chosen_on_devel else "") for m in above) if above else
                 f"no later method is above the paper's Bi-LSTM on {on}."))
         selected = (summary.selection or {}).get(target, {})
         reference[target] = {"paper Bi-LSTM": test.get(f"bilstm:{target}"), "selected fuser": test.get(target)}

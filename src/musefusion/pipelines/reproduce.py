@@ -501,12 +501,13 @@ def _beyond(ctx: Context) -> None:
     # search compares delays only (its delay 0 is the paper's own, tuned, row)
     beyond_rows = beyond.trained_configs(cfg.task.value, ctx.targets, ctx.row_config)
     extra = []
-    for target in ctx.targets:  # the full fusion row again, its Bi-LSTM also reading the streams' observed shares
-        fc = fusion_config(cfg, out, target, paper.full_fusion_row(cfg.task), "oof").replace(reliability=True)
-        d = ReproduceDir(out).beyond(target, beyond.FUSION_ROW)
-        record = fusion_record(fc, load_run_config(Path(fc.streams[0])).data.to_dict())
-        if fusion_status(d, record, overwrite=cfg.overwrite) is not Status.FINISHED:
-            extra.append((job_fuse, (fc.to_dict(), str(d)), f"{target}/beyond {beyond.FUSION_ROW}"))
+    for target in ctx.targets:  # the full fusion row again, as each fusion method fits it
+        full = fusion_config(cfg, out, target, paper.full_fusion_row(cfg.task), "oof")
+        for name, fitted in beyond.fusion_methods():
+            fc, d = fitted(full), ReproduceDir(out).beyond(target, name)
+            record = fusion_record(fc, load_run_config(Path(fc.streams[0])).data.to_dict())
+            if fusion_status(d, record, overwrite=cfg.overwrite) is not Status.FINISHED:
+                extra.append((job_fuse, (fc.to_dict(), str(d)), f"{target}/beyond {name}"))
     trained = beyond.jobs(out, beyond_rows, lambda rc, d: run_status(rc, d, overwrite=cfg.overwrite))
     weights = ctx.weigh([rc for _job, rc in trained])
     ctx.run([job for job, _rc in trained] + extra,  # the fusion rows are light: last
@@ -518,8 +519,8 @@ def _beyond(ctx: Context) -> None:
 
 
 def _project_beyond(p: cost.Projector) -> tuple[list[float], int]:
-    """Every trained later method (``epochs x seeds`` epochs per row and target, as a seed run) and, per target,
-    the full fusion row again with the observed shares (a fusion run); the derived rows cost seconds."""
+    """Every run a trained or search method trains (``epochs x seeds`` epochs per run and target, as a seed run) and,
+    per target, the full fusion row again per fusion method (a fusion run); the derived rows cost seconds."""
     # torch: its ensembles and post-processing import the metrics, so the CLI starts without it
     from musefusion.pipelines import beyond
 
@@ -527,10 +528,10 @@ def _project_beyond(p: cost.Projector) -> tuple[list[float], int]:
     targets, streams = cfg.task.default_targets, list(paper.STREAMS[cfg.task.value].values())
     configs = list(beyond.trained_configs(cfg.task.value, targets,
                                           lambda f, m, t: p.run_config(cfg, f, m, t)).values())
-    fuse = p.fusion_run_s(*streams[0], len(streams))
-    return ([p.run_s(rc) for rc in configs] + [fuse] * len(targets),
+    fuse, n_fuse = p.fusion_run_s(*streams[0], len(streams)), len(targets) * len(beyond.fusion_methods())
+    return ([p.run_s(rc) for rc in configs] + [fuse] * n_fuse,
             sum(rc.train.epochs * len(rc.train.seeds) for rc in configs)
-            + len(targets) * len(cfg.settings["seeds"]) * cfg.settings["fusion_epochs"])
+            + n_fuse * len(cfg.settings["seeds"]) * cfg.settings["fusion_epochs"])
 
 
 def _all_tables(cfg: ReproduceConfig) -> bool:
