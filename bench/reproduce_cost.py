@@ -41,7 +41,7 @@ def main() -> None:
     for st in stages:
         print(f"{st.name:18} {st.jobs:5d} {st.epochs:7d} {st.cpu_s / 60:8.1f} {st.wall_s / 60:9.1f}")
     total = sum(st.wall_s for st in stages)
-    print(f"\n({s['epochs']} epochs, seeds {list(s['seeds'])}, hop {s['hop_len']}, {s['folds']} folds, "
+    print(f"\n({s.epochs} epochs, seeds {list(s.seeds)}, hop {s.hop_len}, {s.folds} folds, "
           f"{args.workers} workers)")
     print(f"projected reproduce --profile {cfg.profile.value} --task {cfg.task.value}: {total / 60:.0f} min")
 

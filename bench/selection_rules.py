@@ -64,7 +64,7 @@ def main() -> None:
                 with tempfile.TemporaryDirectory() as tmp:
                     for rule in RULES:
                         d = Path(tmp) / rule
-                        m = write_selection(*selection_inputs(cfg, out, target), d, folds=cfg.settings["folds"],
+                        m = write_selection(*selection_inputs(cfg, out, target), d, folds=cfg.settings.folds,
                                             root=cfg.root, task=cfg.task, rule=rule)
                         tests[rule] = _test(RunDir(d).predictions("test"), cfg, target)
                         score = concatenated_ccc(*tests[rule])

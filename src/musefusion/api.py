@@ -419,7 +419,7 @@ class ReproduceResult:
             found = beyond.verdict(self.summary, self.config.task, target)
             ref = self.summary.runs["fusion"].get((full, target, "oof"))
             if ref:
-                seconds = beyond.paper_seconds(self.out, self.config.task.value, target, self.config.settings["folds"],
+                seconds = beyond.paper_seconds(self.out, self.config.task.value, target, self.config.settings.folds,
                                                ReproduceDir(self.out).fusion(target, full, "oof").path)
                 low, high = test_ci.get(f"bilstm:{target}", (nan, nan))
                 rows.append({"target": target, "method": "paper", "devel_mean": ref["mean"], "devel_std": ref["std"],

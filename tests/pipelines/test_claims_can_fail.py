@@ -17,6 +17,7 @@ intervals say "the kept seed's" and the selection's rule is judged by nested cro
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -32,8 +33,8 @@ from tests.pipelines import STRESS_FEATURES
 
 pytestmark = pytest.mark.slow  # two whole reproductions
 
-LEARNING_SMOKE = {**reproduce.PROFILES[reproduce.Profile.SMOKE], "epochs": 6, "hop_len": 15, "fusion_epochs": 6,
-                  "fusion_hop": 15, "peer_epochs": 6, "lr": 5e-3, "batch_size": 8}
+LEARNING_SMOKE = dataclasses.replace(reproduce.PROFILES[reproduce.Profile.SMOKE], epochs=6, hop_len=15, fusion_epochs=6,
+                                     fusion_hop=15, peer_epochs=6, lr=5e-3, batch_size=8)
 
 
 def _reproduce(tmp_path_factory, variant: str) -> tuple[Path, Path]:

@@ -179,11 +179,11 @@ class Projector:
         """Seconds of one fusion run (every seed and epoch of the profile's fusion budget) over ``n_streams``
         streams, its windows counted on the train set of the row ``features``/``model`` at the fusion's hop."""
         s = self.cfg.settings
-        n_win = max(1, self.measured(self.config(features, model), features)[1] * s["hop_len"] // s["fusion_hop"])
-        key = (n_streams, min(n_win, 4096), s.get("win_len", 300))
+        n_win = max(1, self.measured(self.config(features, model), features)[1] * s.hop_len // s.fusion_hop)
+        key = (n_streams, min(n_win, 4096), s.win_len)
         if key not in self._fusion:
             self._fusion[key] = measure_fusion_epoch(*key)
-        return self._fusion[key] * n_win / min(n_win, 4096) * len(s["seeds"]) * s["fusion_epochs"]
+        return self._fusion[key] * n_win / min(n_win, 4096) * len(s.seeds) * s.fusion_epochs
 
 
 def plan(stages: Sequence[Any], projector: Projector) -> list[StageCost]:

@@ -219,8 +219,8 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
     s = cfg.settings
     tno = ("2", "4") if cfg.task == Task.STRESS else ("3", "5")
     parts = [f"# musefusion reproduction: MuSe-{cfg.task.value.capitalize()}",
-             f"Data: {md_code(cfg.root)}; profile **{cfg.profile}** ({s['epochs']} epochs, seeds {list(s['seeds'])}, "
-             f"window hop {s['hop_len']}, {s['folds']} folds, fusion {s['fusion_epochs']} epochs); "
+             f"Data: {md_code(cfg.root)}; profile **{cfg.profile}** ({s.epochs} epochs, seeds {list(s.seeds)}, "
+             f"window hop {s.hop_len}, {s.folds} folds, fusion {s.fusion_epochs} epochs); "
              f"{cfg.workers} worker process(es); wall time of this call **{wall_s / 60:.1f} min**, training time "
              f"recorded in the runs **{training_seconds(out) / 60:.1f} min** of worker time.",
              corpus_kind(cfg.root, cfg.task),
@@ -263,7 +263,7 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
         parts.append(_peer_line(res, table, targets))
     if flagged:
         parts.append("† a seed's best devel CCC came at the last epoch of its budget: the row was still improving "
-                     f"when the {cfg.profile} profile stopped it ({s['epochs']} epochs); a longer budget may score "
+                     f"when the {cfg.profile} profile stopped it ({s.epochs} epochs); a longer budget may score "
                      "higher.")
     parts.append("![unimodal devel CCC](plots/unimodal.png)")
     if summary.tuning:
@@ -303,7 +303,7 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
     rows = []
     for mode, text in (("oof", "out-of-fold train predictions (default)"),
                        ("in-sample", "in-sample train predictions (MuSe 2021 baseline)"),
-                       ("devel", f"devel predictions, {s['folds']}-fold CV by subject")):
+                       ("devel", f"devel predictions, {s.folds}-fold CV by subject")):
         row = [text]
         for t in targets:
             r = res["fusion"].get((full, t, mode))
@@ -374,7 +374,7 @@ def _beyond_section(out: Path, cfg: Any, summary: ReproduceSummary, targets: tup
                 f"no later method is above the paper's Bi-LSTM on {on}."))
         selected = (summary.selection or {}).get(target, {})
         reference[target] = {"paper Bi-LSTM": test.get(f"bilstm:{target}"), "selected fuser": test.get(target)}
-        pipeline_s = beyond.paper_seconds(out, cfg.task.value, target, cfg.settings["folds"],
+        pipeline_s = beyond.paper_seconds(out, cfg.task.value, target, cfg.settings.folds,
                                           ReproduceDir(out).fusion(target, full, "oof").path)
         rows.append([target, f"paper: {'+'.join(full)} Bi-LSTM (oof)",
                      "the paper's full fusion row (minutes: its streams, their folds and the fusion)",
@@ -454,8 +454,7 @@ def _provenance(out: Path, cfg: Any, summary: ReproduceSummary, wall_s: float,
         except MuseFusionError:
             continue
     seconds = training_seconds(out)
-    settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.settings.items()}
-    block = io_toml(cfg) + "\n" + tomli_w.dumps({"profile": settings}).strip()
+    block = io_toml(cfg) + "\n" + tomli_w.dumps({"profile": cfg.settings.to_dict()}).strip()
     fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", block)), default=0))
     return ["## Provenance", fence, block, fence,
             "Corpus files (digest the runs recorded, per feature set): "

@@ -89,25 +89,52 @@ class Stage(StrEnum):
     UNIMODAL = "unimodal"  # after the unimodal tables (Tables 2/3)
 
 
+@dataclasses.dataclass(frozen=True)
+class ProfileSettings:
+    """The numbers of a profile (:data:`PROFILES`): how every row, fold and fusion of a reproduction trains."""
+
+    epochs: int  # the rows' epochs at most
+    seeds: tuple[int, ...]  # every row's seeds (the peers: ``peer_seeds`` where given)
+    hop_len: int  # the rows' window hop (steps)
+    folds: int  # train-subject folds of the fusion streams' out-of-fold predictions
+    fusion_epochs: int  # the fusion Bi-LSTM's epochs at most
+    fusion_hop: int  # the fusion's window hop (steps)
+    peer_epochs: int  # a peer row (the baseline, at its own settings) at most this many epochs
+    early_stop: int = 0  # stop after this many epochs without a better devel CCC (0: never)
+    win_len: int = 300  # every row's and fusion's window length (steps)
+    peer_seeds: tuple[int, ...] | None = None  # the peers' seeds (None: ``seeds``)
+    peer_windows: bool = False  # the peers train on their own windows (else the profile's)
+    lr: float | None = None  # every row's learning rate (None: TrainConfig's)
+    batch_size: int | None = None  # every row's batch (None: TrainConfig's)
+    small: bool = False  # tiny models (hidden 16): a wiring check for tests
+
+    def train_overrides(self) -> dict[str, Any]:
+        """The TrainConfig / FusionConfig fields the profile sets (learning rate and batch where it gives them)."""
+        return {k: v for k, v in (("lr", self.lr), ("batch_size", self.batch_size)) if v is not None}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every number, tuples as lists (TOML), unset ones left out (the report's provenance)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+                if v is not None}
+
+
 #: Profiles: ``quick`` trains the whole stress reproduction to convergence in about 35 minutes on 2 cores (the peers
 #: included); ``paper`` is Sec. 5.2.
-PROFILES: dict[Profile, dict[str, Any]] = {
+PROFILES: dict[Profile, ProfileSettings] = {
     # peer rows (the baseline): at most peer_epochs (their early stop usually ends them sooner), peer_seeds (the
     # profile's when absent), and their own windows only with peer_windows (else the profile's)
-    Profile.QUICK: {"epochs": 30, "early_stop": 5, "seeds": (1, 2), "hop_len": 100, "folds": 3, "fusion_epochs": 10,
-                    "fusion_hop": 25,
-                    "peer_epochs": 100, "peer_seeds": (1,), "peer_windows": False},
-    Profile.PAPER: {"epochs": 100, "seeds": (1, 2, 3), "hop_len": 50, "folds": 5, "fusion_epochs": 20, "fusion_hop": 25,
-                    "peer_epochs": 100, "peer_windows": True},
+    Profile.QUICK: ProfileSettings(epochs=30, early_stop=5, seeds=(1, 2), hop_len=100, folds=3, fusion_epochs=10,
+                                   fusion_hop=25, peer_epochs=100, peer_seeds=(1,)),
+    Profile.PAPER: ProfileSettings(epochs=100, seeds=(1, 2, 3), hop_len=50, folds=5, fusion_epochs=20, fusion_hop=25,
+                                   peer_epochs=100, peer_windows=True),
     # the first run of a new user (`musefusion demo`, on a corpus of 24/8/8 subjects x 3 min): every stage once.
     # A 3-minute recording holds one 300-step window at hop 100, so an epoch is 24 windows: batches of 8 give the
     # rows a few updates per epoch at the same cost, and the fusion's hop of 5 steps gives its Bi-LSTM enough windows.
-    Profile.DEMO: {"epochs": 25, "early_stop": 4, "seeds": (1,), "hop_len": 100, "batch_size": 8, "folds": 2,
-                   "fusion_epochs": 20, "fusion_hop": 5, "peer_epochs": 30, "peer_seeds": (1,), "peer_windows": False},
+    Profile.DEMO: ProfileSettings(epochs=25, early_stop=4, seeds=(1,), hop_len=100, batch_size=8, folds=2,
+                                  fusion_epochs=20, fusion_hop=5, peer_epochs=30, peer_seeds=(1,)),
     # for tests and smoke runs only
-    Profile.SMOKE: {"epochs": 2, "seeds": (1,), "hop_len": 50, "folds": 2, "fusion_epochs": 2, "fusion_hop": 30,
-              "win_len": 60, "peer_epochs": 2,
-              "small": True},
+    Profile.SMOKE: ProfileSettings(epochs=2, seeds=(1,), hop_len=50, folds=2, fusion_epochs=2, fusion_hop=30,
+                                   win_len=60, peer_epochs=2, small=True),
 }
 
 
@@ -168,12 +195,11 @@ class ReproduceConfig(ConfigBase):
         return self.retrain == Retrain.YES or (self.retrain == Retrain.AUTO and self.task == Task.PHYSIO)
 
     @property
-    def settings(self) -> dict[str, Any]:
+    def settings(self) -> ProfileSettings:
         """The profile's numbers (with ``seeds`` overridden when given)."""
-        s = dict(PROFILES[self.profile])
+        s = PROFILES[self.profile]
         if self.seeds:  # given seeds train every row, the peers too
-            s["seeds"] = self.seeds
-            s.pop("peer_seeds", None)
+            return dataclasses.replace(s, seeds=self.seeds, peer_seeds=None)
         return s
 
 
@@ -235,20 +261,20 @@ def run_config(cfg: ReproduceConfig, features: str, model: str, target: str) -> 
     """
     s = cfg.settings
     own = families.family(model).task_presets.get(cfg.task.value, {})
-    windows = {"hop_len": s["hop_len"], "win_len": s.get("win_len", 300)}
-    if s.get("peer_windows"):
+    windows: dict[str, Any] = {"hop_len": s.hop_len, "win_len": s.win_len}
+    if s.peer_windows:
         windows.update(own.get("data", {}))
     data = DataConfig(root=cfg.root, task=cfg.task, target=target, features=(features,), normalize=cfg.normalise,
                       **windows)
     attention = {"attention": cfg.attention} if "attention" in families.family(model).params else {}
-    small = {"hidden": 16, "d_model": 16, "channels": 8, "ff_dim": 32} if s.get("small") else {}
+    small = {"hidden": 16, "d_model": 16, "channels": 8, "ff_dim": 32} if s.small else {}
     mcfg = model_preset(model, **attention, **{**own.get("model", {}), **small})
-    train = TrainConfig(epochs=s["epochs"], seeds=s["seeds"], num_threads=1, early_stop=s.get("early_stop", 0),
-                        precision=cfg.precision, **{k: s[k] for k in ("lr", "batch_size") if k in s})
+    train = TrainConfig(epochs=s.epochs, seeds=s.seeds, num_threads=1, early_stop=s.early_stop,
+                        precision=cfg.precision, **s.train_overrides())
     if own.get("train"):
         t = dict(own["train"])
-        t["epochs"] = min(int(t.get("epochs", s["epochs"])), s.get("peer_epochs", s["epochs"]))
-        train = train.replace(**t, seeds=s.get("peer_seeds", s["seeds"]))
+        t["epochs"] = min(int(t.get("epochs", s.epochs)), s.peer_epochs)
+        train = train.replace(**t, seeds=s.peer_seeds or s.seeds)
     override = _row_overrides(cfg.row_configs).get((data.features, model, target))
     if override:
         mcfg = model_preset(model, **{**attention, **{k: v for k, v in override.get("model", {}).items()
@@ -284,7 +310,7 @@ def _check_partition(cfg: ReproduceConfig, corpus: Path) -> Counter[Partition]:
     n_part = Counter(formats.read_partition(path).values())
     if cfg.stage == Stage.UNIMODAL:
         return n_part
-    folds = cfg.settings["folds"]
+    folds = cfg.settings.folds
     if n_part[Partition.TRAIN] < folds:
         raise ConfigError(f"{path}: {n_part[Partition.TRAIN]} train subject(s), but the fusion streams' out-of-fold "
                           f"predictions split train into {folds} folds by subject (profile '{cfg.profile}'): give "
@@ -363,7 +389,7 @@ def _tune_rows(ctx: Context) -> None:
 def _project_tuning(p: cost.Projector) -> tuple[list[float], int]:
     """``tune_trials x epochs`` epochs per tuned row and target at most (pruning stops weak trials earlier; trials
     at larger grid sizes cost more than the preset measured), a study's trials shared by its ``tune_jobs`` jobs."""
-    cfg, epochs = p.cfg, p.cfg.settings["epochs"]
+    cfg, epochs = p.cfg, p.cfg.settings.epochs
     targets, tuned = cfg.task.default_targets, [(f, m) for f, _mod, m in tuned_rows(cfg)]
     return ([p.row_epoch_s(f, m) * cfg.tune_trials * epochs / cfg.tune_jobs
              for f, m in tuned for _t in targets for _j in range(cfg.tune_jobs)],
@@ -412,11 +438,11 @@ def _folds(ctx: Context) -> None:
     for target in ctx.targets:
         for feats, model in streams.values():
             d = run_dir(ctx.out, target, feats, model)
-            for fold in range(s["folds"]):
-                if not fold_finished(d, s["folds"], fold):
-                    jobs.append((job_fold, (str(d), s["folds"], fold), f"{target}/{feats}-{model} fold {fold}"))
+            for fold in range(s.folds):
+                if not fold_finished(d, s.folds, fold):
+                    jobs.append((job_fold, (str(d), s.folds, fold), f"{target}/{feats}-{model} fold {fold}"))
                     configs.append(fold_config(d))
-                    scale.append((s["folds"] - 1) / s["folds"])  # a fold model fits the other folds' subjects
+                    scale.append((s.folds - 1) / s.folds)  # a fold model fits the other folds' subjects
             if cfg.retrains and not final_finished(d):
                 jobs.append((job_final, (str(d),), f"{target}/{feats}-{model} final"))
                 configs.append(final_config(d))
@@ -424,14 +450,14 @@ def _folds(ctx: Context) -> None:
     ctx.run(jobs, ctx.weigh(configs, scale))
     for target in ctx.targets:
         for feats, model in streams.values():
-            collect_oof(run_dir(ctx.out, target, feats, model), s["folds"])
+            collect_oof(run_dir(ctx.out, target, feats, model), s.folds)
 
 
 def _project_folds(p: cost.Projector) -> tuple[list[float], int]:
     """``folds x epochs`` epochs of a fusion stream, each on ``(k-1)/k`` of the train subjects, and the final
     models (``epochs`` epochs on train+devel, more windows in proportion) in the same stage."""
     cfg, s = p.cfg, p.cfg.settings
-    targets, epochs, k = cfg.task.default_targets, s["epochs"], s["folds"]
+    targets, epochs, k = cfg.task.default_targets, s.epochs, s.folds
     streams = list(paper.STREAMS[cfg.task.value].values())
     durations = [p.row_epoch_s(*r) * epochs * (k - 1) / k for r in streams for _t in targets for _f in range(k)]
     n_epochs = len(streams) * len(targets) * k * epochs
@@ -470,7 +496,7 @@ def _project_fusion(p: cost.Projector) -> tuple[list[float], int]:
     streams = list(paper.STREAMS[cfg.task.value].values())
     n_fusion = (len(list(paper.fusion_table(cfg.task))) + 2) * len(cfg.task.default_targets)
     return ([p.fusion_run_s(*streams[0], len(streams))] * n_fusion,
-            n_fusion * len(s["seeds"]) * s["fusion_epochs"])
+            n_fusion * len(s.seeds) * s.fusion_epochs)
 
 
 def _select(ctx: Context) -> None:
@@ -482,7 +508,7 @@ def _select(ctx: Context) -> None:
     cfg, out = ctx.cfg, ctx.out
     for target in ctx.targets:
         write_selection(*selection_inputs(cfg, out, target), ReproduceDir(out).selected(target).path,
-                        folds=cfg.settings["folds"], root=cfg.root, task=cfg.task, rule=cfg.selection_rule.value)
+                        folds=cfg.settings.folds, root=cfg.root, task=cfg.task, rule=cfg.selection_rule.value)
     sub = write_submission([ReproduceDir(out).selected(t).path for t in ctx.targets], ReproduceDir(out).submission)
     ctx.problems = validate_submission(sub, cfg.root, cfg.task)
     if ctx.problems:
@@ -514,7 +540,7 @@ def _beyond(ctx: Context) -> None:
             weights + [0.0] * len(extra) if weights is not None else None)
     pools = {t: {f"{f}-{m}": ReproduceDir(out).run(t, f, m).path for (f, _mod, m) in unimodal_rows(cfg)
                  if ReproduceDir(out).run(t, f, m).finished} for t in ctx.targets}
-    beyond.derive(out, cfg.task.value, ctx.targets, pools, cfg.root, folds=cfg.settings["folds"],
+    beyond.derive(out, cfg.task.value, ctx.targets, pools, cfg.root, folds=cfg.settings.folds,
                   rule=cfg.selection_rule.value)
 
 
@@ -531,7 +557,7 @@ def _project_beyond(p: cost.Projector) -> tuple[list[float], int]:
     fuse, n_fuse = p.fusion_run_s(*streams[0], len(streams)), len(targets) * len(beyond.fusion_methods())
     return ([p.run_s(rc) for rc in configs] + [fuse] * n_fuse,
             sum(rc.train.epochs * len(rc.train.seeds) for rc in configs)
-            + n_fuse * len(cfg.settings["seeds"]) * cfg.settings["fusion_epochs"])
+            + n_fuse * len(cfg.settings.seeds) * cfg.settings.fusion_epochs)
 
 
 def _all_tables(cfg: ReproduceConfig) -> bool:
@@ -609,10 +635,10 @@ def fusion_config(cfg: ReproduceConfig, out: Path, target: str, row: tuple[str, 
     s = cfg.settings
     streams = paper.STREAMS[cfg.task.value]
     return FusionConfig(streams=tuple(str(run_dir(out, target, *streams[n])) for n in row), names=row,
-                        train_on=FusionTrain(mode), folds=s["folds"], epochs=s["fusion_epochs"], seeds=s["seeds"],
-                        hop_len=s["fusion_hop"], win_len=s.get("win_len", 300),
+                        train_on=FusionTrain(mode), folds=s.folds, epochs=s.fusion_epochs, seeds=s.seeds,
+                        hop_len=s.fusion_hop, win_len=s.win_len,
                         final_streams=cfg.retrains, refit=cfg.fusion_refit and mode != "devel",
-                        **{k: s[k] for k in ("lr", "batch_size") if k in s})
+                        **s.train_overrides())
 
 
 def selection_inputs(cfg: ReproduceConfig, out: Path, target: str) -> tuple[Path, dict[str, Path], dict[str, Path]]:
