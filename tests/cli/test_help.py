@@ -56,3 +56,45 @@ def test_the_command_list_shows_each_summary_uncut(capsys):
 def test_version(capsys):
     assert run_cli(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"musefusion {__version__}"
+
+
+#: config fields whose `train` flag has another name than the field
+FLAG_OF = {"root": "--data", "normalize": "--normalise", "name": "--model", "num_threads": "--threads"}
+
+
+def test_train_help_shows_every_config_field_with_its_real_default(capsys, monkeypatch):
+    """Every field of [data], [model] and [train] has a `train` flag, and `train --help` shows beside it the default
+    the dataclass holds (read from it, never typed into a help string: a help string that types a default fails)."""
+    import dataclasses
+
+    from musefusion.cli.options import shown
+    from musefusion.config import DataConfig, ModelConfig, TrainConfig
+
+    train = dict(COMMANDS)[("train",)]
+    options = {opt: p for p in train.params for opt in getattr(p, "opts", [])}
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert run_cli(["train", "--help"]) == 0
+    flat = _squash(capsys.readouterr().out)
+    for cls in (DataConfig, ModelConfig, TrainConfig):
+        for f in dataclasses.fields(cls):
+            flag = FLAG_OF.get(f.name, "--" + f.name.replace("_", "-"))
+            assert flag in options, f"{cls.__name__}.{f.name} has no `train` flag ({flag})"
+            param = options[flag]
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                continue  # the data root: --data or $MUSEFUSION_DATA
+            real = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            assert param.help.endswith(f"[default: {shown(real)}]"), (flag, param.help)
+            assert param.help.lower().count("default:") == 1, f"{flag}: a default typed into its help: {param.help}"
+            assert _squash(param.help) in flat
+
+
+def test_a_changed_dataclass_default_changes_the_help(monkeypatch):
+    """The help reads the default from the dataclass: change the field's default and the shown one follows."""
+    import dataclasses
+
+    from musefusion.cli.options import field_default
+    from musefusion.config import TrainConfig
+
+    field = next(f for f in dataclasses.fields(TrainConfig) if f.name == "lr")
+    monkeypatch.setattr(field, "default", 0.0042)
+    assert field_default(TrainConfig, "lr") == "0.0042"

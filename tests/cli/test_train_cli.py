@@ -163,6 +163,23 @@ def test_dry_run_prints_the_resolved_config(synth_stress, tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
+def test_every_field_flag_reaches_the_config(synth_stress, tmp_path, capsys):
+    """The flags of the fields that had none before (the Sec. 5.2 schedule's patience and monitor, weight decay,
+    the gated convolutions' blocks and kernel, the projection width, the cache, threads, evaluation and the fitted
+    partitions) set their fields."""
+    code = run_cli(["train", "--data", synth_stress, "--model", "gcnn_lstm", "--features", "bio", *FAST,
+                    "--lr-patience", "7", "--lr-monitor", "devel", "--weight-decay", "0.01", "--gcnn-blocks", "3",
+                    "--kernel", "5", "--d-model", "32", "--no-cache", "--cache-dir", tmp_path / "c", "--threads", "1",
+                    "--eval-every", "2", "--train-partitions", "train", "devel", "--out", tmp_path / "run",
+                    "--dry-run"])
+    assert code == 0
+    rc = RunConfig.from_dict(tomllib.loads(capsys.readouterr().out))
+    assert (rc.train.lr_patience, rc.train.lr_monitor.value, rc.train.weight_decay) == (7, "devel", 0.01)
+    assert (rc.train.num_threads, rc.train.eval_every) == (1, 2)
+    assert (rc.model.gcnn_blocks, rc.model.kernel, rc.model.d_model) == (3, 5, 32)
+    assert (rc.data.cache, rc.data.cache_dir, rc.data.train_partitions) == (False, tmp_path / "c", ("train", "devel"))
+
+
 def test_config_file_works_and_flags_override_it(synth_stress, tmp_path, capsys):
     cfg = tmp_path / "exp.toml"
     cfg.write_text(f'[data]\nroot = "{synth_stress}"\ntarget = "valence"\nfeatures = ["egemaps"]\nwin_len = 40\n'

@@ -2,15 +2,51 @@
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import importlib.util
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from musefusion import families, progress
+from musefusion.config import DataConfig, ModelConfig, TrainConfig
 from musefusion.errors import ConfigError, MissingDependencyError
 from musefusion.types import Normalise, Task
+
+
+def shown(value: Any) -> str:
+    """A value as ``--help`` shows it: an enum by its value, a sequence space-separated, a bool as yes/no."""
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, tuple | list):
+        return " ".join(shown(v) for v in value)
+    return "none" if value is None else str(value)
+
+
+def field_default(cls: type, name: str) -> str:
+    """The default of config field ``cls.name`` as ``--help`` shows it: read from the dataclass, its one home, so no
+    help string types it."""
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    if f.default is not dataclasses.MISSING:
+        return shown(f.default)
+    if f.default_factory is not dataclasses.MISSING:
+        return shown(f.default_factory())
+    raise ConfigError(f"{cls.__name__}.{name} has no default to show.")
+
+
+def with_default(help: str, cls: type, name: str) -> str:
+    """``help`` ending in the ``[default: ...]`` of config field ``cls.name``, read from the dataclass."""
+    return f"{help}  [default: {field_default(cls, name)}]"
+
+
+def field_option(cls: type, name: str, help: str, *decls: str, **kw: Any) -> Any:
+    """A ``typer.Option`` for config field ``cls.name`` (None when not given: the config file's value or the
+    dataclass default holds), its help ending in the ``[default: ...]`` read from the dataclass."""
+    return typer.Option(*decls, help=with_default(help, cls, name), show_default=False, **kw)
 
 DataOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045 - typer needs Optional here
     "--data", help="Data root holding c3_muse_stress/ or c4_muse_physio/ (or a corpus folder). "
@@ -20,28 +56,33 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
 
 # The run options of `train` and `sweep run` (None: not given, the config file's or the default value holds).
 TaskOverrideOpt = Annotated[Optional[Task], typer.Option(  # noqa: UP045
-    "--task", help="MuSe sub-challenge (default: stress).", case_sensitive=False, show_default=False)]
-TargetOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
-    "--target", help="Label folder: arousal, valence, anno12_EDA, ...", show_default=False)]
-FeaturesOpt = Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
-    "--features", help="Feature set(s), space- or comma-separated or repeated; join with '+' to concatenate "
-                       "(bio = ECG+resp+BPM, or a biosignals folder); names match the corpus folders in any case.",
+    "--task", help=with_default("MuSe sub-challenge.", DataConfig, "task"), case_sensitive=False,
     show_default=False)]
+TargetOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    "--target", help=with_default("Label folder: arousal, valence, anno12_EDA, ...", DataConfig, "target"),
+    show_default=False)]
+FeaturesOpt = Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+    "--features", help=with_default("Feature set(s), space- or comma-separated or repeated; join with '+' to "
+                                    "concatenate (bio = ECG+resp+BPM, or a biosignals folder); names match the "
+                                    "corpus folders in any case.", DataConfig, "features"), show_default=False)]
 ModelOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
-    "--model", help=f"Model family: {', '.join(families.names())} (default: selfattn_lstm).", show_default=False)]
+    "--model", help=with_default(f"Model family: {', '.join(families.names())}.", ModelConfig, "name"),
+    show_default=False)]
 EpochsOpt = Annotated[Optional[int], typer.Option(  # noqa: UP045
-    "--epochs", help="Epochs (default: 100, paper Sec. 5.2).", show_default=False)]
+    "--epochs", help=with_default("Epochs (paper Sec. 5.2: 100).", TrainConfig, "epochs"), show_default=False)]
 WinLenOpt = Annotated[Optional[int], typer.Option(  # noqa: UP045
-    "--win-len", help="Train window length in steps (default: 300).", show_default=False)]
+    "--win-len", help=with_default("Train window length in steps.", DataConfig, "win_len"), show_default=False)]
 HopLenOpt = Annotated[Optional[int], typer.Option(  # noqa: UP045
-    "--hop-len", help="Train window hop in steps (default: 50).", show_default=False)]
+    "--hop-len", help=with_default("Train window hop in steps.", DataConfig, "hop_len"), show_default=False)]
 NormaliseOpt = Annotated[Optional[Normalise], typer.Option(  # noqa: UP045
-    "--normalise", "--normalize", help="Whose statistics z-score the features: train (the train partition's, "
-    "as the MuSe 2021 baseline), subject (each recording's own over its observed steps, test subjects too: no "
-    "label is read) or none (default: train).", show_default=False, case_sensitive=False)]
+    "--normalise", "--normalize", help=with_default(
+        "Whose statistics z-score the features: train (the train partition's, as the MuSe 2021 baseline), subject "
+        "(each recording's own over its observed steps, test subjects too: no label is read) or none.", DataConfig,
+        "normalize"), show_default=False, case_sensitive=False)]
 SubjectPriorOpt = Annotated[Optional[int], typer.Option(  # noqa: UP045
-    "--subject-prior", help="--normalise subject: shrink a recording's statistics toward the train statistics "
-    "as if these many steps of train data were pooled with it (default: 0, its own statistics alone).",
+    "--subject-prior", help=with_default(
+        "--normalise subject: shrink a recording's statistics toward the train statistics as if these many steps "
+        "of train data were pooled with it (0: its own statistics alone).", DataConfig, "subject_prior"),
     metavar="STEPS", show_default=False)]
 ConfigOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045
     "--config", help="TOML file with [data], [model] and [train] sections; flags override it.",

@@ -33,9 +33,20 @@ from musefusion.cli.options import (
     TrackUriOpt,
     WinLenOpt,
     check_track,
+    field_option,
 )
 from musefusion.cli.parsing import Command
-from musefusion.config import Attention, LossMode, Precision, Schedule, resolve_data_root
+from musefusion.config import (
+    Attention,
+    DataConfig,
+    LossMode,
+    ModelConfig,
+    Monitor,
+    Precision,
+    Schedule,
+    TrainConfig,
+    resolve_data_root,
+)
 from musefusion.data import formats
 from musefusion.data.corpus import load_corpus
 from musefusion.evaluation.uncertainty import Interval
@@ -86,67 +97,93 @@ def train(
     target: TargetOpt = None,
     features: FeaturesOpt = None,
     model: ModelOpt = None,
-    seeds: Annotated[list[int] | None, typer.Option(help="Seeds, e.g. --seeds 1 2 3 (default: 1).",
-                                                    show_default=False)] = None,
+    seeds: Annotated[list[int] | None, field_option(TrainConfig, "seeds", "Seeds, e.g. --seeds 1 2 3: one model "
+                                                    "each, the best on devel kept.")] = None,
     epochs: EpochsOpt = None,
-    lr: Annotated[float | None, typer.Option(help="Adam learning rate (default: 0.001).", show_default=False)] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Windows per batch (default: 64).", show_default=False)]
-    = None,
-    schedule: Annotated[Schedule | None, typer.Option(help="LR schedule: paper (halve after 15 epochs without train-"
-                                                 "loss decrease) or plateau (baseline: patience 5, early stop 15) "
-                                                 "[default: paper].", show_default=False, case_sensitive=False)] = None,
-    stop_halvings: Annotated[int | None, typer.Option(
-        help="Paper schedule: stop once the learning rate was halved this many times since the best devel CCC "
-             "(default: 0, never; the paper trains all its epochs).", show_default=False)] = None,
-    early_stop: Annotated[int | None, typer.Option(
-        help="Stop after this many epochs without a better devel CCC (default: 0, the schedule's own: plateau 15, "
-             "paper never).", show_default=False)] = None,
-    loss: Annotated[LossMode | None, typer.Option(
-        help="CCC loss pooling: batch (one CCC over the labelled steps of a batch) or sequence (the mean of "
-             "per-window CCCs, as the MuSe 2021 baseline); default: sequence.", show_default=False,
-        case_sensitive=False)] = None,
+    lr: Annotated[float | None, field_option(TrainConfig, "lr", "Adam learning rate (paper grid: 2e-4, 1e-3, 2e-3, "
+                                             "5e-3).")] = None,
+    batch_size: Annotated[int | None, field_option(TrainConfig, "batch_size", "Windows per batch (paper grid: 64, "
+                                                   "128, 256).")] = None,
+    schedule: Annotated[Schedule | None, field_option(
+        TrainConfig, "schedule", "LR schedule: paper (halve after --lr-patience epochs without a decrease of the "
+        "--lr-monitor loss) or plateau (baseline: patience 5, early stop 15).", case_sensitive=False)] = None,
+    lr_patience: Annotated[int | None, field_option(
+        TrainConfig, "lr_patience", "Paper schedule: halve the learning rate once the monitored loss has not "
+        "decreased for this many epochs (Sec. 5.2: 15).")] = None,
+    lr_monitor: Annotated[Monitor | None, field_option(
+        TrainConfig, "lr_monitor", "Paper schedule: the loss that must decrease: train (as Sec. 5.2 reads) or devel "
+        "(1 - devel CCC).", case_sensitive=False)] = None,
+    stop_halvings: Annotated[int | None, field_option(
+        TrainConfig, "stop_halvings", "Paper schedule: stop once the learning rate was halved this many times since "
+        "the best devel CCC (0: never; the paper trains all its epochs).")] = None,
+    early_stop: Annotated[int | None, field_option(
+        TrainConfig, "early_stop", "Stop after this many epochs without a better devel CCC (0: the schedule's own: "
+        "plateau 15, paper never).")] = None,
+    weight_decay: Annotated[float | None, field_option(TrainConfig, "weight_decay", "Adam weight decay (paper "
+                                                       "silent).")] = None,
+    loss: Annotated[LossMode | None, field_option(
+        TrainConfig, "loss", "CCC loss pooling: batch (one CCC over the labelled steps of a batch) or sequence (the "
+        "mean of per-window CCCs, as the MuSe 2021 baseline).", case_sensitive=False)] = None,
+    eval_every: Annotated[int | None, field_option(TrainConfig, "eval_every", "Score devel every N epochs.",
+                                                   metavar="N")] = None,
+    threads: Annotated[int | None, field_option(TrainConfig, "num_threads", "torch intra-op threads (0: torch's "
+                                                "default).", "--threads")] = None,
     win_len: WinLenOpt = None,
     hop_len: HopLenOpt = None,
-    label_delay: Annotated[int | None, typer.Option(
-        help="Steps (500 ms) the labels lag the signal: fit the label d steps ahead, write predictions d steps "
-             "later (default 0; search it with a sweep space label_delay = [0, 4, 8])", metavar="N",
-        show_default=False)] = None,
-    fill: Annotated[FillPolicy | None, typer.Option(help="Fill policy for steps without a feature row "
-                                                    "[default: zero].", show_default=False)] = None,
+    label_delay: Annotated[int | None, field_option(
+        DataConfig, "label_delay", "Steps (500 ms) the labels lag the signal: fit the label d steps ahead, write "
+        "predictions d steps later (search it with a sweep space label_delay = [0, 4, 8]).", metavar="N")] = None,
+    fill: Annotated[FillPolicy | None, field_option(DataConfig, "fill", "Fill policy for steps without a feature "
+                                                    "row (the mask marks them).")] = None,
     normalise: NormaliseOpt = None,
     subject_prior: SubjectPriorOpt = None,
-    hidden: Annotated[int | None, typer.Option(help="LSTM hidden size.", show_default=False)] = None,
-    attention: Annotated[Attention | None, typer.Option(
-        help="Self-attention: encoder (stock Transformer encoder layers on the raw features), literal (bare Eq. "
-             "1-3, an ablation) or transformer (projection to d_model, positions, pre-norm encoder layers); "
-             "default: encoder.", show_default=False, case_sensitive=False)] = None,
-    ff_dim: Annotated[int | None, typer.Option(help="Encoder attention: feed-forward width (default: 2048, "
-                                               "PyTorch's).", show_default=False)] = None,
-    positions: Annotated[bool | None, typer.Option(
-        "--positions/--no-positions", help="Encoder or literal attention: add sinusoidal positions (default: no, "
-        "as the paper).", show_default=False)] = None,
-    project_input: Annotated[bool | None, typer.Option(
-        "--project-input/--no-project-input", help="Project the features linearly to d_model before the lstm "
-        "family's LSTM or the encoder/literal attention (default: no).", show_default=False)] = None,
-    heads: Annotated[int | None, typer.Option(help="Attention heads.", show_default=False)] = None,
-    attn_layers: Annotated[int | None, typer.Option(help="Self-attention layers.", show_default=False)] = None,
-    lstm_layers: Annotated[int | None, typer.Option(help="LSTM layers.", show_default=False)] = None,
-    channels: Annotated[int | None, typer.Option(help="Gated-conv channels.", show_default=False)] = None,
-    fc_hidden: Annotated[int | None, typer.Option(help="baseline and gru: width of the two-layer output head.",
-                                                  show_default=False)] = None,
-    bidirectional: Annotated[bool | None, typer.Option(
-        "--bidirectional/--no-bidirectional", help="gru: a bidirectional GRU (its default: yes, as the MuSe 2023 "
-        "baseline's best calls).", show_default=False)] = None,
-    tanh_output: Annotated[bool | None, typer.Option(
-        "--tanh-output/--no-tanh-output", help="gru: a Tanh on the output (its default: yes, as the MuSe 2023 "
-        "baseline).", show_default=False)] = None,
-    dropout: Annotated[float | None, typer.Option(help="Dropout.", show_default=False)] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto).", show_default=False)]
-    = None,
-    precision: Annotated[Precision | None, typer.Option(
-        help="fp32, or bf16: the training forward pass under bfloat16 autocast (fast on CPUs with AVX-512 BF16/AMX "
-             "and on CUDA; the loss and every score stay float32); default: fp32.", show_default=False,
-        case_sensitive=False)] = None,
+    train_partitions: Annotated[list[str] | None, field_option(
+        DataConfig, "train_partitions", "Partitions the model is fitted on (train devel: a final model, scored on "
+        "devel only as a check).")] = None,
+    cache: Annotated[bool | None, field_option(
+        DataConfig, "cache", "Cache the aligned arrays, keyed by the options and the files' contents.",
+        "--cache/--no-cache")] = None,
+    cache_dir: Annotated[Path | None, field_option(
+        DataConfig, "cache_dir", "Cache folder (none: $MUSEFUSION_CACHE, else ~/.cache/musefusion).")] = None,
+    hidden: Annotated[int | None, field_option(ModelConfig, "hidden", "LSTM hidden size (paper grid: 64, 128, 256; "
+                                               "GCNN+LSTM 128, 256, 1024).")] = None,
+    attention: Annotated[Attention | None, field_option(
+        ModelConfig, "attention", "Self-attention: encoder (stock Transformer encoder layers on the raw features), "
+        "literal (bare Eq. 1-3, an ablation) or transformer (projection to d_model, positions, pre-norm encoder "
+        "layers).", case_sensitive=False)] = None,
+    ff_dim: Annotated[int | None, field_option(ModelConfig, "ff_dim", "Encoder attention: feed-forward width "
+                                               "(PyTorch's dim_feedforward).")] = None,
+    positions: Annotated[bool | None, field_option(
+        ModelConfig, "positions", "Encoder or literal attention: add sinusoidal positions (the paper has none).",
+        "--positions/--no-positions")] = None,
+    project_input: Annotated[bool | None, field_option(
+        ModelConfig, "project_input", "Project the features linearly to d_model before the lstm family's LSTM or "
+        "the encoder/literal attention.", "--project-input/--no-project-input")] = None,
+    d_model: Annotated[int | None, field_option(ModelConfig, "d_model", "Width of the input projection "
+                                                "(transformer attention, --project-input).")] = None,
+    heads: Annotated[int | None, field_option(ModelConfig, "heads", "Attention heads (paper grid: 4, 8).")] = None,
+    attn_layers: Annotated[int | None, field_option(ModelConfig, "attn_layers", "Self-attention layers (paper "
+                                                    "grid: 1, 2, 4).")] = None,
+    lstm_layers: Annotated[int | None, field_option(ModelConfig, "lstm_layers", "LSTM layers (paper grid: 2, "
+                                                    "4).")] = None,
+    channels: Annotated[int | None, field_option(ModelConfig, "channels", "Gated-conv channels (paper grid: 64, "
+                                                 "128).")] = None,
+    gcnn_blocks: Annotated[int | None, field_option(ModelConfig, "gcnn_blocks", "Stacked gated-conv blocks.")] = None,
+    kernel: Annotated[int | None, field_option(ModelConfig, "kernel", "Gated-conv kernel size in steps.")] = None,
+    fc_hidden: Annotated[int | None, field_option(ModelConfig, "fc_hidden", "baseline and gru: width of the "
+                                                  "two-layer output head.")] = None,
+    bidirectional: Annotated[bool | None, field_option(
+        ModelConfig, "bidirectional", "gru: a bidirectional GRU (its preset: yes, as the MuSe 2023 baseline's "
+        "best calls).", "--bidirectional/--no-bidirectional")] = None,
+    tanh_output: Annotated[bool | None, field_option(
+        ModelConfig, "tanh_output", "gru: a Tanh on the output (its preset: yes, as the MuSe 2023 baseline).",
+        "--tanh-output/--no-tanh-output")] = None,
+    dropout: Annotated[float | None, field_option(ModelConfig, "dropout", "Dropout between layers.")] = None,
+    device: Annotated[str | None, field_option(TrainConfig, "device", "auto (cuda when available), cpu or "
+                                               "cuda[:N].")] = None,
+    precision: Annotated[Precision | None, field_option(
+        TrainConfig, "precision", "fp32, or bf16: the training forward pass under bfloat16 autocast (fast on CPUs "
+        "with AVX-512 BF16/AMX and on CUDA; the loss and every score stay float32).", case_sensitive=False)] = None,
     config: ConfigOpt = None,
     out: Annotated[Path | None, typer.Option(help="Run directory [default: runs/<task>-<target>-<features>-<model>-"
                                              "<hash of the config>], so different configs never share one.",
@@ -162,22 +199,30 @@ def train(
 ) -> None:
     """Train a unimodal model (one per seed), keep the best epoch and seed on devel, write a run directory.
 
+    Every option is a config field ([data], [model], [train] of --config); one left out keeps the config file's
+    value, else the model family's preset (`musefusion reference`), else the default shown.
+
     Example: `musefusion train --data data --features egemaps --model lstm --seeds 1 2 3 --out runs/egemaps-lstm`.
     """
     overrides: dict[str, dict[str, Any]] = {
         "data": {"root": str(data) if data else None, "task": task.value if task else None, "target": target,
                  "features": list(features) if features else None, "win_len": win_len, "hop_len": hop_len,
                  "fill": fill.value if fill else None, "label_delay": label_delay,
-                 "normalize": normalise.value if normalise else None, "subject_prior": subject_prior},
+                 "normalize": normalise.value if normalise else None, "subject_prior": subject_prior,
+                 "train_partitions": list(train_partitions) if train_partitions else None, "cache": cache,
+                 "cache_dir": str(cache_dir) if cache_dir else None},
         "model": {"name": model, "hidden": hidden, "heads": heads, "attn_layers": attn_layers, "ff_dim": ff_dim,
                   "positions": positions,
                   "attention": attention.value if attention else None, "project_input": project_input,
                   "lstm_layers": lstm_layers, "channels": channels, "dropout": dropout, "fc_hidden": fc_hidden,
-                  "bidirectional": bidirectional, "tanh_output": tanh_output},
+                  "bidirectional": bidirectional, "tanh_output": tanh_output, "d_model": d_model,
+                  "gcnn_blocks": gcnn_blocks, "kernel": kernel},
         "train": {"seeds": list(seeds) if seeds else None, "epochs": epochs, "lr": lr, "batch_size": batch_size,
                   "schedule": schedule, "device": device, "loss": loss.value if loss else None,
                   "stop_halvings": stop_halvings, "early_stop": early_stop,
-                  "precision": precision.value if precision else None},
+                  "precision": precision.value if precision else None, "lr_patience": lr_patience,
+                  "lr_monitor": lr_monitor.value if lr_monitor else None, "weight_decay": weight_decay,
+                  "num_threads": threads, "eval_every": eval_every},
     }
     check_track(track, track_uri)
     cfg = build_run_config(config, overrides)
