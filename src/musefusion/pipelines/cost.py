@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from musefusion import families
-from musefusion.config import TrainConfig
+from musefusion.config import RunConfig, TrainConfig
+from musefusion.pipelines.experiment import ReproduceConfig
 from musefusion.types import known_feature
 
 
@@ -147,7 +148,7 @@ class Projector:
     RunConfigs (``run_config(cfg, features, model, target)``) and one measured epoch per distinct feature sets and
     model, timed once whichever stage asks first (``on_measured(features, model, seconds)`` is told of each)."""
 
-    def __init__(self, cfg: Any, run_config: Callable[[Any, str, str, str], Any],
+    def __init__(self, cfg: ReproduceConfig, run_config: Callable[[ReproduceConfig, str, str, str], RunConfig],
                  on_measured: Callable[[str, str, float], None] | None = None) -> None:
         self.cfg, self.run_config, self.on_measured = cfg, run_config, on_measured
         self._epochs: dict[tuple[tuple[str, ...], str], tuple[float, int, int, int]] = {}

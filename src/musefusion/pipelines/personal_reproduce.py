@@ -31,6 +31,7 @@ from musefusion.config import DataConfig, RunConfig, Schedule, TrainConfig, mode
 from musefusion.data import formats
 from musefusion.data.corpus import find_corpus_dir, partition_path
 from musefusion.errors import ConfigError
+from musefusion.pipelines.experiment import ReproduceConfig
 from musefusion.pipelines.jobs import job_train, run_jobs
 from musefusion.pipelines.personalise import PersonaliseConfig, fuse_personalised, personalise, test_subjects
 from musefusion.pipelines.report import write_pages
@@ -62,7 +63,7 @@ _UNUSED = {"row_configs": (), "stage": "all", "all_models": False, "baseline": T
            "selection_rule": "interval"}
 
 
-def _check(cfg: Any) -> None:
+def _check(cfg: ReproduceConfig) -> None:
     for name, default in _UNUSED.items():
         value = getattr(cfg, name)
         if (value.value if hasattr(value, "value") else value) != default:
@@ -70,7 +71,7 @@ def _check(cfg: Any) -> None:
                               "are the 2023 baseline's GRU on each feature set, then personalised); drop it.")
 
 
-def general_config(cfg: Any, target: str, features: str, seed: int) -> RunConfig:
+def general_config(cfg: ReproduceConfig, target: str, features: str, seed: int) -> RunConfig:
     """The general model of one row and seed under the profile."""
     s = PROFILES[cfg.profile.value]
     data = DataConfig(root=cfg.root, task=Task.PERSONALISATION, target=target, features=(features,),
@@ -81,11 +82,11 @@ def general_config(cfg: Any, target: str, features: str, seed: int) -> RunConfig
     return RunConfig(data, model, train)
 
 
-def _seeds(cfg: Any) -> tuple[int, ...]:
+def _seeds(cfg: ReproduceConfig) -> tuple[int, ...]:
     return tuple(cfg.seeds) or PROFILES[cfg.profile.value]["seeds"]
 
 
-def reproduce_personalisation(cfg: Any, out: Path, progress: Callable[[str, int], Callable[[str], None]],
+def reproduce_personalisation(cfg: ReproduceConfig, out: Path, progress: Callable[[str, int], Callable[[str], None]],
                               labels: Path | None) -> Path:
     """Run every row, personalise it, fuse, and write ``report.md``; returns the report path (resumable).
 
@@ -197,7 +198,7 @@ def _fmt(ms: tuple[float, float]) -> str:
     return "-" if np.isnan(m) else f"{m:.4f} ± {s:.4f}"
 
 
-def _write_report(cfg: Any, rdir: ReproduceDir, summary: dict[str, Any], seeds: tuple[int, ...], wall_s: float) -> Path:
+def _write_report(cfg: ReproduceConfig, rdir: ReproduceDir, summary: dict[str, Any], seeds: tuple[int, ...], wall_s: float) -> Path:
     # torch: imported on first use, so the CLI starts without it
     from musefusion.training.run import versions
 

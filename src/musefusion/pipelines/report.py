@@ -23,6 +23,7 @@ from musefusion.data import formats
 from musefusion.data.corpus import find_corpus_dir, load_labels
 from musefusion.errors import MuseFusionError
 from musefusion.evaluation import paper
+from musefusion.pipelines.experiment import ReproduceConfig
 from musefusion.rundir import ReproduceDir, RunDir
 from musefusion.sweep.runner import redact_url
 from musefusion.types import Task
@@ -81,7 +82,7 @@ def _bar_chart(res: dict[str, Any], task: Task, targets: tuple[str, ...], path: 
     return path
 
 
-def _curves(out: Path, cfg, target: str, path: Path) -> Path | None:  # noqa: ANN001
+def _curves(out: Path, cfg: ReproduceConfig, target: str, path: Path) -> Path | None:
     """Fused and unimodal devel predictions against the label, for one devel subject."""
     import matplotlib  # matplotlib: imported only when a plot is drawn
 
@@ -199,7 +200,7 @@ def _peer_line(res: dict[str, Any], table: dict[Any, Any], targets: tuple[str, .
             "early stop; `--no-baseline` leaves them out). " + "; ".join(bits) + ".")
 
 
-def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
+def write_report(cfg: ReproduceConfig, out: Path, summary: ReproduceSummary, wall_s: float,
                  submission_problems: list[str] | None) -> Path:
     """Write ``report.md`` and ``report.html`` into ``out`` and return the Markdown path.
 
@@ -348,7 +349,7 @@ def write_report(cfg: Any, out: Path, summary: ReproduceSummary, wall_s: float,
     return write_pages(out, parts)
 
 
-def _beyond_section(out: Path, cfg: Any, summary: ReproduceSummary, targets: tuple[str, ...]) -> list[str]:
+def _beyond_section(out: Path, cfg: ReproduceConfig, summary: ReproduceSummary, targets: tuple[str, ...]) -> list[str]:
     """``--beyond``: every later method beside the paper's full fusion row and the selected fuser, and a bar plot."""
     # matplotlib: imported only when a plot is drawn
     from musefusion.evaluation.plots import plot_beyond
@@ -442,7 +443,7 @@ def corpus_kind(root: Path, task: Task) -> str:
             "pipeline at work; they are not comparable with the paper's numbers on the real Ulm-TSST data.")
 
 
-def _provenance(out: Path, cfg: Any, summary: ReproduceSummary, wall_s: float,
+def _provenance(out: Path, cfg: ReproduceConfig, summary: ReproduceSummary, wall_s: float,
                 versions: dict[str, str]) -> list[str]:
     """What made these numbers: the config as given and the profile as run (seeds included), the corpus digests
     the runs recorded, the library versions, this call's wall time and the training time the runs recorded."""
@@ -482,7 +483,7 @@ def md_code(text: object) -> str:
     return f"{tick}{pad}{s}{pad}{tick}"
 
 
-def io_toml(cfg) -> str:  # noqa: ANN001
+def io_toml(cfg: ReproduceConfig) -> str:
     """The reproduce config as TOML text."""
     # not given (None, or an empty override such as seeds = [] whose profile value is in [profile]): left out
     shown = {k: v for k, v in cfg.to_dict().items() if v is not None and v != [] and v != ()}
