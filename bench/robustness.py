@@ -33,13 +33,13 @@ from variant_runs import add_options, reproduction
 from musefusion.evaluation.scoring import score_predictions
 from musefusion.pipelines import beyond
 from musefusion.pipelines.beyond import METHODS
-from musefusion.pipelines.report import ReproduceSummary
 from musefusion.pipelines.reproduce import (
     ReproduceConfig,
     hidden_labels_dir,
     summarize,
     unimodal_rows,
 )
+from musefusion.pipelines.results import ReproduceSummary
 from musefusion.rundir import ReproduceDir
 from musefusion.types import Partition
 

@@ -42,9 +42,9 @@ from musefusion.data.corpus import CorpusData, find_corpus_dir
 from musefusion.errors import ConfigError
 from musefusion.pipelines.personalise import PersonaliseConfig, PersonaliseResult
 from musefusion.pipelines.personalise import personalise as run_personalise
-from musefusion.pipelines.report import ReproduceSummary
 from musefusion.pipelines.reproduce import ReproduceConfig, Stage, summarize
 from musefusion.pipelines.reproduce import reproduce as run_reproduce
+from musefusion.pipelines.results import ReproduceSummary
 from musefusion.progress import api_progress
 from musefusion.rundir import ReproduceDir, RunDir
 from musefusion.types import Partition, Task
@@ -404,45 +404,13 @@ class ReproduceResult:
         minutes, ``chosen_on_devel`` (its devel CCC is optimistic) and ``above_paper`` (the report's verdict:
         :func:`musefusion.pipelines.beyond.above_paper`; False for the two reference rows)."""
         # torch: beyond's ensembles and post-processing import the metrics
-        from musefusion.evaluation import paper
         from musefusion.pipelines import beyond
 
         if not self.config.beyond:
             raise ConfigError("This reproduction ran without beyond=True: run mf.reproduce(..., beyond=True) "
                               "(or `reproduce --beyond`) on the same folder; the paper's runs are reused.")
-        full = paper.full_fusion_row(self.config.task)
-        nan = float("nan")
-        test = self.summary.test or {}
-        test_ci = self.summary.test_ci or {}
-        rows = []
-        for target, methods in (self.summary.beyond or {}).items():
-            found = beyond.verdict(self.summary, self.config.task, target)
-            ref = self.summary.runs["fusion"].get((full, target, "oof"))
-            if ref:
-                seconds = beyond.paper_seconds(self.out, self.config.task.value, target, self.config.settings.folds,
-                                               ReproduceDir(self.out).fusion(target, full, "oof").path)
-                low, high = test_ci.get(f"bilstm:{target}", (nan, nan))
-                rows.append({"target": target, "method": "paper", "devel_mean": ref["mean"], "devel_std": ref["std"],
-                             "devel_cv": nan, "devel_kept": ref["best"], "devel_kept_low": ref.get("best_low", nan),
-                             "devel_kept_high": ref.get("best_high", nan), "test": test.get(f"bilstm:{target}", nan),
-                             "test_low": low, "test_high": high,
-                             "minutes": seconds / 60, "chosen_on_devel": False, "above_paper": False})
-            sel = (self.summary.selection or {}).get(target)
-            if sel:
-                low, high = test_ci.get(target, (nan, nan))
-                rows.append({"target": target, "method": "selected", "devel_mean": sel["chosen_devel_ccc"],
-                             "devel_std": nan, "devel_cv": sel.get("nested_cv_devel_ccc", nan), "devel_kept": nan,
-                             "test": test.get(target, nan), "test_low": low, "test_high": high, "minutes": nan,
-                             "chosen_on_devel": True,
-                             "above_paper": False})
-            above = set(found[1]) if found else set()
-            rows += [{"target": target, "method": r["method"], "devel_mean": r["devel_mean"],
-                      "devel_std": r["devel_std"], "devel_cv": r["devel_cv"], "devel_kept": nan,
-                      "test": nan if r["test"] is None else r["test"],
-                      **dict(zip(("test_low", "test_high"), r.get("test_ci") or (nan, nan), strict=True)),
-                      "minutes": r["seconds"] / 60, "chosen_on_devel": beyond.METHODS[r["method"]].chosen_on_devel,
-                      "above_paper": r["method"] in above} for r in methods]
-        return pd.DataFrame(rows)
+        rows = beyond.table(self.out, self.config.task, self.config.settings.folds, self.summary)
+        return pd.DataFrame([r.as_record() for r in rows])
 
     def unimodal(self) -> pd.DataFrame:
         """Tables 2/3: one row per (features, model, target) with the devel CCC mean, std and best seed's

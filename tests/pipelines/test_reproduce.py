@@ -261,6 +261,14 @@ def test_beyond_adds_its_rows_beside_the_paper_pipeline(reproduced):
 
     result = mf.reproduce(root, out=out, profile="smoke", workers=1, beyond=True)
     table = result.beyond()
+    # one table, two renderings: the report's lines are the API's rows, in the same order
+    from musefusion.pipelines.beyond import table as beyond_table
+
+    rows = beyond_table(out, result.config.task, 2, result.summary)
+    assert list(table["method"]) == [r.method for r in rows]
+    section = text.split("## Beyond the paper (`--beyond`)")[1].split("\n- ")[0]
+    shown = [line.split("|")[1:3] for line in section.splitlines() if line.startswith(("| arousal |", "| valence |"))]
+    assert [(t.strip(), m.strip()) for t, m in shown] == [(r.target, r.label) for r in rows]
     for target in ("arousal", "valence"):
         rows = table[table["target"] == target]
         assert list(rows["method"].iloc[:2]) == ["paper", "selected"] and set(rows["method"].iloc[2:]) == set(METHODS)

@@ -57,6 +57,7 @@ from musefusion.evaluation import paper
 from musefusion.pipelines.ensemble import ensemble_runs
 from musefusion.pipelines.jobs import Job, job_train
 from musefusion.pipelines.postprocessing import postprocess_run
+from musefusion.pipelines.results import BeyondRow, ReproduceSummary
 from musefusion.pipelines.selection import write_selection
 from musefusion.rundir import ReproduceDir, RunDir, Status
 from musefusion.types import SelectionRule, Task
@@ -328,7 +329,7 @@ def own_devel(row: dict[str, Any]) -> float:
     return float(row["devel_mean"] if math.isnan(cv) else cv)
 
 
-def verdict(summary: Any, task: str, target: str) -> tuple[tuple[float, float, float | None], list[str]] | None:
+def verdict(summary: ReproduceSummary, task: str, target: str) -> tuple[tuple[float, float, float | None], list[str]] | None:
     """For one target of a reproduction's summary (:class:`musefusion.pipelines.report.ReproduceSummary`): the paper
     full fusion row's (devel mean, kept devel, test CCC: None where test labels are withheld, NaN where it has no
     test score) and :func:`above_paper`'s methods; None while that row is unfinished."""
@@ -415,3 +416,42 @@ def _seconds(out: Path, task: str, target: str, method: BeyondMethod, metrics: d
         return float(metrics.get("seconds", float("nan")))
     t = rdir.beyond_time(target, method.name)
     return float(fsutil.read_json(t)["seconds"]) if t.is_file() else float("nan")
+
+
+def table(out: Path, task: Task, folds: int, summary: ReproduceSummary) -> list[BeyondRow]:
+    """The ``--beyond`` table the report shows and the API returns: per target the paper's full fusion Bi-LSTM
+    (minutes: its streams, their folds and the fusion), the selected fuser, then every finished method with the
+    verdict (:func:`above_paper`)."""
+    full = paper.full_fusion_row(task)
+    test, test_ci = summary.test or {}, summary.test_ci or {}
+    nan = float("nan")
+    rows: list[BeyondRow] = []
+    for target, methods in (summary.beyond or {}).items():
+        ref = summary.runs["fusion"].get((full, target, "oof"))
+        if ref:
+            seconds = paper_seconds(out, task.value, target, folds, ReproduceDir(out).fusion(target, full, "oof").path)
+            low, high = test_ci.get(f"bilstm:{target}", (nan, nan))
+            rows.append(BeyondRow(target, "paper", f"paper: {'+'.join(full)} Bi-LSTM (oof)",
+                                  "the paper's full fusion row (minutes: its streams, their folds and the fusion)",
+                                  ref["mean"], ref["std"], devel_kept=ref["best"],
+                                  devel_kept_low=ref.get("best_low", nan), devel_kept_high=ref.get("best_high", nan),
+                                  test=test.get(f"bilstm:{target}", nan), test_low=low, test_high=high,
+                                  minutes=seconds / 60))
+        sel = (summary.selection or {}).get(target)
+        if sel:
+            low, high = test_ci.get(target, (nan, nan))
+            rows.append(BeyondRow(target, "selected", f"selected fuser ({sel.get('chosen', '-')})",
+                                  "chosen by cross-validation over devel subjects (devel: fitted and scored on every "
+                                  "devel subject; CV: nested cross-validation)", sel["chosen_devel_ccc"],
+                                  devel_cv=sel.get("nested_cv_devel_ccc", nan), test=test.get(target, nan),
+                                  test_low=low, test_high=high, chosen_on_devel=True))
+        found = verdict(summary, task, target)
+        above = set(found[1]) if found else set()
+        for r in methods:
+            low, high = r.get("test_ci") or (nan, nan)
+            rows.append(BeyondRow(target, r["method"], r["method"], r["what"], r["devel_mean"], r["devel_std"],
+                                  r["devel_cv"], test=nan if r["test"] is None else r["test"], test_low=low,
+                                  test_high=high, minutes=r["seconds"] / 60,
+                                  chosen_on_devel=METHODS[r["method"]].chosen_on_devel,
+                                  above_paper=r["method"] in above))
+    return rows

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import dataclasses
 import html
 import logging
 import math
@@ -24,6 +23,7 @@ from musefusion.data.corpus import find_corpus_dir, load_labels
 from musefusion.errors import MuseFusionError
 from musefusion.evaluation import paper
 from musefusion.pipelines.experiment import ReproduceConfig
+from musefusion.pipelines.results import ReproduceSummary
 from musefusion.rundir import ReproduceDir, RunDir
 from musefusion.sweep.runner import redact_url
 from musefusion.types import Task
@@ -112,18 +112,6 @@ def _curves(out: Path, cfg: ReproduceConfig, target: str, path: Path) -> Path | 
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
-
-
-@dataclasses.dataclass(frozen=True)
-class ReproduceSummary:
-    """Everything a reproduction's report shows, read from the run directories by ``reproduce.summarize``."""
-
-    runs: dict[str, Any]  # "unimodal": {(features, modality, model, target): scores}, "fusion": {(row, target, fit): ...}
-    test: dict[str, float] | None = None  # Table 6: test CCC per target (None when test labels are withheld)
-    test_ci: dict[str, list[float]] | None = None  # the same keys: each test CCC's 95 % interval [low, high]
-    tuning: dict[tuple[str, str, str], dict[str, Any]] | None = None  # --tune: (features, model, target) -> search
-    selection: dict[str, dict[str, Any]] | None = None  # target -> the fusion selection's metrics
-    beyond: dict[str, list[dict[str, Any]]] | None = None  # --beyond: target -> one row per method
 
 
 def _tuning_table(summary: ReproduceSummary, res: dict[str, Any]) -> str:
@@ -357,12 +345,10 @@ def _beyond_section(out: Path, cfg: ReproduceConfig, summary: ReproduceSummary, 
     # torch: beyond's ensembles and post-processing import the metrics, so the CLI starts without it
     from musefusion.pipelines import beyond
 
-    full = paper.full_fusion_row(cfg.task)
     test = summary.test or {}
-    reference: dict[str, dict[str, float | None]] = {}
-    rows, verdicts = [], []
+    reference = {t: {"paper Bi-LSTM": test.get(f"bilstm:{t}"), "selected fuser": test.get(t)} for t in targets}
+    verdicts = []
     for target in targets:
-        bilstm = summary.runs["fusion"].get((full, target, "oof"))
         found = beyond.verdict(summary, cfg.task, target)
         if found:
             above = found[1]
@@ -373,29 +359,12 @@ def _beyond_section(out: Path, cfg: ReproduceConfig, summary: ReproduceSummary, 
                 f"above the paper's Bi-LSTM on {on}: " + ", ".join(
                     f"`{m}`" + ("*" if beyond.METHODS[m].chosen_on_devel else "") for m in above) if above else
                 f"no later method is above the paper's Bi-LSTM on {on}."))
-        selected = (summary.selection or {}).get(target, {})
-        reference[target] = {"paper Bi-LSTM": test.get(f"bilstm:{target}"), "selected fuser": test.get(target)}
-        pipeline_s = beyond.paper_seconds(out, cfg.task.value, target, cfg.settings.folds,
-                                          ReproduceDir(out).fusion(target, full, "oof").path)
-        rows.append([target, f"paper: {'+'.join(full)} Bi-LSTM (oof)",
-                     "the paper's full fusion row (minutes: its streams, their folds and the fusion)",
-                     f"{bilstm['mean']:.4f} ± {bilstm['std']:.4f} (kept seed {bilstm['best']:.4f})" if bilstm else "-",
-                     _f(test.get(f"bilstm:{target}")) + _ci(*(summary.test_ci or {}).get(f"bilstm:{target}",
-                                                                                           (None, None))),
-                     "-" if math.isnan(pipeline_s) else f"{pipeline_s / 60:.1f}"])
-        chosen = selected.get("chosen", "-")
-        rows.append([target, f"selected fuser ({chosen})", "chosen by cross-validation over devel subjects "
-                     "(devel: fitted and scored on every devel subject; CV: nested cross-validation)",
-                     _f(selected.get("chosen_devel_ccc")) + (
-                         "" if math.isnan(nested := selected.get("nested_cv_devel_ccc", math.nan)) else
-                         f" (CV {nested:.4f})"),
-                     _f(test.get(target)) + _ci(*(summary.test_ci or {}).get(target, (None, None))), "-"])
-        for r in (summary.beyond or {}).get(target, []):
-            devel = (f"{r['devel_mean']:.4f}" + ("" if math.isnan(r["devel_std"]) else f" ± {r['devel_std']:.4f}")
-                     + ("" if math.isnan(r["devel_cv"]) else f" (CV {r['devel_cv']:.4f})"))
-            minutes = "-" if math.isnan(r["seconds"]) else f"{r['seconds'] / 60:.1f}"
-            rows.append([target, r["method"], r["what"], devel,
-                         _f(r["test"]) + _ci(*(r.get("test_ci") or (None, None))), minutes])
+    rows = [[r.target, r.label, r.what,
+             _f(r.devel_mean) + ("" if math.isnan(r.devel_std) else f" ± {r.devel_std:.4f}")
+             + ("" if math.isnan(r.devel_kept) else f" (kept seed {r.devel_kept:.4f})")
+             + ("" if math.isnan(r.devel_cv) else f" (CV {r.devel_cv:.4f})"),
+             _f(r.test) + _ci(r.test_low, r.test_high), "-" if math.isnan(r.minutes) else f"{r.minutes:.1f}"]
+            for r in beyond.table(out, cfg.task, cfg.settings.folds, summary)]
     plot = plot_beyond(summary.beyond or {}, reference, ReproduceDir(out).plot("beyond.png"))
     return ["## Beyond the paper (`--beyond`)",
             "Later Ulm-TSST practice on the same splits and seeds (devel CCC mean ± std over seeds where a row has "

@@ -59,7 +59,8 @@ from musefusion.pipelines.jobs import (
     run_jobs,
 )
 from musefusion.pipelines.personal_reproduce import reproduce_personalisation
-from musefusion.pipelines.report import ReproduceSummary, write_report
+from musefusion.pipelines.report import write_report
+from musefusion.pipelines.results import ReproduceSummary
 from musefusion.pipelines.submission import validate_submission, write_submission
 from musefusion.rundir import ReproduceDir, Status
 from musefusion.types import FusionTrain, Partition, Task
