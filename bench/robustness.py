@@ -74,7 +74,7 @@ def main() -> None:
                 sel = (summary.selection or {}).get(target, {})
                 test = summary.test or {}
                 base, base_feats = _baseline_test(out, cfg, target)
-                uni = max(v["best"] for k, v in summary.runs["unimodal"].items() if k[3] == target)
+                uni = max(v["best"] for k, v in summary.runs["unimodal"].items() if k.target == target)
                 fused_dev = sel.get("chosen_devel_ccc", float("nan"))
                 fused_cv = sel.get("nested_cv_devel_ccc", float("nan"))
                 fused = test.get(target, float("nan"))

@@ -41,3 +41,21 @@ def test_no_profile_is_read_by_string_key():
             if isinstance(node, ast.Subscript) and ast.unparse(node.value).endswith("settings"):
                 bad.append(f"{p.name}: {ast.unparse(node)}")
     assert not bad
+
+
+def _positional_keys(source: str) -> list[str]:
+    """``k[3]``, ``k[:3]``, ``key[0]``: a result key read by position."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id in ("k", "key")
+                and (isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, int)
+                     or isinstance(node.slice, ast.Slice))):
+            found.append(ast.unparse(node))
+    return found
+
+
+def test_no_result_key_is_read_by_position():
+    """The summary's keys are ``RowKey``/``FusionKey`` (pipelines.results): read by name, never ``k[3]``."""
+    found = {p.name: _positional_keys(p.read_text()) for p in [*PIPELINES, SRC / "api.py"]}
+    assert not {k: v for k, v in found.items() if v}
+    assert _positional_keys("x = [k for k in d if k[3] == t and k[:3] in table]") == ["k[3]", "k[:3]"]

@@ -56,20 +56,21 @@ def _bar_chart(res: dict[str, Any], task: Task, targets: tuple[str, ...], path: 
 
     from musefusion.evaluation.plots import CCC_LIMITS  # matplotlib: imported only when a plot is drawn
 
-    rows = [k for k in res["unimodal"] if k[3] == targets[0]]
+    rows = [k for k in res["unimodal"] if k.target == targets[0]]
     if not rows:
         return None
     fig, axes = plt.subplots(1, len(targets), figsize=(5 * len(targets), 3.6), squeeze=False)
     colors = {"A": "tab:blue", "V": "tab:orange", "B": "tab:green"}
     for ax, target in zip(axes[0], targets, strict=True):
-        keys = [k for k in res["unimodal"] if k[3] == target]
-        labels = [f"{paper.FEATURE_LABELS.get(k[0], k[0])}\n{paper.MODEL_LABELS.get(k[2], k[2])}" for k in keys]
+        keys = [k for k in res["unimodal"] if k.target == target]
+        labels = [f"{paper.FEATURE_LABELS.get(k.features, k.features)}\n{paper.MODEL_LABELS.get(k.model, k.model)}"
+                  for k in keys]
         means = [res["unimodal"][k]["mean"] for k in keys]
         stds = [res["unimodal"][k]["std"] for k in keys]
-        ref = [(paper.TABLE2 if task == Task.STRESS else paper.TABLE3).get(k[:3], {}).get(target, np.nan)
+        ref = [(paper.TABLE2 if task == Task.STRESS else paper.TABLE3).get(k.row, {}).get(target, np.nan)
                for k in keys]
         x = np.arange(len(keys))
-        ax.bar(x - 0.2, means, 0.4, yerr=stds, color=[colors.get(k[1], "gray") for k in keys], label="musefusion")
+        ax.bar(x - 0.2, means, 0.4, yerr=stds, color=[colors.get(k.modality, "gray") for k in keys], label="musefusion")
         ax.bar(x + 0.2, ref, 0.4, color="lightgray", edgecolor="gray", label="paper")
         ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
         ax.set(ylabel="devel CCC", ylim=CCC_LIMITS, title=f"{target}: unimodal (A blue, V orange, B green)")
@@ -120,7 +121,8 @@ def _tuning_table(summary: ReproduceSummary, res: dict[str, Any]) -> str:
               "row devel CCC (seeds)", "chosen hyper-parameters", "search time"]
     rows = []
     for (features, model, target), t in sorted((summary.tuning or {}).items()):
-        r = next((v for k, v in res["unimodal"].items() if (k[0], k[2], k[3]) == (features, model, target)), None)
+        r = next((v for k, v in res["unimodal"].items() if (k.features, k.model, k.target) == (features, model, target)),
+                 None)
         params = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(t["params"].items()))
         rows.append([paper.FEATURE_LABELS.get(features, features), paper.MODEL_LABELS.get(model, model), target,
                      f"{t['complete']}/{t['pruned']} of {t['grid_size']}", _f(t["best_devel_ccc"]),
@@ -177,8 +179,8 @@ def _peer_line(res: dict[str, Any], table: dict[Any, Any], targets: tuple[str, .
     """How far the paper's rows are from the MuSe 2021 baseline peer rows, per target (best seed devel CCC)."""
     bits = []
     for t in targets:
-        ours = {k: v["best"] for k, v in res["unimodal"].items() if k[3] == t and k[:3] in table}
-        base = {k: v["best"] for k, v in res["unimodal"].items() if k[3] == t and k[2] == "baseline"}
+        ours = {k: v["best"] for k, v in res["unimodal"].items() if k.target == t and k.row in table}
+        base = {k: v["best"] for k, v in res["unimodal"].items() if k.target == t and k.model == "baseline"}
         if ours and base:
             (ko, vo), (kb, vb) = max(ours.items(), key=lambda kv: kv[1]), max(base.items(), key=lambda kv: kv[1])
             bits.append(f"{t}: best paper row {vo:.4f} ({paper.FEATURE_LABELS.get(ko[0], ko[0])} "
@@ -234,7 +236,7 @@ def write_report(cfg: ReproduceConfig, out: Path, summary: ReproduceSummary, wal
         header += [f"{t} (ours)", f"{t} best seed", f"{t} (paper)"]
     rows = []
     table = paper.unimodal_table(cfg.task)
-    peers = sorted({k[:3] for k in res["unimodal"] if k[2] == "baseline"}, key=lambda k: k[0])
+    peers = sorted({k.row for k in res["unimodal"] if k.model == "baseline"})
     flagged = False
     for (features, mod, model) in [*table, *peers]:
         row = [paper.FEATURE_LABELS.get(features, features), mod, paper.MODEL_LABELS.get(model, model)]
@@ -260,7 +262,7 @@ def write_report(cfg: ReproduceConfig, out: Path, summary: ReproduceSummary, wal
     if cfg.all_models:
         header = ["Feature", "Model"] + [f"{t} (ours)" for t in targets] + ["train-mean predictor"]
         rows = []
-        for (features, _mod, model) in sorted({k[:3] for k in res["unimodal"]}):
+        for (features, _mod, model) in sorted({k.row for k in res["unimodal"]}):
             row = [paper.FEATURE_LABELS.get(features, features), model]
             for t in targets:
                 r = res["unimodal"].get((features, _mod, model, t))
@@ -300,7 +302,7 @@ def write_report(cfg: ReproduceConfig, out: Path, summary: ReproduceSummary, wal
         rows.append(row)
     best_uni = []
     for t in targets:
-        vals = [v for k, v in res["unimodal"].items() if k[3] == t]
+        vals = [v for k, v in res["unimodal"].items() if k.target == t]
         top = max(vals, key=lambda v: v["best"]) if vals else None
         best_uni.append(f"{top['best']:.4f}{_ci(top.get('best_low'), top.get('best_high'))}" if top else "-")
     rows.append(["best unimodal run (best seed)", *best_uni])

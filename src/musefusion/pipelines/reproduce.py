@@ -60,7 +60,7 @@ from musefusion.pipelines.jobs import (
 )
 from musefusion.pipelines.personal_reproduce import reproduce_personalisation
 from musefusion.pipelines.report import write_report
-from musefusion.pipelines.results import ReproduceSummary
+from musefusion.pipelines.results import FusionKey, ReproduceSummary, RowKey
 from musefusion.pipelines.submission import validate_submission, write_submission
 from musefusion.rundir import ReproduceDir, Status
 from musefusion.types import FusionTrain, Partition, Task
@@ -533,7 +533,7 @@ def summarize_runs(out: Path, cfg: ReproduceConfig) -> dict[str, Any]:
                 improving = [int(k) for k, v in m["seeds"].items()
                              if v.get("epochs") and v.get("best_epoch") == v.get("epochs_run") == v.get("epochs")]
                 iv = Interval.from_json(m["best"].get("devel_ccc_ci"))  # undefined for runs without one
-                res["unimodal"][(features, mod, model, target)] = {
+                res["unimodal"][RowKey(features, mod, model, target)] = {
                     "mean": m["devel_ccc_mean"], "std": m["devel_ccc_std"], "best_seed": m["best"]["seed"],
                     "best": m["best"].get("devel_ccc", float("nan")), "best_low": iv.low, "best_high": iv.high,
                     "seeds": seeds, "still_improving": improving}
@@ -544,7 +544,7 @@ def summarize_runs(out: Path, cfg: ReproduceConfig) -> dict[str, Any]:
                 if r.finished:
                     m = r.read_metrics()
                     iv = Interval.from_json(m["best"].get("devel_ccc_ci"))
-                    res["fusion"][(row, target, mode)] = {"mean": m["devel_ccc_mean"], "std": m["devel_ccc_std"],
+                    res["fusion"][FusionKey(row, target, mode)] = {"mean": m["devel_ccc_mean"], "std": m["devel_ccc_std"],
                                                           "best": m["best"]["devel_ccc"], "best_low": iv.low,
                                                           "best_high": iv.high,
                                                           "best_seed": m["best"]["seed"],

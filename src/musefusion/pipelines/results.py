@@ -5,16 +5,39 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 NAN = math.nan
+
+
+class RowKey(NamedTuple):
+    """A unimodal row of Tables 2/3 (and the peers and all-models rows) for one target: ``ReproduceSummary.runs
+    ["unimodal"]``'s key. Read by name (``k.target``, ``k.row``), never by position."""
+
+    features: str
+    modality: str
+    model: str
+    target: str
+
+    @property
+    def row(self) -> tuple[str, str, str]:
+        """(features, modality, model): the row of the paper's tables, whatever the target."""
+        return (self.features, self.modality, self.model)
+
+
+class FusionKey(NamedTuple):
+    """A fusion row of Tables 4/5 for one target and fit: ``ReproduceSummary.runs["fusion"]``'s key."""
+
+    row: tuple[str, ...]  # stream names, e.g. ("A", "V", "B")
+    target: str
+    fit: str  # oof | in-sample | devel
 
 
 @dataclasses.dataclass(frozen=True)
 class ReproduceSummary:
     """Everything a reproduction's report shows, read from the run directories by ``reproduce.summarize``."""
 
-    runs: dict[str, Any]  # "unimodal": {(features, modality, model, target): scores}, "fusion": {(row, target, fit): ...}
+    runs: dict[str, dict[Any, dict[str, Any]]]  # "unimodal": {RowKey: scores}, "fusion": {FusionKey: scores}
     test: dict[str, float] | None = None  # Table 6: test CCC per target (None when test labels are withheld)
     test_ci: dict[str, list[float]] | None = None  # the same keys: each test CCC's 95 % interval [low, high]
     tuning: dict[tuple[str, str, str], dict[str, Any]] | None = None  # --tune: (features, model, target) -> search
